@@ -1,0 +1,31 @@
+"""The project's exceptions: each carries what a caller needs to report it."""
+
+from __future__ import annotations
+
+
+class ImportPipelineError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ConfigurationError(ImportPipelineError):
+    """An environment variable or setting has an unusable value."""
+
+
+class LandingError(ImportPipelineError):
+    """A path in the landing zone is refused (outside it, unsafe name, unreadable)."""
+
+
+class BatchUnreadable(ImportPipelineError):
+    """A whole batch file cannot be read: it ends `failed` with this reason on the batch."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class StoreBusy(ImportPipelineError):
+    """Another process held the reference store for longer than the caller would wait."""
+
+
+class NotFound(ImportPipelineError):
+    """A record, batch or reference asked for by a reader does not exist."""

@@ -1,0 +1,232 @@
+"""The landing zone (contract section 2) behind one small, fsspec-shaped interface.
+
+Everything that decides what is a record, what is a batch and what is refused lives here; the
+sensor, the ops and the CLI only call it. Local folders are the tested backend; any fsspec URL
+(`s3://bucket/prefix`) goes through the same calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import fsspec
+
+from import_pipeline.errors import LandingError
+
+RECORD_KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+RECORD_FILE = "record.json"
+FINALISED_MARKER = "_finalised"
+BATCH_SUFFIXES = (".jsonl", ".jsonl.gz")
+_IN_PROGRESS_SUFFIXES = (".tmp", ".part")
+# Names a person could type; control characters (a newline in a name) are refused.
+_SAFE_NAME = re.compile(r"^[^\x00-\x1f\x7f/\\]{1,255}$")
+_CHECKSUM_BLOCK = 8 * 1024 * 1024
+
+
+def is_valid_record_key(key: str) -> bool:
+    return bool(RECORD_KEY_PATTERN.fullmatch(key))
+
+
+def record_key_problem(key: str) -> str | None:
+    """Why `key` cannot be a record key (and so a partition), or None if it can."""
+    if is_valid_record_key(key):
+        return None
+    return (
+        f"folder name {key!r} is not a valid record key: it must match "
+        f"{RECORD_KEY_PATTERN.pattern} (letters, digits, '_' and '-', at most 64 characters)"
+    )
+
+
+def batch_name_problem(name: str) -> str | None:
+    """Why a file name in a record folder is not a batch, or None if it is one.
+
+    Uploads in progress (leading `.` or `_`, trailing `.tmp` / `.part`) are not batches yet and
+    give the reason "in progress"; callers ignore those silently.
+    """
+    if name.startswith((".", "_")) or name.endswith(_IN_PROGRESS_SUFFIXES):
+        return "in progress"
+    if not _SAFE_NAME.fullmatch(name):
+        return f"batch name {name!r} contains a control character or a path separator"
+    if not name.endswith(BATCH_SUFFIXES):
+        return f"{name!r} is not a batch: batch files end in .jsonl or .jsonl.gz"
+    return None
+
+
+@dataclass(frozen=True)
+class BatchFile:
+    """One batch file as listed: identity is (record_key, name, checksum)."""
+
+    record_key: str
+    name: str
+    path: str
+    url: str
+    size: int
+    version: str  # modification time or etag: with `size`, what must be stable before taking it
+
+
+@dataclass(frozen=True)
+class RecordFolder:
+    key: str
+    record_path: str | None
+    batches: tuple[BatchFile, ...]
+    finalised: bool
+    ignored: tuple[str, ...] = ()  # files that are neither record, marker nor batch, with why
+
+
+@dataclass(frozen=True)
+class LandingScan:
+    records: tuple[RecordFolder, ...]
+    refused: tuple[str, ...] = field(default=())  # folder-level refusals, each a full sentence
+
+
+class LandingZone:
+    """A root folder (local path or fsspec URL) holding one folder per import record."""
+
+    def __init__(self, url: str, **storage_options: Any) -> None:
+        self.url = url.rstrip("/")
+        self.fs, root = fsspec.core.url_to_fs(self.url, **storage_options)
+        self.root = root.rstrip("/") or "/"
+        self._is_local = "file" in _protocols(self.fs)
+        if self._is_local:
+            self.root = os.path.realpath(self.root)
+
+    # -- reading -------------------------------------------------------------------------
+    def scan(self) -> LandingScan:
+        """Lists every record folder and its batches; refuses what the contract refuses."""
+        if not self.fs.exists(self.root):
+            return LandingScan(records=())
+        records: list[RecordFolder] = []
+        refused: list[str] = []
+        for entry in sorted(self.fs.ls(self.root, detail=True), key=lambda e: e["name"]):
+            name = posixpath.basename(entry["name"].rstrip("/"))
+            if entry["type"] != "directory" or name.startswith((".", "_")):
+                continue
+            problem = record_key_problem(name) or self._outside_problem(entry)
+            if problem:
+                refused.append(problem)
+                continue
+            records.append(self._record_folder(name))
+        return LandingScan(records=tuple(records), refused=tuple(refused))
+
+    def record_folder(self, key: str) -> RecordFolder:
+        if not is_valid_record_key(key):
+            raise LandingError(record_key_problem(key) or key)
+        return self._record_folder(key)
+
+    def read_text(self, path: str) -> str:
+        self._check_inside(path)
+        with self.fs.open(path, "rb") as handle:
+            return handle.read().decode("utf-8-sig")
+
+    @contextmanager
+    def open_binary(self, path: str) -> Iterator[IO[bytes]]:
+        self._check_inside(path)
+        with self.fs.open(path, "rb") as handle:
+            yield handle
+
+    def checksum(self, path: str) -> str:
+        """SHA-256 of the stored bytes (the compressed bytes for .jsonl.gz)."""
+        digest = hashlib.sha256()
+        with self.open_binary(path) as handle:
+            while block := handle.read(_CHECKSUM_BLOCK):
+                digest.update(block)
+        return digest.hexdigest()
+
+    def path_of(self, record_key: str, name: str = "") -> str:
+        return posixpath.join(self.root, record_key, name) if name else posixpath.join(
+            self.root, record_key
+        )
+
+    def url_of(self, path: str) -> str:
+        return path if "://" in self.url else f"file://{path}"
+
+    # -- writing (the CLI's demo and ingest) -----------------------------------------------
+    def put_file(self, local_path: str, record_key: str, name: str) -> str:
+        """Copies a local file in under a temporary name, then renames: never seen half-written."""
+        if not is_valid_record_key(record_key):
+            raise LandingError(record_key_problem(record_key) or record_key)
+        target = self.path_of(record_key, name)
+        partial = self.path_of(record_key, f".{name}.{uuid.uuid4().hex}.part")
+        self.fs.makedirs(self.path_of(record_key), exist_ok=True)
+        self.fs.put_file(local_path, partial)
+        self.fs.mv(partial, target)
+        return target
+
+    # -- internals -------------------------------------------------------------------------
+    def _record_folder(self, key: str) -> RecordFolder:
+        folder = self.path_of(key)
+        record_path: str | None = None
+        finalised = False
+        batches: list[BatchFile] = []
+        ignored: list[str] = []
+        try:
+            entries = self.fs.ls(folder, detail=True)
+        except FileNotFoundError:
+            entries = []
+        for entry in sorted(entries, key=lambda e: e["name"]):
+            name = posixpath.basename(entry["name"].rstrip("/"))
+            if name == FINALISED_MARKER:
+                finalised = True
+                continue
+            if entry["type"] != "file":
+                continue
+            outside = self._outside_problem(entry)
+            if name == RECORD_FILE:
+                if outside:
+                    ignored.append(outside)
+                else:
+                    record_path = entry["name"]
+                continue
+            problem = batch_name_problem(name) or outside
+            if problem == "in progress":
+                continue
+            if problem:
+                ignored.append(problem)
+                continue
+            path = entry["name"]
+            batches.append(
+                BatchFile(
+                    record_key=key,
+                    name=name,
+                    path=path,
+                    url=self.url_of(path),
+                    size=int(entry.get("size") or 0),
+                    version=str(entry.get("mtime") or entry.get("ETag") or entry.get("etag") or ""),
+                )
+            )
+        return RecordFolder(
+            key=key,
+            record_path=record_path,
+            batches=tuple(batches),
+            finalised=finalised,
+            ignored=tuple(ignored),
+        )
+
+    def _outside_problem(self, entry: dict[str, Any]) -> str | None:
+        if not self._is_local or not entry.get("islink"):
+            return None
+        name = entry["name"]
+        if _is_under(os.path.realpath(name), self.root):
+            return None
+        return f"{name!r} is a link that leads outside the landing zone; refused"
+
+    def _check_inside(self, path: str) -> None:
+        if self._is_local and not _is_under(os.path.realpath(path), self.root):
+            raise LandingError(f"{path!r} leads outside the landing zone {self.root!r}; refused")
+
+
+def _is_under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
+    protocol = fs.protocol
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)

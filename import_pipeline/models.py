@@ -1,0 +1,526 @@
+"""Domain models: the import record, batch and result, and the batch-line format.
+
+Pure pydantic, no Dagster. These models are the schema's source of truth: the JSON Schema
+(`import-pipeline schema`), the precise per-line error messages, and the vectorised screen in
+`validate.py` (which is compiled from this JSON Schema) all come from here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    field_validator,
+    model_validator,
+)
+
+from import_pipeline.identifiers import ACCEPTED_FORMS, IdentifierType, normalise_identifier
+
+# ---------------------------------------------------------------------------------------------
+# Statuses and strategies
+# ---------------------------------------------------------------------------------------------
+
+
+class ImportRecordStatus(StrEnum):
+    CREATED = "created"
+    STARTED = "started"
+    COMPLETED = "completed"
+
+
+class ImportBatchStatus(StrEnum):
+    CREATED = "created"
+    STARTED = "started"
+    COMPLETED = "completed"
+    PARTIALLY_FAILED = "partially_failed"
+    FAILED = "failed"
+
+
+class ImportResultStatus(StrEnum):
+    CREATED = "created"
+    STARTED = "started"
+    COMPLETED = "completed"
+    PARTIALLY_FAILED = "partially_failed"
+    FAILED = "failed"
+    RETRYING = "retrying"
+
+
+#: Results a finished run never leaves behind.
+TRANSIENT_RESULT_STATUSES = frozenset({ImportResultStatus.CREATED, ImportResultStatus.STARTED})
+#: Results whose reference exists in the store.
+WRITTEN_RESULT_STATUSES = frozenset(
+    {
+        ImportResultStatus.COMPLETED,
+        ImportResultStatus.PARTIALLY_FAILED,
+        ImportResultStatus.RETRYING,
+    }
+)
+
+
+class CollisionStrategy(StrEnum):
+    """What a line that matches one stored reference does to it (contract section 5)."""
+
+    MERGE_DEFENSIVE = "merge_defensive"
+    MERGE_AGGRESSIVE = "merge_aggressive"
+    APPEND = "append"
+    OVERWRITE = "overwrite"
+    DISCARD = "discard"
+    FAIL = "fail"
+
+
+class ErrorCode(StrEnum):
+    """Error codes of a result (commercetools ErrorObject style)."""
+
+    INVALID_JSON_INPUT = "InvalidJsonInput"
+    REQUIRED_FIELD = "RequiredField"
+    INVALID_FIELD = "InvalidField"
+    UNKNOWN_FIELD = "UnknownField"
+    INVALID_INPUT = "InvalidInput"
+    LINE_TOO_LONG = "LineTooLong"
+    IDENTIFIER_COLLISION = "IdentifierCollision"
+    DUPLICATE_REFERENCE = "DuplicateReference"
+    UNRESOLVED_REFERENCE = "UnresolvedReference"
+    GENERIC = "Generic"
+
+
+def derive_batch_status(counts: dict[str, int]) -> ImportBatchStatus:
+    """A batch's status from the count of its results per status (contract section 4)."""
+    present = {ImportResultStatus(status) for status, count in counts.items() if count > 0}
+    if not present:
+        return ImportBatchStatus.CREATED
+    if present & (TRANSIENT_RESULT_STATUSES | {ImportResultStatus.RETRYING}):
+        return ImportBatchStatus.STARTED
+    if present == {ImportResultStatus.COMPLETED}:
+        return ImportBatchStatus.COMPLETED
+    if present == {ImportResultStatus.FAILED}:
+        return ImportBatchStatus.FAILED
+    return ImportBatchStatus.PARTIALLY_FAILED
+
+
+# ---------------------------------------------------------------------------------------------
+# Import record, batch, result
+# ---------------------------------------------------------------------------------------------
+
+
+def _assume_utc_and_past(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if value > datetime.now(UTC):
+        raise ValueError("searched_at must not be in the future")
+    return value
+
+
+class ImportRecordInput(BaseModel):
+    """The fields of `record.json`: what a processor says about an import."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source_name: str = Field(
+        min_length=1, description="The source of the references being imported (eg. OpenAlex)."
+    )
+    processor_name: str = Field(
+        min_length=1, description="The name of the processor that is importing the data."
+    )
+    processor_version: str = Field(
+        min_length=1, description="The version of the processor that is importing the data."
+    )
+    expected_reference_count: int = Field(
+        ge=-1,
+        description="Number of references expected in this import; -1 if unknown.",
+    )
+    search_string: str | None = Field(
+        default=None, description="The search string used to produce this import."
+    )
+    searched_at: Annotated[datetime, AfterValidator(_assume_utc_and_past)] | None = Field(
+        default=None,
+        description="When the search that produced this import ran (ISO 8601). "
+        "No timezone means UTC; it may not be in the future.",
+    )
+    notes: str | None = Field(default=None, description="Free-text notes about the import.")
+    collision_strategy: CollisionStrategy = Field(
+        default=CollisionStrategy.MERGE_DEFENSIVE,
+        description="What a line matching one stored reference does to it.",
+    )
+
+
+class ImportRecord(ImportRecordInput):
+    """An import record as stored: one per record folder (and Dagster partition)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    record_key: str = Field(description="The landing-zone folder name; the partition key.")
+    status: ImportRecordStatus = ImportRecordStatus.CREATED
+
+
+class ImportBatch(BaseModel):
+    """One batch file of a record, at the version (checksum) last imported."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    record_key: str
+    name: str = Field(description="The batch file's name in the record folder.")
+    storage_url: str = Field(description="Where the batch file was read from.")
+    checksum: str | None = Field(default=None, description="SHA-256 of the imported bytes.")
+    status: ImportBatchStatus = ImportBatchStatus.CREATED
+    failure_details: str | None = Field(
+        default=None, description="Why the whole batch failed, when it could not be read."
+    )
+
+
+class ResultError(BaseModel):
+    """One error of a result, in the style of the commercetools Import API's ErrorObject."""
+
+    code: ErrorCode
+    message: str
+    field: str | None = Field(default=None, description="Path such as identifiers[1].identifier")
+
+
+class UnresolvedIdentifier(BaseModel):
+    identifier_type: str
+    identifier: str
+
+
+class ImportResult(BaseModel):
+    """The fate of one non-blank line of a batch."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    import_batch_id: uuid.UUID
+    line_number: int = Field(ge=1, description="Physical line number, from 1.")
+    status: ImportResultStatus
+    reference_id: uuid.UUID | None = None
+    errors: list[ResultError] = Field(default_factory=list)
+    failure_details: str | None = None
+    unresolved_references: list[UnresolvedIdentifier] = Field(default_factory=list)
+
+
+def render_failure_details(line_number: int, errors: list[ResultError]) -> str | None:
+    """The human-readable rendering of `errors`, starting ``Line N:``."""
+    if not errors:
+        return None
+    parts = [f"{e.code}{f' at {e.field}' if e.field else ''}: {e.message}" for e in errors]
+    return f"Line {line_number}: " + "; ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# The batch line: DESTINY's ReferenceFileInput
+# ---------------------------------------------------------------------------------------------
+
+
+class Visibility(StrEnum):
+    PUBLIC = "public"
+    RESTRICTED = "restricted"
+    HIDDEN = "hidden"
+
+
+class _Strict(BaseModel):
+    # Strict: "2024" is not a year and 1 is not a string. Unknown keys are errors.
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class _Open(BaseModel):
+    # Free-form payloads (`data`, `extra`, `metadata`) keep whatever the source put there.
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+def _check_normalises(identifier_type: IdentifierType, value: str | int) -> str | int:
+    if normalise_identifier(identifier_type, value) is None:
+        raise ValueError(f"not a valid {identifier_type}: expected {ACCEPTED_FORMS[identifier_type]}")
+    return value
+
+
+class _IdentifierBase(_Strict):
+    def normalised(self) -> str:
+        """The stored, compared form (contract section 3)."""
+        value = normalise_identifier(self.identifier_type, self.identifier)  # type: ignore[attr-defined]
+        assert value is not None  # guaranteed by the field validator
+        return value
+
+
+class DOIIdentifier(_IdentifierBase):
+    identifier_type: Literal["doi"] = Field(description="A Digital Object Identifier.")
+    identifier: str = Field(description=ACCEPTED_FORMS[IdentifierType.DOI])
+
+    @field_validator("identifier")
+    @classmethod
+    def _valid(cls, value: str) -> str:
+        return str(_check_normalises(IdentifierType.DOI, value))
+
+
+class PubMedIdentifier(_IdentifierBase):
+    identifier_type: Literal["pm_id"] = Field(description="A PubMed id.")
+    identifier: Annotated[int, Field(gt=0)] | str = Field(description=ACCEPTED_FORMS[IdentifierType.PM_ID])
+
+    @field_validator("identifier")
+    @classmethod
+    def _valid(cls, value: int | str) -> int | str:
+        return _check_normalises(IdentifierType.PM_ID, value)
+
+
+class OpenAlexIdentifier(_IdentifierBase):
+    identifier_type: Literal["open_alex"] = Field(description="An OpenAlex work id.")
+    identifier: str = Field(description=ACCEPTED_FORMS[IdentifierType.OPEN_ALEX])
+
+    @field_validator("identifier")
+    @classmethod
+    def _valid(cls, value: str) -> str:
+        return str(_check_normalises(IdentifierType.OPEN_ALEX, value))
+
+
+class ERICIdentifier(_IdentifierBase):
+    identifier_type: Literal["eric"] = Field(description="An ERIC accession number.")
+    identifier: str = Field(description=ACCEPTED_FORMS[IdentifierType.ERIC])
+
+    @field_validator("identifier")
+    @classmethod
+    def _valid(cls, value: str) -> str:
+        return str(_check_normalises(IdentifierType.ERIC, value))
+
+
+class ProQuestIdentifier(_IdentifierBase):
+    identifier_type: Literal["pro_quest"] = Field(description="A ProQuest document id.")
+    identifier: str = Field(description=ACCEPTED_FORMS[IdentifierType.PRO_QUEST])
+
+    @field_validator("identifier")
+    @classmethod
+    def _valid(cls, value: str) -> str:
+        return str(_check_normalises(IdentifierType.PRO_QUEST, value))
+
+
+class OtherIdentifier(_IdentifierBase):
+    identifier_type: Literal["other"] = Field(description="Any other identifier.")
+    identifier: str = Field(description=ACCEPTED_FORMS[IdentifierType.OTHER])
+    other_identifier_name: str = Field(min_length=1, description="What kind of identifier it is.")
+
+    @field_validator("identifier")
+    @classmethod
+    def _valid(cls, value: str) -> str:
+        return str(_check_normalises(IdentifierType.OTHER, value))
+
+    @field_validator("other_identifier_name")
+    @classmethod
+    def _named(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("other_identifier_name must not be blank")
+        return value
+
+
+ExternalIdentifier = Annotated[
+    DOIIdentifier
+    | PubMedIdentifier
+    | OpenAlexIdentifier
+    | ERICIdentifier
+    | ProQuestIdentifier
+    | OtherIdentifier,
+    Field(discriminator="identifier_type"),
+]
+
+
+# -- enhancement contents (the DESTINY SDK's enhancement models) --------------------------------
+
+
+class AuthorPosition(StrEnum):
+    FIRST = "first"
+    MIDDLE = "middle"
+    LAST = "last"
+
+
+class Authorship(_Strict):
+    display_name: str = Field(description="The author's name as displayed.")
+    orcid: str | None = Field(default=None, description="The author's ORCID.")
+    position: AuthorPosition = Field(description="Where the author stands in the author list.")
+
+
+class Pagination(_Strict):
+    volume: str | None = None
+    issue: str | None = None
+    first_page: str | None = None
+    last_page: str | None = None
+
+
+class BibliographicMetadataEnhancement(_Strict):
+    """Bibliographic metadata: authors, dates, title, publisher."""
+
+    enhancement_type: Literal["bibliographic"]
+    authorship: list[Authorship] | None = Field(default=None, description="The authors.")
+    cited_by_count: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="How many works cite this one."
+    )
+    created_date: date | None = Field(default=None, description="When the record was created.")
+    updated_date: date | None = Field(default=None, description="When the record was updated.")
+    publication_date: date | None = Field(default=None, description="When it was published.")
+    publication_year: int | None = Field(default=None, description="The year of publication.")
+    publisher: str | None = Field(default=None, description="The publisher.")
+    title: str | None = Field(default=None, description="The title.")
+    pagination: Pagination | None = Field(default=None, description="Volume, issue and pages.")
+
+
+class AbstractProcessType(StrEnum):
+    UNINVERTED = "uninverted"
+    CLOSED_API = "closed_api"
+    OTHER = "other"
+
+
+class AbstractContentEnhancement(_Strict):
+    """The abstract of a work and how it was obtained."""
+
+    enhancement_type: Literal["abstract"]
+    process: AbstractProcessType = Field(description="How the abstract was obtained.")
+    abstract: str = Field(description="The abstract.")
+
+
+class BooleanAnnotation(_Strict):
+    annotation_type: Literal["boolean"]
+    scheme: str = Field(min_length=1, description="The annotation scheme, e.g. openalex:topic.")
+    label: str = Field(min_length=1, description="The label within the scheme.")
+    value: bool = Field(description="Whether the label applies.")
+    score: float | None = Field(default=None, description="A confidence score.")
+    data: dict[str, Any] = Field(default_factory=dict, description="Free-form details.")
+
+
+class ScoreAnnotation(_Strict):
+    annotation_type: Literal["score"]
+    scheme: str = Field(min_length=1)
+    label: str = Field(min_length=1)
+    score: float = Field(description="The score.")
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+Annotation = Annotated[BooleanAnnotation | ScoreAnnotation, Field(discriminator="annotation_type")]
+
+
+class AnnotationEnhancement(_Strict):
+    """Labels from a scheme (classifiers, topics, screening decisions)."""
+
+    enhancement_type: Literal["annotation"]
+    annotations: list[Annotation] = Field(min_length=1, description="The annotations.")
+
+
+class DriverVersion(StrEnum):
+    PUBLISHED = "publishedVersion"
+    ACCEPTED = "acceptedVersion"
+    SUBMITTED = "submittedVersion"
+    OTHER = "other"
+
+
+class Location(_Strict):
+    is_oa: bool | None = Field(default=None, description="Whether it is open access.")
+    version: DriverVersion | None = Field(default=None, description="Which version is hosted.")
+    landing_page_url: HttpUrl | None = Field(default=None, description="The landing page.")
+    pdf_url: HttpUrl | None = Field(default=None, description="The PDF.")
+    license: str | None = Field(default=None, description="The licence.")
+    extra: dict[str, Any] | None = Field(default=None, description="Free-form details.")
+
+
+class LocationEnhancement(_Strict):
+    """Where a work can be found."""
+
+    enhancement_type: Literal["location"]
+    locations: list[Location] = Field(min_length=1, description="The locations.")
+
+
+class ReferenceAssociationType(StrEnum):
+    CITES = "cites"
+    IS_CITED_BY = "is_cited_by"
+    IS_SIMILAR_TO = "is_similar_to"
+
+
+class ReferenceAssociationEnhancement(_Strict):
+    """Links to other references, by external identifier or reference id."""
+
+    enhancement_type: Literal["reference_association"]
+    associated_reference_ids: list[ExternalIdentifier | uuid.UUID] = Field(
+        min_length=1, description="The associated references."
+    )
+    association_type: ReferenceAssociationType = Field(description="How they are associated.")
+
+
+class LinkedDataEnhancement(_Strict):
+    """Linked-data statements about the work."""
+
+    enhancement_type: Literal["linked_data"]
+    vocabulary_uri: str = Field(min_length=1, description="The vocabulary the data uses.")
+    data: dict[str, Any] = Field(description="The linked data (JSON-LD).")
+
+
+class FullTextEnhancement(_Strict):
+    """The full text of a work, or where to fetch it."""
+
+    enhancement_type: Literal["full_text"]
+    text: str | None = Field(default=None, description="The full text.")
+    url: HttpUrl | None = Field(default=None, description="Where the full text is.")
+    mime_type: str | None = Field(default=None, description="The full text's media type.")
+
+    @model_validator(mode="after")
+    def _text_or_url(self) -> FullTextEnhancement:
+        if self.text is None and self.url is None:
+            raise ValueError("a full_text enhancement needs text or url")
+        return self
+
+
+class RawEnhancement(_Open):
+    """The source record as exported, kept verbatim."""
+
+    enhancement_type: Literal["raw"]
+    source_export_date: datetime = Field(description="When the source exported the record.")
+    description: str = Field(description="What the raw data is.")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="About the export.")
+    data: Any = Field(description="The raw record.")
+
+
+EnhancementContent = Annotated[
+    BibliographicMetadataEnhancement
+    | AbstractContentEnhancement
+    | AnnotationEnhancement
+    | LocationEnhancement
+    | ReferenceAssociationEnhancement
+    | LinkedDataEnhancement
+    | FullTextEnhancement
+    | RawEnhancement,
+    Field(discriminator="enhancement_type"),
+]
+
+ENHANCEMENT_TYPES: tuple[str, ...] = (
+    "bibliographic",
+    "abstract",
+    "annotation",
+    "location",
+    "reference_association",
+    "linked_data",
+    "full_text",
+    "raw",
+)
+
+
+class EnhancementFileInput(_Strict):
+    """One enhancement of a reference as it appears in a batch line."""
+
+    source: str = Field(min_length=1, description="Who produced the enhancement.")
+    visibility: Visibility = Field(default=Visibility.PUBLIC)
+    robot_version: str | None = Field(default=None, description="The producing robot's version.")
+    processor_version: str | None = Field(
+        default=None, description="The producing processor's version (robot_version's newer name)."
+    )
+    content: EnhancementContent
+
+
+class ReferenceFileInput(_Strict):
+    """One line of a batch file: a reference with its identifiers and enhancements."""
+
+    id: Any = Field(default=None, description="Ignored: files exported from a repository re-import.")
+    visibility: Visibility = Field(default=Visibility.PUBLIC)
+    identifiers: list[ExternalIdentifier] = Field(
+        min_length=1, description="At least one external identifier."
+    )
+    enhancements: list[EnhancementFileInput] = Field(default_factory=list)
+
+
+def batch_line_json_schema() -> dict[str, Any]:
+    """The JSON Schema of one batch line."""
+    return ReferenceFileInput.model_json_schema()

@@ -1,0 +1,430 @@
+"""Validate: loaded lines → valid identifiers and enhancements, and errors, per line.
+
+Vectorised checks decide: DuckDB's JSON functions shred each chunk, a predicate compiled from
+the pydantic models (`screen.py`) and the identifier expressions (`identifiers.py`) accept
+what is certainly valid. Only what they cannot accept goes to pydantic, one line at a time,
+which gives the final verdict and the precise messages. Bad parts fail alone: an invalid
+identifier or enhancement is dropped with an error and the rest of its line is kept.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import duckdb
+import polars as pl
+from pydantic import TypeAdapter, ValidationError
+
+from import_pipeline.identifiers import IdentifierType, normalised_identifier
+from import_pipeline.load import NOT_UTF8, TOO_LONG
+from import_pipeline.models import (
+    EnhancementFileInput,
+    ErrorCode,
+    ExternalIdentifier,
+    ReferenceFileInput,
+    Visibility,
+)
+from import_pipeline.screen import compile_screen
+
+#: One row per error: a line may have several.
+ERRORS_SCHEMA = {
+    "line_number": pl.Int64,
+    "code": pl.String,
+    "field": pl.String,
+    "message": pl.String,
+    "fatal": pl.Boolean,  # the whole line fails (otherwise only the part named by `field`)
+}
+#: One row per line that was read: its visibility when the line is usable.
+LINES_SCHEMA = {"line_number": pl.Int64, "visibility": pl.String}
+IDENTIFIERS_SCHEMA = {
+    "line_number": pl.Int64,
+    "position": pl.Int64,
+    "identifier_type": pl.String,
+    "identifier": pl.String,  # normalised
+    "other_identifier_name": pl.String,
+}
+ENHANCEMENTS_SCHEMA = {
+    "line_number": pl.Int64,
+    "position": pl.Int64,
+    "enhancement_type": pl.String,
+    "source": pl.String,
+    "visibility": pl.String,
+    "robot_version": pl.String,
+    "processor_version": pl.String,
+    "content": pl.String,  # the content object as JSON
+    "content_hash": pl.String,  # identity of an exact duplicate: the whole enhancement
+}
+
+_TOP_LEVEL_KEYS = [name for name in ReferenceFileInput.model_fields]
+_IDENTIFIER_KEYS = ["identifier_type", "identifier"]
+_OTHER_IDENTIFIER_KEYS = [*_IDENTIFIER_KEYS, "other_identifier_name"]
+_VISIBILITIES = [v.value for v in Visibility]
+# DuckDB accepts trailing commas; strict JSON does not. A line that might hold one is left to
+# the strict parser (a comma before a closing bracket inside a string merely costs that line
+# the slow path).
+_MAYBE_TRAILING_COMMA = r",\s*[\]}]"
+
+
+@dataclass
+class ValidatedChunk:
+    lines: pl.DataFrame
+    identifiers: pl.DataFrame
+    enhancements: pl.DataFrame
+    errors: pl.DataFrame
+    slow_path_lines: int
+
+
+@cache
+def _enhancement_screen() -> str:
+    return compile_screen(EnhancementFileInput, "item")
+
+
+def _sql_list(values: list[str]) -> str:
+    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]::VARCHAR[]"
+
+
+def new_json_engine() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB used only for its JSON functions (never the store)."""
+    engine = duckdb.connect(":memory:")
+    engine.execute("SET enable_progress_bar = false")
+    return engine
+
+
+def _shred_lines(engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame) -> pl.DataFrame:
+    """One row per readable line: is it a JSON object, its keys and its three parts."""
+    engine.register("chunk", chunk.filter(pl.col("problem").is_null()).select("line_number", "text"))
+    try:
+        return engine.sql(
+            f"""
+            WITH parsed AS (
+                SELECT line_number, text, json_valid(text) AS is_json FROM chunk
+            ), typed AS (
+                SELECT *, CASE WHEN is_json THEN json_type(text) END AS doc_type FROM parsed
+            ), split AS (
+                SELECT line_number, is_json, doc_type,
+                    is_json AND NOT regexp_matches(text, '{_MAYBE_TRAILING_COMMA}') AS strict_json,
+                    CASE WHEN doc_type = 'OBJECT' THEN json_keys(text) END AS keys,
+                    CASE WHEN doc_type = 'OBJECT' THEN json_extract(
+                        text, ['$.visibility', '$.identifiers', '$.enhancements']) END AS parts
+                FROM typed
+            )
+            SELECT line_number, is_json, doc_type, strict_json,
+                keys IS NOT NULL
+                    AND len(keys) = len(list_distinct(keys))
+                    AND list_has_all({_sql_list(_TOP_LEVEL_KEYS)}, keys)
+                    AND list_contains(keys, 'identifiers')
+                    AND (parts[1] IS NULL OR (json_type(parts[1]) = 'VARCHAR'
+                         AND json_extract_string(parts[1], '$') IN ({", ".join(f"'{v}'" for v in _VISIBILITIES)})))
+                    AND json_type(parts[2]) = 'ARRAY' AND json_array_length(parts[2]) >= 1
+                    AND (parts[3] IS NULL OR json_type(parts[3]) = 'ARRAY')
+                    AS top_ok,
+                COALESCE(json_extract_string(parts[1], '$'), 'public') AS visibility,
+                CASE WHEN json_type(parts[2]) = 'ARRAY' THEN parts[2] END AS identifiers,
+                CASE WHEN json_type(parts[3]) = 'ARRAY' THEN parts[3] END AS enhancements
+            FROM split
+            """
+        ).pl()
+    finally:
+        engine.unregister("chunk")
+
+
+def _shred_identifiers(engine: duckdb.DuckDBPyConnection, lines: pl.DataFrame) -> pl.DataFrame:
+    engine.register("shredded", lines.select("line_number", "identifiers"))
+    try:
+        return engine.sql(
+            f"""
+            WITH items AS (
+                SELECT line_number, unnest(json_extract(identifiers, '$[*]')) AS item,
+                    generate_subscripts(json_extract(identifiers, '$[*]'), 1) - 1 AS position
+                FROM shredded WHERE identifiers IS NOT NULL
+            ), parts AS (
+                SELECT line_number, position, json_type(item) = 'OBJECT' AS is_object,
+                    CASE WHEN json_type(item) = 'OBJECT' THEN json_keys(item) END AS keys,
+                    CASE WHEN json_type(item) = 'OBJECT' THEN json_extract(item,
+                        ['$.identifier_type', '$.identifier', '$.other_identifier_name']) END AS v
+                FROM items
+            )
+            SELECT line_number, position,
+                json_extract_string(v[1], '$') AS identifier_type,
+                json_extract_string(v[2], '$') AS identifier,
+                json_type(v[2]) IN ('UBIGINT', 'BIGINT') AS identifier_is_integer,
+                trim(json_extract_string(v[3], '$')) AS other_identifier_name,
+                is_object
+                    AND len(keys) = len(list_distinct(keys))
+                    AND json_type(v[1]) = 'VARCHAR'
+                    AND json_type(v[2]) IN ('VARCHAR', 'UBIGINT', 'BIGINT')
+                    AND CASE WHEN json_extract_string(v[1], '$') = 'other'
+                        THEN list_has_all({_sql_list(_OTHER_IDENTIFIER_KEYS)}, keys)
+                            AND json_type(v[3]) = 'VARCHAR'
+                            AND trim(json_extract_string(v[3], '$')) <> ''
+                        ELSE list_has_all({_sql_list(_IDENTIFIER_KEYS)}, keys) END
+                    AS shape_ok
+            FROM parts
+            """
+        ).pl()
+    finally:
+        engine.unregister("shredded")
+
+
+def _shred_enhancements(engine: duckdb.DuckDBPyConnection, lines: pl.DataFrame) -> pl.DataFrame:
+    engine.register("shredded", lines.select("line_number", "enhancements"))
+    try:
+        return engine.sql(
+            f"""
+            WITH items AS (
+                SELECT line_number, unnest(json_extract(enhancements, '$[*]')) AS item,
+                    generate_subscripts(json_extract(enhancements, '$[*]'), 1) - 1 AS position
+                FROM shredded WHERE enhancements IS NOT NULL
+            ), parts AS (
+                SELECT line_number, position, item,
+                    CASE WHEN json_type(item) = 'OBJECT' THEN json_extract(item,
+                        ['$.source', '$.visibility', '$.robot_version', '$.processor_version',
+                         '$.content']) END AS v,
+                    CASE WHEN json_type(item) = 'OBJECT' THEN json_keys(item) END AS keys
+                FROM items
+            )
+            SELECT line_number, position,
+                json_extract_string(v[5], '$.enhancement_type') AS enhancement_type,
+                json_extract_string(v[1], '$') AS source,
+                COALESCE(json_extract_string(v[2], '$'), 'public') AS visibility,
+                json_extract_string(v[3], '$') AS robot_version,
+                json_extract_string(v[4], '$') AS processor_version,
+                v[5]::VARCHAR AS content,
+                sha256(concat_ws(chr(31), json_extract_string(v[5], '$.enhancement_type'),
+                    json_extract_string(v[1], '$'), COALESCE(json_extract_string(v[2], '$'), 'public'),
+                    COALESCE(json_extract_string(v[3], '$'), ''),
+                    COALESCE(json_extract_string(v[4], '$'), ''), v[5]::VARCHAR)) AS content_hash,
+                keys IS NOT NULL AND len(keys) = len(list_distinct(keys))
+                    AND len(json_keys(v[5])) = len(list_distinct(json_keys(v[5])))
+                    AND {_enhancement_screen()} AS screen_ok
+            FROM parts
+            """
+        ).pl()
+    finally:
+        engine.unregister("shredded")
+
+
+def validate_chunk(engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame) -> ValidatedChunk:
+    """Validates one loaded chunk (see `load.LINES_SCHEMA`)."""
+    lines = _shred_lines(engine, chunk)
+    identifiers = _shred_identifiers(engine, lines.filter("top_ok"))
+    enhancements = _shred_enhancements(engine, lines.filter("top_ok"))
+
+    identifiers = identifiers.with_columns(normalised=normalised_identifier()).with_columns(
+        screen_ok=pl.col("shape_ok").fill_null(False)
+        & pl.col("identifier_type").is_in([t.value for t in IdentifierType])
+        & pl.col("normalised").is_not_null()
+    )
+    screened_out = pl.concat(
+        [
+            lines.filter(~pl.col("top_ok").fill_null(False) | ~pl.col("strict_json").fill_null(False))
+            .select("line_number"),
+            identifiers.filter(~pl.col("screen_ok")).select("line_number"),
+            enhancements.filter(~pl.col("screen_ok").fill_null(False)).select("line_number"),
+        ]
+    ).unique()
+
+    texts = chunk.join(screened_out, on="line_number", how="semi").filter(
+        pl.col("problem").is_null()
+    )
+    verdicts = [explain_line(n, t) for n, t in texts.select("line_number", "text").iter_rows()]
+    errors = _errors_frame(chunk, verdicts)
+    fatal_lines = errors.filter("fatal").select("line_number").unique()
+    dropped = errors.filter(~pl.col("fatal")).select("line_number", "field").unique()
+
+    def keep(frame: pl.DataFrame, prefix: str) -> pl.DataFrame:
+        # A part is kept unless its line failed or pydantic named that very part.
+        field = pl.format(prefix + "[{}]", pl.col("position"))
+        named = dropped.filter(pl.col("field").str.starts_with(prefix + "[")).with_columns(
+            pl.col("field").str.extract(r"^(\w+\[\d+\])")
+        )
+        return (
+            frame.join(fatal_lines, on="line_number", how="anti")
+            .with_columns(field=field)
+            .join(named, on=["line_number", "field"], how="anti")
+        )
+
+    kept_identifiers = keep(identifiers, "identifiers").select(
+        "line_number",
+        "position",
+        "identifier_type",
+        identifier="normalised",
+        other_identifier_name=pl.when(pl.col("identifier_type") == IdentifierType.OTHER).then(
+            "other_identifier_name"
+        ),
+    )
+    # A line left with no valid identifier fails as a whole.
+    no_identifier = (
+        lines.filter("top_ok")
+        .join(fatal_lines, on="line_number", how="anti")
+        .join(kept_identifiers, on="line_number", how="anti")
+        .select("line_number")
+    )
+    if no_identifier.height:
+        errors = pl.concat(
+            [
+                errors,
+                no_identifier.with_columns(
+                    code=pl.lit(ErrorCode.INVALID_FIELD.value),
+                    field=pl.lit("identifiers"),
+                    message=pl.lit("no valid identifier is left: the line cannot be imported"),
+                    fatal=pl.lit(True),
+                ),
+            ]
+        )
+        kept_identifiers = kept_identifiers.join(no_identifier, on="line_number", how="anti")
+    failed = errors.filter("fatal").select("line_number").unique()
+    kept_enhancements = keep(enhancements, "enhancements").join(failed, on="line_number", how="anti")
+    return ValidatedChunk(
+        lines=chunk.select("line_number")
+        .join(lines.select("line_number", "visibility"), on="line_number", how="left")
+        .cast(LINES_SCHEMA),  # type: ignore[arg-type]
+        identifiers=kept_identifiers.cast(IDENTIFIERS_SCHEMA),  # type: ignore[arg-type]
+        enhancements=kept_enhancements.select(ENHANCEMENTS_SCHEMA.keys()).cast(ENHANCEMENTS_SCHEMA),  # type: ignore[arg-type]
+        errors=errors.select(ERRORS_SCHEMA.keys()).cast(ERRORS_SCHEMA),  # type: ignore[arg-type]
+        slow_path_lines=texts.height,
+    )
+
+
+def _errors_frame(chunk: pl.DataFrame, verdicts: list[list[dict[str, Any]]]) -> pl.DataFrame:
+    problems = chunk.filter(pl.col("problem").is_not_null()).select(
+        "line_number",
+        code=pl.when(pl.col("problem") == TOO_LONG)
+        .then(pl.lit(ErrorCode.LINE_TOO_LONG.value))
+        .otherwise(pl.lit(ErrorCode.INVALID_INPUT.value)),
+        field=pl.lit(None, pl.String),
+        message=pl.when(pl.col("problem") == TOO_LONG)
+        .then(pl.lit("the line is longer than the maximum line size"))
+        .when(pl.col("problem") == NOT_UTF8)
+        .then(pl.lit("the line is not valid UTF-8"))
+        .otherwise(pl.lit("the line cannot be read")),
+        fatal=pl.lit(True),
+    )
+    explained = pl.DataFrame(
+        [error for errors in verdicts for error in errors], schema=ERRORS_SCHEMA
+    )
+    return pl.concat([problems.cast(ERRORS_SCHEMA), explained])  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------
+# The slow path: pydantic explains the lines the screen could not accept.
+# ---------------------------------------------------------------------------------------------
+
+_IDENTIFIER_ADAPTER: TypeAdapter[Any] = TypeAdapter(ExternalIdentifier)
+_ENHANCEMENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(EnhancementFileInput)
+_ANY_ADAPTER: TypeAdapter[Any] = TypeAdapter(Any)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+def _error(line: int, code: ErrorCode, message: str, field: str | None, fatal: bool) -> dict[str, Any]:
+    return {"line_number": line, "code": code.value, "field": field, "message": message, "fatal": fatal}
+
+
+def _field_path(prefix: str, loc: tuple[Any, ...], drop: set[str]) -> str:
+    path = prefix
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part not in drop:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+@cache
+def _union_tags() -> set[str]:
+    # Names pydantic puts in an error location for union members; not fields of the line.
+    from import_pipeline.models import ENHANCEMENT_TYPES
+
+    return {*ENHANCEMENT_TYPES, *(t.value for t in IdentifierType), "boolean", "score", "uuid"}
+
+
+def _pydantic_errors(
+    line: int, prefix: str, exc: ValidationError, fatal: bool
+) -> list[dict[str, Any]]:
+    out = []
+    for item in exc.errors(include_url=False):
+        kind = item["type"]
+        loc = tuple(item["loc"])
+        drop = {p for p in loc if isinstance(p, str) and ("[" in p or p in _union_tags())}
+        if kind == "extra_forbidden":
+            drop.discard(str(loc[-1]))
+        code = {
+            "missing": ErrorCode.REQUIRED_FIELD,
+            "extra_forbidden": ErrorCode.UNKNOWN_FIELD,
+            "json_invalid": ErrorCode.INVALID_JSON_INPUT,
+            "union_tag_not_found": ErrorCode.REQUIRED_FIELD,
+        }.get(kind, ErrorCode.INVALID_FIELD)
+        field = _field_path(prefix, loc, drop)
+        if kind in ("union_tag_not_found", "union_tag_invalid"):
+            field = f"{field}.{str(item.get('ctx', {}).get('discriminator', '')).strip(chr(39))}"
+        message = item["msg"].removeprefix("Value error, ")
+        out.append(_error(line, code, message, field or None, fatal))
+    return out
+
+
+def explain_line(line: int, text: str) -> list[dict[str, Any]]:
+    """Pydantic's verdict on one line: its errors (empty if the line is valid as it stands)."""
+    try:
+        document = json.loads(text, object_pairs_hook=_reject_duplicates)
+    except _DuplicateKey as exc:
+        return [_error(line, ErrorCode.INVALID_JSON_INPUT, f"duplicate key {exc.args[0]!r}", None, True)]
+    except (ValueError, RecursionError) as exc:
+        return [_error(line, ErrorCode.INVALID_JSON_INPUT, f"invalid JSON: {exc}", None, True)]
+    try:
+        # Python's json accepts NaN; so does pydantic, but trailing commas it refuses: ask it.
+        _ANY_ADAPTER.validate_json(text)
+    except ValidationError as exc:
+        return _pydantic_errors(line, "", exc, True)
+    if not isinstance(document, dict):
+        kind = type(document).__name__.replace("dict", "object").replace("list", "array")
+        return [
+            _error(line, ErrorCode.INVALID_JSON_INPUT, f"a line must be a JSON object, not {kind}", None, True)
+        ]
+    errors: list[dict[str, Any]] = []
+    for key in document:
+        if key not in ReferenceFileInput.model_fields:
+            errors.append(_error(line, ErrorCode.UNKNOWN_FIELD, f"unknown field {key!r}", key, True))
+    if "visibility" in document and document["visibility"] not in _VISIBILITIES:
+        errors.append(
+            _error(line, ErrorCode.INVALID_FIELD, f"visibility must be one of {_VISIBILITIES}", "visibility", True)
+        )
+    identifiers = document.get("identifiers")
+    if "identifiers" not in document:
+        errors.append(_error(line, ErrorCode.REQUIRED_FIELD, "identifiers is required", "identifiers", True))
+    elif not isinstance(identifiers, list):
+        errors.append(_error(line, ErrorCode.INVALID_FIELD, "identifiers must be a list", "identifiers", True))
+    elif not identifiers:
+        errors.append(
+            _error(line, ErrorCode.INVALID_FIELD, "at least one identifier is required", "identifiers", True)
+        )
+    enhancements = document.get("enhancements", [])
+    if not isinstance(enhancements, list):
+        errors.append(_error(line, ErrorCode.INVALID_FIELD, "enhancements must be a list", "enhancements", True))
+    if errors:
+        return errors
+    for position, item in enumerate(identifiers):  # type: ignore[arg-type]
+        try:
+            _IDENTIFIER_ADAPTER.validate_json(json.dumps(item), strict=True)
+        except ValidationError as exc:
+            errors.extend(_pydantic_errors(line, f"identifiers[{position}]", exc, False))
+    for position, item in enumerate(enhancements):
+        try:
+            _ENHANCEMENT_ADAPTER.validate_json(json.dumps(item), strict=True)
+        except ValidationError as exc:
+            errors.extend(_pydantic_errors(line, f"enhancements[{position}]", exc, False))
+    return errors
