@@ -1,0 +1,502 @@
+"""The reference store: a DuckDB file, its schema, connections, and the readers' queries.
+
+DuckDB lets one process hold the file at a time (even read-only opens fail while a writer holds
+it), so every connection is short-lived and opened through `connect`, which waits a bounded
+time for the lock instead of failing at once. Writers are also serialised by a Dagster pool.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from import_pipeline.errors import NotFound, StoreBusy
+from import_pipeline.models import (
+    ImportBatchStatus,
+    ImportRecordInput,
+    ImportRecordStatus,
+    ImportResultStatus,
+)
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+
+CREATE TABLE IF NOT EXISTS import_records (
+    id UUID PRIMARY KEY,
+    record_key VARCHAR NOT NULL UNIQUE,
+    source_name VARCHAR,
+    processor_name VARCHAR,
+    processor_version VARCHAR,
+    expected_reference_count BIGINT,
+    search_string VARCHAR,
+    searched_at TIMESTAMPTZ,
+    notes VARCHAR,
+    collision_strategy VARCHAR,
+    problem VARCHAR,            -- why record.json blocks the record, or NULL
+    finalised BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS import_batches (
+    id UUID PRIMARY KEY,
+    record_key VARCHAR NOT NULL,
+    name VARCHAR NOT NULL,
+    storage_url VARCHAR NOT NULL,
+    checksum VARCHAR,           -- of the version whose results are stored
+    status VARCHAR NOT NULL,
+    failure_details VARCHAR,    -- the batch-level reason, when the batch cannot be read
+    physical_lines BIGINT,
+    blank_lines BIGINT,
+    run_id VARCHAR,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    UNIQUE (record_key, name)
+);
+
+CREATE TABLE IF NOT EXISTS import_results (
+    id UUID NOT NULL,
+    import_batch_id UUID NOT NULL,
+    line_number BIGINT NOT NULL,
+    status VARCHAR NOT NULL,
+    reference_id UUID,
+    errors JSON NOT NULL,
+    failure_details VARCHAR,
+    unresolved_references JSON NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS reference (
+    id UUID PRIMARY KEY,
+    visibility VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS reference_identifier (
+    reference_id UUID NOT NULL,
+    identifier_type VARCHAR NOT NULL,
+    identifier VARCHAR NOT NULL,            -- normalised (contract section 3)
+    other_identifier_name VARCHAR,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS reference_enhancement (
+    id UUID NOT NULL,
+    reference_id UUID NOT NULL,
+    enhancement_type VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    visibility VARCHAR NOT NULL,
+    robot_version VARCHAR,
+    processor_version VARCHAR,
+    content JSON NOT NULL,
+    content_hash VARCHAR NOT NULL,          -- an exact duplicate has the same hash
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+"""
+
+#: The tables that hold references, for counts and checks.
+REFERENCE_TABLES = ("reference", "reference_identifier", "reference_enhancement")
+ALL_TABLES = ("import_records", "import_batches", "import_results", *REFERENCE_TABLES)
+
+_LOCK_MARKERS = ("lock", "Conflicting", "being used by another process")
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    return any(marker in str(exc) for marker in _LOCK_MARKERS)
+
+
+@contextmanager
+def connect(
+    path: Path, *, read_only: bool = False, wait_seconds: float = 120.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Opens the store, waiting up to `wait_seconds` while another process holds it.
+
+    Raises:
+        NotFound: a reader asked for a store that does not exist yet.
+        StoreBusy: the store stayed locked for longer than `wait_seconds`.
+    """
+    if read_only and not path.exists():
+        raise NotFound(f"no reference store at {path}: nothing has been imported yet")
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.05
+    while True:
+        try:
+            conn = duckdb.connect(str(path), read_only=read_only)
+            break
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            if not _is_lock_error(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise StoreBusy(
+                    f"the reference store {path} is held by another process (an import is "
+                    f"writing); gave up after waiting {wait_seconds:.0f}s — try again shortly"
+                ) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+    try:
+        conn.execute("SET enable_progress_bar = false")
+        if not read_only:
+            ensure_schema(conn)
+        yield conn
+    finally:
+        conn.close()
+
+
+def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(_SCHEMA)
+    conn.execute(
+        "INSERT INTO store_meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
+        [str(SCHEMA_VERSION)],
+    )
+
+
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All or nothing: commits when the body returns, rolls back when it raises."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+# ---------------------------------------------------------------------------------------------
+# Records and batches
+# ---------------------------------------------------------------------------------------------
+
+
+def upsert_record(
+    conn: duckdb.DuckDBPyConnection,
+    record_key: str,
+    record: ImportRecordInput | None,
+    *,
+    problem: str | None = None,
+    finalised: bool = False,
+) -> None:
+    """Writes what record.json says (or why it is refused) for `record_key`."""
+    values = record.model_dump(mode="json") if record else {}
+    conn.execute(
+        """
+        INSERT INTO import_records AS r (id, record_key, source_name, processor_name,
+            processor_version, expected_reference_count, search_string, searched_at, notes,
+            collision_strategy, problem, finalised)
+        VALUES (uuid(), $key, $source_name, $processor_name, $processor_version,
+            $expected_reference_count, $search_string, $searched_at, $notes,
+            $collision_strategy, $problem, $finalised)
+        ON CONFLICT (record_key) DO UPDATE SET
+            source_name = COALESCE(excluded.source_name, r.source_name),
+            processor_name = COALESCE(excluded.processor_name, r.processor_name),
+            processor_version = COALESCE(excluded.processor_version, r.processor_version),
+            expected_reference_count =
+                COALESCE(excluded.expected_reference_count, r.expected_reference_count),
+            search_string = CASE WHEN excluded.problem IS NULL
+                THEN excluded.search_string ELSE r.search_string END,
+            searched_at = CASE WHEN excluded.problem IS NULL
+                THEN excluded.searched_at ELSE r.searched_at END,
+            notes = CASE WHEN excluded.problem IS NULL THEN excluded.notes ELSE r.notes END,
+            collision_strategy = COALESCE(excluded.collision_strategy, r.collision_strategy),
+            problem = excluded.problem,
+            finalised = excluded.finalised,
+            updated_at = now()
+        """,
+        {
+            "key": record_key,
+            "source_name": values.get("source_name"),
+            "processor_name": values.get("processor_name"),
+            "processor_version": values.get("processor_version"),
+            "expected_reference_count": values.get("expected_reference_count"),
+            "search_string": values.get("search_string"),
+            "searched_at": values.get("searched_at"),
+            "notes": values.get("notes"),
+            "collision_strategy": values.get("collision_strategy"),
+            "problem": problem,
+            "finalised": finalised,
+        },
+    )
+
+
+def imported_checksums(conn: duckdb.DuckDBPyConnection, record_key: str) -> dict[str, str]:
+    """Batch name → checksum of the version whose import finished, for one record."""
+    rows = conn.execute(
+        """
+        SELECT name, checksum FROM import_batches
+        WHERE record_key = ? AND checksum IS NOT NULL AND status NOT IN ('created', 'started')
+        """,
+        [record_key],
+    ).fetchall()
+    return {name: checksum for name, checksum in rows}
+
+
+def start_batch(
+    conn: duckdb.DuckDBPyConnection, record_key: str, name: str, storage_url: str, run_id: str
+) -> str:
+    """Marks a batch as being imported; returns its id (stable across versions)."""
+    row = conn.execute(
+        """
+        INSERT INTO import_batches AS b (id, record_key, name, storage_url, status, run_id)
+        VALUES (uuid(), ?, ?, ?, 'started', ?)
+        ON CONFLICT (record_key, name) DO UPDATE SET
+            status = 'started', storage_url = excluded.storage_url, run_id = excluded.run_id,
+            updated_at = now()
+        RETURNING id
+        """,
+        [record_key, name, storage_url, run_id],
+    ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def fail_batch(
+    conn: duckdb.DuckDBPyConnection,
+    batch_id: str,
+    reason: str,
+    *,
+    checksum: str | None,
+    physical_lines: int | None = None,
+    blank_lines: int | None = None,
+) -> None:
+    """A batch that cannot be read at all: `failed`, with the reason on the batch."""
+    with transaction(conn):
+        conn.execute("DELETE FROM import_results WHERE import_batch_id = ?", [batch_id])
+        conn.execute(
+            """
+            UPDATE import_batches SET status = 'failed', failure_details = ?, checksum = ?,
+                physical_lines = ?, blank_lines = ?, updated_at = now()
+            WHERE id = ?
+            """,
+            [reason, checksum, physical_lines, blank_lines, batch_id],
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Readers (the CLI)
+# ---------------------------------------------------------------------------------------------
+
+RESULT_STATUSES = [s.value for s in ImportResultStatus]
+
+
+def _zero_counts() -> dict[str, int]:
+    return dict.fromkeys(RESULT_STATUSES, 0)
+
+
+def record_status(batch_statuses: list[str], finalised: bool) -> ImportRecordStatus:
+    """`created` until a batch starts, then `started`; `completed` once finalised and all
+    batches are terminal (contract section 4)."""
+    if not batch_statuses:
+        return ImportRecordStatus.CREATED
+    terminal = all(
+        s not in (ImportBatchStatus.CREATED, ImportBatchStatus.STARTED) for s in batch_statuses
+    )
+    if finalised and terminal:
+        return ImportRecordStatus.COMPLETED
+    return ImportRecordStatus.STARTED
+
+
+def record_summary(conn: duckdb.DuckDBPyConnection, record_key: str) -> dict[str, Any]:
+    """The `import-pipeline summary` document of one record."""
+    columns = [
+        "id", "record_key", "source_name", "processor_name", "processor_version",
+        "expected_reference_count", "search_string", "searched_at", "notes",
+        "collision_strategy", "problem", "finalised", "created_at", "updated_at",
+    ]  # fmt: skip
+    row = conn.execute(
+        f"SELECT {', '.join(columns)} FROM import_records WHERE record_key = ?", [record_key]
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no import record {record_key!r}")
+    record = {c: _jsonable(v) for c, v in zip(columns, row, strict=True)}
+    batches = []
+    totals = _zero_counts()
+    for batch_id, name, url, status, reason in conn.execute(
+        """
+        SELECT id, name, storage_url, status, failure_details FROM import_batches
+        WHERE record_key = ? ORDER BY name
+        """,
+        [record_key],
+    ).fetchall():
+        counts = _zero_counts()
+        for result_status, count in conn.execute(
+            "SELECT status, count(*) FROM import_results WHERE import_batch_id = ? GROUP BY 1",
+            [batch_id],
+        ).fetchall():
+            counts[result_status] = count
+            totals[result_status] += count
+        details: str | list[str] | None = reason
+        if reason is None:
+            details = [
+                text
+                for (text,) in conn.execute(
+                    """
+                    SELECT failure_details FROM import_results
+                    WHERE import_batch_id = ? AND failure_details IS NOT NULL
+                    ORDER BY line_number
+                    """,
+                    [batch_id],
+                ).fetchall()
+            ]
+        batches.append(
+            {
+                "id": str(batch_id),
+                "name": name,
+                "storage_url": url,
+                "status": status,
+                "results": counts,
+                "failure_details": details,
+            }
+        )
+    record["status"] = record_status([b["status"] for b in batches], bool(record["finalised"])).value
+    total = sum(totals.values())
+    expected = record.get("expected_reference_count")
+    record["expected_reference_count_matches"] = (
+        None if expected in (None, -1) else expected == total
+    )
+    return {"record": record, "batches": batches, "results": totals, "total": total}
+
+
+def list_results(
+    conn: duckdb.DuckDBPyConnection,
+    record_key: str,
+    *,
+    batch: str | None = None,
+    status: str | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """The `import-pipeline results` document: one page of results, by batch then line."""
+    if conn.execute("SELECT 1 FROM import_records WHERE record_key = ?", [record_key]).fetchone() is None:
+        raise NotFound(f"no import record {record_key!r}")
+    if batch is not None and conn.execute(
+        "SELECT 1 FROM import_batches WHERE record_key = ? AND name = ?", [record_key, batch]
+    ).fetchone() is None:
+        raise NotFound(f"record {record_key!r} has no batch {batch!r}")
+    where = "b.record_key = $key AND ($batch IS NULL OR b.name = $batch) AND ($status IS NULL OR r.status = $status)"
+    params: dict[str, Any] = {"key": record_key, "batch": batch, "status": status}
+    total_row = conn.execute(
+        f"SELECT count(*) FROM import_results r JOIN import_batches b ON r.import_batch_id = b.id WHERE {where}",
+        params,
+    ).fetchone()
+    rows = conn.execute(
+        f"""
+        SELECT r.id, r.import_batch_id, r.line_number, r.status, r.reference_id, r.errors,
+            r.failure_details, r.unresolved_references
+        FROM import_results r JOIN import_batches b ON r.import_batch_id = b.id
+        WHERE {where}
+        ORDER BY b.name, r.line_number
+        LIMIT $limit OFFSET $offset
+        """,
+        {**params, "limit": limit, "offset": offset},
+    ).fetchall()
+    results = [
+        {
+            "id": str(rid),
+            "import_batch_id": str(batch_id),
+            "line_number": line,
+            "status": result_status,
+            "reference_id": str(ref) if ref else None,
+            "errors": json.loads(errors),
+            "failure_details": details,
+            "unresolved_references": json.loads(unresolved),
+        }
+        for rid, batch_id, line, result_status, ref, errors, details, unresolved in rows
+    ]
+    return {
+        "limit": limit,
+        "offset": offset,
+        "count": len(results),
+        "total": total_row[0] if total_row else 0,
+        "results": results,
+    }
+
+
+def find_reference(
+    conn: duckdb.DuckDBPyConnection,
+    *,
+    reference_id: str | None = None,
+    identifier_type: str | None = None,
+    identifier: str | None = None,
+    other_identifier_name: str | None = None,
+) -> dict[str, Any]:
+    """One reference with its identifiers and enhancements, by id or by identifier."""
+    if reference_id is None:
+        row = conn.execute(
+            """
+            SELECT reference_id FROM reference_identifier
+            WHERE identifier_type = ? AND identifier = ?
+                AND (? IS NULL OR other_identifier_name = ?)
+            LIMIT 1
+            """,
+            [identifier_type, identifier, other_identifier_name, other_identifier_name],
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no reference with {identifier_type} {identifier!r}")
+        reference_id = str(row[0])
+    ref = conn.execute(
+        "SELECT id, visibility, created_at, updated_at FROM reference WHERE id = ?", [reference_id]
+    ).fetchone()
+    if ref is None:
+        raise NotFound(f"no reference {reference_id}")
+    identifiers = [
+        {"identifier_type": t, "identifier": v, **({"other_identifier_name": n} if n else {})}
+        for t, v, n in conn.execute(
+            """
+            SELECT identifier_type, identifier, other_identifier_name FROM reference_identifier
+            WHERE reference_id = ? ORDER BY identifier_type, identifier
+            """,
+            [reference_id],
+        ).fetchall()
+    ]
+    enhancements = [
+        {
+            "id": str(eid),
+            "source": source,
+            "visibility": visibility,
+            "robot_version": robot_version,
+            "processor_version": processor_version,
+            "content": json.loads(content),
+        }
+        for eid, source, visibility, robot_version, processor_version, content in conn.execute(
+            """
+            SELECT id, source, visibility, robot_version, processor_version, content
+            FROM reference_enhancement WHERE reference_id = ?
+            ORDER BY enhancement_type, source, created_at, content_hash
+            """,
+            [reference_id],
+        ).fetchall()
+    ]
+    return {
+        "id": str(ref[0]),
+        "visibility": ref[1],
+        "created_at": _jsonable(ref[2]),
+        "updated_at": _jsonable(ref[3]),
+        "identifiers": identifiers,
+        "enhancements": enhancements,
+    }
+
+
+def table_counts(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    out = {}
+    for table in ALL_TABLES:
+        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # names are constants
+        out[table] = int(row[0]) if row else 0
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
