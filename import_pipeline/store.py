@@ -500,3 +500,52 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return str(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariants (the asset checks): each returns the offending rows, empty when it holds
+# ---------------------------------------------------------------------------------------------
+
+
+def lines_without_one_result(conn: duckdb.DuckDBPyConnection, record_key: str) -> list[tuple]:
+    """Finished batches whose result count differs from their non-blank line count."""
+    return conn.execute(
+        """
+        SELECT b.name, b.physical_lines - b.blank_lines AS lines, count(r.id) AS results,
+            count(DISTINCT r.line_number) AS distinct_lines
+        FROM import_batches b LEFT JOIN import_results r ON r.import_batch_id = b.id
+        WHERE b.record_key = ? AND b.status NOT IN ('created', 'started')
+            AND b.failure_details IS NULL
+        GROUP BY b.name, b.physical_lines, b.blank_lines
+        HAVING count(r.id) <> b.physical_lines - b.blank_lines OR count(r.id) <> count(DISTINCT r.line_number)
+        """,
+        [record_key],
+    ).fetchall()
+
+
+def results_with_missing_reference(conn: duckdb.DuckDBPyConnection, record_key: str) -> list[tuple]:
+    """Non-failed results whose reference does not exist (or that have none)."""
+    return conn.execute(
+        """
+        SELECT b.name, r.line_number, r.status, r.reference_id
+        FROM import_results r JOIN import_batches b ON r.import_batch_id = b.id
+        LEFT JOIN reference ref ON ref.id = r.reference_id
+        WHERE b.record_key = ? AND r.status <> 'failed' AND ref.id IS NULL
+        ORDER BY b.name, r.line_number LIMIT 100
+        """,
+        [record_key],
+    ).fetchall()
+
+
+def identifiers_on_two_references(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """Normalised trusted identifiers that belong to more than one reference."""
+    return conn.execute(
+        """
+        SELECT identifier_type, identifier, count(DISTINCT reference_id) AS refs
+        FROM reference_identifier
+        WHERE identifier_type <> 'other'
+        GROUP BY identifier_type, identifier
+        HAVING count(DISTINCT reference_id) > 1
+        LIMIT 100
+        """
+    ).fetchall()

@@ -1,0 +1,91 @@
+"""Asset checks on each record's `import_results`: one query each, from `store`."""
+
+import warnings
+
+import dagster as dg
+
+from import_pipeline import store
+from import_pipeline.defs.assets import import_results
+from import_pipeline.defs.partitions import import_records
+from import_pipeline.defs.resources import ImportPipelineResource
+
+# Partitioned asset checks are "preview" in Dagster 1.13; they are what lets each record's
+# results be checked on their own, so the warning is expected here.
+warnings.filterwarnings("ignore", message=".*partitions_def on an AssetCheckSpec.*")
+
+
+def _rows(rows: list[tuple]) -> dg.MetadataValue:
+    return dg.MetadataValue.json([list(map(str, row)) for row in rows[:20]])
+
+
+@dg.asset_check(
+    asset=import_results,
+    partitions_def=import_records,
+    blocking=True,
+    description="Every non-blank line of every finished batch has exactly one result.",
+)
+def every_line_has_one_result(
+    context: dg.AssetCheckExecutionContext, pipeline: ImportPipelineResource
+) -> dg.AssetCheckResult:
+    with pipeline.store(read_only=True) as conn:
+        rows = store.lines_without_one_result(conn, context.partition_key)
+    return dg.AssetCheckResult(
+        passed=not rows, metadata={"batches_off": len(rows), "examples": _rows(rows)}
+    )
+
+
+@dg.asset_check(
+    asset=import_results,
+    partitions_def=import_records,
+    description="Every result that is not failed points at a reference that exists.",
+)
+def results_point_at_references(
+    context: dg.AssetCheckExecutionContext, pipeline: ImportPipelineResource
+) -> dg.AssetCheckResult:
+    with pipeline.store(read_only=True) as conn:
+        rows = store.results_with_missing_reference(conn, context.partition_key)
+    return dg.AssetCheckResult(
+        passed=not rows, metadata={"dangling_results": len(rows), "examples": _rows(rows)}
+    )
+
+
+@dg.asset_check(
+    asset=import_results,
+    partitions_def=import_records,
+    description="No normalised trusted identifier belongs to two references.",
+)
+def identifiers_belong_to_one_reference(
+    context: dg.AssetCheckExecutionContext, pipeline: ImportPipelineResource
+) -> dg.AssetCheckResult:
+    with pipeline.store(read_only=True) as conn:
+        rows = store.identifiers_on_two_references(conn)
+    return dg.AssetCheckResult(
+        passed=not rows, metadata={"shared_identifiers": len(rows), "examples": _rows(rows)}
+    )
+
+
+@dg.asset_check(
+    asset=import_results,
+    partitions_def=import_records,
+    description="The number of results matches record.json's expected_reference_count, when known.",
+)
+def expected_reference_count(
+    context: dg.AssetCheckExecutionContext, pipeline: ImportPipelineResource
+) -> dg.AssetCheckResult:
+    with pipeline.store(read_only=True) as conn:
+        summary = store.record_summary(conn, context.partition_key)
+    expected = summary["record"].get("expected_reference_count")
+    matches = summary["record"]["expected_reference_count_matches"]
+    return dg.AssetCheckResult(
+        passed=matches is not False,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"expected": expected if expected is not None else -1, "results": summary["total"]},
+    )
+
+
+import_results_checks = [
+    every_line_has_one_result,
+    results_point_at_references,
+    identifiers_belong_to_one_reference,
+    expected_reference_count,
+]
