@@ -1,0 +1,344 @@
+"""`import-pipeline`: the command line (contract section 6), a thin caller of the data path.
+
+Exit codes: 0 success, 1 not found, 2 bad arguments or unusable input (including a store
+that stayed busy), with one clear line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from import_pipeline import store
+from import_pipeline.errors import ImportPipelineError, LandingError, NotFound, StoreBusy
+from import_pipeline.identifiers import TRUSTED_TYPES, IdentifierType, normalise_identifier
+from import_pipeline.landing import (
+    FINALISED_MARKER,
+    RECORD_FILE,
+    LandingZone,
+    batch_name_problem,
+    record_key_problem,
+)
+from import_pipeline.models import ImportResultStatus, batch_line_json_schema
+from import_pipeline.settings import Settings
+
+READ_WAIT_SECONDS = float(os.environ.get("IMPORT_PIPELINE_READ_WAIT", "30"))
+
+
+class UsageProblem(ImportPipelineError):
+    """Bad arguments or unusable input: exit 2."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------------------------
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    text = str(value).replace("\n", " ")
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def _render_summary(doc: dict[str, Any]) -> str:
+    record = doc["record"]
+    head = (
+        f"record {record['record_key']}  status {record['status']}  source {record['source_name']}"
+        f"  strategy {record['collision_strategy']}  expected {record['expected_reference_count']}"
+        f"  results {doc['total']}"
+    )
+    if record.get("problem"):
+        head += f"\nproblem: {record['problem']}"
+    statuses = [s.value for s in ImportResultStatus]
+    rows = [
+        {"batch": b["name"], "status": b["status"], **b["results"],
+         "failure": b["failure_details"] if isinstance(b["failure_details"], str)
+         else f"{len(b['failure_details'] or [])} failing line(s)"}
+        for b in doc["batches"]
+    ]  # fmt: skip
+    rows.append({"batch": "(all)", "status": "", **doc["results"], "failure": ""})
+    return head + "\n\n" + _table(rows, ["batch", "status", *statuses, "failure"])
+
+
+def _render_results(doc: dict[str, Any]) -> str:
+    head = f"results {doc['offset'] + 1}-{doc['offset'] + doc['count']} of {doc['total']}"
+    return head + "\n\n" + _table(
+        doc["results"], ["line_number", "status", "reference_id", "failure_details"]
+    )
+
+
+def _render_reference(doc: dict[str, Any]) -> str:
+    lines = [f"reference {doc['id']}  visibility {doc['visibility']}", "", "identifiers:"]
+    lines += [
+        f"  {i['identifier_type']}"
+        + (f" ({i['other_identifier_name']})" if i.get("other_identifier_name") else "")
+        + f": {i['identifier']}"
+        for i in doc["identifiers"]
+    ]
+    lines += ["", "enhancements:"]
+    lines += [
+        f"  {e['content'].get('enhancement_type')}  source {e['source']}  {e['visibility']}"
+        for e in doc["enhancements"]
+    ]
+    return "\n".join(lines)
+
+
+def _emit(doc: Any, as_json: bool, render: Callable[[Any], str]) -> None:
+    print(json.dumps(doc, indent=2, ensure_ascii=False) if as_json else render(doc))
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------------
+
+
+def prepare_dagster_home(settings: Settings) -> Path:
+    """Points DAGSTER_HOME at a lasting folder with the shipped dagster.yaml (contract §1)."""
+    home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home)
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        shipped = resources.files("import_pipeline") / "dagster.yaml"
+        config.write_text(shipped.read_text(encoding="utf-8"), encoding="utf-8")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from import_pipeline.demo import install_demo
+
+    keys = install_demo(LandingZone(settings.landing))
+    _emit(
+        {"landing": settings.landing, "records": keys},
+        args.json,
+        lambda d: f"put {len(d['records'])} sample records into {d['landing']}: "
+        + ", ".join(d["records"]),
+    )
+    return 0
+
+
+def _copy_into_landing(path: Path, record: str | None, landing: LandingZone) -> tuple[str, list[str]]:
+    """Copies a record folder or one batch file in; returns the record key and batch names."""
+    if not path.exists():
+        raise UsageProblem(f"{path} does not exist")
+    if path.is_dir():
+        key = record or path.name
+        if problem := record_key_problem(key):
+            raise UsageProblem(problem)
+        if not (path / RECORD_FILE).is_file():
+            raise UsageProblem(f"{path} has no {RECORD_FILE}: a record folder needs one")
+        landing.put_file(str(path / RECORD_FILE), key, RECORD_FILE)
+        names = []
+        for item in sorted(path.iterdir()):
+            if item.is_file() and item.name not in (RECORD_FILE, FINALISED_MARKER) and not batch_name_problem(item.name):
+                landing.put_file(str(item), key, item.name)
+                names.append(item.name)
+        if (path / FINALISED_MARKER).exists():
+            landing.put_file(str(path / FINALISED_MARKER), key, FINALISED_MARKER)
+        return key, names
+    if problem := batch_name_problem(path.name):
+        raise UsageProblem(problem if problem != "in progress" else f"{path.name} is not a batch name")
+    key = record
+    if key is None and (path.parent / RECORD_FILE).is_file():
+        key = path.parent.name
+        landing.put_file(str(path.parent / RECORD_FILE), key, RECORD_FILE)
+    if key is None:
+        raise UsageProblem(
+            f"which record is {path.name} for? pass --record KEY (or keep it beside its record.json)"
+        )
+    if problem := record_key_problem(key):
+        raise UsageProblem(problem)
+    if landing.record_folder(key).record_path is None:
+        raise UsageProblem(f"record {key!r} has no record.json in the landing zone; ingest its folder")
+    landing.put_file(str(path), key, path.name)
+    return key, [path.name]
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    prepare_dagster_home(settings)
+    import dagster as dg
+
+    from import_pipeline.defs.jobs import run_config_for
+    from import_pipeline.defs.partitions import import_records
+    from import_pipeline.definitions import defs
+    from import_pipeline.records import read_record
+
+    landing = LandingZone(settings.landing)
+    key, names = _copy_into_landing(Path(args.path).resolve(), args.record, landing)
+    reading = read_record(landing, landing.record_folder(key))
+    if reading.record is None:
+        raise UsageProblem(reading.problem or "invalid record.json")
+    print(f"copied {len(names)} batch file(s) into {landing.url}/{key}; importing…", file=sys.stderr)
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions(import_records.name, [key])
+        result = defs.resolve_job_def("import_record").execute_in_process(
+            partition_key=key,
+            instance=instance,
+            run_config=run_config_for(names),
+            tags={"import_pipeline/record": key, "import_pipeline/batches": ",".join(names)[:4000],
+                  "import_pipeline/source": "cli"},
+            raise_on_error=False,
+        )  # fmt: skip
+    if not result.success:
+        failure = next((e for e in result.all_events if e.is_failure), None)
+        message = failure.message if failure else "the import run failed"
+        raise UsageProblem(f"import of record {key!r} failed (run {result.run_id}): {message}")
+    print(f"run {result.run_id} finished", file=sys.stderr)
+    with store.connect(settings.duckdb_path, read_only=True, wait_seconds=READ_WAIT_SECONDS) as conn:
+        doc = store.record_summary(conn, key)
+    _emit(doc, args.json, _render_summary)
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
+    with store.connect(settings.duckdb_path, read_only=True, wait_seconds=args.wait) as conn:
+        doc = store.record_summary(conn, args.key)
+    _emit(doc, args.json, _render_summary)
+    return 0
+
+
+def cmd_results(args: argparse.Namespace, settings: Settings) -> int:
+    with store.connect(settings.duckdb_path, read_only=True, wait_seconds=args.wait) as conn:
+        doc = store.list_results(
+            conn, args.key, batch=args.batch, status=args.status, limit=args.limit, offset=args.offset
+        )
+    _emit(doc, args.json, _render_results)
+    return 0
+
+
+def parse_lookup(lookup: str) -> dict[str, str | None]:
+    """`UUID`, `doi:…`, `pm_id:…`, `open_alex:…`, `eric:…`, `pro_quest:…` or `other:<name>:<value>`."""
+    try:
+        return {"reference_id": str(uuid.UUID(lookup))}
+    except ValueError:
+        pass
+    kind, sep, value = lookup.partition(":")
+    if not sep or kind not in {t.value for t in IdentifierType}:
+        raise UsageProblem(
+            f"cannot read {lookup!r}: expected a UUID or one of "
+            + ", ".join(f"{t}:…" for t in sorted(TRUSTED_TYPES))
+            + ", other:<name>:<value>"
+        )
+    name = None
+    if kind == IdentifierType.OTHER:
+        name, sep, value = value.partition(":")
+        if not sep or not name.strip():
+            raise UsageProblem("an other identifier is looked up as other:<name>:<value>")
+        name = name.strip()
+    normalised = normalise_identifier(kind, value)
+    if normalised is None:
+        raise UsageProblem(f"{value!r} is not a valid {kind} identifier")
+    return {"identifier_type": kind, "identifier": normalised, "other_identifier_name": name}
+
+
+def cmd_reference(args: argparse.Namespace, settings: Settings) -> int:
+    query = parse_lookup(args.lookup)
+    with store.connect(settings.duckdb_path, read_only=True, wait_seconds=args.wait) as conn:
+        doc = store.find_reference(conn, **query)
+    _emit(doc, args.json, _render_reference)
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
+    print(json.dumps(batch_line_json_schema(), indent=2))
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
+    """Starts `dagster dev` (webserver + daemon) with this project's lasting instance."""
+    prepare_dagster_home(settings)
+    os.environ.setdefault("IMPORT_PIPELINE_HOME", str(settings.home))
+    dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
+    argv = [dagster, "dev", "-m", "import_pipeline.definitions", "-h", args.host, "-p", str(args.port)]
+    os.execv(dagster, argv)
+    return 0  # not reached
+
+
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="import-pipeline", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, handler: Callable[..., int], help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        p.set_defaults(handler=handler)
+        return p
+
+    command("demo", cmd_demo, "put the bundled sample records into the landing zone")
+    p = command("ingest", cmd_ingest, "copy a record folder (or one batch file) in and import it now")
+    p.add_argument("path", help="a record folder (with record.json) or one batch file")
+    p.add_argument("--record", help="the record key (default: the folder's name)")
+    readers = []
+    p = command("summary", cmd_summary, "a record's status and result counts per batch")
+    p.add_argument("key")
+    readers.append(p)
+    p = command("results", cmd_results, "a record's results, by batch then line")
+    p.add_argument("key")
+    p.add_argument("--batch", help="only this batch (its file name)")
+    p.add_argument("--status", choices=[s.value for s in ImportResultStatus])
+    p.add_argument("--limit", type=_bounded(0, 500), default=20)
+    p.add_argument("--offset", type=_bounded(0, 10_000), default=0)
+    readers.append(p)
+    p = command("reference", cmd_reference, "one reference with its identifiers and enhancements")
+    p.add_argument("lookup", help="a UUID, doi:…, pm_id:…, open_alex:…, eric:…, pro_quest:… or other:<name>:<value>")
+    readers.append(p)
+    for reader in readers:
+        reader.add_argument(
+            "--wait", type=float, default=READ_WAIT_SECONDS,
+            help="seconds to wait while an import holds the store (default %(default)s)",
+        )  # fmt: skip
+    command("schema", cmd_schema, "the JSON Schema of a batch line")
+    p = command("dev", cmd_dev, "start the Dagster UI and daemon (sensor on) for this project")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=3000)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        return int(args.handler(args, settings))
+    except NotFound as exc:
+        print(f"import-pipeline: {exc}", file=sys.stderr)
+        return 1
+    except (UsageProblem, LandingError, StoreBusy, ImportPipelineError) as exc:
+        print(f"import-pipeline: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
