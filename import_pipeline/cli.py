@@ -178,9 +178,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     prepare_dagster_home(settings)
     import dagster as dg
 
+    from import_pipeline.defs import build_defs
     from import_pipeline.defs.jobs import run_config_for
     from import_pipeline.defs.partitions import import_records
-    from import_pipeline.definitions import defs
     from import_pipeline.records import read_record
 
     landing = LandingZone(settings.landing)
@@ -191,7 +191,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     print(f"copied {len(names)} batch file(s) into {landing.url}/{key}; importing…", file=sys.stderr)
     with dg.DagsterInstance.get() as instance:
         instance.add_dynamic_partitions(import_records.name, [key])
-        result = defs.resolve_job_def("import_record").execute_in_process(
+        result = build_defs(settings).resolve_job_def("import_record").execute_in_process(
             partition_key=key,
             instance=instance,
             run_config=run_config_for(names),

@@ -1,21 +1,6 @@
-"""The code location: everything Dagster loads."""
+"""The code location: the definitions, configured from the environment (contract section 1)."""
 
-import dagster as dg
-
-from import_pipeline.defs.assets import import_results, landing_zone, reference_store
-from import_pipeline.defs.checks import import_results_checks
-from import_pipeline.defs.jobs import import_record_job
-from import_pipeline.defs.resources import ImportPipelineResource
-from import_pipeline.defs.schedules import scheduled_ingestion
-from import_pipeline.defs.sensors import landing_zone_sensor
+from import_pipeline.defs import build_defs
 from import_pipeline.settings import Settings
 
-defs = dg.Definitions(
-    assets=[landing_zone, import_results, reference_store],
-    asset_checks=import_results_checks,
-    jobs=[import_record_job],
-    sensors=[landing_zone_sensor],
-    schedules=[scheduled_ingestion],
-    resources={"pipeline": ImportPipelineResource.from_settings(Settings.from_env())},
-    executor=dg.in_process_executor,
-)
+defs = build_defs(Settings.from_env())

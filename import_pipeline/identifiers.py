@@ -43,7 +43,7 @@ _ERIC = (
     r"(?i)^(?:https?://(?:www\.|files\.)?eric\.ed\.gov/(?:\?id=|fulltext/)?)?"
     r"(e[dj][0-9]+)(?:\.pdf)?$"
 )
-_PRO_QUEST = r"(?i)^(?:https?://(?:www\.|search\.)?proquest\.com/(?:[a-z]+/)*docview/)?([0-9]+)/?$"
+_PRO_QUEST = r"(?i)^(?:https?://(?:www\.|search\.)?proquest\.com/(?:[a-z-]+/)*docview/)?([0-9]+)/?$"
 
 #: What each type accepts, for error messages and the docs.
 ACCEPTED_FORMS: dict[IdentifierType, str] = {

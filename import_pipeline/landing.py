@@ -107,9 +107,9 @@ class LandingZone:
         refused: list[str] = []
         for entry in sorted(self.fs.ls(self.root, detail=True), key=lambda e: e["name"]):
             name = posixpath.basename(entry["name"].rstrip("/"))
-            if entry["type"] != "directory" or name.startswith((".", "_")):
+            if self._kind(entry) != "directory" or name.startswith((".", "_")):
                 continue
-            problem = record_key_problem(name) or self._outside_problem(entry)
+            problem = self._outside_problem(entry) or record_key_problem(name)
             if problem:
                 refused.append(problem)
                 continue
@@ -176,7 +176,7 @@ class LandingZone:
             if name == FINALISED_MARKER:
                 finalised = True
                 continue
-            if entry["type"] != "file":
+            if self._kind(entry) != "file":
                 continue
             outside = self._outside_problem(entry)
             if name == RECORD_FILE:
@@ -209,6 +209,13 @@ class LandingZone:
             finalised=finalised,
             ignored=tuple(ignored),
         )
+
+    def _kind(self, entry: dict[str, Any]) -> str:
+        """"file" or "directory"; a local link counts as what it points at."""
+        if self._is_local and entry.get("islink"):
+            target = os.path.realpath(entry["name"])
+            return "directory" if os.path.isdir(target) else "file" if os.path.isfile(target) else "other"
+        return str(entry["type"])
 
     def _outside_problem(self, entry: dict[str, Any]) -> str | None:
         if not self._is_local or not entry.get("islink"):

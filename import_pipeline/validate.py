@@ -335,44 +335,41 @@ def _error(line: int, code: ErrorCode, message: str, field: str | None, fatal: b
     return {"line_number": line, "code": code.value, "field": field, "message": message, "fatal": fatal}
 
 
-def _field_path(prefix: str, loc: tuple[Any, ...], drop: set[str]) -> str:
-    path = prefix
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part not in drop:
-            path += f".{part}" if path else str(part)
+def _field_path(prefix: str, loc: tuple[Any, ...], item: Any, kind: str) -> str:
+    """The error's path in the document, without the union-member names pydantic adds.
+
+    The location is walked through the item itself: a part that is not a key or index of the
+    value at that point is a union tag or validator name, and is left out.
+    """
+    path, node = prefix, item
+    for index, part in enumerate(loc):
+        last = index == len(loc) - 1
+        if isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node):
+            path, node = f"{path}[{part}]", node[part]
+        elif isinstance(part, str) and isinstance(node, dict) and (part in node or last):
+            path = f"{path}.{part}" if path else part
+            node = node.get(part)
+        elif last and kind in ("missing", "extra_forbidden"):
+            path = f"{path}.{part}" if path else str(part)
     return path
 
 
-@cache
-def _union_tags() -> set[str]:
-    # Names pydantic puts in an error location for union members; not fields of the line.
-    from import_pipeline.models import ENHANCEMENT_TYPES
-
-    return {*ENHANCEMENT_TYPES, *(t.value for t in IdentifierType), "boolean", "score", "uuid"}
-
-
 def _pydantic_errors(
-    line: int, prefix: str, exc: ValidationError, fatal: bool
+    line: int, prefix: str, exc: ValidationError, fatal: bool, item: Any
 ) -> list[dict[str, Any]]:
     out = []
-    for item in exc.errors(include_url=False):
-        kind = item["type"]
-        loc = tuple(item["loc"])
-        drop = {p for p in loc if isinstance(p, str) and ("[" in p or p in _union_tags())}
-        if kind == "extra_forbidden":
-            drop.discard(str(loc[-1]))
+    for error in exc.errors(include_url=False):
+        kind = error["type"]
         code = {
             "missing": ErrorCode.REQUIRED_FIELD,
             "extra_forbidden": ErrorCode.UNKNOWN_FIELD,
             "json_invalid": ErrorCode.INVALID_JSON_INPUT,
             "union_tag_not_found": ErrorCode.REQUIRED_FIELD,
         }.get(kind, ErrorCode.INVALID_FIELD)
-        field = _field_path(prefix, loc, drop)
+        field = _field_path(prefix, tuple(error["loc"]), item, kind)
         if kind in ("union_tag_not_found", "union_tag_invalid"):
-            field = f"{field}.{str(item.get('ctx', {}).get('discriminator', '')).strip(chr(39))}"
-        message = item["msg"].removeprefix("Value error, ")
+            field = f"{field}.{str(error.get('ctx', {}).get('discriminator', '')).strip(chr(39))}"
+        message = error["msg"].removeprefix("Value error, ")
         out.append(_error(line, code, message, field or None, fatal))
     return out
 
@@ -389,7 +386,7 @@ def explain_line(line: int, text: str) -> list[dict[str, Any]]:
         # Python's json accepts NaN; so does pydantic, but trailing commas it refuses: ask it.
         _ANY_ADAPTER.validate_json(text)
     except ValidationError as exc:
-        return _pydantic_errors(line, "", exc, True)
+        return _pydantic_errors(line, "", exc, True, None)
     if not isinstance(document, dict):
         kind = type(document).__name__.replace("dict", "object").replace("list", "array")
         return [
@@ -421,10 +418,10 @@ def explain_line(line: int, text: str) -> list[dict[str, Any]]:
         try:
             _IDENTIFIER_ADAPTER.validate_json(json.dumps(item), strict=True)
         except ValidationError as exc:
-            errors.extend(_pydantic_errors(line, f"identifiers[{position}]", exc, False))
+            errors.extend(_pydantic_errors(line, f"identifiers[{position}]", exc, False, item))
     for position, item in enumerate(enhancements):
         try:
             _ENHANCEMENT_ADAPTER.validate_json(json.dumps(item), strict=True)
         except ValidationError as exc:
-            errors.extend(_pydantic_errors(line, f"enhancements[{position}]", exc, False))
+            errors.extend(_pydantic_errors(line, f"enhancements[{position}]", exc, False, item))
     return errors

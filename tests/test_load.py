@@ -1,0 +1,94 @@
+"""Load: physical line numbers, blank lines, BOM, CRLF, encodings and whole-file failures."""
+
+import gzip
+import io
+
+import polars as pl
+import pytest
+
+from import_pipeline.errors import BatchUnreadable
+from import_pipeline.load import NOT_UTF8, TOO_LONG, LoadStats, iter_line_chunks
+
+
+def load(data: bytes, *, gz: bool = False, max_line: int = 1000, chunk: int = 3, ratio: int = 1000):
+    stats = LoadStats()
+    stored = gzip.compress(data) if gz else data
+    frames = list(
+        iter_line_chunks(
+            io.BytesIO(stored),
+            gzipped=gz,
+            stored_size=len(stored),
+            stats=stats,
+            max_line_bytes=max_line,
+            max_decompressed_bytes=10**9,
+            max_decompression_ratio=ratio,
+            chunk_lines=chunk,
+        )
+    )
+    return pl.concat(frames), stats
+
+
+def test_blank_lines_are_counted_not_kept_and_numbers_are_physical() -> None:
+    frame, stats = load(b'{"a":1}\n\n   \n{"b":2}\n\t\n{"c":3}')
+    assert frame["line_number"].to_list() == [1, 4, 6]
+    assert stats.physical_lines == 6 and stats.blank_lines == 3
+
+
+def test_bom_is_dropped_and_crlf_is_a_line_end() -> None:
+    frame, _ = load(b'\xef\xbb\xbf{"a":1}\r\n{"b":2}\r\n')
+    assert frame["text"].to_list() == ['{"a":1}', '{"b":2}']
+
+
+def test_unicode_line_separators_are_content() -> None:
+    text = '{"t":"a\u2028b\u2029c\u0085d"}\n{"u":1}\n'.encode()
+    frame, stats = load(text)
+    assert frame.height == 2 and stats.physical_lines == 2
+    assert "\u2028" in frame["text"][0]
+
+
+def test_invalid_utf8_fails_only_its_line() -> None:
+    frame, _ = load(b'{"a":1}\n{"b":"\xff\xfe"}\n{"c":3}\n')
+    assert frame.filter(pl.col("problem") == NOT_UTF8)["line_number"].to_list() == [2]
+    assert frame.filter(pl.col("problem").is_null())["line_number"].to_list() == [1, 3]
+
+
+def test_line_too_long_is_marked_without_keeping_it() -> None:
+    long_line = b'{"x":"' + b"y" * 5000 + b'"}'
+    frame, stats = load(b'{"a":1}\n' + long_line + b'\n{"c":3}', max_line=100)
+    row = frame.filter(pl.col("line_number") == 2).row(0, named=True)
+    assert row["problem"] == TOO_LONG and row["text"] is None
+    assert stats.physical_lines == 3
+
+
+def test_gzip_is_read_and_checksum_is_of_stored_bytes() -> None:
+    frame, stats = load(b'{"a":1}\n{"b":2}\n', gz=True)
+    assert frame.height == 2 and len(stats.checksum) == 64
+
+
+@pytest.mark.parametrize(
+    ("data", "gz", "reason"),
+    [
+        (b"", False, "empty"),
+        (b"\n \n\r\n", False, "only blank"),
+    ],
+)
+def test_unreadable_batches(data: bytes, gz: bool, reason: str) -> None:
+    with pytest.raises(BatchUnreadable, match=reason):
+        load(data, gz=gz)
+
+
+def test_truncated_gzip_is_unreadable() -> None:
+    stored = gzip.compress(b'{"a":1}\n' * 1000)
+    stats = LoadStats()
+    with pytest.raises(BatchUnreadable, match="truncated gzip"):
+        list(
+            iter_line_chunks(
+                io.BytesIO(stored[: len(stored) // 2]), gzipped=True, stored_size=len(stored) // 2,
+                stats=stats, max_line_bytes=1000, max_decompressed_bytes=10**9, max_decompression_ratio=1000,
+            )
+        )  # fmt: skip
+
+
+def test_gzip_bomb_is_refused() -> None:
+    with pytest.raises(BatchUnreadable, match="gzip bomb"):
+        load(b"\n" * 10_000_000, gz=True, ratio=50)

@@ -1,0 +1,190 @@
+"""Validation: one test per error code, asserting code, field and line; and the screen's soundness."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from import_pipeline.landing import LandingZone
+from import_pipeline.models import CollisionStrategy, ReferenceFileInput
+from import_pipeline.settings import Settings
+from import_pipeline.validate import new_json_engine, validate_chunk
+
+from .conftest import import_directly, results_of, write_batch, write_record
+
+DOI_LINE = {"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/ok"}]}
+
+
+def line(**fields: object) -> str:
+    return json.dumps({**DOI_LINE, **fields})
+
+
+def import_lines(settings: Settings, landing: LandingZone, lines: list[str], key: str = "rec") -> list[dict]:
+    write_record(landing, key)
+    write_batch(landing, key, "batch.jsonl", "\n".join(lines) + "\n")
+    import_directly(settings, landing, key)
+    return results_of(settings, key)
+
+
+def only_error(result: dict) -> dict:
+    return result["errors"][0]
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "code", "field", "status"),
+    [
+        ('{"identifiers": [', "InvalidJsonInput", None, "failed"),
+        ("[1, 2, 3]", "InvalidJsonInput", None, "failed"),
+        ('"just a string"', "InvalidJsonInput", None, "failed"),
+        ('{"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/x",}]}', "InvalidJsonInput", None, "failed"),
+        ('{"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/x"}], "identifiers": []}', "InvalidJsonInput", None, "failed"),
+        ("{}", "RequiredField", "identifiers", "failed"),
+        ('{"visibility": "public"}', "RequiredField", "identifiers", "failed"),
+        ('{"identifiers": []}', "InvalidField", "identifiers", "failed"),
+        ('{"identifiers": "10.1000/x"}', "InvalidField", "identifiers", "failed"),
+        (line(visibility="secret"), "InvalidField", "visibility", "failed"),
+        (line(enhancements={"source": "x"}), "InvalidField", "enhancements", "failed"),
+        (line(title="not a field"), "UnknownField", "title", "failed"),
+        ('{"identifiers": [{"identifier_type": "doi", "identifier": "nope"}]}', "InvalidField", "identifiers[0].identifier", "failed"),
+        ('{"identifiers": [{"identifier_type": "isbn", "identifier": "1"}]}', "InvalidField", "identifiers[0].identifier_type", "failed"),
+        ('{"identifiers": [{"identifier_type": "other", "identifier": "x"}]}', "RequiredField", "identifiers[0].other_identifier_name", "failed"),
+        ('{"identifiers": [{"identifier": "10.1000/x"}]}', "RequiredField", "identifiers[0].identifier_type", "failed"),
+        ('{"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/x", "extra": 1}]}', "UnknownField", "identifiers[0].extra", "failed"),
+    ],
+)
+def test_line_level_errors(settings, landing, bad_line, code, field, status) -> None:
+    results = import_lines(settings, landing, [line(), bad_line, line()])
+    assert [r["line_number"] for r in results] == [1, 2, 3]
+    bad = results[1]
+    assert bad["status"] == status and bad["reference_id"] is None
+    assert only_error(bad)["code"] == code
+    assert only_error(bad)["field"] == field
+    assert bad["failure_details"].startswith("Line 2: ")
+    assert results[0]["status"] == results[2]["status"] == "completed"
+
+
+@pytest.mark.parametrize(
+    ("enhancement", "field"),
+    [
+        ({"source": "s", "content": {"enhancement_type": "bibliographic", "publication_year": "2024"}},
+         "enhancements[0].content.publication_year"),
+        ({"source": "s", "content": {"enhancement_type": "abstract", "process": "other"}},
+         "enhancements[0].content.abstract"),
+        ({"source": "s", "content": {"enhancement_type": "telepathy"}},
+         "enhancements[0].content.enhancement_type"),
+        ({"content": {"enhancement_type": "abstract", "process": "other", "abstract": "a"}},
+         "enhancements[0].source"),
+        ({"source": "s", "content": {"enhancement_type": "bibliographic",
+          "authorship": [{"display_name": "A", "position": "top"}]}},
+         "enhancements[0].content.authorship[0].position"),
+    ],
+)  # fmt: skip
+def test_a_bad_enhancement_is_dropped_and_the_line_partially_fails(settings, landing, enhancement, field) -> None:
+    good = {"source": "s", "content": {"enhancement_type": "abstract", "process": "other", "abstract": "a"}}
+    results = import_lines(settings, landing, [line(enhancements=[enhancement, good])])
+    (result,) = results
+    assert result["status"] == "partially_failed" and result["reference_id"]
+    assert [e["field"] for e in result["errors"]] == [field]
+
+
+def test_a_bad_identifier_is_dropped_when_another_is_valid(settings, landing) -> None:
+    bad_and_good = json.dumps(
+        {"identifiers": [{"identifier_type": "pm_id", "identifier": "abc"},
+                         {"identifier_type": "doi", "identifier": "10.1000/kept"}]}
+    )  # fmt: skip
+    (result,) = import_lines(settings, landing, [bad_and_good])
+    assert result["status"] == "partially_failed"
+    assert result["errors"][0]["code"] == "InvalidField"
+    assert result["errors"][0]["field"] == "identifiers[0].identifier"
+
+
+def test_invalid_utf8_is_invalid_input(settings, landing) -> None:
+    write_record(landing, "rec")
+    write_batch(landing, "rec", "b.jsonl", line().encode() + b"\n" + b'{"x": "\xff"}\n' + line().encode())
+    import_directly(settings, landing, "rec")
+    results = results_of(settings, "rec")
+    assert [r["status"] for r in results] == ["completed", "failed", "completed"]
+    assert only_error(results[1])["code"] == "InvalidInput"
+
+
+def test_line_too_long(settings: Settings, landing) -> None:
+    settings = Settings.from_env(
+        {"IMPORT_PIPELINE_HOME": str(settings.home), "IMPORT_PIPELINE_MAX_LINE_BYTES": "200"}
+    )
+    long_line = line(enhancements=[{"source": "s" * 300, "content": {"enhancement_type": "abstract", "process": "other", "abstract": "a"}}])
+    results = import_lines(settings, landing, [line(), long_line])
+    assert results[1]["status"] == "failed"
+    assert only_error(results[1])["code"] == "LineTooLong"
+    assert results[1]["line_number"] == 2
+
+
+def test_identifier_collision_names_both_references(settings, landing) -> None:
+    write_record(landing, "rec")
+    write_batch(landing, "rec", "a.jsonl", json.dumps({"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/a"}]}) + "\n")
+    write_batch(landing, "rec", "b.jsonl", json.dumps({"identifiers": [{"identifier_type": "pm_id", "identifier": 42}]}) + "\n")
+    import_directly(settings, landing, "rec")
+    write_batch(landing, "rec", "c.jsonl", json.dumps({"identifiers": [
+        {"identifier_type": "doi", "identifier": "10.1000/A"}, {"identifier_type": "pm_id", "identifier": "42"}]}) + "\n")  # fmt: skip
+    import_directly(settings, landing, "rec", ["c.jsonl"])
+    results = {r["line_number"]: r for r in results_of(settings, "rec") if r["status"] == "failed"}
+    error = only_error(results[1])
+    assert error["code"] == "IdentifierCollision" and error["field"] == "identifiers"
+    references = {r["reference_id"] for r in results_of(settings, "rec") if r["reference_id"]}
+    assert len(references) == 2 and all(ref in error["message"] for ref in references)
+
+
+def test_duplicate_reference_with_fail_strategy(settings, landing) -> None:
+    write_record(landing, "rec")
+    write_batch(landing, "rec", "a.jsonl", line() + "\n")
+    import_directly(settings, landing, "rec")
+    write_batch(landing, "rec", "b.jsonl", line() + "\n")
+    import_directly(settings, landing, "rec", ["b.jsonl"], strategy=CollisionStrategy.FAIL)
+    failed = [r for r in results_of(settings, "rec") if r["status"] == "failed"]
+    assert [only_error(r)["code"] for r in failed] == ["DuplicateReference"]
+
+
+def test_real_files_pass_the_screen_without_pydantic(destiny: Path) -> None:
+    engine = new_json_engine()
+    for path in destiny.glob("*.jsonl"):
+        texts = path.read_text(encoding="utf-8").splitlines()
+        chunk = pl.DataFrame({"line_number": range(1, len(texts) + 1), "text": texts, "problem": [None] * len(texts)}, schema={"line_number": pl.Int64, "text": pl.String, "problem": pl.String})
+        result = validate_chunk(engine, chunk)
+        assert result.slow_path_lines == 0, path.name
+        assert result.errors.height == 0
+
+
+SCREEN_CORPUS = [
+    line(),
+    line(visibility="hidden", id="7f0c", enhancements=[]),
+    line(enhancements=[{"source": "s", "robot_version": "1", "content": {"enhancement_type": "location", "locations": [{"landing_page_url": "https://x.org/a"}]}}]),
+    line(enhancements=[{"source": "s", "content": {"enhancement_type": "location", "locations": [{"landing_page_url": "not a url"}]}}]),
+    line(enhancements=[{"source": "s", "content": {"enhancement_type": "bibliographic", "publication_date": "2024-02-30"}}]),
+    line(enhancements=[{"source": "s", "content": {"enhancement_type": "bibliographic", "publication_date": "2024-02-29", "cited_by_count": -1}}]),
+    line(enhancements=[{"source": "s", "content": {"enhancement_type": "annotation", "annotations": []}}]),
+    line(enhancements=[{"source": "s", "content": {"enhancement_type": "annotation", "annotations": [{"annotation_type": "score", "scheme": "a", "label": "b", "score": 1}]}}]),
+    line(enhancements=[{"source": "s", "content": {"enhancement_type": "raw", "source_export_date": "2023-12-02T16:30:00", "description": "d", "data": {"k": [1, {"x": None}]}}}]),
+    line(enhancements=[{"source": "s", "content": {"enhancement_type": "full_text"}}]),
+    line(enhancements=[{"source": "s", "content": {"enhancement_type": "reference_association", "association_type": "cites", "associated_reference_ids": [{"identifier_type": "doi", "identifier": "10.1000/t"}]}}]),
+    line(enhancements=[{"source": "", "content": {"enhancement_type": "abstract", "process": "other", "abstract": "a"}}]),
+    line(enhancements=[{"source": "s", "visibility": 3, "content": {"enhancement_type": "abstract", "process": "other", "abstract": "a"}}]),
+]  # fmt: skip
+
+
+def test_screen_never_accepts_what_pydantic_refuses() -> None:
+    engine = new_json_engine()
+    chunk = pl.DataFrame(
+        {"line_number": range(1, len(SCREEN_CORPUS) + 1), "text": SCREEN_CORPUS, "problem": [None] * len(SCREEN_CORPUS)},
+        schema={"line_number": pl.Int64, "text": pl.String, "problem": pl.String},
+    )  # fmt: skip
+    result = validate_chunk(engine, chunk)
+    failing = set(result.errors["line_number"].to_list())
+    for number, text in enumerate(SCREEN_CORPUS, start=1):
+        try:
+            ReferenceFileInput.model_validate_json(text, strict=True)
+            pydantic_ok = True
+        except ValueError:
+            pydantic_ok = False
+        assert (number not in failing) is pydantic_ok, text
