@@ -1,0 +1,108 @@
+"""Resolution: intra-batch clusters, matching across batches, idempotent re-import."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+
+from import_pipeline import store
+from import_pipeline.resolve import cluster_lines
+
+from .conftest import import_directly, results_of, write_batch, write_record
+
+
+def ids(*pairs: tuple[str, object]) -> str:
+    return json.dumps({"identifiers": [{"identifier_type": t, "identifier": v} for t, v in pairs]})
+
+
+def test_cluster_chains_collapse_to_the_smallest_line() -> None:
+    identifiers = pl.DataFrame(
+        {
+            "line_number": [1, 2, 2, 3, 4, 5, 6, 6],
+            "identifier_type": ["doi", "doi", "pm_id", "pm_id", "other", "open_alex", "open_alex", "eric"],
+            "identifier": ["a", "a", "1", "1", "a", "W1", "W2", "ED1"],
+        }
+    )
+    clusters = cluster_lines(identifiers, pl.Series([1, 2, 3, 4, 5, 6, 7]))
+    assert dict(clusters.iter_rows()) == {1: 1, 2: 1, 3: 1, 4: 4, 5: 5, 6: 6, 7: 7}
+
+
+def test_long_chain_is_one_cluster() -> None:
+    n = 2000  # line i shares an identifier with line i+1
+    rows = [(i, "doi", f"10.1000/{i}") for i in range(1, n + 1)] + [
+        (i + 1, "doi", f"10.1000/{i}") for i in range(1, n)
+    ]
+    identifiers = pl.DataFrame(rows, schema=["line_number", "identifier_type", "identifier"], orient="row")
+    clusters = cluster_lines(identifiers, pl.Series(range(1, n + 1)))
+    assert clusters["cluster"].unique().to_list() == [1]
+
+
+def test_chain_in_a_batch_ends_as_one_reference(settings, landing) -> None:
+    write_record(landing, "rec")
+    lines = [
+        ids(("doi", "10.1000/a")),
+        ids(("doi", "https://doi.org/10.1000/A"), ("pm_id", 7)),
+        ids(("pm_id", "PMID:7"), ("open_alex", "W9")),
+        ids(("other", "x")) .replace('"other", "identifier": "x"', '"other", "identifier": "x", "other_identifier_name": "isbn"'),
+    ]
+    write_batch(landing, "rec", "b.jsonl", "\n".join(lines) + "\n")
+    (stored,) = import_directly(settings, landing, "rec")
+    assert stored.references_created == 2
+    results = results_of(settings, "rec")
+    assert len({r["reference_id"] for r in results[:3]}) == 1
+    with store.connect(settings.duckdb_path, read_only=True) as conn:
+        ref = store.find_reference(conn, identifier_type="open_alex", identifier="W9")
+    assert sorted((i["identifier_type"], i["identifier"]) for i in ref["identifiers"]) == [
+        ("doi", "10.1000/a"), ("open_alex", "W9"), ("pm_id", "7"),
+    ]  # fmt: skip
+
+
+def _snapshot(settings) -> dict:
+    with store.connect(settings.duckdb_path, read_only=True) as conn:
+        return {
+            "counts": store.table_counts(conn),
+            "identifiers": conn.execute(
+                "SELECT reference_id, identifier_type, identifier FROM reference_identifier ORDER BY ALL"
+            ).fetchall(),
+            "enhancements": conn.execute(
+                "SELECT reference_id, content_hash FROM reference_enhancement ORDER BY ALL"
+            ).fetchall(),
+            "results": conn.execute(
+                "SELECT import_batch_id, line_number, status, reference_id FROM import_results ORDER BY ALL"
+            ).fetchall(),
+        }
+
+
+def test_reimporting_the_same_lines_changes_nothing(settings, landing, destiny) -> None:
+    write_record(landing, "rec")
+    write_batch(landing, "rec", "oa.jsonl", (destiny / "openalex_references.jsonl").read_bytes())
+    import_directly(settings, landing, "rec")
+    before = _snapshot(settings)
+    import_directly(settings, landing, "rec")
+    assert _snapshot(settings) == before
+
+
+def test_the_same_lines_under_another_name_add_no_reference(settings, landing, destiny) -> None:
+    write_record(landing, "rec")
+    content = (destiny / "eppi_import.jsonl").read_bytes()
+    write_batch(landing, "rec", "one.jsonl", content)
+    write_batch(landing, "rec", "two.jsonl", content)
+    first, second = import_directly(settings, landing, "rec")
+    assert (first.references_created, second.references_created) == (4, 0)
+    assert second.references_merged == 4
+    with store.connect(settings.duckdb_path, read_only=True) as conn:
+        counts = store.table_counts(conn)
+    assert counts["reference"] == 4 and counts["reference_enhancement"] == 8
+    assert counts["import_results"] == 8
+
+
+def test_a_changed_file_replaces_its_results(settings, landing) -> None:
+    write_record(landing, "rec")
+    write_batch(landing, "rec", "b.jsonl", ids(("doi", "10.1000/a")) + "\n" + ids(("doi", "bad")) + "\n")
+    import_directly(settings, landing, "rec")
+    assert [r["status"] for r in results_of(settings, "rec")] == ["completed", "failed"]
+    write_batch(landing, "rec", "b.jsonl", ids(("doi", "10.1000/a")) + "\n\n" + ids(("doi", "10.1000/b")) + "\n")
+    import_directly(settings, landing, "rec")
+    results = results_of(settings, "rec")
+    assert [(r["line_number"], r["status"]) for r in results] == [(1, "completed"), (3, "completed")]
