@@ -19,7 +19,6 @@ from pydantic import (
     Field,
     HttpUrl,
     field_validator,
-    model_validator,
 )
 
 from import_pipeline.identifiers import ACCEPTED_FORMS, IdentifierType, normalise_identifier
@@ -344,6 +343,23 @@ class Pagination(_Strict):
     last_page: str | None = None
 
 
+class PublicationVenueType(StrEnum):
+    JOURNAL = "journal"
+    REPOSITORY = "repository"
+    CONFERENCE = "conference"
+    EBOOK_PLATFORM = "ebook_platform"
+    BOOK_SERIES = "book_series"
+    OTHER = "other"
+
+
+class PublicationVenue(_Strict):
+    display_name: str | None = None
+    venue_type: PublicationVenueType | None = None
+    issn: list[str] | None = None
+    issn_l: str | None = None
+    host_organization_name: str | None = None
+
+
 class BibliographicMetadataEnhancement(_Strict):
     """Bibliographic metadata: authors, dates, title, publisher."""
 
@@ -359,6 +375,7 @@ class BibliographicMetadataEnhancement(_Strict):
     publisher: str | None = Field(default=None, description="The publisher.")
     title: str | None = Field(default=None, description="The title.")
     pagination: Pagination | None = Field(default=None, description="Volume, issue and pages.")
+    publication_venue: PublicationVenue | None = Field(default=None, description="Where it appeared.")
 
 
 class AbstractProcessType(StrEnum):
@@ -375,9 +392,12 @@ class AbstractContentEnhancement(_Strict):
     abstract: str = Field(description="The abstract.")
 
 
+_SCHEME = r"^[^/]+$"  # a scheme has no slash: "<scheme>/<label>" is an annotation's full name
+
+
 class BooleanAnnotation(_Strict):
     annotation_type: Literal["boolean"]
-    scheme: str = Field(min_length=1, description="The annotation scheme, e.g. openalex:topic.")
+    scheme: str = Field(pattern=_SCHEME, description="The annotation scheme, e.g. openalex:topic.")
     label: str = Field(min_length=1, description="The label within the scheme.")
     value: bool = Field(description="Whether the label applies.")
     score: float | None = Field(default=None, description="A confidence score.")
@@ -386,7 +406,7 @@ class BooleanAnnotation(_Strict):
 
 class ScoreAnnotation(_Strict):
     annotation_type: Literal["score"]
-    scheme: str = Field(min_length=1)
+    scheme: str = Field(pattern=_SCHEME)
     label: str = Field(min_length=1)
     score: float = Field(description="The score.")
     data: dict[str, Any] = Field(default_factory=dict)
@@ -442,26 +462,35 @@ class ReferenceAssociationEnhancement(_Strict):
 
 
 class LinkedDataEnhancement(_Strict):
-    """Linked-data statements about the work."""
+    """Linked-data statements about the work (a JSON-LD document)."""
 
     enhancement_type: Literal["linked_data"]
-    vocabulary_uri: str = Field(min_length=1, description="The vocabulary the data uses.")
-    data: dict[str, Any] = Field(description="The linked data (JSON-LD).")
+    vocabulary_uri: HttpUrl = Field(description="The vocabulary the data uses.")
+    data: dict[str, Any] = Field(description="The JSON-LD document; needs an @context URL.")
+
+    @field_validator("data")
+    @classmethod
+    def _has_context(cls, value: dict[str, Any]) -> dict[str, Any]:
+        context = value.get("@context")
+        if not isinstance(context, str) or not context.startswith(("http://", "https://")):
+            raise ValueError("data needs an '@context' that is an http(s) URL")
+        return value
 
 
 class FullTextEnhancement(_Strict):
-    """The full text of a work, or where to fetch it."""
+    """Where the full text of a work is, and what it is."""
 
     enhancement_type: Literal["full_text"]
-    text: str | None = Field(default=None, description="The full text.")
-    url: HttpUrl | None = Field(default=None, description="Where the full text is.")
-    mime_type: str | None = Field(default=None, description="The full text's media type.")
-
-    @model_validator(mode="after")
-    def _text_or_url(self) -> FullTextEnhancement:
-        if self.text is None and self.url is None:
-            raise ValueError("a full_text enhancement needs text or url")
-        return self
+    file_url: HttpUrl = Field(description="Where the full text file is.")
+    byte_size: Annotated[int, Field(ge=0)] | None = Field(default=None, description="Its size.")
+    sha256_checksum: str | None = Field(default=None, description="Its SHA-256.")
+    mime_type: str = Field(default="application/pdf", description="Its media type.")
+    version: DriverVersion | None = Field(default=None, description="Which version it is.")
+    is_oa: bool | None = Field(default=None, description="Whether it is open access.")
+    license: str | None = Field(default=None, description="Its licence.")
+    source: str | None = Field(default=None, description="Where it was found.")
+    source_url: HttpUrl | None = Field(default=None, description="The page it was found on.")
+    retrieved_at: datetime | None = Field(default=None, description="When it was retrieved.")
 
 
 class RawEnhancement(_Open):
@@ -471,7 +500,14 @@ class RawEnhancement(_Open):
     source_export_date: datetime = Field(description="When the source exported the record.")
     description: str = Field(description="What the raw data is.")
     metadata: dict[str, Any] = Field(default_factory=dict, description="About the export.")
-    data: Any = Field(description="The raw record.")
+    data: Any = Field(description="The raw record; not empty.")
+
+    @field_validator("data")
+    @classmethod
+    def _not_empty(cls, value: Any) -> Any:
+        if not value:
+            raise ValueError("raw data must not be empty (null, false, 0, \"\", [] or {})")
+        return value
 
 
 EnhancementContent = Annotated[
@@ -502,7 +538,7 @@ class EnhancementFileInput(_Strict):
     """One enhancement of a reference as it appears in a batch line."""
 
     source: str = Field(min_length=1, description="Who produced the enhancement.")
-    visibility: Visibility = Field(default=Visibility.PUBLIC)
+    visibility: Visibility = Field(description="Who may see the enhancement.")
     robot_version: str | None = Field(default=None, description="The producing robot's version.")
     processor_version: str | None = Field(
         default=None, description="The producing processor's version (robot_version's newer name)."

@@ -212,6 +212,7 @@ def resolve_and_store(
                 )
             for statement in _merge_sql(strategy):
                 conn.execute(statement)
+            defensive = strategy == CollisionStrategy.MERGE_DEFENSIVE
             conn.execute(
                 """
                 INSERT INTO reference_identifier (reference_id, identifier_type, identifier,
@@ -223,12 +224,13 @@ def resolve_and_store(
                     SELECT 1 FROM reference_identifier ri
                     WHERE ri.reference_id = t.reference_id
                         AND ri.identifier_type = i.identifier_type
-                        AND ri.identifier = i.identifier
                         AND COALESCE(ri.other_identifier_name, '') =
-                            COALESCE(i.other_identifier_name, ''))
-                """
+                            COALESCE(i.other_identifier_name, '')
+                        -- merge_defensive: a type the stored reference has already is kept
+                        AND (ri.identifier = i.identifier OR $defensive))
+                """,
+                {"defensive": defensive},
             )
-            defensive = strategy == CollisionStrategy.MERGE_DEFENSIVE
             conn.execute(
                 f"""
                 INSERT INTO reference_enhancement (id, reference_id, enhancement_type, source,

@@ -69,21 +69,21 @@ def test_line_level_errors(settings, landing, bad_line, code, field, status) -> 
 @pytest.mark.parametrize(
     ("enhancement", "field"),
     [
-        ({"source": "s", "content": {"enhancement_type": "bibliographic", "publication_year": "2024"}},
+        ({"source": "s", "visibility": "public", "content": {"enhancement_type": "bibliographic", "publication_year": "2024"}},
          "enhancements[0].content.publication_year"),
-        ({"source": "s", "content": {"enhancement_type": "abstract", "process": "other"}},
+        ({"source": "s", "visibility": "public", "content": {"enhancement_type": "abstract", "process": "other"}},
          "enhancements[0].content.abstract"),
-        ({"source": "s", "content": {"enhancement_type": "telepathy"}},
+        ({"source": "s", "visibility": "public", "content": {"enhancement_type": "telepathy"}},
          "enhancements[0].content.enhancement_type"),
-        ({"content": {"enhancement_type": "abstract", "process": "other", "abstract": "a"}},
+        ({"visibility": "public", "content": {"enhancement_type": "abstract", "process": "other", "abstract": "a"}},
          "enhancements[0].source"),
-        ({"source": "s", "content": {"enhancement_type": "bibliographic",
+        ({"source": "s", "visibility": "public", "content": {"enhancement_type": "bibliographic",
           "authorship": [{"display_name": "A", "position": "top"}]}},
          "enhancements[0].content.authorship[0].position"),
     ],
 )  # fmt: skip
 def test_a_bad_enhancement_is_dropped_and_the_line_partially_fails(settings, landing, enhancement, field) -> None:
-    good = {"source": "s", "content": {"enhancement_type": "abstract", "process": "other", "abstract": "a"}}
+    good = {"source": "s", "visibility": "public", "content": {"enhancement_type": "abstract", "process": "other", "abstract": "a"}}
     results = import_lines(settings, landing, [line(enhancements=[enhancement, good])])
     (result,) = results
     assert result["status"] == "partially_failed" and result["reference_id"]
@@ -114,7 +114,7 @@ def test_line_too_long(settings: Settings, landing) -> None:
     settings = Settings.from_env(
         {"IMPORT_PIPELINE_HOME": str(settings.home), "IMPORT_PIPELINE_MAX_LINE_BYTES": "200"}
     )
-    long_line = line(enhancements=[{"source": "s" * 300, "content": {"enhancement_type": "abstract", "process": "other", "abstract": "a"}}])
+    long_line = line(enhancements=[{"source": "s" * 300, "visibility": "public", "content": {"enhancement_type": "abstract", "process": "other", "abstract": "a"}}])
     results = import_lines(settings, landing, [line(), long_line])
     assert results[1]["status"] == "failed"
     assert only_error(results[1])["code"] == "LineTooLong"
@@ -159,16 +159,23 @@ def test_real_files_pass_the_screen_without_pydantic(destiny: Path) -> None:
 SCREEN_CORPUS = [
     line(),
     line(visibility="hidden", id="7f0c", enhancements=[]),
-    line(enhancements=[{"source": "s", "robot_version": "1", "content": {"enhancement_type": "location", "locations": [{"landing_page_url": "https://x.org/a"}]}}]),
-    line(enhancements=[{"source": "s", "content": {"enhancement_type": "location", "locations": [{"landing_page_url": "not a url"}]}}]),
-    line(enhancements=[{"source": "s", "content": {"enhancement_type": "bibliographic", "publication_date": "2024-02-30"}}]),
-    line(enhancements=[{"source": "s", "content": {"enhancement_type": "bibliographic", "publication_date": "2024-02-29", "cited_by_count": -1}}]),
-    line(enhancements=[{"source": "s", "content": {"enhancement_type": "annotation", "annotations": []}}]),
-    line(enhancements=[{"source": "s", "content": {"enhancement_type": "annotation", "annotations": [{"annotation_type": "score", "scheme": "a", "label": "b", "score": 1}]}}]),
-    line(enhancements=[{"source": "s", "content": {"enhancement_type": "raw", "source_export_date": "2023-12-02T16:30:00", "description": "d", "data": {"k": [1, {"x": None}]}}}]),
-    line(enhancements=[{"source": "s", "content": {"enhancement_type": "full_text"}}]),
-    line(enhancements=[{"source": "s", "content": {"enhancement_type": "reference_association", "association_type": "cites", "associated_reference_ids": [{"identifier_type": "doi", "identifier": "10.1000/t"}]}}]),
-    line(enhancements=[{"source": "", "content": {"enhancement_type": "abstract", "process": "other", "abstract": "a"}}]),
+    line(enhancements=[{"source": "s", "visibility": "public", "robot_version": "1", "content": {"enhancement_type": "location", "locations": [{"landing_page_url": "https://x.org/a"}]}}]),
+    line(enhancements=[{"source": "s", "visibility": "public", "content": {"enhancement_type": "location", "locations": [{"landing_page_url": "not a url"}]}}]),
+    line(enhancements=[{"source": "s", "visibility": "public", "content": {"enhancement_type": "bibliographic", "publication_date": "2024-02-30"}}]),
+    line(enhancements=[{"source": "s", "visibility": "public", "content": {"enhancement_type": "bibliographic", "publication_date": "2024-02-29", "cited_by_count": -1}}]),
+    line(enhancements=[{"source": "s", "visibility": "public", "content": {"enhancement_type": "annotation", "annotations": []}}]),
+    line(enhancements=[{"source": "s", "visibility": "public", "content": {"enhancement_type": "annotation", "annotations": [{"annotation_type": "score", "scheme": "a", "label": "b", "score": 1}]}}]),
+    line(enhancements=[{"source": "s", "visibility": "public", "content": {"enhancement_type": "raw", "source_export_date": "2023-12-02T16:30:00", "description": "d", "data": {"k": [1, {"x": None}]}}}]),
+    line(enhancements=[{"source": "s", "visibility": "public", "content": {"enhancement_type": "full_text"}}]),
+    line(enhancements=[{"source": "s", "visibility": "public", "content": {"enhancement_type": "full_text", "file_url": "https://x.org/f.pdf", "byte_size": 10}}]),
+    line(enhancements=[{"source": "s", "visibility": "public", "content": {"enhancement_type": "raw", "source_export_date": "2023-12-02T16:30:00", "description": "d", "data": {}}}]),
+    line(enhancements=[{"source": "s", "visibility": "public", "content": {"enhancement_type": "raw", "source_export_date": "2023-12-02T16:30:00", "description": "d", "data": 0.0}}]),
+    line(enhancements=[{"source": "s", "visibility": "public", "content": {"enhancement_type": "raw", "source_export_date": "2023-12-02T16:30:00", "description": "d", "data": "x"}}]),
+    line(enhancements=[{"source": "s", "visibility": "public", "content": {"enhancement_type": "annotation", "annotations": [{"annotation_type": "boolean", "scheme": "a/b", "label": "b", "value": True}]}}]),
+    line(enhancements=[{"source": "s", "content": {"enhancement_type": "abstract", "process": "other", "abstract": "a"}}]),
+    line(enhancements=[{"source": "s", "visibility": "public", "content": {"enhancement_type": "linked_data", "vocabulary_uri": "https://v.org/v1", "data": {"@context": "https://v.org/c"}}}]),
+    line(enhancements=[{"source": "s", "visibility": "public", "content": {"enhancement_type": "reference_association", "association_type": "cites", "associated_reference_ids": [{"identifier_type": "doi", "identifier": "10.1000/t"}]}}]),
+    line(enhancements=[{"source": "", "visibility": "public", "content": {"enhancement_type": "abstract", "process": "other", "abstract": "a"}}]),
     line(enhancements=[{"source": "s", "visibility": 3, "content": {"enhancement_type": "abstract", "process": "other", "abstract": "a"}}]),
 ]  # fmt: skip
 

@@ -57,12 +57,13 @@ def _ready_batches(landing: LandingZone, folder: RecordFolder, previous: Landing
         ident = f"{folder.key}/{batch.name}"
         observed = [batch.size, batch.version]
         tick.cursor.seen[ident] = observed
+        taken = previous.taken.get(ident)
+        if taken:
+            tick.cursor.taken[ident] = taken
         if previous.seen.get(ident) != observed:
             tick.waiting += 1  # new or still changing: look again next tick
             continue
-        taken = previous.taken.get(ident)
         if taken and taken[:2] == observed:
-            tick.cursor.taken[ident] = taken
             continue
         try:
             checksum = landing.checksum(batch.path)

@@ -1,0 +1,118 @@
+"""The landing-zone sensor, evaluated against a real instance and real files."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from import_pipeline import store
+from import_pipeline.defs.resources import ImportPipelineResource
+from import_pipeline.defs.sensors import landing_zone_sensor
+
+from .conftest import write_batch, write_record
+
+LINE = '{"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/x"}]}\n'
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as inst:
+        yield inst
+
+
+class Ticker:
+    """Evaluates the sensor tick after tick, carrying the cursor like the daemon does."""
+
+    def __init__(self, instance: dg.DagsterInstance, settings) -> None:
+        self.instance = instance
+        self.resource = ImportPipelineResource.from_settings(settings)
+        self.cursor: str | None = None
+
+    def tick(self) -> dg.SensorResult:
+        context = dg.build_sensor_context(
+            instance=self.instance, cursor=self.cursor, resources={"pipeline": self.resource}
+        )
+        result = landing_zone_sensor(context)
+        assert isinstance(result, dg.SensorResult)
+        self.cursor = result.cursor
+        for request in result.dynamic_partitions_requests or []:
+            self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        return result
+
+
+def test_a_stable_batch_is_taken_once(settings, landing, instance) -> None:
+    ticker = Ticker(instance, settings)
+    write_record(landing, "rec")
+    write_batch(landing, "rec", "b.jsonl", LINE)
+    first = ticker.tick()
+    assert first.run_requests == []  # seen once: not yet known to be stable
+    assert [r.partition_keys for r in first.dynamic_partitions_requests] == [["rec"]]
+    second = ticker.tick()
+    (request,) = second.run_requests
+    assert request.partition_key == "rec"
+    assert request.tags["import_pipeline/batches"] == "b.jsonl"
+    assert request.run_config["ops"]["import_results"]["ops"]["find_pending_batches"]["config"]["batches"] == ["b.jsonl"]
+    assert ticker.tick().run_requests == []
+
+
+def test_a_changed_batch_gets_a_new_run_key_and_a_touched_one_none(settings, landing, instance) -> None:
+    ticker = Ticker(instance, settings)
+    write_record(landing, "rec")
+    path = write_batch(landing, "rec", "b.jsonl", LINE)
+    ticker.tick()
+    (first,) = ticker.tick().run_requests
+    os.utime(path, (1_000_000_000, 1_000_000_000))  # same content, new modification time
+    ticker.tick()
+    assert ticker.tick().run_requests == []
+    path.write_text(LINE + LINE)
+    ticker.tick()
+    (changed,) = ticker.tick().run_requests
+    assert changed.run_key != first.run_key
+
+
+def test_a_file_still_growing_is_not_taken(settings, landing, instance) -> None:
+    ticker = Ticker(instance, settings)
+    write_record(landing, "rec")
+    path = write_batch(landing, "rec", "b.jsonl", LINE)
+    ticker.tick()
+    with path.open("a") as handle:
+        handle.write(LINE)
+    assert ticker.tick().run_requests == []
+    assert len(ticker.tick().run_requests) == 1
+
+
+def test_refused_records_are_reported_and_never_partitions(settings, landing, instance) -> None:
+    ticker = Ticker(instance, settings)
+    (Path(landing.root) / "bad key").mkdir(parents=True)
+    write_record(landing, "future", searched_at="2999-01-01T00:00:00")
+    write_batch(landing, "future", "b.jsonl", LINE)
+    write_batch(landing, "norecord", "b.jsonl", LINE)
+    broken = Path(landing.root) / "broken"
+    broken.mkdir()
+    (broken / "record.json").write_text("{not json")
+    result = ticker.tick()
+    ticker.tick()
+    assert not result.dynamic_partitions_requests
+    assert instance.get_dynamic_partitions("import_records") == []
+    assert "'bad key' is not a valid record key" in result.skip_reason.skip_message
+    assert "searched_at" in result.skip_reason.skip_message
+    assert "no record.json" in result.skip_reason.skip_message
+    with store.connect(settings.duckdb_path, read_only=True) as conn:
+        problems = dict(conn.execute("SELECT record_key, problem FROM import_records").fetchall())
+    assert "not valid JSON" in problems["broken"]
+    assert "future" in problems["future"]
+
+
+def test_a_batch_deleted_after_being_seen_is_no_crash(settings, landing, instance) -> None:
+    ticker = Ticker(instance, settings)
+    write_record(landing, "rec")
+    path = write_batch(landing, "rec", "b.jsonl", LINE)
+    ticker.tick()
+    path.unlink()
+    result = ticker.tick()
+    assert result.run_requests == []
+    assert json.loads(ticker.cursor)["seen"] == {}
