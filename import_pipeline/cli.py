@@ -82,8 +82,10 @@ def _render_summary(doc: dict[str, Any]) -> str:
 
 def _render_results(doc: dict[str, Any]) -> str:
     head = f"results {doc['offset'] + 1}-{doc['offset'] + doc['count']} of {doc['total']}"
-    return head + "\n\n" + _table(
-        doc["results"], ["line_number", "status", "reference_id", "failure_details"]
+    return (
+        head
+        + "\n\n"
+        + _table(doc["results"], ["line_number", "status", "reference_id", "failure_details"])
     )
 
 
@@ -131,13 +133,17 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     _emit(
         {"landing": settings.landing, "records": keys},
         args.json,
-        lambda d: f"put {len(d['records'])} sample records into {d['landing']}: "
-        + ", ".join(d["records"]),
+        lambda d: (
+            f"put {len(d['records'])} sample records into {d['landing']}: "
+            + ", ".join(d["records"])
+        ),
     )
     return 0
 
 
-def _copy_into_landing(path: Path, record: str | None, landing: LandingZone) -> tuple[str, list[str]]:
+def _copy_into_landing(
+    path: Path, record: str | None, landing: LandingZone
+) -> tuple[str, list[str]]:
     """Copies a record folder or one batch file in; returns the record key and batch names."""
     if not path.exists():
         raise UsageProblem(f"{path} does not exist")
@@ -150,14 +156,20 @@ def _copy_into_landing(path: Path, record: str | None, landing: LandingZone) -> 
         landing.put_file(str(path / RECORD_FILE), key, RECORD_FILE)
         names = []
         for item in sorted(path.iterdir()):
-            if item.is_file() and item.name not in (RECORD_FILE, FINALISED_MARKER) and not batch_name_problem(item.name):
+            if (
+                item.is_file()
+                and item.name not in (RECORD_FILE, FINALISED_MARKER)
+                and not batch_name_problem(item.name)
+            ):
                 landing.put_file(str(item), key, item.name)
                 names.append(item.name)
         if (path / FINALISED_MARKER).exists():
             landing.put_file(str(path / FINALISED_MARKER), key, FINALISED_MARKER)
         return key, names
     if problem := batch_name_problem(path.name):
-        raise UsageProblem(problem if problem != "in progress" else f"{path.name} is not a batch name")
+        raise UsageProblem(
+            problem if problem != "in progress" else f"{path.name} is not a batch name"
+        )
     key = record
     if key is None and (path.parent / RECORD_FILE).is_file():
         key = path.parent.name
@@ -169,7 +181,9 @@ def _copy_into_landing(path: Path, record: str | None, landing: LandingZone) -> 
     if problem := record_key_problem(key):
         raise UsageProblem(problem)
     if landing.record_folder(key).record_path is None:
-        raise UsageProblem(f"record {key!r} has no record.json in the landing zone; ingest its folder")
+        raise UsageProblem(
+            f"record {key!r} has no record.json in the landing zone; ingest its folder"
+        )
     landing.put_file(str(path), key, path.name)
     return key, [path.name]
 
@@ -188,7 +202,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     reading = read_record(landing, landing.record_folder(key))
     if reading.record is None:
         raise UsageProblem(reading.problem or "invalid record.json")
-    print(f"copied {len(names)} batch file(s) into {landing.url}/{key}; importing…", file=sys.stderr)
+    print(
+        f"copied {len(names)} batch file(s) into {landing.url}/{key}; importing…", file=sys.stderr
+    )
     with dg.DagsterInstance.get() as instance:
         instance.add_dynamic_partitions(import_records.name, [key])
         result = build_defs(settings).resolve_job_def("import_record").execute_in_process(
@@ -204,7 +220,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         message = failure.message if failure else "the import run failed"
         raise UsageProblem(f"import of record {key!r} failed (run {result.run_id}): {message}")
     print(f"run {result.run_id} finished", file=sys.stderr)
-    with store.connect(settings.duckdb_path, read_only=True, wait_seconds=READ_WAIT_SECONDS) as conn:
+    with store.connect(
+        settings.duckdb_path, read_only=True, wait_seconds=READ_WAIT_SECONDS
+    ) as conn:
         doc = store.record_summary(conn, key)
     _emit(doc, args.json, _render_summary)
     return 0
@@ -220,7 +238,12 @@ def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_results(args: argparse.Namespace, settings: Settings) -> int:
     with store.connect(settings.duckdb_path, read_only=True, wait_seconds=args.wait) as conn:
         doc = store.list_results(
-            conn, args.key, batch=args.batch, status=args.status, limit=args.limit, offset=args.offset
+            conn,
+            args.key,
+            batch=args.batch,
+            status=args.status,
+            limit=args.limit,
+            offset=args.offset,
         )
     _emit(doc, args.json, _render_results)
     return 0
@@ -269,7 +292,16 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
     prepare_dagster_home(settings)
     os.environ.setdefault("IMPORT_PIPELINE_HOME", str(settings.home))
     dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
-    argv = [dagster, "dev", "-m", "import_pipeline.definitions", "-h", args.host, "-p", str(args.port)]
+    argv = [
+        dagster,
+        "dev",
+        "-m",
+        "import_pipeline.definitions",
+        "-h",
+        args.host,
+        "-p",
+        str(args.port),
+    ]
     os.execv(dagster, argv)
     return 0  # not reached
 
@@ -298,7 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     command("demo", cmd_demo, "put the bundled sample records into the landing zone")
-    p = command("ingest", cmd_ingest, "copy a record folder (or one batch file) in and import it now")
+    p = command(
+        "ingest", cmd_ingest, "copy a record folder (or one batch file) in and import it now"
+    )
     p.add_argument("path", help="a record folder (with record.json) or one batch file")
     p.add_argument("--record", help="the record key (default: the folder's name)")
     readers = []
@@ -313,7 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--offset", type=_bounded(0, 10_000), default=0)
     readers.append(p)
     p = command("reference", cmd_reference, "one reference with its identifiers and enhancements")
-    p.add_argument("lookup", help="a UUID, doi:…, pm_id:…, open_alex:…, eric:…, pro_quest:… or other:<name>:<value>")
+    p.add_argument(
+        "lookup",
+        help="a UUID, doi:…, pm_id:…, open_alex:…, eric:…, pro_quest:… or other:<name>:<value>",
+    )
     readers.append(p)
     for reader in readers:
         reader.add_argument(

@@ -76,14 +76,21 @@ def _with_errors() -> str:
         '[{"source": "demo", "content": {"enhancement_type": "bibliographic", "publication_year": "2020"}}]}',
         '{"identifiers": [',
     ]
-    return "\n".join([good[0], bad[0], good[1], bad[1], "", good[2], bad[2], good[3], bad[3]]) + "\n"
+    return (
+        "\n".join([good[0], bad[0], good[1], bad[1], "", good[2], bad[2], good[3], bad[3]]) + "\n"
+    )
 
 
 def demo_records() -> dict[str, dict[str, object]]:
     """Record key → {"record": record.json, "batches": {name: source path or text}}."""
     return {
         "eppi-hpv-vaccination": {
-            "record": _record("EPPI-Reviewer", "eppi-export", 4, "HPV vaccination papers; three exports of the same four works."),
+            "record": _record(
+                "EPPI-Reviewer",
+                "eppi-export",
+                4,
+                "HPV vaccination papers; three exports of the same four works.",
+            ),
             "batches": {
                 name: DESTINY / name
                 for name in (
@@ -94,18 +101,24 @@ def demo_records() -> dict[str, dict[str, object]]:
             },
         },
         "openalex-sample": {
-            "record": _record("OpenAlex", "openalex-robot", 10, "Production references built from OpenAlex."),
+            "record": _record(
+                "OpenAlex", "openalex-robot", 10, "Production references built from OpenAlex."
+            ),
             "batches": {"openalex_references.jsonl": DESTINY / "openalex_references.jsonl"},
         },
         "synergy-cohen-2006": {
-            "record": _record("SYNERGY", "synergy-csv", -1, "Cohen 2006 drug-class reviews: overlapping works."),
+            "record": _record(
+                "SYNERGY", "synergy-csv", -1, "Cohen 2006 drug-class reviews: overlapping works."
+            ),
             "batches": {
                 f"{path.name.removesuffix('_ids.csv')}.jsonl": "\n".join(synergy_lines(path)) + "\n"
                 for path in sorted(SYNERGY.glob("Cohen_2006_*_ids.csv"))
             },
         },
         "eppi-with-errors": {
-            "record": _record("EPPI-Reviewer", "eppi-export", -1, "Real lines with faulty lines among them."),
+            "record": _record(
+                "EPPI-Reviewer", "eppi-export", -1, "Real lines with faulty lines among them."
+            ),
             "batches": {"eppi_with_errors.jsonl": _with_errors()},
         },
     }

@@ -141,8 +141,10 @@ class LandingZone:
         return digest.hexdigest()
 
     def path_of(self, record_key: str, name: str = "") -> str:
-        return posixpath.join(self.root, record_key, name) if name else posixpath.join(
-            self.root, record_key
+        return (
+            posixpath.join(self.root, record_key, name)
+            if name
+            else posixpath.join(self.root, record_key)
         )
 
     def url_of(self, path: str) -> str:
@@ -211,10 +213,16 @@ class LandingZone:
         )
 
     def _kind(self, entry: dict[str, Any]) -> str:
-        """"file" or "directory"; a local link counts as what it points at."""
+        """ "file" or "directory"; a local link counts as what it points at."""
         if self._is_local and entry.get("islink"):
             target = os.path.realpath(entry["name"])
-            return "directory" if os.path.isdir(target) else "file" if os.path.isfile(target) else "other"
+            return (
+                "directory"
+                if os.path.isdir(target)
+                else "file"
+                if os.path.isfile(target)
+                else "other"
+            )
         return str(entry["type"])
 
     def _outside_problem(self, entry: dict[str, Any]) -> str | None:

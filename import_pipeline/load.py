@@ -75,7 +75,9 @@ def _blocks(
                 else:
                     compressed = b""
     if not inflater.eof:
-        raise BatchUnreadable("truncated gzip: the file ends in the middle of the compressed stream")
+        raise BatchUnreadable(
+            "truncated gzip: the file ends in the middle of the compressed stream"
+        )
 
 
 def _frame(

@@ -230,7 +230,9 @@ class _Open(BaseModel):
 
 def _check_normalises(identifier_type: IdentifierType, value: str | int) -> str | int:
     if normalise_identifier(identifier_type, value) is None:
-        raise ValueError(f"not a valid {identifier_type}: expected {ACCEPTED_FORMS[identifier_type]}")
+        raise ValueError(
+            f"not a valid {identifier_type}: expected {ACCEPTED_FORMS[identifier_type]}"
+        )
     return value
 
 
@@ -254,7 +256,9 @@ class DOIIdentifier(_IdentifierBase):
 
 class PubMedIdentifier(_IdentifierBase):
     identifier_type: Literal["pm_id"] = Field(description="A PubMed id.")
-    identifier: Annotated[int, Field(gt=0)] | str = Field(description=ACCEPTED_FORMS[IdentifierType.PM_ID])
+    identifier: Annotated[int, Field(gt=0)] | str = Field(
+        description=ACCEPTED_FORMS[IdentifierType.PM_ID]
+    )
 
     @field_validator("identifier")
     @classmethod
@@ -375,7 +379,9 @@ class BibliographicMetadataEnhancement(_Strict):
     publisher: str | None = Field(default=None, description="The publisher.")
     title: str | None = Field(default=None, description="The title.")
     pagination: Pagination | None = Field(default=None, description="Volume, issue and pages.")
-    publication_venue: PublicationVenue | None = Field(default=None, description="Where it appeared.")
+    publication_venue: PublicationVenue | None = Field(
+        default=None, description="Where it appeared."
+    )
 
 
 class AbstractProcessType(StrEnum):
@@ -506,7 +512,7 @@ class RawEnhancement(_Open):
     @classmethod
     def _not_empty(cls, value: Any) -> Any:
         if not value:
-            raise ValueError("raw data must not be empty (null, false, 0, \"\", [] or {})")
+            raise ValueError('raw data must not be empty (null, false, 0, "", [] or {})')
         return value
 
 
@@ -549,7 +555,9 @@ class EnhancementFileInput(_Strict):
 class ReferenceFileInput(_Strict):
     """One line of a batch file: a reference with its identifiers and enhancements."""
 
-    id: Any = Field(default=None, description="Ignored: files exported from a repository re-import.")
+    id: Any = Field(
+        default=None, description="Ignored: files exported from a repository re-import."
+    )
     visibility: Visibility = Field(default=Visibility.PUBLIC)
     identifiers: list[ExternalIdentifier] = Field(
         min_length=1, description="At least one external identifier."

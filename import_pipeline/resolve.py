@@ -12,7 +12,12 @@ import duckdb
 import polars as pl
 
 from import_pipeline.identifiers import TRUSTED_TYPES
-from import_pipeline.models import CollisionStrategy, ErrorCode, ImportResultStatus, derive_batch_status
+from import_pipeline.models import (
+    CollisionStrategy,
+    ErrorCode,
+    ImportResultStatus,
+    derive_batch_status,
+)
 from import_pipeline.store import transaction
 
 _TRUSTED = sorted(TRUSTED_TYPES)
@@ -33,11 +38,7 @@ def cluster_lines(identifiers: pl.DataFrame, lines: pl.Series) -> pl.DataFrame:
     )
     labels = pl.DataFrame({"line_number": lines}).with_columns(cluster=pl.col("line_number"))
     while True:
-        by_key = (
-            edges.join(labels, on="line_number")
-            .group_by("key")
-            .agg(pl.col("cluster").min())
-        )
+        by_key = edges.join(labels, on="line_number").group_by("key").agg(pl.col("cluster").min())
         proposed = (
             edges.join(by_key, on="key")
             .group_by("line_number")
@@ -51,7 +52,9 @@ def cluster_lines(identifiers: pl.DataFrame, lines: pl.Series) -> pl.DataFrame:
         # Pointer jumping: a line takes its label's label, so long chains collapse fast.
         step = (
             step.join(
-                step.rename({"line_number": "cluster", "cluster": "jumped"}), on="cluster", how="left"
+                step.rename({"line_number": "cluster", "cluster": "jumped"}),
+                on="cluster",
+                how="left",
             )
             .with_columns(cluster=pl.min_horizontal("cluster", "jumped"))
             .drop("jumped")
@@ -158,7 +161,9 @@ def resolve_and_store(
         enh_source = "f_enh_raw"
     else:
         paths = [enhancements] if isinstance(enhancements, str) else enhancements
-        enh_source = "read_parquet([" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "])"
+        enh_source = (
+            "read_parquet([" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "])"
+        )
     conn.register("f_clusters", clusters)
     try:
         with transaction(conn):
@@ -190,7 +195,7 @@ def resolve_and_store(
                     SELECT cluster, visibility, matched = 0 AS is_new,
                         CASE WHEN matched = 0 THEN uuid() ELSE refs[1] END AS reference_id
                     FROM t_cluster
-                    WHERE matched = 0 OR (matched = 1 AND {'TRUE' if writes else 'FALSE'});
+                    WHERE matched = 0 OR (matched = 1 AND {"TRUE" if writes else "FALSE"});
                 """
             )
             conn.execute(
@@ -247,7 +252,7 @@ def resolve_and_store(
                     AND NOT EXISTS (
                         SELECT 1 FROM reference_enhancement re
                         WHERE re.reference_id = e.reference_id AND re.content_hash = e.content_hash)
-                    AND NOT ({'TRUE' if defensive else 'FALSE'} AND EXISTS (
+                    AND NOT ({"TRUE" if defensive else "FALSE"} AND EXISTS (
                         SELECT 1 FROM reference_enhancement re
                         WHERE re.reference_id = e.reference_id
                             AND re.enhancement_type = e.enhancement_type
@@ -261,9 +266,7 @@ def resolve_and_store(
                 FROM t_cluster c LEFT JOIN t_target t USING (cluster)
                 """
             ).pl()
-            results = _results(
-                lines, usable, errors, clusters, cluster_fates, strategy
-            )
+            results = _results(lines, usable, errors, clusters, cluster_fates, strategy)
             conn.register("f_results", results)
             conn.execute("DELETE FROM import_results WHERE import_batch_id = ?", [batch_id])
             conn.execute(
@@ -329,19 +332,18 @@ def _results(
         ),
         fatal=pl.lit(True),
     )
-    duplicate = (
-        fates.filter((pl.col("matched") == 1) & pl.lit(strategy == CollisionStrategy.FAIL))
-        .select(
-            "line_number",
-            code=pl.lit(ErrorCode.DUPLICATE_REFERENCE.value),
-            field=pl.lit("identifiers"),
-            message=pl.format(
-                "a stored reference has these identifiers ({}) and the record's "
-                "collision_strategy is 'fail'",
-                pl.col("refs").list.first(),
-            ),
-            fatal=pl.lit(True),
-        )
+    duplicate = fates.filter(
+        (pl.col("matched") == 1) & pl.lit(strategy == CollisionStrategy.FAIL)
+    ).select(
+        "line_number",
+        code=pl.lit(ErrorCode.DUPLICATE_REFERENCE.value),
+        field=pl.lit("identifiers"),
+        message=pl.format(
+            "a stored reference has these identifiers ({}) and the record's "
+            "collision_strategy is 'fail'",
+            pl.col("refs").list.first(),
+        ),
+        fatal=pl.lit(True),
     )
     all_errors = pl.concat([errors, collided.cast(errors.schema), duplicate.cast(errors.schema)])  # type: ignore[arg-type]
     failed = all_errors.filter("fatal").select("line_number").unique()
@@ -366,7 +368,11 @@ def _results(
     )
     results = (
         lines.select("line_number")
-        .join(fates.select("line_number", "reference_id", "refs", "matched"), on="line_number", how="left")
+        .join(
+            fates.select("line_number", "reference_id", "refs", "matched"),
+            on="line_number",
+            how="left",
+        )
         .join(per_line, on="line_number", how="left")
         .with_columns(is_failed=pl.col("line_number").is_in(failed["line_number"].implode()))
         .with_columns(
@@ -386,9 +392,10 @@ def _results(
             "line_number",
             "status",
             "reference_id",
-            errors=pl.col("errors").list.eval(pl.element().struct.json_encode()).list.join(",").pipe(
-                lambda joined: pl.format("[{}]", joined)
-            ),
+            errors=pl.col("errors")
+            .list.eval(pl.element().struct.json_encode())
+            .list.join(",")
+            .pipe(lambda joined: pl.format("[{}]", joined)),
             failure_details="failure_details",
         )
         .sort("line_number")

@@ -15,9 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-_DATE_TIME = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})?$"
-)
+_DATE_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})?$"
 _HTTP_URL = (
     r"^https?://[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*"
     r"(:[0-9]{1,4})?(/[!-~]*)?$"
@@ -72,7 +70,9 @@ def _models_with_python_validators(model: type[BaseModel]) -> set[str]:
         for field in cls.model_fields.values():
             for candidate in _model_classes(field.annotation):
                 visit(candidate)
-            if field.metadata and any(type(m).__name__.endswith("Validator") for m in field.metadata):
+            if field.metadata and any(
+                type(m).__name__.endswith("Validator") for m in field.metadata
+            ):
                 found.add(cls.__name__)
 
     visit(model)
@@ -240,7 +240,9 @@ class _Compiler:
             ("minimum", ">="), ("maximum", "<="), ("exclusiveMinimum", ">"), ("exclusiveMaximum", "<"),
         ):  # fmt: skip
             if keyword in schema:
-                parts.append(f"{n} {op} {float(schema[keyword]) if cast == 'DOUBLE' else int(schema[keyword])}")
+                parts.append(
+                    f"{n} {op} {float(schema[keyword]) if cast == 'DOUBLE' else int(schema[keyword])}"
+                )
         return "(" + " AND ".join(parts) + ")"
 
 

@@ -56,9 +56,11 @@ class Settings:
         landing = env.get("IMPORT_PIPELINE_LANDING") or str(home / "landing")
         if "://" not in landing:
             landing = str(Path(landing).expanduser().resolve())
-        duckdb_path = Path(
-            env.get("IMPORT_PIPELINE_DUCKDB") or home / "references.duckdb"
-        ).expanduser().resolve()
+        duckdb_path = (
+            Path(env.get("IMPORT_PIPELINE_DUCKDB") or home / "references.duckdb")
+            .expanduser()
+            .resolve()
+        )
         dagster_home = Path(env.get("DAGSTER_HOME") or home / "dagster").expanduser().resolve()
         return cls(
             home=home,

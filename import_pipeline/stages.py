@@ -24,7 +24,6 @@ from import_pipeline.models import CollisionStrategy
 from import_pipeline.resolve import BatchOutcome, cluster_lines, resolve_and_store
 from import_pipeline.settings import Settings
 from import_pipeline.validate import (
-    ENHANCEMENTS_SCHEMA,
     ERRORS_SCHEMA,
     IDENTIFIERS_SCHEMA,
     LINES_SCHEMA,
@@ -166,9 +165,9 @@ def validate_batch(loaded: LoadedBatch) -> ValidatedBatch:
     validated.identifiers_path = str(staging / "identifiers.parquet")
     validated.errors_path = str(staging / "errors.parquet")
     all_lines.write_parquet(validated.lines_path)
-    (pl.concat(identifiers) if identifiers else pl.DataFrame(schema=IDENTIFIERS_SCHEMA)).write_parquet(
-        validated.identifiers_path
-    )
+    (
+        pl.concat(identifiers) if identifiers else pl.DataFrame(schema=IDENTIFIERS_SCHEMA)
+    ).write_parquet(validated.identifiers_path)
     all_errors.write_parquet(validated.errors_path)
     validated.lines_read = all_lines.height
     validated.lines_with_errors = all_errors.select("line_number").n_unique()

@@ -357,7 +357,9 @@ def record_summary(conn: duckdb.DuckDBPyConnection, record_key: str) -> dict[str
                 "failure_details": details,
             }
         )
-    record["status"] = record_status([b["status"] for b in batches], bool(record["finalised"])).value
+    record["status"] = record_status(
+        [b["status"] for b in batches], bool(record["finalised"])
+    ).value
     total = sum(totals.values())
     expected = record.get("expected_reference_count")
     record["expected_reference_count_matches"] = (
@@ -376,11 +378,18 @@ def list_results(
     offset: int = 0,
 ) -> dict[str, Any]:
     """The `import-pipeline results` document: one page of results, by batch then line."""
-    if conn.execute("SELECT 1 FROM import_records WHERE record_key = ?", [record_key]).fetchone() is None:
+    if (
+        conn.execute("SELECT 1 FROM import_records WHERE record_key = ?", [record_key]).fetchone()
+        is None
+    ):
         raise NotFound(f"no import record {record_key!r}")
-    if batch is not None and conn.execute(
-        "SELECT 1 FROM import_batches WHERE record_key = ? AND name = ?", [record_key, batch]
-    ).fetchone() is None:
+    if (
+        batch is not None
+        and conn.execute(
+            "SELECT 1 FROM import_batches WHERE record_key = ? AND name = ?", [record_key, batch]
+        ).fetchone()
+        is None
+    ):
         raise NotFound(f"record {record_key!r} has no batch {batch!r}")
     where = "b.record_key = $key AND ($batch IS NULL OR b.name = $batch) AND ($status IS NULL OR r.status = $status)"
     params: dict[str, Any] = {"key": record_key, "batch": batch, "status": status}

@@ -95,7 +95,9 @@ def new_json_engine() -> duckdb.DuckDBPyConnection:
 
 def _shred_lines(engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame) -> pl.DataFrame:
     """One row per readable line: is it a JSON object, its keys and its three parts."""
-    engine.register("chunk", chunk.filter(pl.col("problem").is_null()).select("line_number", "text"))
+    engine.register(
+        "chunk", chunk.filter(pl.col("problem").is_null()).select("line_number", "text")
+    )
     try:
         return engine.sql(
             f"""
@@ -220,8 +222,9 @@ def validate_chunk(engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame) -> Va
     )
     screened_out = pl.concat(
         [
-            lines.filter(~pl.col("top_ok").fill_null(False) | ~pl.col("strict_json").fill_null(False))
-            .select("line_number"),
+            lines.filter(
+                ~pl.col("top_ok").fill_null(False) | ~pl.col("strict_json").fill_null(False)
+            ).select("line_number"),
             identifiers.filter(~pl.col("screen_ok")).select("line_number"),
             enhancements.filter(~pl.col("screen_ok").fill_null(False)).select("line_number"),
         ]
@@ -277,7 +280,9 @@ def validate_chunk(engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame) -> Va
         )
         kept_identifiers = kept_identifiers.join(no_identifier, on="line_number", how="anti")
     failed = errors.filter("fatal").select("line_number").unique()
-    kept_enhancements = keep(enhancements, "enhancements").join(failed, on="line_number", how="anti")
+    kept_enhancements = keep(enhancements, "enhancements").join(
+        failed, on="line_number", how="anti"
+    )
     return ValidatedChunk(
         lines=chunk.select("line_number")
         .join(lines.select("line_number", "visibility"), on="line_number", how="left")
@@ -331,8 +336,16 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return seen
 
 
-def _error(line: int, code: ErrorCode, message: str, field: str | None, fatal: bool) -> dict[str, Any]:
-    return {"line_number": line, "code": code.value, "field": field, "message": message, "fatal": fatal}
+def _error(
+    line: int, code: ErrorCode, message: str, field: str | None, fatal: bool
+) -> dict[str, Any]:
+    return {
+        "line_number": line,
+        "code": code.value,
+        "field": field,
+        "message": message,
+        "fatal": fatal,
+    }
 
 
 def _field_path(prefix: str, loc: tuple[Any, ...], item: Any, kind: str) -> str:
@@ -379,7 +392,9 @@ def explain_line(line: int, text: str) -> list[dict[str, Any]]:
     try:
         document = json.loads(text, object_pairs_hook=_reject_duplicates)
     except _DuplicateKey as exc:
-        return [_error(line, ErrorCode.INVALID_JSON_INPUT, f"duplicate key {exc.args[0]!r}", None, True)]
+        return [
+            _error(line, ErrorCode.INVALID_JSON_INPUT, f"duplicate key {exc.args[0]!r}", None, True)
+        ]
     except (ValueError, RecursionError) as exc:
         return [_error(line, ErrorCode.INVALID_JSON_INPUT, f"invalid JSON: {exc}", None, True)]
     try:
@@ -390,28 +405,56 @@ def explain_line(line: int, text: str) -> list[dict[str, Any]]:
     if not isinstance(document, dict):
         kind = type(document).__name__.replace("dict", "object").replace("list", "array")
         return [
-            _error(line, ErrorCode.INVALID_JSON_INPUT, f"a line must be a JSON object, not {kind}", None, True)
+            _error(
+                line,
+                ErrorCode.INVALID_JSON_INPUT,
+                f"a line must be a JSON object, not {kind}",
+                None,
+                True,
+            )
         ]
     errors: list[dict[str, Any]] = []
     for key in document:
         if key not in ReferenceFileInput.model_fields:
-            errors.append(_error(line, ErrorCode.UNKNOWN_FIELD, f"unknown field {key!r}", key, True))
+            errors.append(
+                _error(line, ErrorCode.UNKNOWN_FIELD, f"unknown field {key!r}", key, True)
+            )
     if "visibility" in document and document["visibility"] not in _VISIBILITIES:
         errors.append(
-            _error(line, ErrorCode.INVALID_FIELD, f"visibility must be one of {_VISIBILITIES}", "visibility", True)
+            _error(
+                line,
+                ErrorCode.INVALID_FIELD,
+                f"visibility must be one of {_VISIBILITIES}",
+                "visibility",
+                True,
+            )
         )
     identifiers = document.get("identifiers")
     if "identifiers" not in document:
-        errors.append(_error(line, ErrorCode.REQUIRED_FIELD, "identifiers is required", "identifiers", True))
+        errors.append(
+            _error(line, ErrorCode.REQUIRED_FIELD, "identifiers is required", "identifiers", True)
+        )
     elif not isinstance(identifiers, list):
-        errors.append(_error(line, ErrorCode.INVALID_FIELD, "identifiers must be a list", "identifiers", True))
+        errors.append(
+            _error(line, ErrorCode.INVALID_FIELD, "identifiers must be a list", "identifiers", True)
+        )
     elif not identifiers:
         errors.append(
-            _error(line, ErrorCode.INVALID_FIELD, "at least one identifier is required", "identifiers", True)
+            _error(
+                line,
+                ErrorCode.INVALID_FIELD,
+                "at least one identifier is required",
+                "identifiers",
+                True,
+            )
         )
     enhancements = document.get("enhancements", [])
     if not isinstance(enhancements, list):
-        errors.append(_error(line, ErrorCode.INVALID_FIELD, "enhancements must be a list", "enhancements", True))
+        errors.append(
+            _error(
+                line, ErrorCode.INVALID_FIELD, "enhancements must be a list", "enhancements", True
+            )
+        )
     if errors:
         return errors
     for position, item in enumerate(identifiers):  # type: ignore[arg-type]

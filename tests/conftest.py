@@ -14,7 +14,11 @@ from import_pipeline.landing import LandingZone
 from import_pipeline.models import CollisionStrategy
 from import_pipeline.settings import Settings
 
-EPPI_FILES = ["eppi_import.jsonl", "eppi_import_with_annotations.jsonl", "eppi_import_with_raw.jsonl"]
+EPPI_FILES = [
+    "eppi_import.jsonl",
+    "eppi_import_with_annotations.jsonl",
+    "eppi_import_with_raw.jsonl",
+]
 OPENALEX_FILE = "openalex_references.jsonl"
 RECORD = {
     "source_name": "test",
@@ -71,7 +75,11 @@ def import_directly(
             store.upsert_record(conn, key, None)
             batch_id = store.start_batch(conn, key, batch.name, batch.url, "test-run")
         loaded = stages.load_batch(
-            landing, batch, batch_id=batch_id, staging=settings.staging / key / batch.name, settings=settings
+            landing,
+            batch,
+            batch_id=batch_id,
+            staging=settings.staging / key / batch.name,
+            settings=settings,
         )
         clustered = stages.cluster_batch(stages.validate_batch(loaded))
         with store.connect(settings.duckdb_path) as conn:

@@ -46,7 +46,9 @@ def test_summary_counts_every_status(imported, capsys) -> None:
     code, doc = run_json(capsys, "summary", "eppi")
     assert code == 0
     assert set(doc) == {"record", "batches", "results", "total"}
-    assert doc["total"] == 14 and doc["results"]["completed"] == 12 and doc["results"]["failed"] == 2
+    assert (
+        doc["total"] == 14 and doc["results"]["completed"] == 12 and doc["results"]["failed"] == 2
+    )
     assert sorted(doc["results"]) == ALL_STATUSES
     assert doc["record"]["status"] == "started"
     faulty = doc["batches"][-1]
@@ -74,7 +76,9 @@ def test_results_pages_and_filters(imported, capsys) -> None:
 def test_reference_lookup_by_identifier_and_id(imported, capsys) -> None:
     code, ref = run_json(capsys, "reference", "doi:HTTPS://DOI.ORG/10.1016/J.ECLINM.2024.102524")
     assert code == 0
-    assert {"identifier_type": "doi", "identifier": "10.1016/j.eclinm.2024.102524"} in ref["identifiers"]
+    assert {"identifier_type": "doi", "identifier": "10.1016/j.eclinm.2024.102524"} in ref[
+        "identifiers"
+    ]
     assert len(ref["enhancements"]) == 4
     code, again = run_json(capsys, "reference", ref["id"])
     assert code == 0 and again["id"] == ref["id"]
@@ -146,15 +150,25 @@ def test_ingest_and_demo_through_the_entry_point(tmp_path: Path, destiny) -> Non
         "source_name": "EPPI", "processor_name": "t", "processor_version": "1", "expected_reference_count": 4}))  # fmt: skip
     (folder / "eppi_import.jsonl").write_bytes((destiny / "eppi_import.jsonl").read_bytes())
     cli = [sys.executable, "-m", "import_pipeline.cli"]
-    done = subprocess.run([*cli, "ingest", str(folder), "--json"], env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [*cli, "ingest", str(folder), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["results"]["completed"] == 4 and summary["record"]["record_key"] == "my-record"
     assert "finished" in done.stderr
     assert (tmp_path / "home" / "dagster" / "dagster.yaml").exists()
     assert (tmp_path / "home" / "landing" / "my-record" / "eppi_import.jsonl").exists()
-    refused = subprocess.run([*cli, "ingest", str(tmp_path / "missing")], env=env, capture_output=True, text=True)
+    refused = subprocess.run(
+        [*cli, "ingest", str(tmp_path / "missing")], env=env, capture_output=True, text=True
+    )
     assert refused.returncode == 2 and "does not exist" in refused.stderr
-    demo = subprocess.run([*cli, "demo", "--json"], env=env, capture_output=True, text=True, timeout=120)
+    demo = subprocess.run(
+        [*cli, "demo", "--json"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert demo.returncode == 0
     assert "synergy-cohen-2006" in json.loads(demo.stdout)["records"]

@@ -15,7 +15,9 @@ def test_valid_record_keys(key: str) -> None:
     assert is_valid_record_key(key)
 
 
-@pytest.mark.parametrize("key", ["", "with space", "..", "a|b", "A" * 65, "-lead", "_lead", "a/b", "é"])
+@pytest.mark.parametrize(
+    "key", ["", "with space", "..", "a|b", "A" * 65, "-lead", "_lead", "a/b", "é"]
+)
 def test_invalid_record_keys(key: str) -> None:
     assert not is_valid_record_key(key)
 

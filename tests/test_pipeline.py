@@ -27,7 +27,9 @@ def instance():
         yield inst
 
 
-def run_record(settings: Settings, instance: dg.DagsterInstance, key: str, batches: list[str] | None = None):
+def run_record(
+    settings: Settings, instance: dg.DagsterInstance, key: str, batches: list[str] | None = None
+):
     instance.add_dynamic_partitions(import_records.name, [key])
     job = build_defs(settings).resolve_job_def("import_record")
     result = job.execute_in_process(
@@ -71,7 +73,9 @@ def test_three_eppi_exports_end_as_four_references(settings, landing, instance, 
     )  # fmt: skip
 
 
-def test_openalex_file_keeps_every_identifier_and_enhancement(settings, landing, instance, destiny) -> None:
+def test_openalex_file_keeps_every_identifier_and_enhancement(
+    settings, landing, instance, destiny
+) -> None:
     write_record(landing, "oa")
     write_batch(landing, "oa", OPENALEX_FILE, (destiny / OPENALEX_FILE).read_bytes())
     run_record(settings, instance, "oa")
@@ -87,9 +91,9 @@ def test_openalex_file_keeps_every_identifier_and_enhancement(settings, landing,
                 (i["identifier_type"], str(i["identifier"]).lower() if i["identifier_type"] == "doi" else str(i["identifier"]))
                 for i in source["identifiers"]
             )  # fmt: skip
-            assert sorted(json.dumps(e["content"], sort_keys=True) for e in stored["enhancements"]) == sorted(
-                json.dumps(e["content"], sort_keys=True) for e in source["enhancements"]
-            )
+            assert sorted(
+                json.dumps(e["content"], sort_keys=True) for e in stored["enhancements"]
+            ) == sorted(json.dumps(e["content"], sort_keys=True) for e in source["enhancements"])
             assert {e["robot_version"] for e in stored["enhancements"]} == {
                 e["robot_version"] for e in source["enhancements"]
             }
@@ -135,7 +139,9 @@ def _union_find_references(csv_files: list[Path]) -> tuple[int, int]:
     return len({find(k) for k in parent}), lines
 
 
-def test_six_synergy_reviews_resolve_like_a_union_find(settings, landing, instance, synergy) -> None:
+def test_six_synergy_reviews_resolve_like_a_union_find(
+    settings, landing, instance, synergy
+) -> None:
     csv_files = sorted(synergy.glob("*_ids.csv"))
     write_record(landing, "synergy")
     expected_references, expected_lines = _union_find_references(csv_files)

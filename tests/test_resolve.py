@@ -20,7 +20,16 @@ def test_cluster_chains_collapse_to_the_smallest_line() -> None:
     identifiers = pl.DataFrame(
         {
             "line_number": [1, 2, 2, 3, 4, 5, 6, 6],
-            "identifier_type": ["doi", "doi", "pm_id", "pm_id", "other", "open_alex", "open_alex", "eric"],
+            "identifier_type": [
+                "doi",
+                "doi",
+                "pm_id",
+                "pm_id",
+                "other",
+                "open_alex",
+                "open_alex",
+                "eric",
+            ],
             "identifier": ["a", "a", "1", "1", "a", "W1", "W2", "ED1"],
         }
     )
@@ -33,7 +42,9 @@ def test_long_chain_is_one_cluster() -> None:
     rows = [(i, "doi", f"10.1000/{i}") for i in range(1, n + 1)] + [
         (i + 1, "doi", f"10.1000/{i}") for i in range(1, n)
     ]
-    identifiers = pl.DataFrame(rows, schema=["line_number", "identifier_type", "identifier"], orient="row")
+    identifiers = pl.DataFrame(
+        rows, schema=["line_number", "identifier_type", "identifier"], orient="row"
+    )
     clusters = cluster_lines(identifiers, pl.Series(range(1, n + 1)))
     assert clusters["cluster"].unique().to_list() == [1]
 
@@ -44,7 +55,10 @@ def test_chain_in_a_batch_ends_as_one_reference(settings, landing) -> None:
         ids(("doi", "10.1000/a")),
         ids(("doi", "https://doi.org/10.1000/A"), ("pm_id", 7)),
         ids(("pm_id", "PMID:7"), ("open_alex", "W9")),
-        ids(("other", "x")) .replace('"other", "identifier": "x"', '"other", "identifier": "x", "other_identifier_name": "isbn"'),
+        ids(("other", "x")).replace(
+            '"other", "identifier": "x"',
+            '"other", "identifier": "x", "other_identifier_name": "isbn"',
+        ),
     ]
     write_batch(landing, "rec", "b.jsonl", "\n".join(lines) + "\n")
     (stored,) = import_directly(settings, landing, "rec")
@@ -99,10 +113,20 @@ def test_the_same_lines_under_another_name_add_no_reference(settings, landing, d
 
 def test_a_changed_file_replaces_its_results(settings, landing) -> None:
     write_record(landing, "rec")
-    write_batch(landing, "rec", "b.jsonl", ids(("doi", "10.1000/a")) + "\n" + ids(("doi", "bad")) + "\n")
+    write_batch(
+        landing, "rec", "b.jsonl", ids(("doi", "10.1000/a")) + "\n" + ids(("doi", "bad")) + "\n"
+    )
     import_directly(settings, landing, "rec")
     assert [r["status"] for r in results_of(settings, "rec")] == ["completed", "failed"]
-    write_batch(landing, "rec", "b.jsonl", ids(("doi", "10.1000/a")) + "\n\n" + ids(("doi", "10.1000/b")) + "\n")
+    write_batch(
+        landing,
+        "rec",
+        "b.jsonl",
+        ids(("doi", "10.1000/a")) + "\n\n" + ids(("doi", "10.1000/b")) + "\n",
+    )
     import_directly(settings, landing, "rec")
     results = results_of(settings, "rec")
-    assert [(r["line_number"], r["status"]) for r in results] == [(1, "completed"), (3, "completed")]
+    assert [(r["line_number"], r["status"]) for r in results] == [
+        (1, "completed"),
+        (3, "completed"),
+    ]

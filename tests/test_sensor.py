@@ -40,7 +40,9 @@ class Ticker:
         assert isinstance(result, dg.SensorResult)
         self.cursor = result.cursor
         for request in result.dynamic_partitions_requests or []:
-            self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+            self.instance.add_dynamic_partitions(
+                request.partitions_def_name, list(request.partition_keys)
+            )
         return result
 
 
@@ -55,11 +57,15 @@ def test_a_stable_batch_is_taken_once(settings, landing, instance) -> None:
     (request,) = second.run_requests
     assert request.partition_key == "rec"
     assert request.tags["import_pipeline/batches"] == "b.jsonl"
-    assert request.run_config["ops"]["import_results"]["ops"]["find_pending_batches"]["config"]["batches"] == ["b.jsonl"]
+    assert request.run_config["ops"]["import_results"]["ops"]["find_pending_batches"]["config"][
+        "batches"
+    ] == ["b.jsonl"]
     assert ticker.tick().run_requests == []
 
 
-def test_a_changed_batch_gets_a_new_run_key_and_a_touched_one_none(settings, landing, instance) -> None:
+def test_a_changed_batch_gets_a_new_run_key_and_a_touched_one_none(
+    settings, landing, instance
+) -> None:
     ticker = Ticker(instance, settings)
     write_record(landing, "rec")
     path = write_batch(landing, "rec", "b.jsonl", LINE)

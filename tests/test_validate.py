@@ -22,7 +22,9 @@ def line(**fields: object) -> str:
     return json.dumps({**DOI_LINE, **fields})
 
 
-def import_lines(settings: Settings, landing: LandingZone, lines: list[str], key: str = "rec") -> list[dict]:
+def import_lines(
+    settings: Settings, landing: LandingZone, lines: list[str], key: str = "rec"
+) -> list[dict]:
     write_record(landing, key)
     write_batch(landing, key, "batch.jsonl", "\n".join(lines) + "\n")
     import_directly(settings, landing, key)
@@ -39,8 +41,18 @@ def only_error(result: dict) -> dict:
         ('{"identifiers": [', "InvalidJsonInput", None, "failed"),
         ("[1, 2, 3]", "InvalidJsonInput", None, "failed"),
         ('"just a string"', "InvalidJsonInput", None, "failed"),
-        ('{"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/x",}]}', "InvalidJsonInput", None, "failed"),
-        ('{"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/x"}], "identifiers": []}', "InvalidJsonInput", None, "failed"),
+        (
+            '{"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/x",}]}',
+            "InvalidJsonInput",
+            None,
+            "failed",
+        ),
+        (
+            '{"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/x"}], "identifiers": []}',
+            "InvalidJsonInput",
+            None,
+            "failed",
+        ),
         ("{}", "RequiredField", "identifiers", "failed"),
         ('{"visibility": "public"}', "RequiredField", "identifiers", "failed"),
         ('{"identifiers": []}', "InvalidField", "identifiers", "failed"),
@@ -48,11 +60,36 @@ def only_error(result: dict) -> dict:
         (line(visibility="secret"), "InvalidField", "visibility", "failed"),
         (line(enhancements={"source": "x"}), "InvalidField", "enhancements", "failed"),
         (line(title="not a field"), "UnknownField", "title", "failed"),
-        ('{"identifiers": [{"identifier_type": "doi", "identifier": "nope"}]}', "InvalidField", "identifiers[0].identifier", "failed"),
-        ('{"identifiers": [{"identifier_type": "isbn", "identifier": "1"}]}', "InvalidField", "identifiers[0].identifier_type", "failed"),
-        ('{"identifiers": [{"identifier_type": "other", "identifier": "x"}]}', "RequiredField", "identifiers[0].other_identifier_name", "failed"),
-        ('{"identifiers": [{"identifier": "10.1000/x"}]}', "RequiredField", "identifiers[0].identifier_type", "failed"),
-        ('{"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/x", "extra": 1}]}', "UnknownField", "identifiers[0].extra", "failed"),
+        (
+            '{"identifiers": [{"identifier_type": "doi", "identifier": "nope"}]}',
+            "InvalidField",
+            "identifiers[0].identifier",
+            "failed",
+        ),
+        (
+            '{"identifiers": [{"identifier_type": "isbn", "identifier": "1"}]}',
+            "InvalidField",
+            "identifiers[0].identifier_type",
+            "failed",
+        ),
+        (
+            '{"identifiers": [{"identifier_type": "other", "identifier": "x"}]}',
+            "RequiredField",
+            "identifiers[0].other_identifier_name",
+            "failed",
+        ),
+        (
+            '{"identifiers": [{"identifier": "10.1000/x"}]}',
+            "RequiredField",
+            "identifiers[0].identifier_type",
+            "failed",
+        ),
+        (
+            '{"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/x", "extra": 1}]}',
+            "UnknownField",
+            "identifiers[0].extra",
+            "failed",
+        ),
     ],
 )
 def test_line_level_errors(settings, landing, bad_line, code, field, status) -> None:
@@ -82,8 +119,14 @@ def test_line_level_errors(settings, landing, bad_line, code, field, status) -> 
          "enhancements[0].content.authorship[0].position"),
     ],
 )  # fmt: skip
-def test_a_bad_enhancement_is_dropped_and_the_line_partially_fails(settings, landing, enhancement, field) -> None:
-    good = {"source": "s", "visibility": "public", "content": {"enhancement_type": "abstract", "process": "other", "abstract": "a"}}
+def test_a_bad_enhancement_is_dropped_and_the_line_partially_fails(
+    settings, landing, enhancement, field
+) -> None:
+    good = {
+        "source": "s",
+        "visibility": "public",
+        "content": {"enhancement_type": "abstract", "process": "other", "abstract": "a"},
+    }
     results = import_lines(settings, landing, [line(enhancements=[enhancement, good])])
     (result,) = results
     assert result["status"] == "partially_failed" and result["reference_id"]
@@ -103,7 +146,9 @@ def test_a_bad_identifier_is_dropped_when_another_is_valid(settings, landing) ->
 
 def test_invalid_utf8_is_invalid_input(settings, landing) -> None:
     write_record(landing, "rec")
-    write_batch(landing, "rec", "b.jsonl", line().encode() + b"\n" + b'{"x": "\xff"}\n' + line().encode())
+    write_batch(
+        landing, "rec", "b.jsonl", line().encode() + b"\n" + b'{"x": "\xff"}\n' + line().encode()
+    )
     import_directly(settings, landing, "rec")
     results = results_of(settings, "rec")
     assert [r["status"] for r in results] == ["completed", "failed", "completed"]
@@ -114,7 +159,15 @@ def test_line_too_long(settings: Settings, landing) -> None:
     settings = Settings.from_env(
         {"IMPORT_PIPELINE_HOME": str(settings.home), "IMPORT_PIPELINE_MAX_LINE_BYTES": "200"}
     )
-    long_line = line(enhancements=[{"source": "s" * 300, "visibility": "public", "content": {"enhancement_type": "abstract", "process": "other", "abstract": "a"}}])
+    long_line = line(
+        enhancements=[
+            {
+                "source": "s" * 300,
+                "visibility": "public",
+                "content": {"enhancement_type": "abstract", "process": "other", "abstract": "a"},
+            }
+        ]
+    )
     results = import_lines(settings, landing, [line(), long_line])
     assert results[1]["status"] == "failed"
     assert only_error(results[1])["code"] == "LineTooLong"
@@ -123,8 +176,18 @@ def test_line_too_long(settings: Settings, landing) -> None:
 
 def test_identifier_collision_names_both_references(settings, landing) -> None:
     write_record(landing, "rec")
-    write_batch(landing, "rec", "a.jsonl", json.dumps({"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/a"}]}) + "\n")
-    write_batch(landing, "rec", "b.jsonl", json.dumps({"identifiers": [{"identifier_type": "pm_id", "identifier": 42}]}) + "\n")
+    write_batch(
+        landing,
+        "rec",
+        "a.jsonl",
+        json.dumps({"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/a"}]}) + "\n",
+    )
+    write_batch(
+        landing,
+        "rec",
+        "b.jsonl",
+        json.dumps({"identifiers": [{"identifier_type": "pm_id", "identifier": 42}]}) + "\n",
+    )
     import_directly(settings, landing, "rec")
     write_batch(landing, "rec", "c.jsonl", json.dumps({"identifiers": [
         {"identifier_type": "doi", "identifier": "10.1000/A"}, {"identifier_type": "pm_id", "identifier": "42"}]}) + "\n")  # fmt: skip
@@ -150,7 +213,14 @@ def test_real_files_pass_the_screen_without_pydantic(destiny: Path) -> None:
     engine = new_json_engine()
     for path in destiny.glob("*.jsonl"):
         texts = path.read_text(encoding="utf-8").splitlines()
-        chunk = pl.DataFrame({"line_number": range(1, len(texts) + 1), "text": texts, "problem": [None] * len(texts)}, schema={"line_number": pl.Int64, "text": pl.String, "problem": pl.String})
+        chunk = pl.DataFrame(
+            {
+                "line_number": range(1, len(texts) + 1),
+                "text": texts,
+                "problem": [None] * len(texts),
+            },
+            schema={"line_number": pl.Int64, "text": pl.String, "problem": pl.String},
+        )
         result = validate_chunk(engine, chunk)
         assert result.slow_path_lines == 0, path.name
         assert result.errors.height == 0

@@ -1,6 +1,5 @@
 """Assets: the landing zone → `import_results` (partitioned by record) → the reference store."""
 
-
 from typing import Any
 
 import dagster as dg

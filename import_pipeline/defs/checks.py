@@ -79,7 +79,10 @@ def expected_reference_count(
     return dg.AssetCheckResult(
         passed=matches is not False,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"expected": expected if expected is not None else -1, "results": summary["total"]},
+        metadata={
+            "expected": expected if expected is not None else -1,
+            "results": summary["total"],
+        },
     )
 
 

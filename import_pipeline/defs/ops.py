@@ -1,17 +1,16 @@
 """The ops of a record run: find the pending batches, then per batch load → validate → cluster
 → resolve and store, then summarise the record. Each op is a thin call into `stages`."""
 
-
 import re
 from dataclasses import dataclass
 
 import dagster as dg
 
 from import_pipeline import stages, store
+from import_pipeline.defs.resources import ImportPipelineResource
 from import_pipeline.landing import BatchFile, is_valid_record_key, record_key_problem
 from import_pipeline.models import CollisionStrategy
 from import_pipeline.records import pending_batches, read_record
-from import_pipeline.defs.resources import ImportPipelineResource
 
 #: Every op that touches the DuckDB file: one at a time across all runs (dagster.yaml).
 DUCKDB_POOL = "duckdb_writer"
@@ -96,7 +95,9 @@ def find_pending_batches(
         output_name="record",
     )
     for index, item in enumerate(to_import):
-        yield dg.DynamicOutput(item, mapping_key=_mapping_key(index, item.batch.name), output_name="batches")
+        yield dg.DynamicOutput(
+            item, mapping_key=_mapping_key(index, item.batch.name), output_name="batches"
+        )
 
 
 @dg.op(tags={"kind": "polars"})
@@ -109,7 +110,9 @@ def load_batch(
         pipeline.landing_zone(),
         item.batch,
         batch_id=item.batch_id,
-        staging=stages.staging_dir(settings, context.run_id, item.batch.record_key, item.batch.name),
+        staging=stages.staging_dir(
+            settings, context.run_id, item.batch.record_key, item.batch.name
+        ),
         settings=settings,
     )
     if loaded.unreadable:
@@ -126,7 +129,9 @@ def load_batch(
 
 
 @dg.op(tags={"kind": "polars"})
-def validate_batch(context: dg.OpExecutionContext, loaded: stages.LoadedBatch) -> stages.ValidatedBatch:
+def validate_batch(
+    context: dg.OpExecutionContext, loaded: stages.LoadedBatch
+) -> stages.ValidatedBatch:
     """Vectorised validation; pydantic explains only the lines that fail the screen."""
     validated = stages.validate_batch(loaded)
     context.log.info(
@@ -141,7 +146,9 @@ def validate_batch(context: dg.OpExecutionContext, loaded: stages.LoadedBatch) -
 
 
 @dg.op(tags={"kind": "polars"})
-def cluster_batch(context: dg.OpExecutionContext, validated: stages.ValidatedBatch) -> stages.ClusteredBatch:
+def cluster_batch(
+    context: dg.OpExecutionContext, validated: stages.ValidatedBatch
+) -> stages.ClusteredBatch:
     """Groups lines that share trusted identifiers: each cluster ends as one reference."""
     clustered = stages.cluster_batch(validated)
     context.log.info("batch %s: %d clusters", validated.loaded.name, clustered.clusters)

@@ -26,10 +26,15 @@ class ImportPipelineResource(dg.ConfigurableResource):
     """
 
     home: str = Field(description="Root of local state (IMPORT_PIPELINE_HOME); staging lives here.")
-    landing: str = Field(description="The landing zone: a path or fsspec URL (IMPORT_PIPELINE_LANDING).")
-    duckdb_path: str = Field(description="The reference store's DuckDB file (IMPORT_PIPELINE_DUCKDB).")
+    landing: str = Field(
+        description="The landing zone: a path or fsspec URL (IMPORT_PIPELINE_LANDING)."
+    )
+    duckdb_path: str = Field(
+        description="The reference store's DuckDB file (IMPORT_PIPELINE_DUCKDB)."
+    )
     unresolved_ttl: str = Field(
-        default="48h", description="How long an unresolved association waits (IMPORT_PIPELINE_UNRESOLVED_TTL)."
+        default="48h",
+        description="How long an unresolved association waits (IMPORT_PIPELINE_UNRESOLVED_TTL).",
     )
     max_line_bytes: int = Field(description="Lines longer than this fail with LineTooLong.")
     max_decompressed_bytes: int = Field(description="A gzip batch may not expand past this.")

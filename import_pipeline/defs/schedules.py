@@ -55,7 +55,10 @@ def scheduled_ingestion(context: dg.ScheduleEvaluationContext, pipeline: ImportP
                 run_key=f"scheduled:{folder.key}:{context.scheduled_execution_time:%Y%m%dT%H%M}:{state}",
                 partition_key=folder.key,
                 run_config=run_config_for(names),
-                tags={"import_pipeline/record": folder.key, "import_pipeline/batches": ",".join(names)[:4000]},
+                tags={
+                    "import_pipeline/record": folder.key,
+                    "import_pipeline/batches": ",".join(names)[:4000],
+                },
             )
         )
     return requests or dg.SkipReason("no record has batches waiting to be imported")

@@ -36,7 +36,11 @@ class LandingCursor:
         if not text:
             return cls()
         data = json.loads(text)
-        return cls(seen=data.get("seen", {}), taken=data.get("taken", {}), problems=data.get("problems", {}))
+        return cls(
+            seen=data.get("seen", {}),
+            taken=data.get("taken", {}),
+            problems=data.get("problems", {}),
+        )
 
     def dump(self) -> str:
         return json.dumps({"seen": self.seen, "taken": self.taken, "problems": self.problems})
@@ -50,7 +54,9 @@ class _Tick:
     waiting: int = 0
 
 
-def _ready_batches(landing: LandingZone, folder: RecordFolder, previous: LandingCursor, tick: _Tick) -> list[tuple[str, str]]:
+def _ready_batches(
+    landing: LandingZone, folder: RecordFolder, previous: LandingCursor, tick: _Tick
+) -> list[tuple[str, str]]:
     """The (name, checksum) of this folder's batches that are stable and not yet launched."""
     ready = []
     for batch in folder.batches:
