@@ -323,17 +323,20 @@ _ENHANCEMENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(EnhancementFileInput)
 _ANY_ADAPTER: TypeAdapter[Any] = TypeAdapter(Any)
 
 
-class _DuplicateKey(ValueError):
-    pass
+class _JsonObject(dict[str, Any]):
+    """A parsed JSON object that remembers which of its keys were repeated."""
+
+    duplicates: list[str]
 
 
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise _DuplicateKey(key)
-        seen[key] = value
-    return seen
+def _remember_duplicates(pairs: list[tuple[str, Any]]) -> _JsonObject:
+    obj = _JsonObject(pairs)
+    obj.duplicates = sorted({k for k, _ in pairs if sum(1 for j, _ in pairs if j == k) > 1})
+    return obj
+
+
+def _duplicates(value: Any) -> list[str]:
+    return list(getattr(value, "duplicates", []))
 
 
 def _error(
@@ -387,14 +390,14 @@ def _pydantic_errors(
     return out
 
 
+def _duplicate_error(line: int, field: str, key: str) -> dict[str, Any]:
+    return _error(line, ErrorCode.INVALID_JSON_INPUT, f"duplicate key {key!r}", field, False)
+
+
 def explain_line(line: int, text: str) -> list[dict[str, Any]]:
     """Pydantic's verdict on one line: its errors (empty if the line is valid as it stands)."""
     try:
-        document = json.loads(text, object_pairs_hook=_reject_duplicates)
-    except _DuplicateKey as exc:
-        return [
-            _error(line, ErrorCode.INVALID_JSON_INPUT, f"duplicate key {exc.args[0]!r}", None, True)
-        ]
+        document = json.loads(text, object_pairs_hook=_remember_duplicates)
     except (ValueError, RecursionError) as exc:
         return [_error(line, ErrorCode.INVALID_JSON_INPUT, f"invalid JSON: {exc}", None, True)]
     try:
@@ -412,6 +415,12 @@ def explain_line(line: int, text: str) -> list[dict[str, Any]]:
                 None,
                 True,
             )
+        ]
+    # Repeated keys are ambiguous (which value did the sender mean?): refused where the format
+    # has a schema — the line, each identifier, each enhancement and its content.
+    if repeated := _duplicates(document):
+        return [
+            _error(line, ErrorCode.INVALID_JSON_INPUT, f"duplicate key {repeated[0]!r}", None, True)
         ]
     errors: list[dict[str, Any]] = []
     for key in document:
@@ -458,11 +467,18 @@ def explain_line(line: int, text: str) -> list[dict[str, Any]]:
     if errors:
         return errors
     for position, item in enumerate(identifiers):  # type: ignore[arg-type]
+        if repeated := _duplicates(item):
+            errors.append(_duplicate_error(line, f"identifiers[{position}]", repeated[0]))
+            continue
         try:
             _IDENTIFIER_ADAPTER.validate_json(json.dumps(item), strict=True)
         except ValidationError as exc:
             errors.extend(_pydantic_errors(line, f"identifiers[{position}]", exc, False, item))
     for position, item in enumerate(enhancements):
+        content = item.get("content") if isinstance(item, dict) else None
+        if repeated := _duplicates(item) or _duplicates(content):
+            errors.append(_duplicate_error(line, f"enhancements[{position}]", repeated[0]))
+            continue
         try:
             _ENHANCEMENT_ADAPTER.validate_json(json.dumps(item), strict=True)
         except ValidationError as exc:
