@@ -46,14 +46,14 @@ def pending_batches(
     landing: LandingZone,
     folder: RecordFolder,
     imported: dict[str, str],
-    only: dict[str, str] | None = None,
+    only: set[str] | None = None,
 ) -> list[BatchFile]:
     """The batches of `folder` whose current content has not been imported yet.
 
     Args:
         imported: batch name → checksum of the version already imported.
-        only: restrict to these batch names (name → checksum the sensor saw; the current
-            content is imported even if it changed since, and a later tick sees the change).
+        only: restrict to these batch names. Their current content is imported even if it
+            changed since the sensor saw it; a later tick sees the change and finds it done.
     """
     pending = []
     for batch in folder.batches:

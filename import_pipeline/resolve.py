@@ -266,7 +266,7 @@ def resolve_and_store(
                 FROM t_cluster c LEFT JOIN t_target t USING (cluster)
                 """
             ).pl()
-            results = _results(lines, usable, errors, clusters, cluster_fates, strategy)
+            results = _results(lines, usable, errors, cluster_fates, strategy)
             conn.register("f_results", results)
             conn.execute("DELETE FROM import_results WHERE import_batch_id = ?", [batch_id])
             conn.execute(
@@ -313,7 +313,6 @@ def _results(
     lines: pl.DataFrame,
     usable: pl.DataFrame,
     errors: pl.DataFrame,
-    clusters: pl.DataFrame,
     cluster_fates: pl.DataFrame,
     strategy: CollisionStrategy,
 ) -> pl.DataFrame:

@@ -23,6 +23,7 @@ from import_pipeline.load import LoadStats, iter_line_chunks
 from import_pipeline.models import CollisionStrategy
 from import_pipeline.resolve import BatchOutcome, cluster_lines, resolve_and_store
 from import_pipeline.settings import Settings
+from import_pipeline.store import fail_batch
 from import_pipeline.validate import (
     ERRORS_SCHEMA,
     IDENTIFIERS_SCHEMA,
@@ -196,8 +197,6 @@ def store_batch(
     conn: duckdb.DuckDBPyConnection, clustered: ClusteredBatch, strategy: CollisionStrategy
 ) -> StoredBatch:
     """Resolves the batch against the store and writes it with its results, in one transaction."""
-    from import_pipeline.store import fail_batch
-
     started = time.perf_counter()
     validated = clustered.validated
     loaded = validated.loaded

@@ -131,9 +131,8 @@ def landing_zone_sensor(
         ready = _ready_batches(landing, folder, previous, tick)
         if ready:
             tick.run_requests.append(_run_request(folder.key, ready))
-    for ident in previous.seen.keys() - tick.cursor.seen.keys():
-        if ident in previous.taken or ident in previous.seen:
-            context.log.info("batch %s is no longer in the landing zone", ident)
+    for ident in sorted(previous.seen.keys() - tick.cursor.seen.keys()):
+        context.log.info("batch %s is no longer in the landing zone", ident)
 
     _write_records(context, pipeline, records_to_write, tick, previous)
     new_problems = {k: v for k, v in tick.problems.items() if previous.problems.get(k) != v}
