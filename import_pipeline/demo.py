@@ -88,8 +88,8 @@ def demo_records() -> dict[str, dict[str, object]]:
             "record": _record(
                 "EPPI-Reviewer",
                 "eppi-export",
-                4,
-                "HPV vaccination papers; three exports of the same four works.",
+                12,  # lines: three exports of the same four works
+                "HPV vaccination papers: three exports of the same four works.",
             ),
             "batches": {
                 name: DESTINY / name
