@@ -199,14 +199,6 @@ class ImportResult(BaseModel):
     unresolved_references: list[UnresolvedIdentifier] = Field(default_factory=list)
 
 
-def render_failure_details(line_number: int, errors: list[ResultError]) -> str | None:
-    """The human-readable rendering of `errors`, starting ``Line N:``."""
-    if not errors:
-        return None
-    parts = [f"{e.code}{f' at {e.field}' if e.field else ''}: {e.message}" for e in errors]
-    return f"Line {line_number}: " + "; ".join(parts)
-
-
 # ---------------------------------------------------------------------------------------------
 # The batch line: DESTINY's ReferenceFileInput
 # ---------------------------------------------------------------------------------------------

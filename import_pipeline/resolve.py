@@ -7,10 +7,16 @@ the store and writing must see the same store, so they are not split (contract s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import duckdb
 import polars as pl
 
+from import_pipeline.associations import (
+    record_associations,
+    refresh_associations,
+    update_batch_statuses,
+)
 from import_pipeline.identifiers import TRUSTED_TYPES
 from import_pipeline.models import (
     CollisionStrategy,
@@ -18,6 +24,7 @@ from import_pipeline.models import (
     ImportResultStatus,
     derive_batch_status,
 )
+from import_pipeline.results import errors_json, failure_details
 from import_pipeline.store import transaction
 
 _TRUSTED = sorted(TRUSTED_TYPES)
@@ -72,6 +79,8 @@ class BatchOutcome:
     references_created: int
     references_merged: int
     status: str
+    associations_linked: int = 0
+    associations_waiting: int = 0
 
 
 _RESULT_ERRORS = pl.Struct({"code": pl.String, "message": pl.String, "field": pl.String})
@@ -134,8 +143,11 @@ def resolve_and_store(
     enhancements: pl.DataFrame | str | list[str],
     errors: pl.DataFrame,
     clusters: pl.DataFrame,
+    associations: pl.DataFrame,
     physical_lines: int,
     blank_lines: int,
+    now: datetime,
+    ttl: timedelta,
 ) -> BatchOutcome:
     """Matches each cluster to the store, writes references and one result per line, all in
     one transaction.
@@ -146,6 +158,9 @@ def resolve_and_store(
         enhancements: the valid enhancements, as a frame or Parquet file(s) of that schema.
         errors: `validate.ERRORS_SCHEMA`; a `fatal` error fails its line.
         clusters: `line_number` → `cluster` (see `cluster_lines`).
+        associations: targets of the valid reference_association enhancements
+            (`validate.ASSOCIATIONS_SCHEMA`); their lines wait until the targets exist.
+        now, ttl: the clock and how long an unresolved association waits.
     """
     fatal = errors.filter("fatal").select("line_number").unique()
     partial = errors.filter(~pl.col("fatal")).select("line_number").unique()
@@ -266,7 +281,9 @@ def resolve_and_store(
                 FROM t_cluster c LEFT JOIN t_target t USING (cluster)
                 """
             ).pl()
-            results = _results(lines, usable, errors, cluster_fates, strategy)
+            results = _results(
+                lines, usable, errors, cluster_fates, strategy, associations["line_number"]
+            )
             conn.register("f_results", results)
             conn.execute("DELETE FROM import_results WHERE import_batch_id = ?", [batch_id])
             conn.execute(
@@ -278,21 +295,39 @@ def resolve_and_store(
                 """,
                 {"batch": batch_id},
             )
-            counts = {s.value: 0 for s in ImportResultStatus}
-            counts.update(
-                dict(results.group_by("status").len().iter_rows())  # type: ignore[arg-type]
-            )
-            status = derive_batch_status(counts).value
             conn.execute(
                 """
-                UPDATE import_batches SET status = ?, checksum = ?, failure_details = NULL,
+                UPDATE import_batches SET checksum = ?, failure_details = NULL,
                     physical_lines = ?, blank_lines = ?, updated_at = now()
                 WHERE id = ?
                 """,
-                [status, checksum, physical_lines, blank_lines, batch_id],
+                [checksum, physical_lines, blank_lines, batch_id],
             )
+            conn.register(
+                "f_associations",
+                associations.join(
+                    results.filter(pl.col("status") == ImportResultStatus.RETRYING).select(
+                        "line_number", "reference_id"
+                    ),
+                    on="line_number",
+                ),
+            )
+            record_associations(conn, batch_id, now)
+            linked = refresh_associations(conn, now=now, ttl=ttl)
+            update_batch_statuses(conn, [batch_id])
+            counts = {s.value: 0 for s in ImportResultStatus}
+            counts.update(
+                dict(
+                    conn.execute(
+                        "SELECT status, count(*) FROM import_results WHERE import_batch_id = ? "
+                        "GROUP BY 1",
+                        [batch_id],
+                    ).fetchall()
+                )
+            )
+            status = derive_batch_status(counts).value
     finally:
-        for name in ("f_lines", "f_ids", "f_clusters", "f_enh_raw", "f_results"):
+        for name in ("f_lines", "f_ids", "f_clusters", "f_enh_raw", "f_results", "f_associations"):
             try:
                 conn.unregister(name)
             except Exception:  # noqa: BLE001 - a view that was never registered
@@ -306,6 +341,8 @@ def resolve_and_store(
         references_created=written.filter("is_new").height,
         references_merged=written.filter(~pl.col("is_new")).height,
         status=status,
+        associations_linked=linked.linked,
+        associations_waiting=linked.waiting,
     )
 
 
@@ -315,6 +352,7 @@ def _results(
     errors: pl.DataFrame,
     cluster_fates: pl.DataFrame,
     strategy: CollisionStrategy,
+    associated_lines: pl.Series,
 ) -> pl.DataFrame:
     """One result per line: status, reference, errors (JSON) and their rendering."""
     fates = usable.select("line_number", "cluster", "has_errors").join(
@@ -352,18 +390,7 @@ def _results(
     per_line = (
         all_errors.sort("line_number")
         .group_by("line_number", maintain_order=True)
-        .agg(
-            errors=pl.struct("code", "message", "field"),
-            failure_details=pl.format(
-                "{}{}: {}",
-                "code",
-                pl.when(pl.col("field").is_not_null())
-                .then(pl.format(" at {}", "field"))
-                .otherwise(pl.lit("")),
-                "message",
-            ).str.join("; "),
-        )
-        .with_columns(failure_details=pl.format("Line {}: {}", "line_number", "failure_details"))
+        .agg(errors=pl.struct("code", "message", "field"))
     )
     results = (
         lines.select("line_number")
@@ -378,24 +405,30 @@ def _results(
             reference_id=pl.when(pl.col("is_failed"))
             .then(None)
             .otherwise(pl.coalesce("reference_id", discard_ref)),
-            status=pl.when(pl.col("is_failed"))
-            .then(pl.lit(ImportResultStatus.FAILED.value))
-            .when(pl.col("errors").is_not_null())
-            .then(pl.lit(ImportResultStatus.PARTIALLY_FAILED.value))
-            .otherwise(pl.lit(ImportResultStatus.COMPLETED.value)),
             errors=pl.col("errors")
             .fill_null(pl.lit([], dtype=pl.List(_RESULT_ERRORS)))
             .cast(pl.List(_RESULT_ERRORS)),
+        )
+        .with_columns(
+            # A written line with associations waits for them (see associations.py).
+            status=pl.when(pl.col("is_failed"))
+            .then(pl.lit(ImportResultStatus.FAILED.value))
+            .when(
+                pl.col("line_number").is_in(associated_lines.implode())
+                & pl.col("reference_id").is_not_null()
+                & pl.lit(strategy != CollisionStrategy.DISCARD)
+            )
+            .then(pl.lit(ImportResultStatus.RETRYING.value))
+            .when(pl.col("errors").list.len() > 0)
+            .then(pl.lit(ImportResultStatus.PARTIALLY_FAILED.value))
+            .otherwise(pl.lit(ImportResultStatus.COMPLETED.value)),
         )
         .select(
             "line_number",
             "status",
             "reference_id",
-            errors=pl.col("errors")
-            .list.eval(pl.element().struct.json_encode())
-            .list.join(",")
-            .pipe(lambda joined: pl.format("[{}]", joined)),
-            failure_details="failure_details",
+            errors=errors_json(pl.col("errors")),
+            failure_details=failure_details(pl.col("line_number"), pl.col("errors")),
         )
         .sort("line_number")
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from import_pipeline.resolve import BatchOutcome, cluster_lines, resolve_and_sto
 from import_pipeline.settings import Settings
 from import_pipeline.store import fail_batch
 from import_pipeline.validate import (
+    ASSOCIATIONS_SCHEMA,
     ERRORS_SCHEMA,
     IDENTIFIERS_SCHEMA,
     LINES_SCHEMA,
@@ -58,6 +60,7 @@ class ValidatedBatch:
     lines_path: str = ""
     identifiers_path: str = ""
     enhancements_paths: list[str] = field(default_factory=list)
+    associations_path: str = ""
     errors_path: str = ""
     lines_read: int = 0
     lines_with_errors: int = 0
@@ -84,6 +87,7 @@ class StoredBatch:
     lines_read: int
     references_created: int = 0
     references_merged: int = 0
+    associations_waiting: int = 0
     failure_details: str | None = None
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -147,7 +151,7 @@ def validate_batch(loaded: LoadedBatch) -> ValidatedBatch:
         return validated
     staging = Path(loaded.staging)
     engine = new_json_engine()
-    lines, identifiers, errors = [], [], []
+    lines, identifiers, associations, errors = [], [], [], []
     try:
         for index, path in enumerate(loaded.chunk_paths):
             result = validate_chunk(engine, pl.read_parquet(path))
@@ -156,6 +160,7 @@ def validate_batch(loaded: LoadedBatch) -> ValidatedBatch:
             validated.enhancements_paths.append(str(enhancements_path))
             lines.append(result.lines)
             identifiers.append(result.identifiers)
+            associations.append(result.associations)
             errors.append(result.errors)
             validated.slow_path_lines += result.slow_path_lines
     finally:
@@ -165,6 +170,10 @@ def validate_batch(loaded: LoadedBatch) -> ValidatedBatch:
     validated.lines_path = str(staging / "lines.parquet")
     validated.identifiers_path = str(staging / "identifiers.parquet")
     validated.errors_path = str(staging / "errors.parquet")
+    validated.associations_path = str(staging / "associations.parquet")
+    (
+        pl.concat(associations) if associations else pl.DataFrame(schema=ASSOCIATIONS_SCHEMA)
+    ).write_parquet(validated.associations_path)
     all_lines.write_parquet(validated.lines_path)
     (
         pl.concat(identifiers) if identifiers else pl.DataFrame(schema=IDENTIFIERS_SCHEMA)
@@ -194,7 +203,12 @@ def cluster_batch(validated: ValidatedBatch) -> ClusteredBatch:
 
 
 def store_batch(
-    conn: duckdb.DuckDBPyConnection, clustered: ClusteredBatch, strategy: CollisionStrategy
+    conn: duckdb.DuckDBPyConnection,
+    clustered: ClusteredBatch,
+    strategy: CollisionStrategy,
+    *,
+    ttl: timedelta,
+    now: datetime | None = None,
 ) -> StoredBatch:
     """Resolves the batch against the store and writes it with its results, in one transaction."""
     started = time.perf_counter()
@@ -231,8 +245,11 @@ def store_batch(
         enhancements=validated.enhancements_paths,
         errors=pl.read_parquet(validated.errors_path),
         clusters=pl.read_parquet(clustered.clusters_path),
+        associations=pl.read_parquet(validated.associations_path),
         physical_lines=int(stats["physical_lines"]),
         blank_lines=int(stats["blank_lines"]),
+        now=now or datetime.now(UTC),
+        ttl=ttl,
     )
     return StoredBatch(
         record_key=loaded.record_key,
@@ -244,6 +261,7 @@ def store_batch(
         lines_read=validated.lines_read,
         references_created=outcome.references_created,
         references_merged=outcome.references_merged,
+        associations_waiting=outcome.associations_waiting,
         stage_seconds={
             "load": loaded.seconds,
             "validate": validated.seconds,

@@ -101,10 +101,31 @@ CREATE TABLE IF NOT EXISTS reference_enhancement (
     content_hash VARCHAR NOT NULL,          -- an exact duplicate has the same hash
     created_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+
+-- One row per target of a reference_association enhancement of a written line: waiting
+-- (no target_reference_id yet), linked, or expired after IMPORT_PIPELINE_UNRESOLVED_TTL.
+CREATE TABLE IF NOT EXISTS reference_association (
+    reference_id UUID NOT NULL,             -- the reference that has the association
+    import_batch_id UUID NOT NULL,          -- the result (batch, line) that brought it
+    line_number BIGINT NOT NULL,
+    association_type VARCHAR NOT NULL,
+    target_type VARCHAR NOT NULL,           -- identifier type, or 'reference_id'
+    target VARCHAR NOT NULL,                -- normalised identifier or reference UUID
+    target_other_name VARCHAR,
+    target_reference_id UUID,               -- set once linked
+    created_at TIMESTAMPTZ NOT NULL,
+    linked_at TIMESTAMPTZ,
+    expired_at TIMESTAMPTZ
+);
 """
 
 #: The tables that hold references, for counts and checks.
-REFERENCE_TABLES = ("reference", "reference_identifier", "reference_enhancement")
+REFERENCE_TABLES = (
+    "reference",
+    "reference_identifier",
+    "reference_enhancement",
+    "reference_association",
+)
 ALL_TABLES = ("import_records", "import_batches", "import_results", *REFERENCE_TABLES)
 
 _LOCK_MARKERS = ("lock", "Conflicting", "being used by another process")
@@ -271,6 +292,7 @@ def fail_batch(
     """A batch that cannot be read at all: `failed`, with the reason on the batch."""
     with transaction(conn):
         conn.execute("DELETE FROM import_results WHERE import_batch_id = ?", [batch_id])
+        conn.execute("DELETE FROM reference_association WHERE import_batch_id = ?", [batch_id])
         conn.execute(
             """
             UPDATE import_batches SET status = 'failed', failure_details = ?, checksum = ?,

@@ -58,6 +58,15 @@ ENHANCEMENTS_SCHEMA = {
     "content_hash": pl.String,  # identity of an exact duplicate: the whole enhancement
 }
 
+#: One row per target of a valid reference_association enhancement.
+ASSOCIATIONS_SCHEMA = {
+    "line_number": pl.Int64,
+    "association_type": pl.String,
+    "target_type": pl.String,  # an identifier type, or "reference_id" for a reference UUID
+    "target": pl.String,  # normalised
+    "target_other_name": pl.String,
+}
+
 _TOP_LEVEL_KEYS = [name for name in ReferenceFileInput.model_fields]
 _IDENTIFIER_KEYS = ["identifier_type", "identifier"]
 _OTHER_IDENTIFIER_KEYS = [*_IDENTIFIER_KEYS, "other_identifier_name"]
@@ -73,6 +82,7 @@ class ValidatedChunk:
     lines: pl.DataFrame
     identifiers: pl.DataFrame
     enhancements: pl.DataFrame
+    associations: pl.DataFrame
     errors: pl.DataFrame
     slow_path_lines: int
 
@@ -283,14 +293,67 @@ def validate_chunk(engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame) -> Va
     kept_enhancements = keep(enhancements, "enhancements").join(
         failed, on="line_number", how="anti"
     )
+    associations = association_targets(
+        engine, kept_enhancements.filter(pl.col("enhancement_type") == "reference_association")
+    )
     return ValidatedChunk(
         lines=chunk.select("line_number")
         .join(lines.select("line_number", "visibility"), on="line_number", how="left")
         .cast(LINES_SCHEMA),  # type: ignore[arg-type]
         identifiers=kept_identifiers.cast(IDENTIFIERS_SCHEMA),  # type: ignore[arg-type]
         enhancements=kept_enhancements.select(ENHANCEMENTS_SCHEMA.keys()).cast(ENHANCEMENTS_SCHEMA),  # type: ignore[arg-type]
+        associations=associations,
         errors=errors.select(ERRORS_SCHEMA.keys()).cast(ERRORS_SCHEMA),  # type: ignore[arg-type]
         slow_path_lines=texts.height,
+    )
+
+
+def association_targets(
+    engine: duckdb.DuckDBPyConnection, enhancements: pl.DataFrame
+) -> pl.DataFrame:
+    """One row per target of each valid `reference_association` enhancement, normalised.
+
+    A target is a reference UUID (`target_type` "reference_id") or an external identifier.
+    """
+    engine.register("associations", enhancements.select("line_number", "content"))
+    try:
+        targets = engine.sql(
+            """
+            WITH items AS (
+                SELECT line_number,
+                    json_extract_string(content, '$.association_type') AS association_type,
+                    unnest(json_extract(content, '$.associated_reference_ids[*]')) AS item
+                FROM associations
+            )
+            SELECT DISTINCT line_number, association_type,
+                CASE WHEN json_type(item) = 'VARCHAR' THEN 'reference_id'
+                    ELSE json_extract_string(item, '$.identifier_type') END AS identifier_type,
+                CASE WHEN json_type(item) = 'VARCHAR'
+                    THEN TRY_CAST(json_extract_string(item, '$') AS UUID)::VARCHAR
+                    ELSE json_extract_string(item, '$.identifier') END AS identifier,
+                COALESCE(json_type(json_extract(item, '$.identifier')) IN ('UBIGINT', 'BIGINT'),
+                    FALSE) AS identifier_is_integer,
+                trim(json_extract_string(item, '$.other_identifier_name')) AS other_identifier_name
+            FROM items
+            """
+        ).pl()
+    finally:
+        engine.unregister("associations")
+    return (
+        targets.with_columns(
+            target=pl.when(pl.col("identifier_type") == "reference_id")
+            .then(pl.col("identifier"))
+            .otherwise(normalised_identifier())
+        )
+        .select(
+            "line_number",
+            "association_type",
+            target_type="identifier_type",
+            target="target",
+            target_other_name="other_identifier_name",
+        )
+        .unique()
+        .cast(ASSOCIATIONS_SCHEMA)  # type: ignore[arg-type]
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,7 @@ def import_directly(
     key: str,
     names: list[str] | None = None,
     strategy: CollisionStrategy = CollisionStrategy.MERGE_DEFENSIVE,
+    now: datetime | None = None,
 ) -> list[stages.StoredBatch]:
     """Runs the data path (no Dagster) over the record's batches, in name order."""
     folder = landing.record_folder(key)
@@ -83,7 +85,9 @@ def import_directly(
         )
         clustered = stages.cluster_batch(stages.validate_batch(loaded))
         with store.connect(settings.duckdb_path) as conn:
-            out.append(stages.store_batch(conn, clustered, strategy))
+            out.append(
+                stages.store_batch(conn, clustered, strategy, ttl=settings.unresolved_ttl, now=now)
+            )
     return out
 
 

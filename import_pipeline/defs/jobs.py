@@ -3,6 +3,7 @@
 import dagster as dg
 
 from import_pipeline.defs.assets import import_results
+from import_pipeline.defs.ops import resolve_waiting_associations
 from import_pipeline.defs.partitions import import_records
 
 import_record_job = dg.define_asset_job(
@@ -11,6 +12,11 @@ import_record_job = dg.define_asset_job(
     partitions_def=import_records,
     description="Imports the new or changed batches of one import record.",
 )
+
+
+@dg.job(description="Links waiting reference associations and expires those past the TTL.")
+def resolve_associations() -> None:
+    resolve_waiting_associations()
 
 
 def run_config_for(batch_names: list[str]) -> dict:

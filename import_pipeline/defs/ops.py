@@ -2,11 +2,12 @@
 → resolve and store, then summarise the record. Each op is a thin call into `stages`."""
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 
 import dagster as dg
 
-from import_pipeline import stages, store
+from import_pipeline import associations, stages, store
 from import_pipeline.defs.resources import ImportPipelineResource
 from import_pipeline.landing import BatchFile, is_valid_record_key, record_key_problem
 from import_pipeline.models import CollisionStrategy
@@ -168,7 +169,9 @@ def resolve_and_store_batch(
 ) -> stages.StoredBatch:
     """Matches the clusters to the store and writes references and results in one transaction."""
     with pipeline.store() as conn:
-        stored = stages.store_batch(conn, clustered, item.strategy)
+        stored = stages.store_batch(
+            conn, clustered, item.strategy, ttl=pipeline.settings().unresolved_ttl
+        )
     stages.discard_staging(clustered.validated.loaded.staging)
     context.log.info(
         "batch %s: %s — %s; %d references created, %d merged",
@@ -185,3 +188,26 @@ def resolve_and_store_batch(
 def import_batch(item: BatchToImport) -> stages.StoredBatch:
     """One batch file: load → validate → cluster → resolve and store."""
     return resolve_and_store_batch(item, cluster_batch(validate_batch(load_batch(item))))
+
+
+@dg.op(pool=DUCKDB_POOL, tags={"kind": "duckdb"})
+def resolve_waiting_associations(
+    context: dg.OpExecutionContext, pipeline: ImportPipelineResource
+) -> dg.Output[dict]:
+    """Links waiting associations whose targets arrived; expires those past the TTL."""
+    settings = pipeline.settings()
+    with pipeline.store() as conn, store.transaction(conn):
+        outcome = associations.refresh_associations(
+            conn, now=datetime.now(UTC), ttl=settings.unresolved_ttl
+        )
+    context.log.info(
+        "associations: %d linked, %d expired, %d still waiting; %d results moved",
+        outcome.linked,
+        outcome.expired,
+        outcome.waiting,
+        outcome.results_changed,
+    )
+    return dg.Output(
+        asdict(outcome),
+        metadata={k: dg.MetadataValue.int(v) for k, v in asdict(outcome).items()},
+    )

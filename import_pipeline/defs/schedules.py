@@ -11,13 +11,25 @@ import os
 import dagster as dg
 
 from import_pipeline import store
-from import_pipeline.defs.jobs import import_record_job, run_config_for
+from import_pipeline.defs.jobs import import_record_job, resolve_associations, run_config_for
 from import_pipeline.defs.partitions import import_records
 from import_pipeline.defs.resources import ImportPipelineResource
 from import_pipeline.errors import NotFound, StoreBusy
 from import_pipeline.records import pending_batches, read_record
 
 INGEST_CRON = os.environ.get("IMPORT_PIPELINE_INGEST_CRON", "0 2 * * *")
+RESOLVE_CRON = os.environ.get("IMPORT_PIPELINE_RESOLVE_CRON", "0 * * * *")
+
+
+@dg.schedule(
+    job=resolve_associations,
+    cron_schedule=RESOLVE_CRON,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Hourly: links associations whose targets arrived and expires those older than "
+    "IMPORT_PIPELINE_UNRESOLVED_TTL (their results become partially_failed).",
+)
+def hourly_association_resolution(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    return dg.RunRequest(run_key=f"resolve:{context.scheduled_execution_time:%Y%m%dT%H%M}")
 
 
 @dg.schedule(
