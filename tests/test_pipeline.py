@@ -156,3 +156,15 @@ def test_six_synergy_reviews_resolve_like_a_union_find(
         assert store.lines_without_one_result(conn, "synergy") == []
     assert summary["total"] == expected_lines
     assert len(summary["batches"]) == 6
+
+
+def test_the_same_content_is_never_imported_twice(settings, landing, instance, destiny) -> None:
+    write_record(landing, "oa")
+    write_batch(landing, "oa", OPENALEX_FILE, (destiny / OPENALEX_FILE).read_bytes())
+    run_record(settings, instance, "oa")
+    with store.connect(settings.duckdb_path, read_only=True) as conn:
+        before = store.table_counts(conn)
+    again = materialization(run_record(settings, instance, "oa"), "import_results")
+    assert again["batches_imported_this_run"] == 0 and again["completed"] == 10
+    with store.connect(settings.duckdb_path, read_only=True) as conn:
+        assert store.table_counts(conn) == before
