@@ -71,6 +71,11 @@ _TOP_LEVEL_KEYS = [name for name in ReferenceFileInput.model_fields]
 _IDENTIFIER_KEYS = ["identifier_type", "identifier"]
 _OTHER_IDENTIFIER_KEYS = [*_IDENTIFIER_KEYS, "other_identifier_name"]
 _VISIBILITIES = [v.value for v in Visibility]
+#: Deeper JSON is refused (InvalidJsonInput): pydantic's parser stops near 255 levels and
+#: Python's near 1,000; real records nest fewer than 10.
+MAX_NESTING_DEPTH = 64
+_JSON_STRING = r'"(?:[^"\\]|\\.)*"'
+
 # DuckDB accepts trailing commas; strict JSON does not. A line that might hold one is left to
 # the strict parser (a comma before a closing bracket inside a string merely costs that line
 # the slow path).
@@ -219,9 +224,33 @@ def _shred_enhancements(engine: duckdb.DuckDBPyConnection, lines: pl.DataFrame) 
         engine.unregister("shredded")
 
 
+def nested_too_deep(texts: pl.Series, limit: int = MAX_NESTING_DEPTH) -> pl.Series:
+    """Whether each text nests brackets more than `limit` levels deep (strings ignored).
+
+    Only texts with more than `limit` brackets can be that deep; for those, strings are cut
+    out and innermost `{}`/`[]` pairs removed pass after pass: what is left after `limit`
+    passes was deeper.
+    """
+    frame = pl.DataFrame({"row": pl.int_range(0, texts.len(), eager=True), "text": texts})
+    left = frame.filter(pl.col("text").str.count_matches(r"[\[{]") > limit).select(
+        "row",
+        text=pl.col("text").str.replace_all(_JSON_STRING, "").str.replace_all(r"[^\[\]{}]", ""),
+    )
+    for _ in range(limit):
+        if left.is_empty():
+            break
+        left = left.with_columns(pl.col("text").str.replace_all(r"\{\}|\[\]", "")).filter(
+            pl.col("text") != ""
+        )
+    return frame["row"].is_in(left["row"].implode())
+
+
 def validate_chunk(engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame) -> ValidatedChunk:
     """Validates one loaded chunk (see `load.LINES_SCHEMA`)."""
-    lines = _shred_lines(engine, chunk)
+    deep = chunk.filter(nested_too_deep(chunk["text"].fill_null("")))["line_number"]
+    lines = _shred_lines(engine, chunk).with_columns(
+        strict_json=pl.col("strict_json") & ~pl.col("line_number").is_in(deep.implode())
+    )
     identifiers = _shred_identifiers(engine, lines.filter("top_ok"))
     enhancements = _shred_enhancements(engine, lines.filter("top_ok"))
 
@@ -414,6 +443,13 @@ def _error(
     }
 
 
+_DISCRIMINATORS = ("enhancement_type", "annotation_type", "identifier_type")
+
+
+def _tags_of(node: dict[str, Any]) -> set[Any]:
+    return {node.get(key) for key in _DISCRIMINATORS if key in node}
+
+
 def _field_path(prefix: str, loc: tuple[Any, ...], item: Any, kind: str) -> str:
     """The error's path in the document, without the union-member names pydantic adds.
 
@@ -423,6 +459,8 @@ def _field_path(prefix: str, loc: tuple[Any, ...], item: Any, kind: str) -> str:
     path, node = prefix, item
     for index, part in enumerate(loc):
         last = index == len(loc) - 1
+        if isinstance(node, dict) and not last and part in _tags_of(node):
+            continue  # a union member's tag, even where a field has the same name ("abstract")
         if isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node):
             path, node = f"{path}[{part}]", node[part]
         elif isinstance(part, str) and isinstance(node, dict) and (part in node or last):
@@ -459,6 +497,9 @@ def _duplicate_error(line: int, field: str, key: str) -> dict[str, Any]:
 
 def explain_line(line: int, text: str) -> list[dict[str, Any]]:
     """Pydantic's verdict on one line: its errors (empty if the line is valid as it stands)."""
+    if nested_too_deep(pl.Series([text])).item():
+        message = f"JSON nested more than {MAX_NESTING_DEPTH} levels deep"
+        return [_error(line, ErrorCode.INVALID_JSON_INPUT, message, None, True)]
     try:
         document = json.loads(text, object_pairs_hook=_remember_duplicates)
     except (ValueError, RecursionError) as exc:
