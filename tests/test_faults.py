@@ -1,0 +1,223 @@
+"""Faults: a killed writer, concurrent runs, many files at once. Nothing lost, nothing doubled."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from import_pipeline import stages, store
+from import_pipeline.defs import build_defs
+from import_pipeline.defs.resources import ImportPipelineResource
+from import_pipeline.defs.sensors import landing_zone_sensor
+from import_pipeline.settings import Settings
+
+from .conftest import import_directly, write_batch, write_record
+
+
+def synthetic_lines(count: int, offset: int = 0) -> str:
+    """Lines whose works overlap in pairs (line i and i+1 share a PMID) with an enhancement."""
+    lines = []
+    for i in range(offset, offset + count):
+        identifiers = [{"identifier_type": "doi", "identifier": f"10.5555/w{i}"}]
+        identifiers.append({"identifier_type": "pm_id", "identifier": 1_000_000 + i // 2})
+        enhancement = {
+            "source": "synthetic",
+            "visibility": "public",
+            "content": {"enhancement_type": "abstract", "process": "other", "abstract": f"work {i}"},
+        }
+        lines.append(json.dumps({"identifiers": identifiers, "enhancements": [enhancement]}))
+    return "\n".join(lines) + "\n"
+
+
+def canonical_store(settings: Settings) -> tuple[dict[str, int], str]:
+    """Row counts of every table and a hash of their content, independent of generated ids."""
+    with store.connect(settings.duckdb_path, read_only=True) as conn:
+        counts = store.table_counts(conn)
+        refs = dict(
+            conn.execute(
+                """
+                SELECT reference_id::VARCHAR, string_agg(identifier_type || ':' || identifier, '|'
+                    ORDER BY identifier_type, identifier)
+                FROM reference_identifier GROUP BY 1
+                """
+            ).fetchall()
+        )
+        enhancements = conn.execute(
+            "SELECT reference_id::VARCHAR, content_hash FROM reference_enhancement"
+        ).fetchall()
+        results = conn.execute(
+            """
+            SELECT b.name, r.line_number, r.status, r.reference_id::VARCHAR, r.errors::VARCHAR
+            FROM import_results r JOIN import_batches b ON b.id = r.import_batch_id
+            """
+        ).fetchall()
+        batches = conn.execute("SELECT name, status, checksum FROM import_batches").fetchall()
+    content = {
+        "references": sorted(refs.values()),
+        "enhancements": sorted((refs.get(r, ""), h) for r, h in enhancements),
+        "results": sorted((n, line, s, refs.get(r or "", ""), e) for n, line, s, r, e in results),
+        "batches": sorted(batches),
+    }
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+    return counts, digest
+
+
+_WRITER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from import_pipeline import stages, store
+    from import_pipeline.landing import LandingZone
+    from import_pipeline.models import CollisionStrategy
+    from import_pipeline.settings import Settings
+
+    settings = Settings.from_env({"IMPORT_PIPELINE_HOME": sys.argv[1]})
+    landing = LandingZone(settings.landing)
+    batch = landing.record_folder("rec").batches[0]
+    with store.connect(settings.duckdb_path) as conn:
+        store.upsert_record(conn, "rec", None)
+        batch_id = store.start_batch(conn, "rec", batch.name, batch.url, "killed-run")
+    loaded = stages.load_batch(landing, batch, batch_id=batch_id, staging=settings.staging / "k", settings=settings)
+    clustered = stages.cluster_batch(stages.validate_batch(loaded))
+    print("writing", flush=True)
+    with store.connect(settings.duckdb_path) as conn:
+        stages.store_batch(conn, clustered, CollisionStrategy.MERGE_DEFENSIVE, ttl=settings.unresolved_ttl)
+    print("written", flush=True)
+    """
+)
+
+
+def test_a_writer_killed_mid_batch_leaves_all_or_nothing_and_a_rerun_converges(tmp_path: Path) -> None:
+    lines = 200_000
+    content = synthetic_lines(lines)
+    killed = Settings.from_env({"IMPORT_PIPELINE_HOME": str(tmp_path / "killed")})
+    clean = Settings.from_env({"IMPORT_PIPELINE_HOME": str(tmp_path / "clean")})
+    for settings in (killed, clean):
+        Path(settings.landing, "rec").mkdir(parents=True)
+        Path(settings.landing, "rec", "record.json").write_text(
+            json.dumps({"source_name": "t", "processor_name": "t", "processor_version": "1", "expected_reference_count": -1})
+        )  # fmt: skip
+        Path(settings.landing, "rec", "big.jsonl").write_text(content)
+
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(killed.home)], stdout=subprocess.PIPE, text=True
+    )
+    assert writer.stdout.readline().strip() == "writing"
+    time.sleep(0.15)  # inside the transaction: the write of 200,000 lines takes about a second
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait()
+    assert writer.stdout.read() == ""  # it never got to "written"
+
+    with store.connect(killed.duckdb_path, read_only=True) as conn:
+        counts = store.table_counts(conn)
+    assert counts["import_results"] in (0, lines)
+    assert counts["reference"] in (0, lines // 2)
+    assert counts["import_results"] == 0, "the kill was meant to land inside the transaction"
+
+    from import_pipeline.landing import LandingZone
+
+    for settings in (killed, clean):
+        import_directly(settings, LandingZone(settings.landing), "rec")
+    assert canonical_store(killed) == canonical_store(clean)
+    assert canonical_store(clean)[0]["reference"] == lines // 2
+
+
+def _job_process(settings: Settings, dagster_home: Path) -> subprocess.Popen[str]:
+    code = textwrap.dedent(
+        """
+        import dagster as dg
+        from import_pipeline.defs import build_defs
+        from import_pipeline.settings import Settings
+        settings = Settings.from_env()
+        with dg.DagsterInstance.get() as instance:
+            instance.add_dynamic_partitions("import_records", ["rec"])
+            job = build_defs(settings).resolve_job_def("import_record")
+            result = job.execute_in_process(partition_key="rec", instance=instance)
+            print("ok" if result.success else "failed", flush=True)
+        """
+    )
+    env = {**os.environ, "IMPORT_PIPELINE_HOME": str(settings.home), "DAGSTER_HOME": str(dagster_home)}
+    return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+
+def test_two_runs_of_the_same_record_at_once_write_everything_once(settings, landing, destiny) -> None:
+    dagster_home = settings.home / "dagster"
+    dagster_home.mkdir(parents=True)
+    (dagster_home / "dagster.yaml").write_text("concurrency:\n  pools:\n    default_limit: 1\n")
+    write_record(landing, "rec")
+    for name in ("eppi_import.jsonl", "openalex_references.jsonl"):
+        write_batch(landing, "rec", name, (destiny / name).read_bytes())
+    write_batch(landing, "rec", "synthetic.jsonl", synthetic_lines(2000))
+    first, second = _job_process(settings, dagster_home), _job_process(settings, dagster_home)
+    assert first.communicate(timeout=300)[0].strip() == "ok"
+    assert second.communicate(timeout=300)[0].strip() == "ok"
+    with store.connect(settings.duckdb_path, read_only=True) as conn:
+        counts = store.table_counts(conn)
+        duplicate_results = conn.execute(
+            "SELECT count(*) FROM (SELECT import_batch_id, line_number FROM import_results GROUP BY ALL HAVING count(*) > 1)"
+        ).fetchone()[0]
+        duplicate_identifiers = conn.execute(
+            "SELECT count(*) FROM (SELECT identifier_type, identifier FROM reference_identifier GROUP BY ALL HAVING count(*) > 1)"
+        ).fetchone()[0]
+        duplicate_enhancements = conn.execute(
+            "SELECT count(*) FROM (SELECT reference_id, content_hash FROM reference_enhancement GROUP BY ALL HAVING count(*) > 1)"
+        ).fetchone()[0]
+    assert (duplicate_results, duplicate_identifiers, duplicate_enhancements) == (0, 0, 0)
+    assert counts["reference"] == 4 + 10 + 1000
+    assert counts["import_results"] == 4 + 10 + 2000
+
+
+def test_a_batch_deleted_before_it_is_read_fails_with_a_reason(settings, landing) -> None:
+    write_record(landing, "rec")
+    path = write_batch(landing, "rec", "gone.jsonl", synthetic_lines(3))
+    (batch,) = landing.record_folder("rec").batches
+    path.unlink()
+    with store.connect(settings.duckdb_path) as conn:
+        store.upsert_record(conn, "rec", None)
+        batch_id = store.start_batch(conn, "rec", batch.name, batch.url, "run")
+    loaded = stages.load_batch(landing, batch, batch_id=batch_id, staging=settings.staging / "g", settings=settings)
+    with store.connect(settings.duckdb_path) as conn:
+        stored = stages.store_batch(conn, stages.cluster_batch(stages.validate_batch(loaded)), "merge_defensive", ttl=settings.unresolved_ttl)
+    assert stored.status == "failed" and "disappeared" in stored.failure_details
+
+
+def test_two_hundred_files_across_twenty_records_are_imported_exactly_once(settings, landing) -> None:
+    for record in range(20):
+        write_record(landing, f"rec-{record:02d}")
+        for batch in range(10):
+            offset = (record * 10 + batch) * 5
+            write_batch(landing, f"rec-{record:02d}", f"b{batch}.jsonl", synthetic_lines(5, offset))
+    resource = ImportPipelineResource.from_settings(settings)
+    job = build_defs(settings).resolve_job_def("import_record")
+    launched = []
+    with dg.instance_for_test(overrides={"concurrency": {"pools": {"default_limit": 1}}}) as instance:
+        cursor = None
+        for _ in range(4):  # the daemon's ticks; runs requested are run before the next tick
+            context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"pipeline": resource})
+            result = landing_zone_sensor(context)
+            cursor = result.cursor
+            for request in result.dynamic_partitions_requests or []:
+                instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+            for request in result.run_requests:
+                launched.append(request.partition_key)
+                run = job.execute_in_process(
+                    partition_key=request.partition_key, run_config=request.run_config, instance=instance, tags=request.tags
+                )  # fmt: skip
+                assert run.success
+    assert sorted(launched) == [f"rec-{r:02d}" for r in range(20)]
+    with store.connect(settings.duckdb_path, read_only=True) as conn:
+        counts = store.table_counts(conn)
+        per_batch = conn.execute("SELECT count(*) FROM import_results GROUP BY import_batch_id").fetchall()
+    assert counts["import_batches"] == 200 and counts["import_results"] == 1000
+    assert {n for (n,) in per_batch} == {5}
+    # Line pairs (2k, 2k+1) share a PMID; a pair split across two batches still merges.
+    assert counts["reference"] == 500
