@@ -32,7 +32,11 @@ def synthetic_lines(count: int, offset: int = 0) -> str:
         enhancement = {
             "source": "synthetic",
             "visibility": "public",
-            "content": {"enhancement_type": "abstract", "process": "other", "abstract": f"work {i}"},
+            "content": {
+                "enhancement_type": "abstract",
+                "process": "other",
+                "abstract": f"work {i}",
+            },
         }
         lines.append(json.dumps({"identifiers": identifiers, "enhancements": [enhancement]}))
     return "\n".join(lines) + "\n"
@@ -96,7 +100,9 @@ _WRITER = textwrap.dedent(
 )
 
 
-def test_a_writer_killed_mid_batch_leaves_all_or_nothing_and_a_rerun_converges(tmp_path: Path) -> None:
+def test_a_writer_killed_mid_batch_leaves_all_or_nothing_and_a_rerun_converges(
+    tmp_path: Path,
+) -> None:
     lines = 200_000
     content = synthetic_lines(lines)
     killed = Settings.from_env({"IMPORT_PIPELINE_HOME": str(tmp_path / "killed")})
@@ -145,11 +151,23 @@ def _job_process(settings: Settings, dagster_home: Path) -> subprocess.Popen[str
             print("ok" if result.success else "failed", flush=True)
         """
     )
-    env = {**os.environ, "IMPORT_PIPELINE_HOME": str(settings.home), "DAGSTER_HOME": str(dagster_home)}
-    return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    env = {
+        **os.environ,
+        "IMPORT_PIPELINE_HOME": str(settings.home),
+        "DAGSTER_HOME": str(dagster_home),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
 
 
-def test_two_runs_of_the_same_record_at_once_write_everything_once(settings, landing, destiny) -> None:
+def test_two_runs_of_the_same_record_at_once_write_everything_once(
+    settings, landing, destiny
+) -> None:
     dagster_home = settings.home / "dagster"
     dagster_home.mkdir(parents=True)
     (dagster_home / "dagster.yaml").write_text("concurrency:\n  pools:\n    default_limit: 1\n")
@@ -184,13 +202,22 @@ def test_a_batch_deleted_before_it_is_read_fails_with_a_reason(settings, landing
     with store.connect(settings.duckdb_path) as conn:
         store.upsert_record(conn, "rec", None)
         batch_id = store.start_batch(conn, "rec", batch.name, batch.url, "run")
-    loaded = stages.load_batch(landing, batch, batch_id=batch_id, staging=settings.staging / "g", settings=settings)
+    loaded = stages.load_batch(
+        landing, batch, batch_id=batch_id, staging=settings.staging / "g", settings=settings
+    )
     with store.connect(settings.duckdb_path) as conn:
-        stored = stages.store_batch(conn, stages.cluster_batch(stages.validate_batch(loaded)), "merge_defensive", ttl=settings.unresolved_ttl)
+        stored = stages.store_batch(
+            conn,
+            stages.cluster_batch(stages.validate_batch(loaded)),
+            "merge_defensive",
+            ttl=settings.unresolved_ttl,
+        )
     assert stored.status == "failed" and "disappeared" in stored.failure_details
 
 
-def test_two_hundred_files_across_twenty_records_are_imported_exactly_once(settings, landing) -> None:
+def test_two_hundred_files_across_twenty_records_are_imported_exactly_once(
+    settings, landing
+) -> None:
     for record in range(20):
         write_record(landing, f"rec-{record:02d}")
         for batch in range(10):
@@ -199,14 +226,20 @@ def test_two_hundred_files_across_twenty_records_are_imported_exactly_once(setti
     resource = ImportPipelineResource.from_settings(settings)
     job = build_defs(settings).resolve_job_def("import_record")
     launched = []
-    with dg.instance_for_test(overrides={"concurrency": {"pools": {"default_limit": 1}}}) as instance:
+    with dg.instance_for_test(
+        overrides={"concurrency": {"pools": {"default_limit": 1}}}
+    ) as instance:
         cursor = None
         for _ in range(4):  # the daemon's ticks; runs requested are run before the next tick
-            context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"pipeline": resource})
+            context = dg.build_sensor_context(
+                instance=instance, cursor=cursor, resources={"pipeline": resource}
+            )
             result = landing_zone_sensor(context)
             cursor = result.cursor
             for request in result.dynamic_partitions_requests or []:
-                instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+                instance.add_dynamic_partitions(
+                    request.partitions_def_name, list(request.partition_keys)
+                )
             for request in result.run_requests:
                 launched.append(request.partition_key)
                 run = job.execute_in_process(
@@ -216,7 +249,9 @@ def test_two_hundred_files_across_twenty_records_are_imported_exactly_once(setti
     assert sorted(launched) == [f"rec-{r:02d}" for r in range(20)]
     with store.connect(settings.duckdb_path, read_only=True) as conn:
         counts = store.table_counts(conn)
-        per_batch = conn.execute("SELECT count(*) FROM import_results GROUP BY import_batch_id").fetchall()
+        per_batch = conn.execute(
+            "SELECT count(*) FROM import_results GROUP BY import_batch_id"
+        ).fetchall()
     assert counts["import_batches"] == 200 and counts["import_results"] == 1000
     assert {n for (n,) in per_batch} == {5}
     # Line pairs (2k, 2k+1) share a PMID; a pair split across two batches still merges.
