@@ -256,3 +256,33 @@ def test_two_hundred_files_across_twenty_records_are_imported_exactly_once(
     assert {n for (n,) in per_batch} == {5}
     # Line pairs (2k, 2k+1) share a PMID; a pair split across two batches still merges.
     assert counts["reference"] == 500
+
+
+def test_readers_during_an_import_neither_block_it_nor_see_half_a_batch(settings, landing) -> None:
+    write_record(landing, "rec")
+    write_batch(landing, "rec", "first.jsonl", synthetic_lines(10))
+    import_directly(settings, landing, "rec")
+    write_batch(landing, "rec", "second.jsonl", synthetic_lines(100_000, offset=10))
+    reader_code = textwrap.dedent(
+        """
+        import json, subprocess, sys, time
+        seen = []
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            done = subprocess.run([sys.executable, "-m", "import_pipeline.cli", "summary", "rec",
+                                   "--json", "--wait", "20"], capture_output=True, text=True)
+            seen.append((done.returncode, json.loads(done.stdout)["total"] if done.returncode == 0 else done.stderr))
+        print(json.dumps(seen))
+        """
+    )
+    env = {**os.environ, "IMPORT_PIPELINE_HOME": str(settings.home)}
+    reader = subprocess.Popen(
+        [sys.executable, "-c", reader_code], env=env, stdout=subprocess.PIPE, text=True
+    )
+    time.sleep(1.0)
+    started = time.monotonic()
+    import_directly(settings, landing, "rec", ["second.jsonl"])
+    assert time.monotonic() - started < 60
+    seen = json.loads(reader.communicate(timeout=120)[0])
+    assert seen and all(code == 0 for code, _ in seen), seen
+    assert {total for _, total in seen} <= {10, 100_010}  # before or after, never half
