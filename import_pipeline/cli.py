@@ -342,7 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("results", cmd_results, "a record's results, by batch then line")
     p.add_argument("key")
     p.add_argument("--batch", help="only this batch (its file name)")
-    p.add_argument("--status", choices=[s.value for s in ImportResultStatus])
+    p.add_argument(
+        "--status",
+        choices=[s.value for s in ImportResultStatus],
+        action="append",
+        help="only results of this status (repeat for several)",
+    )
     p.add_argument("--limit", type=_bounded(0, 500), default=20)
     p.add_argument("--offset", type=_bounded(0, 10_000), default=0)
     readers.append(p)

@@ -47,8 +47,9 @@ def pending_batches(
     folder: RecordFolder,
     imported: dict[str, str],
     only: set[str] | None = None,
-) -> list[BatchFile]:
-    """The batches of `folder` whose current content has not been imported yet.
+) -> list[tuple[BatchFile, str]]:
+    """The batches of `folder` whose current content has not been imported yet, with the
+    checksum of that content.
 
     Args:
         imported: batch name → checksum of the version already imported.
@@ -64,5 +65,5 @@ def pending_batches(
         except FileNotFoundError:
             continue
         if imported.get(batch.name) != checksum:
-            pending.append(batch)
+            pending.append((batch, checksum))
     return pending

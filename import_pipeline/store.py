@@ -395,7 +395,7 @@ def list_results(
     record_key: str,
     *,
     batch: str | None = None,
-    status: str | None = None,
+    status: str | list[str] | None = None,
     limit: int = 20,
     offset: int = 0,
 ) -> dict[str, Any]:
@@ -413,8 +413,12 @@ def list_results(
         is None
     ):
         raise NotFound(f"record {record_key!r} has no batch {batch!r}")
-    where = "b.record_key = $key AND ($batch IS NULL OR b.name = $batch) AND ($status IS NULL OR r.status = $status)"
-    params: dict[str, Any] = {"key": record_key, "batch": batch, "status": status}
+    statuses = [status] if isinstance(status, str) else status
+    where = (
+        "b.record_key = $key AND ($batch IS NULL OR b.name = $batch) "
+        "AND ($statuses IS NULL OR list_contains($statuses, r.status))"
+    )
+    params: dict[str, Any] = {"key": record_key, "batch": batch, "statuses": statuses}
     total_row = conn.execute(
         f"SELECT count(*) FROM import_results r JOIN import_batches b ON r.import_batch_id = b.id WHERE {where}",
         params,
@@ -580,3 +584,49 @@ def identifiers_on_two_references(conn: duckdb.DuckDBPyConnection) -> list[tuple
         LIMIT 100
         """
     ).fetchall()
+
+
+def failing_lines(
+    conn: duckdb.DuckDBPyConnection, record_key: str, limit: int = 25
+) -> list[dict[str, Any]]:
+    """The first failed or partially failed lines of a record, by batch then line, each with
+    its first error and how many more it has."""
+    rows = conn.execute(
+        """
+        SELECT b.name, r.line_number, r.status, r.errors::VARCHAR
+        FROM import_results r JOIN import_batches b ON b.id = r.import_batch_id
+        WHERE b.record_key = ? AND r.status IN ('failed', 'partially_failed')
+        ORDER BY b.name, r.line_number
+        LIMIT ?
+        """,
+        [record_key, limit],
+    ).fetchall()
+    out = []
+    for batch, line, status, errors_text in rows:
+        errors = json.loads(errors_text) or [{"code": "", "field": None, "message": ""}]
+        first = errors[0]
+        out.append(
+            {
+                "batch": batch,
+                "line": line,
+                "status": status,
+                "code": first["code"],
+                "field": first.get("field"),
+                "message": first["message"]
+                + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""),
+            }
+        )
+    return out
+
+
+def fail_batches_of_run(conn: duckdb.DuckDBPyConnection, run_id: str, reason: str) -> list[str]:
+    """Marks the batches a dead run left `started` as `failed`, with the reason; their names."""
+    rows = conn.execute(
+        """
+        UPDATE import_batches SET status = 'failed', failure_details = ?, updated_at = now()
+        WHERE run_id = ? AND status = 'started'
+        RETURNING record_key || '/' || name
+        """,
+        [reason, run_id],
+    ).fetchall()
+    return [name for (name,) in rows]

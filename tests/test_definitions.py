@@ -59,7 +59,8 @@ def test_every_dagster_object_is_defined(env) -> None:
     assets, automation, jobs, checks, sensor_status = done.stdout.strip().splitlines()
     assert assets == "['import_results', 'landing_zone', 'reference_store']"
     assert automation == (
-        "['landing_zone_sensor'] ['hourly_association_resolution', 'scheduled_ingestion']"
+        "['landing_zone_sensor', 'mark_batches_of_failed_runs'] "
+        "['hourly_association_resolution', 'scheduled_ingestion']"
     )
     assert "import_record" in jobs and "resolve_associations" in jobs
     assert "every_line_has_one_result" in checks

@@ -1,5 +1,6 @@
 """Assets: the landing zone → `import_results` (partitioned by record) → the reference store."""
 
+import time
 from typing import Any
 
 import dagster as dg
@@ -16,8 +17,13 @@ from import_pipeline.defs.resources import ImportPipelineResource
 from import_pipeline.models import ImportResultStatus
 from import_pipeline.stages import StoredBatch
 
+OWNERS = ["team:evidence-data-engineering"]
+TAGS = {"domain": "references", "pipeline": "import"}
+
 landing_zone = dg.AssetSpec(
     "landing_zone",
+    owners=OWNERS,
+    tags=TAGS,
     description="Record folders dropped by users: record.json plus batch files (.jsonl, .jsonl.gz).",
     group_name="import_pipeline",
     kinds={"file"},
@@ -25,6 +31,8 @@ landing_zone = dg.AssetSpec(
 
 reference_store = dg.AssetSpec(
     "reference_store",
+    owners=OWNERS,
+    tags=TAGS,
     deps=["import_results"],
     description="The DuckDB reference store: references, their identifiers and enhancements. "
     "Written by every import_results run (one transaction per batch).",
@@ -33,8 +41,42 @@ reference_store = dg.AssetSpec(
 )
 
 
-def _record_metadata(summary: dict[str, Any], stored: list[StoredBatch]) -> dict[str, Any]:
+def _failing_lines_markdown(record_key: str, rows: list[dict[str, Any]], total: int) -> str:
+    def cell(value: Any) -> str:
+        return str(value if value is not None else "").replace("|", "\\|").replace("\n", " ")
+
+    lines = [
+        f"{total} failing line(s); the first {len(rows)}:" if total else "No failing lines.",
+        "",
+    ]
+    if rows:
+        lines += ["| batch | line | status | code | field | message |", "|---|---|---|---|---|---|"]
+        lines += [
+            f"| {cell(r['batch'])} | {r['line']} | {r['status']} | {cell(r['code'])} | "
+            f"{cell(r['field'])} | {cell(r['message'])} |"
+            for r in rows
+        ]
+    lines += ["", "All of them: `" + failing_lines_command(record_key) + "`"]
+    return "\n".join(lines)
+
+
+def failing_lines_command(record_key: str) -> str:
+    return (
+        f"import-pipeline results {record_key} --status failed --status partially_failed "
+        "--limit 500"
+    )
+
+
+def _record_metadata(
+    summary: dict[str, Any],
+    stored: list[StoredBatch],
+    failing: list[dict[str, Any]],
+    seconds: float,
+) -> dict[str, Any]:
     counts = summary["results"]
+    record_key = summary["record"]["record_key"]
+    lines_read = sum(b.lines_read for b in stored)
+    failing_total = counts.get("failed", 0) + counts.get("partially_failed", 0)
     metadata: dict[str, Any] = {
         status.value: dg.MetadataValue.int(int(counts.get(status.value, 0)))
         for status in ImportResultStatus
@@ -45,9 +87,17 @@ def _record_metadata(summary: dict[str, Any], stored: list[StoredBatch]) -> dict
             "record_status": summary["record"]["status"],
             "batches": dg.MetadataValue.int(len(summary["batches"])),
             "batches_imported_this_run": dg.MetadataValue.int(len(stored)),
-            "lines_read_this_run": dg.MetadataValue.int(sum(b.lines_read for b in stored)),
+            "lines_read_this_run": dg.MetadataValue.int(lines_read),
             "references_created": dg.MetadataValue.int(sum(b.references_created for b in stored)),
             "references_merged": dg.MetadataValue.int(sum(b.references_merged for b in stored)),
+            "duration_seconds": dg.MetadataValue.float(round(seconds, 3)),
+            "lines_per_second": dg.MetadataValue.float(
+                round(lines_read / seconds, 1) if seconds else 0.0
+            ),
+            "failing_lines": dg.MetadataValue.md(
+                _failing_lines_markdown(record_key, failing, failing_total)
+            ),
+            "list_failing_lines": dg.MetadataValue.text(failing_lines_command(record_key)),
         }
     )
     return metadata
@@ -63,6 +113,7 @@ def summarise_record(
     """The record's results after this run, as the asset's value and metadata."""
     with pipeline.store(read_only=True) as conn:
         summary = store.record_summary(conn, record.record_key)
+        failing = store.failing_lines(conn, record.record_key)
         totals = store.table_counts(conn)
     context.log_event(
         dg.AssetMaterialization(
@@ -76,7 +127,8 @@ def summarise_record(
             },
         )
     )
-    return dg.Output(summary, metadata=_record_metadata(summary, stored))
+    seconds = time.time() - record.started_at
+    return dg.Output(summary, metadata=_record_metadata(summary, stored, failing, seconds))
 
 
 @dg.graph_asset(
@@ -84,6 +136,8 @@ def summarise_record(
     ins={"landing_zone": dg.AssetIn(key=landing_zone.key, dagster_type=dg.Nothing)},
     group_name="import_pipeline",
     kinds={"polars", "duckdb"},
+    owners=OWNERS,
+    tags=TAGS,
     description="One ImportResult per non-blank line of every batch of a record; one partition "
     "per import record. A run imports the record's batches that are new or changed.",
 )

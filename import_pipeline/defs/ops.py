@@ -2,6 +2,9 @@
 → resolve and store, then summarise the record. Each op is a thin call into `stages`."""
 
 import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -35,6 +38,21 @@ class RecordRun:
     record_key: str
     strategy: CollisionStrategy
     batch_names: tuple[str, ...]
+    started_at: float
+
+
+@contextmanager
+def _failing_with(batch: str, **counts: int) -> Iterator[None]:
+    """Turns an unexpected error into a Failure that says which batch and how far it got."""
+    try:
+        yield
+    except dg.Failure:
+        raise
+    except Exception as exc:
+        raise dg.Failure(
+            description=f"batch {batch}: {type(exc).__name__}: {exc}",
+            metadata={"batch": batch, **{k: dg.MetadataValue.int(v) for k, v in counts.items()}},
+        ) from exc
 
 
 def _mapping_key(index: int, name: str) -> str:
@@ -53,6 +71,7 @@ def find_pending_batches(
     pipeline: ImportPipelineResource,
 ):
     """Reads the record folder, writes the record to the store and marks the batches to import."""
+    started_at = time.time()
     record_key = context.partition_key
     if not is_valid_record_key(record_key):
         raise dg.Failure(description=record_key_problem(record_key), allow_retries=False)
@@ -71,16 +90,29 @@ def find_pending_batches(
             )
         imported = store.imported_checksums(conn, record_key)
         pending = pending_batches(landing, folder, imported, only=set(config.batches) or None)
+        checksums = {batch.name: checksum for batch, checksum in pending}
         to_import = [
             BatchToImport(
                 batch=batch,
                 batch_id=store.start_batch(conn, record_key, batch.name, batch.url, context.run_id),
                 strategy=reading.record.collision_strategy,
             )
-            for batch in pending
+            for batch, _ in pending
         ]
     for ignored in folder.ignored:
         context.log.warning(ignored)
+    # Every run is findable by record, batch and checksum on the Runs page, however launched.
+    context.instance.add_run_tags(
+        context.run_id,
+        {
+            "import_pipeline/record": record_key,
+            "import_pipeline/batches": ",".join(b.batch.name for b in to_import)[:4000] or "-",
+            "import_pipeline/checksums": ",".join(checksums[b.batch.name][:12] for b in to_import)[
+                :4000
+            ]
+            or "-",
+        },
+    )
     context.log.info(
         "record %s: %d batch(es) to import, %d already imported",
         record_key,
@@ -92,6 +124,7 @@ def find_pending_batches(
             record_key=record_key,
             strategy=reading.record.collision_strategy,
             batch_names=tuple(b.batch.name for b in to_import),
+            started_at=started_at,
         ),
         output_name="record",
     )
@@ -107,15 +140,16 @@ def load_batch(
 ) -> stages.LoadedBatch:
     """Reads the batch file into Parquet chunks of physical lines (Polars)."""
     settings = pipeline.settings()
-    loaded = stages.load_batch(
-        pipeline.landing_zone(),
-        item.batch,
-        batch_id=item.batch_id,
-        staging=stages.staging_dir(
-            settings, context.run_id, item.batch.record_key, item.batch.name
-        ),
-        settings=settings,
-    )
+    with _failing_with(item.batch.name, bytes_in_file=item.batch.size):
+        loaded = stages.load_batch(
+            pipeline.landing_zone(),
+            item.batch,
+            batch_id=item.batch_id,
+            staging=stages.staging_dir(
+                settings, context.run_id, item.batch.record_key, item.batch.name
+            ),
+            settings=settings,
+        )
     if loaded.unreadable:
         context.log.warning("batch %s cannot be read: %s", item.batch.name, loaded.unreadable)
     else:
@@ -134,7 +168,8 @@ def validate_batch(
     context: dg.OpExecutionContext, loaded: stages.LoadedBatch
 ) -> stages.ValidatedBatch:
     """Vectorised validation; pydantic explains only the lines that fail the screen."""
-    validated = stages.validate_batch(loaded)
+    with _failing_with(loaded.name, physical_lines=int(loaded.stats.get("physical_lines", 0))):
+        validated = stages.validate_batch(loaded)
     context.log.info(
         "batch %s: %d lines read, %d with errors, %d explained by pydantic, in %.2fs",
         loaded.name,
@@ -151,7 +186,8 @@ def cluster_batch(
     context: dg.OpExecutionContext, validated: stages.ValidatedBatch
 ) -> stages.ClusteredBatch:
     """Groups lines that share trusted identifiers: each cluster ends as one reference."""
-    clustered = stages.cluster_batch(validated)
+    with _failing_with(validated.loaded.name, lines_read=validated.lines_read):
+        clustered = stages.cluster_batch(validated)
     context.log.info("batch %s: %d clusters", validated.loaded.name, clustered.clusters)
     return clustered
 
@@ -168,7 +204,8 @@ def resolve_and_store_batch(
     pipeline: ImportPipelineResource,
 ) -> stages.StoredBatch:
     """Matches the clusters to the store and writes references and results in one transaction."""
-    with pipeline.store() as conn:
+    lines_read = clustered.validated.lines_read
+    with _failing_with(item.batch.name, lines_read=lines_read), pipeline.store() as conn:
         stored = stages.store_batch(
             conn, clustered, item.strategy, ttl=pipeline.settings().unresolved_ttl
         )

@@ -60,7 +60,7 @@ def scheduled_ingestion(context: dg.ScheduleEvaluationContext, pipeline: ImportP
             continue
         if folder.key not in known:
             context.instance.add_dynamic_partitions(import_records.name, [folder.key])
-        names = sorted(b.name for b in pending)
+        names = sorted(batch.name for batch, _ in pending)
         state = hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
         requests.append(
             dg.RunRequest(

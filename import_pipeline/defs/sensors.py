@@ -185,3 +185,22 @@ def _write_records(
                 )
     except StoreBusy:
         context.log.info("the store is busy; records will be written by their runs")
+
+
+@dg.run_failure_sensor(
+    monitored_jobs=[import_record_job],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="When an import run dies, marks the batches it left `started` as `failed` in "
+    "the store, with the run id and error, so the CLI and the UI agree.",
+)
+def mark_batches_of_failed_runs(
+    context: dg.RunFailureSensorContext, pipeline: ImportPipelineResource
+) -> None:
+    run_id = context.dagster_run.run_id
+    error = context.failure_event.message or "the run failed"
+    reason = f"run {run_id} failed: {error}"[:2000]
+    with pipeline.store(wait_seconds=60) as conn:
+        failed = store.fail_batches_of_run(conn, run_id, reason)
+    context.log.info(
+        "marked %d batch(es) failed for run %s: %s", len(failed), run_id, ", ".join(failed)
+    )
