@@ -42,8 +42,10 @@ reference_store = dg.AssetSpec(
 
 
 def _failing_lines_markdown(record_key: str, rows: list[dict[str, Any]], total: int) -> str:
-    def cell(value: Any) -> str:
-        return str(value if value is not None else "").replace("|", "\\|").replace("\n", " ")
+    def cell(value: Any, width: int = 60) -> str:
+        text = str(value if value is not None else "").replace("\n", " ")
+        text = text if len(text) <= width else text[: width - 1] + "…"
+        return text.replace("|", "\\|")
 
     lines = [
         f"{total} failing line(s); the first {len(rows)}:" if total else "No failing lines.",
