@@ -27,7 +27,7 @@ from import_pipeline.models import (
     ReferenceFileInput,
     Visibility,
 )
-from import_pipeline.screen import compile_screen
+from import_pipeline.screen import CompiledScreen, compile_screen, screen_items
 
 #: One row per error: a line may have several.
 ERRORS_SCHEMA = {
@@ -93,8 +93,8 @@ class ValidatedChunk:
 
 
 @cache
-def _enhancement_screen() -> str:
-    return compile_screen(EnhancementFileInput, "item")
+def _enhancement_screen() -> CompiledScreen:
+    return compile_screen(EnhancementFileInput)
 
 
 def _sql_list(values: list[str]) -> str:
@@ -214,9 +214,7 @@ def _shred_enhancements(engine: duckdb.DuckDBPyConnection, lines: pl.DataFrame) 
                     json_extract_string(v[1], '$'), COALESCE(json_extract_string(v[2], '$'), 'public'),
                     COALESCE(json_extract_string(v[3], '$'), ''),
                     COALESCE(json_extract_string(v[4], '$'), ''), v[5]::VARCHAR)) AS content_hash,
-                keys IS NOT NULL AND len(keys) = len(list_distinct(keys))
-                    AND len(json_keys(v[5])) = len(list_distinct(json_keys(v[5])))
-                    AND {_enhancement_screen()} AS screen_ok
+                item::VARCHAR AS item
             FROM parts
             """
         ).pl()
@@ -253,6 +251,9 @@ def validate_chunk(engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame) -> Va
     )
     identifiers = _shred_identifiers(engine, lines.filter("top_ok"))
     enhancements = _shred_enhancements(engine, lines.filter("top_ok"))
+    enhancements = enhancements.with_columns(
+        screen_ok=screen_items(engine, _enhancement_screen(), enhancements.select("item"))
+    ).drop("item")
 
     identifiers = identifiers.with_columns(normalised=normalised_identifier()).with_columns(
         screen_ok=pl.col("shape_ok").fill_null(False)
