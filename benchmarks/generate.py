@@ -28,17 +28,19 @@ def _templates() -> list[list[dict]]:
             content = dict(enhancement["content"])
             kind = content["enhancement_type"]
             if kind == "abstract":
-                content["abstract"] = content["abstract"][:350]
+                content["abstract"] = content["abstract"][:120]
             elif kind == "bibliographic":
-                content["authorship"] = (content.get("authorship") or [])[:3]
+                content["authorship"] = (content.get("authorship") or [])[:2]
+                content["title"] = (content.get("title") or "")[:60]
             elif kind == "location":
                 content["locations"] = [
-                    {k: v for k, v in loc.items() if k != "extra"} for loc in content["locations"][:1]
+                    {k: v for k, v in loc.items() if k in ("is_oa", "version", "landing_page_url")}
+                    for loc in content["locations"][:1]
                 ]
             elif kind == "annotation":
-                content["annotations"] = [
-                    {**a, "data": {}} for a in content["annotations"][:1]
-                ]
+                if sum(e["content"]["enhancement_type"] == "annotation" for e in enhancements):
+                    continue  # one annotation enhancement a line
+                content["annotations"] = [{**a, "data": {}} for a in content["annotations"][:1]]
             enhancements.append({**enhancement, "content": content})
         templates.append(enhancements)
     return templates
@@ -82,8 +84,10 @@ def preload_store(path: Path, works: int) -> None:
     """A store holding `works` references with their identifiers and one enhancement each."""
     with store.connect(path) as conn:
         conn.execute(
+            "CREATE TEMP TABLE w AS SELECT range AS work, uuid() AS id FROM range(?)", [works]
+        )
+        conn.execute(
             """
-            CREATE TEMP TABLE w AS SELECT range AS work, uuid() AS id FROM range(?);
             INSERT INTO reference (id, visibility) SELECT id, 'public' FROM w;
             INSERT INTO reference_identifier (reference_id, identifier_type, identifier)
                 SELECT id, 'open_alex', 'W' || (4000000000 + work) FROM w
@@ -93,8 +97,7 @@ def preload_store(path: Path, works: int) -> None:
                     visibility, content, content_hash)
                 SELECT uuid(), id, 'annotation', 'preload', 'public',
                     '{"enhancement_type":"annotation","annotations":[]}', md5(work::VARCHAR) FROM w;
-            """,
-            [works],
+            """
         )
 
 

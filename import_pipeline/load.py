@@ -23,7 +23,7 @@ LINES_SCHEMA = {"line_number": pl.Int64, "text": pl.String, "problem": pl.String
 NOT_UTF8 = "not_utf8"
 TOO_LONG = "too_long"
 
-_READ_BLOCK = 16 * 1024 * 1024
+_READ_BLOCK = 8 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -81,47 +81,50 @@ def _blocks(
 
 
 def _frame(
-    first_line: int, raw_lines: list[bytes], too_long_lines: list[int], max_line_bytes: int
-) -> tuple[pl.DataFrame, int]:
-    """One chunk's frame, and how many of its lines were blank.
+    first_line: int, head: bytes, too_long_lines: list[int], max_line_bytes: int
+) -> tuple[pl.DataFrame, int, int]:
+    """One chunk's frame from `head` (whole lines joined by ``\\n``); with the number of
+    physical lines and of blank ones.
 
-    `too_long_lines` are line numbers whose bytes were dropped while reading (an empty
-    placeholder stands in `raw_lines`).
+    `too_long_lines` are line numbers whose bytes were dropped while reading (an empty line
+    stands in their place).
     """
     try:
-        texts: list[str | None] = b"\n".join(raw_lines).decode("utf-8").split("\n")
-        problems: list[str | None] | None = None
+        # The common case: one decode and one vectorised split, no Python object per line.
+        texts = pl.Series("text", [head.decode("utf-8")]).str.split("\n").explode()
+        problems = pl.repeat(None, texts.len(), dtype=pl.String, eager=True).alias("problem")
     except UnicodeDecodeError:
         # Only a chunk with bad bytes pays a per-line decode, to find the lines they are in.
-        texts, problems = [], []
-        for raw in raw_lines:
+        decoded: list[str | None] = []
+        flags: list[str | None] = []
+        for raw in head.split(b"\n"):
             try:
-                texts.append(raw.decode("utf-8"))
-                problems.append(None)
+                decoded.append(raw.decode("utf-8"))
+                flags.append(None)
             except UnicodeDecodeError:
-                texts.append(None)
-                problems.append(NOT_UTF8)
+                decoded.append(None)
+                flags.append(NOT_UTF8)
+        texts = pl.Series("text", decoded, dtype=pl.String)
+        problems = pl.Series("problem", flags, dtype=pl.String)
+    count = texts.len()
     frame = pl.DataFrame(
         {
-            "line_number": pl.int_range(first_line, first_line + len(raw_lines), eager=True),
-            "text": pl.Series(texts, dtype=pl.String),
-            "problem": pl.Series(problems, dtype=pl.String) if problems else None,
+            "line_number": pl.int_range(first_line, first_line + count, eager=True),
+            "text": texts.str.strip_suffix("\r"),
+            "problem": problems,
         }
-    ).with_columns(
-        text=pl.col("text").str.strip_suffix("\r"),
-        problem=pl.col("problem").cast(pl.String) if problems else pl.lit(None, pl.String),
     )
     too_long = (pl.col("text").str.len_bytes() > max_line_bytes) | pl.col("line_number").is_in(
         too_long_lines
     )
     blank = (pl.col("text").str.strip_chars(" \t\r").str.len_bytes() == 0) & ~too_long
     frame = frame.filter(~blank.fill_null(False))
-    blanks = len(raw_lines) - frame.height
     frame = frame.with_columns(
         problem=pl.when(too_long.fill_null(False)).then(pl.lit(TOO_LONG)).otherwise("problem"),
         text=pl.when(too_long.fill_null(False)).then(None).otherwise("text"),
     )
-    return frame.select(LINES_SCHEMA.keys()).cast(LINES_SCHEMA), blanks  # type: ignore[arg-type]
+    frame = frame.select(LINES_SCHEMA.keys()).cast(LINES_SCHEMA)  # type: ignore[arg-type]
+    return frame, count, count - frame.height
 
 
 def iter_line_chunks(
@@ -133,32 +136,30 @@ def iter_line_chunks(
     max_line_bytes: int,
     max_decompressed_bytes: int,
     max_decompression_ratio: int,
-    chunk_lines: int = 200_000,
+    chunk_bytes: int = 64 * 1024 * 1024,
 ) -> Iterator[pl.DataFrame]:
-    """Yields frames of at most `chunk_lines` lines; fills `stats` as it goes.
+    """Yields frames of the file's lines, about `chunk_bytes` of text each; fills `stats`.
 
     Raises `BatchUnreadable` for a file that cannot be read as a whole (corrupt or truncated
     gzip, past the decompression limit, empty or only blank lines).
     """
     digest = hashlib.sha256()
-    pending: list[bytes] = []
+    counting = _CountingReader(handle, digest)
+    buffer = bytearray()
     too_long_lines: list[int] = []
-    carry = b""
     oversized = False  # inside a line already known to be too long: drop its bytes
     next_line = 1
     at_start = True
 
-    def flush() -> Iterator[pl.DataFrame]:
-        nonlocal pending, too_long_lines, next_line
-        if pending:
-            frame, blanks = _frame(next_line, pending, too_long_lines, max_line_bytes)
-            stats.blank_lines += blanks
-            next_line += len(pending)
-            pending, too_long_lines = [], []
-            if frame.height:
-                yield frame
+    def emit(head: bytes) -> Iterator[pl.DataFrame]:
+        nonlocal next_line, too_long_lines
+        frame, count, blanks = _frame(next_line, head, too_long_lines, max_line_bytes)
+        stats.blank_lines += blanks
+        next_line += count
+        too_long_lines = []
+        if frame.height:
+            yield frame
 
-    counting = _CountingReader(handle, digest)
     for block in _blocks(
         counting,
         gzipped=gzipped,
@@ -170,26 +171,40 @@ def iter_line_chunks(
             at_start = False
             if block.startswith(_BOM):
                 block = block[len(_BOM) :]
-        data = carry + block
-        parts = data.split(b"\n")
-        carry = parts.pop()
-        if oversized and parts:
-            too_long_lines.append(next_line + len(pending))
-            parts[0] = b""  # stands for the dropped long line
+        if oversized:
+            end = block.find(b"\n")
+            if end < 0:
+                continue  # still inside the long line
+            block = block[end:]  # the long line now ends: an empty line stands in for it
             oversized = False
-        pending.extend(parts)
-        if len(carry) > max_line_bytes:
-            # A line longer than the limit: remember it, keep no more of its bytes.
+        buffer += block
+        if len(buffer) < chunk_bytes:
+            if buffer.rfind(b"\n") < 0 and len(buffer) > max_line_bytes:
+                too_long_lines.append(next_line)
+                buffer.clear()
+                oversized = True
+            continue
+        cut = buffer.rfind(b"\n")
+        if cut < 0:
+            if len(buffer) > max_line_bytes:
+                too_long_lines.append(next_line)
+                buffer.clear()
+                oversized = True
+            continue
+        head = bytes(buffer[:cut])
+        del buffer[: cut + 1]
+        yield from emit(head)
+        if len(buffer) > max_line_bytes and buffer.find(b"\n") < 0:
+            too_long_lines.append(next_line)
+            buffer.clear()
             oversized = True
-            carry = b""
-        if len(pending) >= chunk_lines:
-            yield from flush()
     if oversized:
-        too_long_lines.append(next_line + len(pending))
-        pending.append(b"")
-    elif carry:
-        pending.append(carry)
-    yield from flush()
+        yield from emit(b"")  # the file ended inside the long line
+    elif buffer or too_long_lines:
+        text = bytes(buffer)
+        if text.endswith(b"\n"):
+            text = text[:-1]
+        yield from emit(text)
     stats.physical_lines = next_line - 1
     stats.bytes_read = counting.count
     stats.checksum = digest.hexdigest()

@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     HttpUrl,
+    ValidationInfo,
     field_validator,
 )
 
@@ -229,6 +230,12 @@ def _check_normalises(identifier_type: IdentifierType, value: str | int) -> str 
 
 
 class _IdentifierBase(_Strict):
+    @field_validator("identifier", check_fields=False)
+    @classmethod
+    def _normalises(cls, value: str | int, info: ValidationInfo) -> str | int:
+        # identifier_type is declared first, so it is known here (the union's tag).
+        return _check_normalises(IdentifierType(info.data["identifier_type"]), value)
+
     def normalised(self) -> str:
         """The stored, compared form (contract section 3)."""
         value = normalise_identifier(self.identifier_type, self.identifier)  # type: ignore[attr-defined]
@@ -240,11 +247,6 @@ class DOIIdentifier(_IdentifierBase):
     identifier_type: Literal["doi"] = Field(description="A Digital Object Identifier.")
     identifier: str = Field(description=ACCEPTED_FORMS[IdentifierType.DOI])
 
-    @field_validator("identifier")
-    @classmethod
-    def _valid(cls, value: str) -> str:
-        return str(_check_normalises(IdentifierType.DOI, value))
-
 
 class PubMedIdentifier(_IdentifierBase):
     identifier_type: Literal["pm_id"] = Field(description="A PubMed id.")
@@ -252,51 +254,26 @@ class PubMedIdentifier(_IdentifierBase):
         description=ACCEPTED_FORMS[IdentifierType.PM_ID]
     )
 
-    @field_validator("identifier")
-    @classmethod
-    def _valid(cls, value: int | str) -> int | str:
-        return _check_normalises(IdentifierType.PM_ID, value)
-
 
 class OpenAlexIdentifier(_IdentifierBase):
     identifier_type: Literal["open_alex"] = Field(description="An OpenAlex work id.")
     identifier: str = Field(description=ACCEPTED_FORMS[IdentifierType.OPEN_ALEX])
-
-    @field_validator("identifier")
-    @classmethod
-    def _valid(cls, value: str) -> str:
-        return str(_check_normalises(IdentifierType.OPEN_ALEX, value))
 
 
 class ERICIdentifier(_IdentifierBase):
     identifier_type: Literal["eric"] = Field(description="An ERIC accession number.")
     identifier: str = Field(description=ACCEPTED_FORMS[IdentifierType.ERIC])
 
-    @field_validator("identifier")
-    @classmethod
-    def _valid(cls, value: str) -> str:
-        return str(_check_normalises(IdentifierType.ERIC, value))
-
 
 class ProQuestIdentifier(_IdentifierBase):
     identifier_type: Literal["pro_quest"] = Field(description="A ProQuest document id.")
     identifier: str = Field(description=ACCEPTED_FORMS[IdentifierType.PRO_QUEST])
-
-    @field_validator("identifier")
-    @classmethod
-    def _valid(cls, value: str) -> str:
-        return str(_check_normalises(IdentifierType.PRO_QUEST, value))
 
 
 class OtherIdentifier(_IdentifierBase):
     identifier_type: Literal["other"] = Field(description="Any other identifier.")
     identifier: str = Field(description=ACCEPTED_FORMS[IdentifierType.OTHER])
     other_identifier_name: str = Field(min_length=1, description="What kind of identifier it is.")
-
-    @field_validator("identifier")
-    @classmethod
-    def _valid(cls, value: str) -> str:
-        return str(_check_normalises(IdentifierType.OTHER, value))
 
     @field_validator("other_identifier_name")
     @classmethod

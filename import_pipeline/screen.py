@@ -193,8 +193,14 @@ class _Compiler:
                     raise Unscreenable(path)
                 self._typed(resolved, rule, path, model)
             elif kind in _JSON_TYPES or "enum" in resolved or "const" in resolved:
-                if resolved.get("format") or "enum" in resolved or "const" in resolved or (
-                    resolved.keys() & {"pattern", "minLength", "maxLength", "minimum", "maximum"}
+                if (
+                    resolved.get("format")
+                    or "enum" in resolved
+                    or "const" in resolved
+                    or (
+                        resolved.keys()
+                        & {"pattern", "minLength", "maxLength", "minimum", "maximum"}
+                    )
                 ):
                     if any(t in rule.types for t in _JSON_TYPES.get(kind or "string", [])):
                         raise Unscreenable(path)  # two constrained branches of one type
@@ -353,28 +359,41 @@ def screen_items(
         )
         # Discriminated unions: below a union point, paths carry the variant's tag.
         for union in screen.unions:
-            engine.execute(
-                """
-                CREATE OR REPLACE TEMP TABLE screen_tags AS
-                SELECT item_id, regexp_extract(fullkey, $concrete) AS prefix,
-                    atom ->> '$' AS tag
-                FROM screen_nodes
-                WHERE vpath = $path || '.' || $discriminator AND type = 'VARCHAR'
-                """,
-                {"path": union.path, "discriminator": union.discriminator, "concrete": union.concrete},
+            # A union at a fixed path has one tag per item; one inside an array, one per element.
+            per_item = "[*]" not in union.path
+            under = (
+                "(n.vpath = $path OR starts_with(n.vpath, $path || '.') "
+                "OR starts_with(n.vpath, $path || '['))"
+            )
+            prefix = (
+                "''"
+                if per_item
+                else f"CASE WHEN {under} THEN regexp_extract(n.fullkey, $concrete) END"
             )
             engine.execute(
-                """
-                UPDATE screen_nodes n SET vpath = $path || '{' || COALESCE(t.tag, '?') || '}'
-                    || substr(n.vpath, length($path) + 1)
-                FROM (SELECT n2.item_id, n2.id, t2.tag FROM screen_nodes n2
-                      LEFT JOIN screen_tags t2 ON t2.item_id = n2.item_id
-                        AND t2.prefix = regexp_extract(n2.fullkey, $concrete)
-                      WHERE n2.vpath = $path OR starts_with(n2.vpath, $path || '.')
-                        OR starts_with(n2.vpath, $path || '[')) t
-                WHERE n.item_id = t.item_id AND n.id = t.id
+                f"""
+                CREATE OR REPLACE TEMP TABLE screen_tags AS
+                SELECT n.item_id, {prefix} AS prefix, n.atom ->> '$' AS tag
+                FROM screen_nodes n
+                WHERE n.vpath = $path || '.' || $discriminator AND n.type = 'VARCHAR'
                 """,
-                {"path": union.path, "concrete": union.concrete},
+                {"path": union.path, "discriminator": union.discriminator}
+                | ({} if per_item else {"concrete": union.concrete}),
+            )
+            engine.execute(
+                f"""
+                CREATE OR REPLACE TEMP TABLE screen_next AS
+                SELECT n.* EXCLUDE (prefix) REPLACE (
+                    CASE WHEN {under}
+                        THEN $path || '{{' || COALESCE(t.tag, '?') || '}}' || substr(n.vpath, length($path) + 1)
+                        ELSE n.vpath END AS vpath)
+                FROM (SELECT n.*, {prefix} AS prefix FROM screen_nodes n) n
+                LEFT JOIN screen_tags t ON t.item_id = n.item_id AND t.prefix = n.prefix
+                """,
+                {"path": union.path} | ({} if per_item else {"concrete": union.concrete}),
+            )
+            engine.execute(
+                "DROP TABLE screen_nodes; ALTER TABLE screen_next RENAME TO screen_nodes"
             )
         bad = engine.execute(
             """

@@ -167,6 +167,8 @@ def connect(
             delay = min(delay * 2, 1.0)
     try:
         conn.execute("SET enable_progress_bar = false")
+        # Bounded memory: big joins spill to <store>.tmp instead of growing the process.
+        conn.execute("SET memory_limit = '2GB'")
         if not read_only:
             ensure_schema(conn)
         yield conn

@@ -105,6 +105,8 @@ def new_json_engine() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB used only for its JSON functions (never the store)."""
     engine = duckdb.connect(":memory:")
     engine.execute("SET enable_progress_bar = false")
+    # Bounded memory whatever the batch size: chunks are processed one at a time.
+    engine.execute("SET memory_limit = '1GB'")
     return engine
 
 
@@ -190,7 +192,7 @@ def _shred_enhancements(engine: duckdb.DuckDBPyConnection, lines: pl.DataFrame) 
     engine.register("shredded", lines.select("line_number", "enhancements"))
     try:
         return engine.sql(
-            f"""
+            """
             WITH items AS (
                 SELECT line_number, unnest(json_extract(enhancements, '$[*]')) AS item,
                     generate_subscripts(json_extract(enhancements, '$[*]'), 1) - 1 AS position

@@ -10,7 +10,9 @@ from import_pipeline.errors import BatchUnreadable
 from import_pipeline.load import NOT_UTF8, TOO_LONG, LoadStats, iter_line_chunks
 
 
-def load(data: bytes, *, gz: bool = False, max_line: int = 1000, chunk: int = 3, ratio: int = 1000):
+def load(
+    data: bytes, *, gz: bool = False, max_line: int = 1000, chunk: int = 16, ratio: int = 1000
+):
     stats = LoadStats()
     stored = gzip.compress(data) if gz else data
     frames = list(
@@ -22,7 +24,7 @@ def load(data: bytes, *, gz: bool = False, max_line: int = 1000, chunk: int = 3,
             max_line_bytes=max_line,
             max_decompressed_bytes=10**9,
             max_decompression_ratio=ratio,
-            chunk_lines=chunk,
+            chunk_bytes=chunk,
         )
     )
     return pl.concat(frames), stats

@@ -265,3 +265,63 @@ def test_screen_never_accepts_what_pydantic_refuses() -> None:
         except ValueError:
             pydantic_ok = False
         assert (number not in failing) is pydantic_ok, text
+
+
+def _corpus() -> list[str]:
+    from .test_hostile_input import LINE_CASES
+
+    real = [
+        text
+        for path in sorted(Path(__file__).resolve().parents[1].glob("import_pipeline/demo_data/destiny/*.jsonl"))
+        for text in path.read_text(encoding="utf-8").splitlines()
+    ]
+    return [case[1] for case in LINE_CASES] + SCREEN_CORPUS + real
+
+
+def test_the_screen_accepts_no_item_pydantic_refuses() -> None:
+    """Item by item: what the vectorised screen lets through, pydantic accepts too."""
+    from pydantic import TypeAdapter
+
+    from import_pipeline.models import EnhancementFileInput
+    from import_pipeline.screen import screen_items
+    from import_pipeline.validate import _enhancement_screen
+
+    items = []
+    for text in _corpus():
+        try:
+            document = json.loads(text)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(document, dict) and isinstance(document.get("enhancements"), list):
+            items += [json.dumps(item) for item in document["enhancements"]]
+    accepted = screen_items(new_json_engine(), _enhancement_screen(), pl.DataFrame({"item": items}))
+    adapter = TypeAdapter(EnhancementFileInput)
+    refused_by_screen = 0
+    for item, ok in zip(items, accepted.to_list(), strict=True):
+        if ok:
+            adapter.validate_json(item, strict=True)  # raises if the screen was wrong
+        else:
+            refused_by_screen += 1
+    assert refused_by_screen > 10 and accepted.sum() > 50
+
+
+def test_vectorised_verdicts_equal_pydantic_on_the_hostile_corpus() -> None:
+    """Line by line: a line imports without error exactly when pydantic accepts it."""
+    from .test_hostile_input import LINE_CASES
+
+    corpus = _corpus()
+    engine = new_json_engine()
+    chunk = pl.DataFrame(
+        {"line_number": range(1, len(corpus) + 1), "text": corpus, "problem": [None] * len(corpus)},
+        schema={"line_number": pl.Int64, "text": pl.String, "problem": pl.String},
+    )
+    result = validate_chunk(engine, chunk)
+    with_errors = set(result.errors["line_number"].to_list())
+    ours_only = {case[1] for case in LINE_CASES if case[0] in ("duplicate top-level key",)}
+    for number, text in enumerate(corpus, start=1):
+        try:
+            ReferenceFileInput.model_validate_json(text, strict=True)
+            pydantic_ok = text not in ours_only  # stricter on purpose: duplicate keys refused
+        except ValueError:
+            pydantic_ok = False
+        assert (number not in with_errors) is pydantic_ok, text[:200]

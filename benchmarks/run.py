@@ -1,0 +1,197 @@
+"""The benchmark: one command, one JSON of figures (see README, "Performance").
+
+    python -m benchmarks.run                      # 1M lines into a 1M-reference store
+    python -m benchmarks.run --lines 200000 --store 200000 --sensor-files 10000
+
+It generates a realistic batch and a preloaded store (half the lines match a stored work),
+measures DuckDB's own full parse of the file (the floor), imports the batch through the real
+job in a cold process, and times sensor ticks over many files; with --daemon it also drops
+files into a running `dagster dev` and waits for all of them to be imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.generate import duckdb_floor_seconds, preload_store, write_batch
+
+RECORD = {
+    "source_name": "benchmark",
+    "processor_name": "benchmarks.run",
+    "processor_version": "1",
+    "expected_reference_count": -1,
+}
+
+
+def _write_record(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "record.json").write_text(json.dumps(RECORD))
+
+
+def import_benchmark(root: Path, lines: int, store_size: int) -> dict:
+    home = root / "import"
+    _write_record(home / "landing" / "bench")
+    batch = home / "landing" / "bench" / "batch.jsonl"
+    started = time.perf_counter()
+    size = write_batch(batch, lines, store_size)
+    generated = time.perf_counter() - started
+    started = time.perf_counter()
+    if store_size:
+        preload_store(home / "references.duckdb", store_size)
+    preloaded = time.perf_counter() - started
+    floor = duckdb_floor_seconds(batch)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.import_once", str(home), "bench"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(done.stderr[-4000:])
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    wall = measured["wall_seconds"]
+    return {
+        "lines": lines,
+        "store_references": store_size,
+        "file_mb": round(size / 1e6, 1),
+        "generate_seconds": round(generated, 1),
+        "preload_seconds": round(preloaded, 1),
+        "duckdb_floor_seconds": round(floor, 2),
+        "import_wall_seconds": round(wall, 2),
+        "lines_per_second": round(lines / wall),
+        "ratio_to_floor": round(wall / floor, 1),
+        "peak_rss_mb": round(measured["peak_rss_mb"]),
+        "stage_seconds": {k: round(v, 2) for k, v in measured["step_seconds"].items()},
+        "counts": measured["counts"],
+        "references_created": measured["references_created"],
+        "references_merged": measured["references_merged"],
+    }
+
+
+def sensor_benchmark(root: Path, files: int) -> dict:
+    import dagster as dg
+
+    from import_pipeline.defs.resources import ImportPipelineResource
+    from import_pipeline.defs.sensors import landing_zone_sensor
+    from import_pipeline.settings import Settings
+
+    home = root / "sensor"
+    per_record = 100
+    line = '{"identifiers": [{"identifier_type": "doi", "identifier": "10.5555/s%d"}]}\n'
+    for index in range(files):
+        folder = home / "landing" / f"rec-{index // per_record:04d}"
+        if index % per_record == 0:
+            _write_record(folder)
+        (folder / f"b{index % per_record:03d}.jsonl").write_text(line % index)
+    settings = Settings.from_env({"IMPORT_PIPELINE_HOME": str(home)})
+    resource = ImportPipelineResource.from_settings(settings)
+    ticks = []
+    with dg.instance_for_test() as instance:
+        cursor = None
+        for _ in range(3):
+            context = dg.build_sensor_context(
+                instance=instance, cursor=cursor, resources={"pipeline": resource}
+            )
+            started = time.perf_counter()
+            result = landing_zone_sensor(context)
+            ticks.append(
+                {
+                    "ms": round((time.perf_counter() - started) * 1000),
+                    "run_requests": len(result.run_requests),
+                }
+            )
+            cursor = result.cursor
+            for request in result.dynamic_partitions_requests or []:
+                instance.add_dynamic_partitions(
+                    request.partitions_def_name, list(request.partition_keys)
+                )
+    return {
+        "files": files,
+        "ticks": ticks,
+        "note": "tick 1 sees, tick 2 hashes and launches, tick 3 is quiet",
+    }
+
+
+def daemon_benchmark(root: Path, files: int, lines: int, records: int) -> dict:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.generate import batch_lines
+    from import_pipeline.landing import LandingZone
+    from tests.dagster_dev import dagster_dev
+
+    staged = root / "daemon-files"
+    staged.mkdir()
+    payload = "\n".join(batch_lines(lines)) + "\n"
+    with dagster_dev(root / "daemon", sensor_interval=5) as server:
+        landing = LandingZone(str(server.home / "landing"))
+        for record in range(records):
+            (staged / "record.json").write_text(json.dumps(RECORD))
+            landing.put_file(str(staged / "record.json"), f"bench-{record:02d}", "record.json")
+        started = time.perf_counter()
+        for index in range(files):
+            path = staged / f"b{index:05d}.jsonl"
+            path.write_text(payload)
+            landing.put_file(str(path), f"bench-{index % records:02d}", path.name)
+            path.unlink()
+        deadline = time.monotonic() + 3600
+        while time.monotonic() < deadline:
+            done = 0
+            for record in range(records):
+                out = server.cli("summary", f"bench-{record:02d}", "--json", "--wait", "60")
+                if out.returncode == 0:
+                    done += sum(
+                        1
+                        for b in json.loads(out.stdout)["batches"]
+                        if b["status"] not in ("created", "started")
+                    )
+            if done >= files:
+                break
+            time.sleep(10)
+        wall = time.perf_counter() - started
+    return {
+        "files": files,
+        "lines_per_file": lines,
+        "records": records,
+        "imported": done,
+        "wall_minutes": round(wall / 60, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--store", type=int, default=1_000_000, help="references preloaded")
+    parser.add_argument("--sensor-files", type=int, default=10_000)
+    parser.add_argument("--daemon", action="store_true", help="also run files through dagster dev")
+    parser.add_argument("--daemon-files", type=int, default=1000)
+    parser.add_argument("--daemon-lines", type=int, default=1000)
+    parser.add_argument("--out", default="benchmarks/out/results.json")
+    parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="import-pipeline-bench-"))
+    try:
+        results: dict = {"machine": {"cpus": os.cpu_count()}}
+        results["import"] = import_benchmark(root, args.lines, args.store)
+        print(json.dumps(results["import"], indent=2), flush=True)
+        if args.sensor_files:
+            results["sensor"] = sensor_benchmark(root, args.sensor_files)
+            print(json.dumps(results["sensor"], indent=2), flush=True)
+        if args.daemon:
+            results["daemon"] = daemon_benchmark(root, args.daemon_files, args.daemon_lines, 10)
+            print(json.dumps(results["daemon"], indent=2), flush=True)
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2))
+        print(f"written to {out}")
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
