@@ -272,7 +272,9 @@ def _corpus() -> list[str]:
 
     real = [
         text
-        for path in sorted(Path(__file__).resolve().parents[1].glob("import_pipeline/demo_data/destiny/*.jsonl"))
+        for path in sorted(
+            Path(__file__).resolve().parents[1].glob("import_pipeline/demo_data/destiny/*.jsonl")
+        )
         for text in path.read_text(encoding="utf-8").splitlines()
     ]
     return [case[1] for case in LINE_CASES] + SCREEN_CORPUS + real
