@@ -10,6 +10,8 @@ identifier or enhancement is dropped with an error and the rest of its line is k
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -101,6 +103,28 @@ def _sql_list(values: list[str]) -> str:
     return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]::VARCHAR[]"
 
 
+@contextmanager
+def _registered(
+    engine: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame
+) -> Iterator[None]:
+    """`frame` visible to `engine`'s SQL as `name` for the body's duration."""
+    engine.register(name, frame)
+    try:
+        yield
+    finally:
+        engine.unregister(name)
+
+
+def _items_of(column: str) -> str:
+    """A CTE `items`: one row per element of the JSON array `column`, with its position."""
+    return f"""
+        items AS (
+            SELECT line_number, unnest(json_extract({column}, '$[*]')) AS item,
+                generate_subscripts(json_extract({column}, '$[*]'), 1) - 1 AS position
+            FROM shredded WHERE {column} IS NOT NULL
+        )"""
+
+
 def new_json_engine() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB used only for its JSON functions (never the store)."""
     engine = duckdb.connect(":memory:")
@@ -112,10 +136,8 @@ def new_json_engine() -> duckdb.DuckDBPyConnection:
 
 def _shred_lines(engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame) -> pl.DataFrame:
     """One row per readable line: is it a JSON object, its keys and its three parts."""
-    engine.register(
-        "chunk", chunk.filter(pl.col("problem").is_null()).select("line_number", "text")
-    )
-    try:
+    readable = chunk.filter(pl.col("problem").is_null()).select("line_number", "text")
+    with _registered(engine, "chunk", readable):
         return engine.sql(
             f"""
             WITH parsed AS (
@@ -146,20 +168,13 @@ def _shred_lines(engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame) -> pl.D
             FROM split
             """
         ).pl()
-    finally:
-        engine.unregister("chunk")
 
 
 def _shred_identifiers(engine: duckdb.DuckDBPyConnection, lines: pl.DataFrame) -> pl.DataFrame:
-    engine.register("shredded", lines.select("line_number", "identifiers"))
-    try:
+    with _registered(engine, "shredded", lines.select("line_number", "identifiers")):
         return engine.sql(
             f"""
-            WITH items AS (
-                SELECT line_number, unnest(json_extract(identifiers, '$[*]')) AS item,
-                    generate_subscripts(json_extract(identifiers, '$[*]'), 1) - 1 AS position
-                FROM shredded WHERE identifiers IS NOT NULL
-            ), parts AS (
+            WITH {_items_of("identifiers")}, parts AS (
                 SELECT line_number, position, json_type(item) = 'OBJECT' AS is_object,
                     CASE WHEN json_type(item) = 'OBJECT' THEN json_keys(item) END AS keys,
                     CASE WHEN json_type(item) = 'OBJECT' THEN json_extract(item,
@@ -184,20 +199,13 @@ def _shred_identifiers(engine: duckdb.DuckDBPyConnection, lines: pl.DataFrame) -
             FROM parts
             """
         ).pl()
-    finally:
-        engine.unregister("shredded")
 
 
 def _shred_enhancements(engine: duckdb.DuckDBPyConnection, lines: pl.DataFrame) -> pl.DataFrame:
-    engine.register("shredded", lines.select("line_number", "enhancements"))
-    try:
+    with _registered(engine, "shredded", lines.select("line_number", "enhancements")):
         return engine.sql(
-            """
-            WITH items AS (
-                SELECT line_number, unnest(json_extract(enhancements, '$[*]')) AS item,
-                    generate_subscripts(json_extract(enhancements, '$[*]'), 1) - 1 AS position
-                FROM shredded WHERE enhancements IS NOT NULL
-            ), parts AS (
+            f"""
+            WITH {_items_of("enhancements")}, parts AS (
                 SELECT line_number, position, item,
                     CASE WHEN json_type(item) = 'OBJECT' THEN json_extract(item,
                         ['$.source', '$.visibility', '$.robot_version', '$.processor_version',
@@ -220,8 +228,6 @@ def _shred_enhancements(engine: duckdb.DuckDBPyConnection, lines: pl.DataFrame) 
             FROM parts
             """
         ).pl()
-    finally:
-        engine.unregister("shredded")
 
 
 def nested_too_deep(texts: pl.Series, limit: int = MAX_NESTING_DEPTH) -> pl.Series:
@@ -347,8 +353,7 @@ def association_targets(
 
     A target is a reference UUID (`target_type` "reference_id") or an external identifier.
     """
-    engine.register("associations", enhancements.select("line_number", "content"))
-    try:
+    with _registered(engine, "associations", enhancements.select("line_number", "content")):
         targets = engine.sql(
             """
             WITH items AS (
@@ -369,8 +374,6 @@ def association_targets(
             FROM items
             """
         ).pl()
-    finally:
-        engine.unregister("associations")
     return (
         targets.with_columns(
             target=pl.when(pl.col("identifier_type") == "reference_id")

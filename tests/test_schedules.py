@@ -14,35 +14,36 @@ from .conftest import import_directly, write_batch, write_record
 LINE = '{"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/s"}]}\n'
 
 
-def test_requests_runs_only_for_records_with_pending_batches(settings, landing) -> None:
+def _one_imported_record(settings, landing) -> None:
     write_record(landing, "done")
     write_batch(landing, "done", "a.jsonl", LINE)
     import_directly(settings, landing, "done")
+
+
+def _tick(instance: dg.DagsterInstance, settings) -> dg.ScheduleEvaluationContext:
+    """The 02:00 tick of scheduled_ingestion."""
+    return dg.build_schedule_context(
+        instance=instance,
+        resources={"pipeline": ImportPipelineResource.from_settings(settings)},
+        scheduled_execution_time=datetime(2026, 11, 23, 2, 0, tzinfo=UTC),
+    )
+
+
+def test_requests_runs_only_for_records_with_pending_batches(settings, landing) -> None:
+    _one_imported_record(settings, landing)
     write_record(landing, "waiting")
     write_batch(landing, "waiting", "a.jsonl", LINE)
     write_batch(landing, "waiting", "b.jsonl", LINE)
     write_batch(landing, "no-record", "a.jsonl", LINE)
     with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(
-            instance=instance,
-            resources={"pipeline": ImportPipelineResource.from_settings(settings)},
-            scheduled_execution_time=datetime(2026, 11, 23, 2, 0, tzinfo=UTC),
-        )
-        requests = scheduled_ingestion(context)
+        requests = scheduled_ingestion(_tick(instance, settings))
         assert [r.partition_key for r in requests] == ["waiting"]
         assert requests[0].tags["import_pipeline/batches"] == "a.jsonl,b.jsonl"
         assert instance.get_dynamic_partitions("import_records") == ["waiting"]
 
 
 def test_skips_when_nothing_waits(settings, landing) -> None:
-    write_record(landing, "done")
-    write_batch(landing, "done", "a.jsonl", LINE)
-    import_directly(settings, landing, "done")
+    _one_imported_record(settings, landing)
     with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(
-            instance=instance,
-            resources={"pipeline": ImportPipelineResource.from_settings(settings)},
-            scheduled_execution_time=datetime(2026, 11, 23, 2, 0, tzinfo=UTC),
-        )
-        result = scheduled_ingestion(context)
+        result = scheduled_ingestion(_tick(instance, settings))
         assert isinstance(result, dg.SkipReason)
