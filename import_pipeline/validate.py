@@ -1,6 +1,6 @@
 """Validate: loaded lines → valid identifiers and enhancements, and errors, per line.
 
-Vectorised checks decide: DuckDB's JSON functions shred each chunk, a predicate compiled from
+Vectorised checks decide: DuckDB's JSON functions shred each chunk, the rules compiled from
 the pydantic models (`screen.py`) and the identifier expressions (`identifiers.py`) accept
 what is certainly valid. Only what they cannot accept goes to pydantic, one line at a time,
 which gives the final verdict and the precise messages. Bad parts fail alone: an invalid
