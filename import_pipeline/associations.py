@@ -18,7 +18,7 @@ import duckdb
 import polars as pl
 
 from import_pipeline.models import ErrorCode, ImportResultStatus, derive_batch_status
-from import_pipeline.results import errors_json, failure_details
+from import_pipeline.results import ERROR, errors_json, failure_details
 
 UNRESOLVED_REFERENCE_TYPE = "reference_id"
 
@@ -131,7 +131,6 @@ def refresh_associations(
     )
 
 
-_ERROR = pl.Struct({"code": pl.String, "message": pl.String, "field": pl.String})
 _TARGET = pl.Struct({"identifier_type": pl.String, "identifier": pl.String})
 
 
@@ -160,7 +159,7 @@ def _next_states(results: pl.DataFrame) -> pl.DataFrame:
     )
     return (
         results.with_columns(
-            old_errors=pl.col("errors").str.json_decode(pl.List(_ERROR)),
+            old_errors=pl.col("errors").str.json_decode(pl.List(ERROR)),
         )
         .with_columns(new_errors=errors)
         .select(

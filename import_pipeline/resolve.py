@@ -24,7 +24,7 @@ from import_pipeline.models import (
     ImportResultStatus,
     derive_batch_status,
 )
-from import_pipeline.results import errors_json, failure_details
+from import_pipeline.results import ERROR, errors_json, failure_details
 from import_pipeline.store import transaction
 
 _TRUSTED = sorted(TRUSTED_TYPES)
@@ -81,9 +81,6 @@ class BatchOutcome:
     status: str
     associations_linked: int = 0
     associations_waiting: int = 0
-
-
-_RESULT_ERRORS = pl.Struct({"code": pl.String, "message": pl.String, "field": pl.String})
 
 
 def _merge_sql(strategy: CollisionStrategy) -> list[str]:
@@ -406,8 +403,8 @@ def _results(
             .then(None)
             .otherwise(pl.coalesce("reference_id", discard_ref)),
             errors=pl.col("errors")
-            .fill_null(pl.lit([], dtype=pl.List(_RESULT_ERRORS)))
-            .cast(pl.List(_RESULT_ERRORS)),
+            .fill_null(pl.lit([], dtype=pl.List(ERROR)))
+            .cast(pl.List(ERROR)),
         )
         .with_columns(
             # A written line with associations waits for them (see associations.py).

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import polars as pl
 
+#: One error of a result, as the `errors` column holds it.
+ERROR = pl.Struct({"code": pl.String, "message": pl.String, "field": pl.String})
+
 
 def errors_json(errors: pl.Expr) -> pl.Expr:
     """The `errors` column: a JSON array of `{"code", "message", "field"}` objects."""

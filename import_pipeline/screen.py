@@ -308,9 +308,6 @@ def _rules_frame(screen: CompiledScreen) -> pl.DataFrame:
                 "min_items": r.min_items,
                 "max_items": r.max_items,
                 "truthy": r.truthy,
-                "anything_below": r.anything_below,
-                "open_declared": r.open_object,
-                "is_open": r.open_object is not None,
             }
             for r in screen.rules
         ],
@@ -329,9 +326,6 @@ def _rules_frame(screen: CompiledScreen) -> pl.DataFrame:
             "min_items": pl.Int64,
             "max_items": pl.Int64,
             "truthy": pl.Boolean,
-            "anything_below": pl.Boolean,
-            "open_declared": pl.List(pl.String),
-            "is_open": pl.Boolean,
         },
     )
 

@@ -13,6 +13,7 @@ from import_pipeline.models import ImportResultStatus, derive_batch_status
 from .conftest import import_directly, write_batch, write_record
 
 ALL = [s.value for s in ImportResultStatus]
+ONE_LINE = '{"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/a"}]}\n'
 
 TABLE = [
     ([], "created"),
@@ -64,12 +65,7 @@ def test_record_goes_created_started_completed(settings, landing) -> None:
     with store.connect(settings.duckdb_path) as conn:
         store.upsert_record(conn, "rec", None)
     assert _record_status(settings, "rec") == "created"
-    write_batch(
-        landing,
-        "rec",
-        "a.jsonl",
-        '{"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/a"}]}\n',
-    )
+    write_batch(landing, "rec", "a.jsonl", ONE_LINE)
     import_directly(settings, landing, "rec")
     assert _record_status(settings, "rec") == "started"  # not finalised yet
     (Path(landing.root) / "rec" / "_finalised").touch()
@@ -93,12 +89,7 @@ def test_an_unreadable_batch_is_failed_with_its_reason(settings, landing) -> Non
 
 def test_summary_says_whether_the_expected_count_matches(settings, landing) -> None:
     write_record(landing, "rec", expected_reference_count=2)
-    write_batch(
-        landing,
-        "rec",
-        "a.jsonl",
-        '{"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/a"}]}\n',
-    )
+    write_batch(landing, "rec", "a.jsonl", ONE_LINE)
     import_directly(settings, landing, "rec")
     with store.connect(settings.duckdb_path) as conn:
         from import_pipeline.records import read_record
