@@ -47,6 +47,7 @@ def pending_batches(
     folder: RecordFolder,
     imported: dict[str, str],
     only: set[str] | None = None,
+    known: dict[str, str] | None = None,
 ) -> list[tuple[BatchFile, str]]:
     """The batches of `folder` whose current content has not been imported yet, with the
     checksum of that content.
@@ -55,15 +56,19 @@ def pending_batches(
         imported: batch name → checksum of the version already imported.
         only: restrict to these batch names. Their current content is imported even if it
             changed since the sensor saw it; a later tick sees the change and finds it done.
+        known: checksums already read by the caller; the other batches are hashed here. The
+            load stage records the checksum of the bytes it actually imports either way.
     """
     pending = []
     for batch in folder.batches:
         if only is not None and batch.name not in only:
             continue
-        try:
-            checksum = landing.checksum(batch.path)
-        except FileNotFoundError:
-            continue
+        checksum = (known or {}).get(batch.name)
+        if not checksum:
+            try:
+                checksum = landing.checksum(batch.path)
+            except FileNotFoundError:
+                continue
         if imported.get(batch.name) != checksum:
             pending.append((batch, checksum))
     return pending

@@ -342,43 +342,49 @@ def record_summary(conn: duckdb.DuckDBPyConnection, record_key: str) -> dict[str
     if row is None:
         raise NotFound(f"no import record {record_key!r}")
     record = {c: _jsonable(v) for c, v in zip(columns, row, strict=True)}
+    # Three queries for the whole record, whatever its number of batches.
+    counts: dict[str, dict[str, int]] = {}
+    for batch_id, result_status, count in conn.execute(
+        """
+        SELECT r.import_batch_id::VARCHAR, r.status, count(*)
+        FROM import_results r JOIN import_batches b ON b.id = r.import_batch_id
+        WHERE b.record_key = ? GROUP BY 1, 2
+        """,
+        [record_key],
+    ).fetchall():
+        counts.setdefault(batch_id, _zero_counts())[result_status] = count
+    failing: dict[str, list[str]] = {}
+    for batch_id, text in conn.execute(
+        """
+        SELECT r.import_batch_id::VARCHAR, r.failure_details
+        FROM import_results r JOIN import_batches b ON b.id = r.import_batch_id
+        WHERE b.record_key = ? AND r.failure_details IS NOT NULL
+        ORDER BY b.name, r.line_number
+        """,
+        [record_key],
+    ).fetchall():
+        failing.setdefault(batch_id, []).append(text)
     batches = []
     totals = _zero_counts()
     for batch_id, name, url, status, reason in conn.execute(
         """
-        SELECT id, name, storage_url, status, failure_details FROM import_batches
+        SELECT id::VARCHAR, name, storage_url, status, failure_details FROM import_batches
         WHERE record_key = ? ORDER BY name
         """,
         [record_key],
     ).fetchall():
-        counts = _zero_counts()
-        for result_status, count in conn.execute(
-            "SELECT status, count(*) FROM import_results WHERE import_batch_id = ? GROUP BY 1",
-            [batch_id],
-        ).fetchall():
-            counts[result_status] = count
+        batch_counts = counts.get(batch_id, _zero_counts())
+        for result_status, count in batch_counts.items():
             totals[result_status] += count
-        details: str | list[str] | None = reason
-        if reason is None:
-            details = [
-                text
-                for (text,) in conn.execute(
-                    """
-                    SELECT failure_details FROM import_results
-                    WHERE import_batch_id = ? AND failure_details IS NOT NULL
-                    ORDER BY line_number
-                    """,
-                    [batch_id],
-                ).fetchall()
-            ]
         batches.append(
             {
-                "id": str(batch_id),
+                "id": batch_id,
                 "name": name,
                 "storage_url": url,
                 "status": status,
-                "results": counts,
-                "failure_details": details,
+                "results": batch_counts,
+                # The batch-level reason, else the failing lines' details (as DESTINY's summary).
+                "failure_details": reason if reason is not None else failing.get(batch_id, []),
             }
         )
     record["status"] = record_status(

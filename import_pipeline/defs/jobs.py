@@ -19,12 +19,13 @@ def resolve_associations() -> None:
     resolve_waiting_associations()
 
 
-def run_config_for(batch_names: list[str]) -> dict:
-    """Run config restricting a run to some batches (empty: every pending batch)."""
-    return {
-        "ops": {
-            "import_results": {
-                "ops": {"find_pending_batches": {"config": {"batches": sorted(batch_names)}}}
-            }
-        }
-    }
+def run_config_for(batch_names: list[str], checksums: dict[str, str] | None = None) -> dict:
+    """Run config restricting a run to some batches (empty: every pending batch).
+
+    `checksums` are what the caller already read (the sensor hashes every batch it launches),
+    so the run does not read those files an extra time to decide they are pending.
+    """
+    names = sorted(batch_names)
+    known = checksums or {}
+    config = {"batches": names, "checksums": [known.get(name, "") for name in names]}
+    return {"ops": {"import_results": {"ops": {"find_pending_batches": {"config": config}}}}}

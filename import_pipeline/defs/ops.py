@@ -24,6 +24,7 @@ class PendingBatchesConfig(dg.Config):
     """Which batches of the record to import."""
 
     batches: list[str] = []  # empty: every batch whose current content is not yet imported
+    checksums: list[str] = []  # parallel to `batches`: what the sensor read ("" if unknown)
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,10 @@ def find_pending_batches(
                 allow_retries=False,
             )
         imported = store.imported_checksums(conn, record_key)
-        pending = pending_batches(landing, folder, imported, only=set(config.batches) or None)
+        known = dict(zip(config.batches, config.checksums, strict=False))
+        pending = pending_batches(
+            landing, folder, imported, only=set(config.batches) or None, known=known
+        )
         checksums = {batch.name: checksum for batch, checksum in pending}
         to_import = [
             BatchToImport(

@@ -66,7 +66,7 @@ def scheduled_ingestion(context: dg.ScheduleEvaluationContext, pipeline: ImportP
             dg.RunRequest(
                 run_key=f"scheduled:{folder.key}:{context.scheduled_execution_time:%Y%m%dT%H%M}:{state}",
                 partition_key=folder.key,
-                run_config=run_config_for(names),
+                run_config=run_config_for(names, {b.name: c for b, c in pending}),
                 tags={
                     "import_pipeline/record": folder.key,
                     "import_pipeline/batches": ",".join(names)[:4000],

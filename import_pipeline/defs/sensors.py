@@ -90,7 +90,7 @@ def _run_request(record_key: str, ready: list[tuple[str, str]]) -> dg.RunRequest
         # The content checksums are in the key: a changed file gets a new run, the same never.
         run_key=f"{record_key}:{hashlib.sha256(identity.encode()).hexdigest()[:32]}",
         partition_key=record_key,
-        run_config=run_config_for(names),
+        run_config=run_config_for(names, dict(ready)),
         tags={
             "import_pipeline/record": record_key,
             "import_pipeline/batches": ",".join(names)[:4000],
