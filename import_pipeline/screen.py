@@ -1,23 +1,33 @@
-"""The vectorised screen: a pydantic model's JSON Schema checked against many JSON items at once.
+"""The vectorised screen: a pydantic model's JSON Schema checked against many JSON lines at once.
 
-The schema is compiled into a table of rules, one per path an item may have
-(`$.content{abstract}.process`: `{tag}` marks the variant of a discriminated union). DuckDB's
-`json_tree` turns a chunk of items into one row per node in a single parse each, and a few
-joins find every node that breaks a rule. An item with no such node is valid; pydantic never
-sees it. The screen is *sound*, not complete: whatever it cannot prove valid it leaves to
-pydantic, which then decides and explains. A schema keyword it does not understand, or a model
-with Python validators (invisible in JSON Schema) and no SQL twin, makes every item of that
-model (or variant) go to pydantic.
+The schema is compiled into three things DuckDB evaluates per line, all vectorised:
+
+- a *structure* for `json_transform`: objects become STRUCTs and lists of objects LISTs, every
+  scalar (and every free-form value) stays a JSON leaf, so its JSON type is still visible;
+- one SQL *check* over that struct: types, enums, patterns, lengths, formats, bounds, required
+  fields, union variants;
+- a *key count* of that struct, compared with the keys the raw line holds. `json_transform`
+  silently drops unknown keys and repeated ones, so the line's own count (an over-count: every
+  `"` followed by `:`) must equal the keys the struct accounts for, or the line is refused.
+
+Null values of keys are replaced by a stand-in string before the transform (`json_transform`
+turns null and missing alike into SQL NULL); a replacement that lands inside a string makes
+the line invalid JSON, so it only ever reaches real nulls. Objects whose fields are all
+optional cannot tell `{}` from a scalar in the struct, so their JSON type is read directly.
+
+The screen is *sound*, not complete: whatever it cannot prove valid it leaves to pydantic,
+which then decides and explains. A schema keyword it does not understand, a Python validator
+without an SQL twin, an open object's extra keys, nulls where a list or object is nullable: all
+make the line go to pydantic.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import duckdb
-import polars as pl
 from pydantic import BaseModel
 
 _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
@@ -31,431 +41,579 @@ _FORMATS = {"date": _DATE, "date-time": _DATE_TIME, "uri": _HTTP_URL, "uuid": _U
 # Patterns that mean the same to RE2 (DuckDB) and pydantic's engine: no \d \w \s (Unicode-aware
 # in one and not the other), no backreferences or lookaround.
 _PORTABLE_PATTERN = re.compile(r"[\^$\[\]A-Za-z0-9 _:/.+*?-]*")
-_JSON_TYPES = {
-    "object": ["OBJECT"],
-    "array": ["ARRAY"],
-    "string": ["VARCHAR"],
-    "integer": ["UBIGINT", "BIGINT"],
-    "number": ["UBIGINT", "BIGINT", "DOUBLE"],
-    "boolean": ["BOOLEAN"],
-    "null": ["NULL"],
-}
+# JSON number texts that are certainly finite and that pydantic reads as the same value.
+_INTEGER_TEXT = r"-?(0|[1-9][0-9]{0,17})"
+_NUMBER_TEXT = r"-?(0|[1-9][0-9]{0,17})(\.[0-9]{1,17})?([eE][+-]?[0-9]{1,2})?"
 _KNOWN = {
     "type", "properties", "required", "additionalProperties", "items", "minItems", "maxItems",
     "enum", "const", "minLength", "maxLength", "format", "minimum", "maximum",
     "exclusiveMinimum", "exclusiveMaximum", "pattern", "anyOf", "oneOf", "discriminator", "$ref",
     "title", "description", "default", "examples",
 }  # fmt: skip
+_SCALAR_KINDS = ("string", "integer", "number", "boolean")
 
-#: Models whose Python validator has a rule twin: (model name, property) → rule flag.
-TRUTHY_TWINS = {("RawEnhancement", "data")}
+#: The stand-in for the null value of a key (see the module docstring); lines that hold this
+#: text themselves are left to pydantic.
+NULL_STAND_IN = '"\\u0000"'
+#: A null value of a key, in a line's text (group 1 keeps the whitespace).
+NULL_VALUE = r":([ \t\r\n]*)null"
+#: Over-counts a line's keys: every key ends with `"` then `:` (strings may add more).
+KEY_END = r'"[ \t\r\n]*:'
+#: Python validators with an SQL twin: (model, field) → twin.
+TWINS = {
+    ("RawEnhancement", "data"): "truthy",
+    ("OtherIdentifier", "other_identifier_name"): "not_blank",
+}
 
 
 class Unscreenable(Exception):
-    """A schema part the screen cannot express: its items go to pydantic."""
+    """A schema part the screen cannot express: a line holding it goes to pydantic."""
 
 
 @dataclass
-class Rule:
-    """What a node at one path may be."""
+class Scalar:
+    """A JSON leaf: one or more scalar kinds (each with its constraints), or anything."""
 
-    path: str
-    types: set[str] = field(default_factory=set)
-    enum: list[str] | None = None
-    min_length: int | None = None
-    max_length: int | None = None
-    pattern: str | None = None
-    minimum: float | None = None
-    maximum: float | None = None
-    exclusive_minimum: float | None = None
-    exclusive_maximum: float | None = None
-    required: list[str] = field(default_factory=list)
+    strings: dict[str, Any] | None = None  # constraints when a string is allowed
+    integers: dict[str, Any] | None = None
+    numbers: dict[str, Any] | None = None
+    booleans: bool = False
+    nullable: bool = False
+    free: str | None = None  # "any" (Any) or "object" (dict[str, Any]): not looked into
+    truthy: bool = False
+
+
+@dataclass
+class ScalarList:
+    item: Scalar
+    nullable: bool = False
     min_items: int | None = None
     max_items: int | None = None
-    truthy: bool = False
-    anything_below: bool = False  # Any / dict[str, Any]: children are not checked
-    open_object: list[str] | None = None  # extra keys allowed; these are the declared ones
 
 
 @dataclass
-class UnionPoint:
-    """A discriminated union at `path`: `{tag}` is inserted after it for every node below."""
+class Object:
+    fields: dict[str, Node]
+    required: set[str]
+    nullable: bool = False
 
-    path: str
+
+@dataclass
+class Union:
     discriminator: str
-    concrete: str  # a regex matching the concrete fullkey of a node at `path`
+    variants: dict[str, Object | None]  # None: a variant the screen cannot check
+    nullable: bool = False
 
 
 @dataclass
-class CompiledScreen:
-    rules: list[Rule]
-    unions: list[UnionPoint]
-    opaque: list[str]  # variant paths whose items always go to pydantic
+class ObjectList:
+    item: Object | Union
+    nullable: bool = False
+    min_items: int | None = None
+    max_items: int | None = None
 
 
-def _models_with_python_validators(model: type[BaseModel]) -> set[str]:
-    found: set[str] = set()
-    seen: set[type[BaseModel]] = set()
+@dataclass
+class Opaque:
+    """Present → the line goes to pydantic."""
 
-    def visit(cls: type[BaseModel]) -> None:
-        if cls in seen:
+
+Node = Scalar | ScalarList | Object | Union | ObjectList | Opaque
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON Schema → nodes
+# ---------------------------------------------------------------------------------------------
+
+
+def _field_validators(model: type[BaseModel]) -> tuple[bool, set[str]]:
+    """Whether `model` has a model validator, and the fields with a Python validator."""
+    decorators = model.__pydantic_decorators__
+    fields = {f for d in decorators.field_validators.values() for f in d.info.fields}
+    for name, info in model.model_fields.items():
+        if any(type(m).__name__.endswith("Validator") for m in info.metadata):
+            fields.add(name)
+    return bool(decorators.model_validators), fields
+
+
+def _models(model: type[BaseModel]) -> dict[str, type[BaseModel]]:
+    found: dict[str, type[BaseModel]] = {}
+
+    def visit(annotation: Any) -> None:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if annotation.__name__ in found:
+                return
+            found[annotation.__name__] = annotation
+            for info in annotation.model_fields.values():
+                visit(info.annotation)
             return
-        seen.add(cls)
-        decorators = cls.__pydantic_decorators__
-        validated = {d.info.fields for d in decorators.field_validators.values()}
-        fields = {f for group in validated for f in group}
-        twins = {prop for name, prop in TRUTHY_TWINS if name == cls.__name__}
-        if decorators.model_validators or fields - twins:
-            found.add(cls.__name__)
-        for info in cls.model_fields.values():
-            if info.metadata and any(type(m).__name__.endswith("Validator") for m in info.metadata):
-                found.add(cls.__name__)
-            for candidate in _model_classes(info.annotation):
-                visit(candidate)
+        for argument in getattr(annotation, "__args__", ()) or ():
+            visit(argument)
+        for item in getattr(annotation, "__metadata__", ()) or ():
+            visit(item)
 
     visit(model)
     return found
 
 
-def _model_classes(annotation: Any) -> list[type[BaseModel]]:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    found: list[type[BaseModel]] = []
-    for argument in getattr(annotation, "__args__", ()) or ():
-        found.extend(_model_classes(argument))
-    for item in getattr(annotation, "__metadata__", ()) or ():
-        found.extend(_model_classes(item))
-    return found
-
-
-def _concrete_regex(path: str) -> str:
-    """`$.a{x}.b[*]` → a regex for concrete full keys such as `$.a.b[3]`."""
-    plain = re.sub(r"\{[^}]*\}", "", path)
-    return "^" + re.escape(plain).replace(r"\[\*\]", r"\[[0-9]+\]")
-
-
 class _Compiler:
-    def __init__(self, schema: dict[str, Any], opaque_models: set[str]) -> None:
+    def __init__(
+        self, schema: dict[str, Any], models: dict[str, type[BaseModel]], caller_checked: set[str]
+    ) -> None:
         self.defs: dict[str, Any] = schema.get("$defs", {})
-        self.opaque_models = opaque_models
-        self.rules: list[Rule] = []
-        self.unions: list[UnionPoint] = []
-        self.opaque: list[str] = []
+        self.models = models
+        self.caller_checked = caller_checked  # paths whose Python validators the caller twins
 
-    def walk(self, schema: dict[str, Any], path: str, model: str | None = None) -> None:
-        """Adds the rules for a node at `path` (and below) described by `schema`."""
+    def node(self, schema: dict[str, Any], path: str) -> Node:
         try:
-            self._walk(schema, path, model)
+            return self._node(schema, path)
         except Unscreenable:
-            self.opaque.append(path)
+            return Opaque()
 
-    def _walk(self, schema: dict[str, Any], path: str, model: str | None) -> None:
-        if set(schema) - _KNOWN:
-            raise Unscreenable(path)
-        if "$ref" in schema:
+    def _resolve(self, schema: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        name = None
+        while "$ref" in schema:
             name = schema["$ref"].rsplit("/", 1)[-1]
-            if name in self.opaque_models:
-                raise Unscreenable(path)
-            self._walk(self.defs[name], path, name)
-            return
-        mapping = (schema.get("discriminator") or {}).get("mapping")
-        if mapping:
-            prop = schema["discriminator"]["propertyName"]
-            self.rules.append(Rule(path=path, types={"OBJECT"}))
-            self.unions.append(UnionPoint(path, prop, _concrete_regex(path)))
-            for tag, ref in mapping.items():
-                self.walk({"$ref": ref}, f"{path}{{{tag}}}")
-            return
-        branches = schema.get("anyOf") or schema.get("oneOf")
-        if branches:
-            self._any_of(branches, path, model)
-            return
-        rule = Rule(path=path)
-        self._typed(schema, rule, path, model)
-        self.rules.append(rule)
+            schema = {**self.defs[name], **{k: v for k, v in schema.items() if k != "$ref"}}
+        return schema, name
 
-    def _any_of(self, branches: list[dict[str, Any]], path: str, model: str | None) -> None:
-        """`X | None` and unions of scalars: one rule with several types. A union of two
-        structured schemas cannot be told apart node by node: unscreenable."""
-        rule = Rule(path=path)
-        structured = 0
-        for branch in branches:
-            resolved = branch
-            while "$ref" in resolved:
-                name = resolved["$ref"].rsplit("/", 1)[-1]
-                if name in self.opaque_models:
-                    raise Unscreenable(path)
-                resolved = self.defs[name]
-            kind = resolved.get("type")
-            if kind in ("object", "array") or "anyOf" in resolved or "discriminator" in resolved:
-                structured += 1
-                if structured > 1:
-                    raise Unscreenable(path)
-                self._typed(resolved, rule, path, model)
-            elif kind in _JSON_TYPES or "enum" in resolved or "const" in resolved:
-                if (
-                    resolved.get("format")
-                    or "enum" in resolved
-                    or "const" in resolved
-                    or (
-                        resolved.keys()
-                        & {"pattern", "minLength", "maxLength", "minimum", "maximum"}
-                    )
-                ):
-                    if any(t in rule.types for t in _JSON_TYPES.get(kind or "string", [])):
-                        raise Unscreenable(path)  # two constrained branches of one type
-                self._typed(resolved, rule, path, model)
-            elif not (resolved.keys() - {"title", "description", "default"}):
-                rule.anything_below = True
-                rule.types |= set(sum(_JSON_TYPES.values(), []))
-            else:
-                raise Unscreenable(path)
-        self.rules.append(rule)
-
-    def _typed(self, schema: dict[str, Any], rule: Rule, path: str, model: str | None) -> None:
+    def _node(self, schema: dict[str, Any], path: str) -> Node:
         if set(schema) - _KNOWN:
             raise Unscreenable(path)
+        schema, model = self._resolve(schema)
+        branches = schema.get("anyOf") or schema.get("oneOf")
+        if schema.get("discriminator", {}).get("mapping"):
+            return self._union(schema, path)
+        if branches:
+            resolved = [self._resolve(b) for b in branches]
+            nullable = any(b.get("type") == "null" for b, _ in resolved)
+            rest = [b for b in branches if self._resolve(b)[0].get("type") != "null"]
+            if len(rest) == 1:
+                inner = self._node(rest[0], path)
+                if isinstance(inner, Opaque):
+                    return inner
+                inner.nullable = inner.nullable or nullable  # type: ignore[union-attr]
+                return inner
+            scalar = Scalar(nullable=nullable)
+            for branch in rest:
+                part = self._node(branch, path)
+                if not isinstance(part, Scalar) or part.free or part.nullable:
+                    raise Unscreenable(path)  # a union of structures: pydantic decides
+                for kind in ("strings", "integers", "numbers"):
+                    if getattr(part, kind) is not None:
+                        if getattr(scalar, kind) is not None:
+                            raise Unscreenable(path)  # two constrained branches of one kind
+                        setattr(scalar, kind, getattr(part, kind))
+                scalar.booleans = scalar.booleans or part.booleans
+            return scalar
         kind = schema.get("type")
         if kind is None and ("enum" in schema or "const" in schema):
             kind = "string"
         if kind is None:
             if schema.keys() - {"title", "description", "default", "examples"}:
                 raise Unscreenable(path)
-            rule.anything_below = True
-            rule.types |= set(sum(_JSON_TYPES.values(), []))
-            return
-        if kind not in _JSON_TYPES:
+            return Scalar(free="any", nullable=True)
+        if kind == "object":
+            return self._object(schema, path, model)
+        if kind == "array":
+            items = self.node(schema.get("items", {}), f"{path}[*]")
+            bounds = {"min_items": schema.get("minItems"), "max_items": schema.get("maxItems")}
+            if isinstance(items, Object | Union):
+                return ObjectList(items, **bounds)
+            if isinstance(items, Scalar) and not items.free:
+                return ScalarList(items, **bounds)
             raise Unscreenable(path)
-        rule.types |= set(_JSON_TYPES[kind])
+        if kind == "null":
+            return Scalar(nullable=True)
+        return self._scalar(schema, kind, path)
+
+    def _scalar(self, schema: dict[str, Any], kind: str, path: str) -> Scalar:
+        if kind == "boolean":
+            return Scalar(booleans=True)
+        if kind in ("integer", "number"):
+            bounds = {
+                key: float(schema[key])
+                for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+                if key in schema
+            }
+            return Scalar(**{f"{kind}s": bounds})  # type: ignore[arg-type]
+        if kind != "string":
+            raise Unscreenable(path)
+        rules: dict[str, Any] = {}
         if "enum" in schema or "const" in schema:
             values = schema.get("enum", [schema.get("const")])
             if not all(isinstance(v, str) for v in values):
                 raise Unscreenable(path)
-            rule.enum = [str(v) for v in values]
-        rule.min_length = schema.get("minLength", rule.min_length)
-        rule.max_length = schema.get("maxLength", rule.max_length)
+            rules["enum"] = list(values)
+        for key in ("minLength", "maxLength"):
+            if key in schema:
+                rules[key] = int(schema[key])
+        patterns = []
         if "pattern" in schema:
             if not _PORTABLE_PATTERN.fullmatch(schema["pattern"]):
                 raise Unscreenable(path)
-            rule.pattern = schema["pattern"]
+            patterns.append(schema["pattern"])
         if "format" in schema:
             if schema["format"] not in _FORMATS:
                 raise Unscreenable(path)
-            rule.pattern = _FORMATS[schema["format"]]
-        for key, attr in (
-            ("minimum", "minimum"), ("maximum", "maximum"),
-            ("exclusiveMinimum", "exclusive_minimum"), ("exclusiveMaximum", "exclusive_maximum"),
-        ):  # fmt: skip
-            if key in schema:
-                setattr(rule, attr, float(schema[key]))
-        if kind == "array":
-            rule.min_items = schema.get("minItems")
-            rule.max_items = schema.get("maxItems")
-            items = schema.get("items", {})
-            if items.keys() - {"title", "description"}:
-                self.walk(items, f"{path}[*]", model)
-            else:
-                rule.anything_below = True
-        if kind == "object":
-            properties: dict[str, Any] = schema.get("properties", {})
-            extra = schema.get("additionalProperties", True)
-            if not properties and extra is True:
-                rule.anything_below = True  # dict[str, Any]
-                return
-            if extra is True:
-                rule.open_object = list(properties)
-            elif extra is not False:
-                raise Unscreenable(path)  # dict[str, X]: value schemas not expressed
-            rule.required = list(schema.get("required", []))
-            for name, sub in properties.items():
-                if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-                    raise Unscreenable(path)
-                child = f"{path}.{name}"
-                self.walk(sub, child, model)
-                if model and (model, name) in TRUTHY_TWINS:
-                    for candidate in self.rules:
-                        if candidate.path == child:
-                            candidate.truthy = True
+            patterns.append(_FORMATS[schema["format"]])
+            rules["format"] = schema["format"]
+        rules["patterns"] = patterns
+        return Scalar(strings=rules)
+
+    def _object(self, schema: dict[str, Any], path: str, model: str | None) -> Node:
+        properties: dict[str, Any] = schema.get("properties", {})
+        extra = schema.get("additionalProperties", True)
+        if not properties and extra is True:
+            return Scalar(free="object")  # dict[str, Any]
+        if extra is not False and extra is not True:
+            raise Unscreenable(path)  # dict[str, X]: value schemas not expressed
+        cls = self.models.get(model or "")
+        model_validated, validated = _field_validators(cls) if cls else (False, set())
+        if model_validated:
+            raise Unscreenable(path)
+        fields: dict[str, Node] = {}
+        for name, sub in properties.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise Unscreenable(path)
+            child_path = f"{path}.{name}"
+            child = self.node(sub, child_path)
+            if name in validated:
+                twin = TWINS.get((model or "", name))
+                if twin == "truthy" and isinstance(child, Scalar):
+                    child.truthy = True
+                elif twin == "not_blank" and isinstance(child, Scalar) and child.strings:
+                    child.strings["not_blank"] = True
+                elif child_path not in self.caller_checked:
+                    child = Opaque()
+            fields[name] = child
+        # An open object's extra keys are not accounted for: lines holding any are refused by
+        # the key count, which is what makes this sound.
+        return Object(fields=fields, required=set(schema.get("required", [])))
+
+    def _union(self, schema: dict[str, Any], path: str) -> Union:
+        discriminator = schema["discriminator"]["propertyName"]
+        variants: dict[str, Object | None] = {}
+        for tag, ref in schema["discriminator"]["mapping"].items():
+            variant = self.node({"$ref": ref}, path)
+            variants[tag] = variant if isinstance(variant, Object) else None
+        union = Union(discriminator, variants)
+        _merged_fields(union)  # raises if two variants give one field two shapes
+        return union
 
 
-def compile_screen(model: type[BaseModel]) -> CompiledScreen:
-    """The rule table of `model`'s JSON Schema, for items rooted at `$`."""
-    schema = model.model_json_schema()
-    opaque_models = _models_with_python_validators(model)
-    compiler = _Compiler(schema, opaque_models)
-    root = {k: v for k, v in schema.items() if k != "$defs"}
-    if model.__name__ in opaque_models:
-        return CompiledScreen(rules=[], unions=[], opaque=["$"])
-    compiler.walk(root, "$", model.__name__)
-    return CompiledScreen(rules=compiler.rules, unions=compiler.unions, opaque=compiler.opaque)
+def _merged_fields(node: Object | Union) -> dict[str, Node]:
+    """The struct fields of an object, or of every variant of a union (same name, same shape)."""
+    if isinstance(node, Object):
+        return dict(node.fields)
+    merged: dict[str, Node] = {node.discriminator: Scalar(strings={"patterns": []})}
+    for variant in node.variants.values():
+        for name, child in (variant.fields if variant else {}).items():
+            if name in merged and _structure(merged[name]) != _structure(child):
+                raise Unscreenable(name)
+            merged.setdefault(name, child)
+    return merged
 
 
-def _rules_frame(screen: CompiledScreen) -> pl.DataFrame:
-    return pl.DataFrame(
-        [
-            {
-                "vpath": r.path,
-                "types": sorted(r.types),
-                "enum": r.enum,
-                "min_length": r.min_length,
-                "max_length": r.max_length,
-                "pattern": r.pattern,
-                "minimum": r.minimum,
-                "maximum": r.maximum,
-                "exclusive_minimum": r.exclusive_minimum,
-                "exclusive_maximum": r.exclusive_maximum,
-                "required": r.required,
-                "min_items": r.min_items,
-                "max_items": r.max_items,
-                "truthy": r.truthy,
-            }
-            for r in screen.rules
-        ],
-        schema={
-            "vpath": pl.String,
-            "types": pl.List(pl.String),
-            "enum": pl.List(pl.String),
-            "min_length": pl.Int64,
-            "max_length": pl.Int64,
-            "pattern": pl.String,
-            "minimum": pl.Float64,
-            "maximum": pl.Float64,
-            "exclusive_minimum": pl.Float64,
-            "exclusive_maximum": pl.Float64,
-            "required": pl.List(pl.String),
-            "min_items": pl.Int64,
-            "max_items": pl.Int64,
-            "truthy": pl.Boolean,
-        },
+def _structure(node: Node) -> Any:
+    """The `json_transform` structure of a node."""
+    if isinstance(node, Object | Union):
+        return {name: _structure(child) for name, child in _merged_fields(node).items()}
+    if isinstance(node, ObjectList):
+        return [_structure(node.item)]
+    return "JSON"
+
+
+# ---------------------------------------------------------------------------------------------
+# Nodes → SQL
+# ---------------------------------------------------------------------------------------------
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _json_text(value: str) -> str | None:
+    """How DuckDB writes the JSON string `value`, when that is certain (plain ASCII)."""
+    if re.fullmatch(r"[ !#-\[\]-~]*", value):
+        return '"' + value + '"'
+    return None
+
+
+def _string_value(v: str) -> str:
+    """The SQL string a JSON string leaf holds."""
+    return (
+        f"(CASE WHEN contains({v}, '\\') THEN json_extract_string({v}, '$') "
+        f"ELSE substr({v}, 2, length({v}) - 2) END)"
     )
 
 
-def screen_items(
-    engine: duckdb.DuckDBPyConnection, screen: CompiledScreen, items: pl.DataFrame
-) -> pl.Series:
-    """For each row of `items` (`item`: JSON text), whether it is certainly valid."""
-    if items.is_empty():
-        return pl.Series("screen_ok", [], dtype=pl.Boolean)
-    if "$" in screen.opaque:
-        return pl.Series("screen_ok", [False] * items.height, dtype=pl.Boolean)
-    frame = items.select(item=pl.col("item")).with_row_index("item_id")
-    engine.register("screen_items", frame)
-    engine.register("screen_rules", _rules_frame(screen))
-    try:
-        # One parse per item: every node, its generic path ([*] for indices).
-        engine.execute(
-            r"""
-            CREATE OR REPLACE TEMP TABLE screen_nodes AS
-            SELECT i.item_id, t.id, t.parent, t.key, t.type, t.atom, t.fullkey,
-                regexp_replace(t.fullkey, '\[[0-9]+\]', '[*]', 'g') AS vpath
-            FROM screen_items i, json_tree(i.item) t
-            """
+def _string_check(v: str, rules: dict[str, Any]) -> str:
+    checks = [f"starts_with({v}, '\"')", f"{v} <> {_quote(NULL_STAND_IN)}"]
+    value = _string_value(v)
+    if "enum" in rules:
+        texts = [_json_text(e) for e in rules["enum"]]
+        if all(texts):
+            checks.append(f"{v} IN ({', '.join(_quote(t) for t in texts if t)})")
+        else:
+            checks.append(f"{value} IN ({', '.join(_quote(e) for e in rules['enum'])})")
+    if "minLength" in rules:
+        checks.append(f"length({value}) >= {rules['minLength']}")
+    if "maxLength" in rules:
+        checks.append(f"length({value}) <= {rules['maxLength']}")
+    for pattern in rules["patterns"]:
+        checks.append(f"regexp_matches({value}, {_quote(pattern)})")
+    if rules.get("format") == "date":
+        checks.append(f"TRY_CAST({value} AS DATE) IS NOT NULL AND {value} >= '0001'")
+    if rules.get("format") == "date-time":
+        checks.append(f"TRY_CAST({value} AS TIMESTAMPTZ) IS NOT NULL AND {value} >= '0001'")
+    if rules.get("not_blank"):
+        checks.append(f"regexp_matches({value}, '[!-~]')")  # surely not blank to Python
+    return "(" + " AND ".join(checks) + ")"
+
+
+def _number_check(v: str, text: str, bounds: dict[str, float]) -> str:
+    checks = [f"regexp_full_match({v}, {_quote(text)})"]
+    number = f"TRY_CAST({v} AS DOUBLE)"
+    for key, op in (
+        ("minimum", ">="), ("maximum", "<="), ("exclusiveMinimum", ">"), ("exclusiveMaximum", "<"),
+    ):  # fmt: skip
+        if key in bounds:
+            checks.append(f"{number} {op} {bounds[key]!r}")
+    return "(" + " AND ".join(checks) + ")"
+
+
+def _free_check(v: str, node: Scalar) -> str:
+    # Strict JSON only: DuckDB's reader also takes NaN and Infinity.
+    checks = ["NOT regexp_matches(" + v + ", 'NaN|Infinity')"]
+    if node.free == "object":
+        checks.append(f"starts_with({v}, '{{')")
+    if node.truthy:
+        checks.append(
+            f"{v} NOT IN ({_quote(NULL_STAND_IN)}, 'false', '\"\"', '[]', '{{}}') "
+            f"AND COALESCE(TRY_CAST({v} AS DOUBLE) <> 0, TRUE)"
         )
-        # Discriminated unions: below a union point, paths carry the variant's tag.
-        for union in screen.unions:
-            # A union at a fixed path has one tag per item; one inside an array, one per element.
-            per_item = "[*]" not in union.path
-            under = (
-                "(n.vpath = $path OR starts_with(n.vpath, $path || '.') "
-                "OR starts_with(n.vpath, $path || '['))"
+    return "(" + " AND ".join(checks) + ")"
+
+
+def _scalar_check(v: str, node: Scalar) -> str:
+    if node.free:
+        body = _free_check(v, node)
+        if node.free == "object" and node.nullable:
+            return f"({v} = {_quote(NULL_STAND_IN)} OR {body})"
+        return body
+    options = []
+    if node.nullable:
+        options.append(f"{v} = {_quote(NULL_STAND_IN)}")
+    if node.strings is not None:
+        options.append(_string_check(v, node.strings))
+    if node.integers is not None:
+        options.append(_number_check(v, _INTEGER_TEXT, node.integers))
+    if node.numbers is not None:
+        options.append(_number_check(v, _NUMBER_TEXT, node.numbers))
+    if node.booleans:
+        options.append(f"{v} IN ('true', 'false')")
+    return "(" + (" OR ".join(options) or "FALSE") + ")"
+
+
+class _Sql:
+    """Builds the check and key-count expressions; lambda names are unique per depth."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.lists: list[tuple[str, Object | Union]] = []  # lists of objects met, by source
+
+    def _variable(self) -> str:
+        self.depth += 1
+        return f"x{self.depth}"
+
+    def check(self, v: str, node: Node) -> str:
+        """`v` is present (not SQL NULL): is its value valid?"""
+        if isinstance(node, Opaque):
+            return "FALSE"
+        if isinstance(node, Scalar):
+            return _scalar_check(v, node)
+        if isinstance(node, ScalarList):
+            x = self._variable()
+            items = f"json_transform({v}, '[\"JSON\"]')"
+            element = f"{x} IS NOT NULL AND {_scalar_check(x, node.item)}"
+            if node.item.nullable:
+                element = f"{x} IS NULL OR {_scalar_check(x, node.item)}"
+            body = [
+                f"starts_with({v}, '[')",
+                f"COALESCE(list_bool_and(list_transform({items}, lambda {x}: {element})), TRUE)",
+            ]
+            body += self._bounds(f"json_array_length({v})", node)
+            checked = "(" + " AND ".join(body) + ")"
+            if node.nullable:
+                return f"({v} = {_quote(NULL_STAND_IN)} OR {checked})"
+            return checked
+        if isinstance(node, ObjectList):
+            # Its elements are checked one level down, unnested (see `Level`).
+            if (v, repr(node.item)) not in {(source, repr(item)) for source, item in self.lists}:
+                self.lists.append((v, node.item))
+            return "(" + (" AND ".join(self._bounds(f"len({v})", node)) or "TRUE") + ")"
+        if isinstance(node, Object):
+            # If no field is required, `{}` and a scalar both become an all-NULL struct: the
+            # JSON types at `_optional_object_paths` tell them apart.
+            return self._fields(v, node.fields, node.required)
+        return self._union(v, node)
+
+    def _bounds(self, length: str, node: ScalarList | ObjectList) -> list[str]:
+        out = []
+        if node.min_items is not None:
+            out.append(f"{length} >= {node.min_items}")
+        if node.max_items is not None:
+            out.append(f"{length} <= {node.max_items}")
+        return out
+
+    def _fields(
+        self, v: str, fields: dict[str, Node], required: set[str], absent: tuple[str, ...] = ()
+    ) -> str:
+        checks = []
+        for name, child in fields.items():
+            f = f"{v}.{name}"
+            inner = self.check(f, child)
+            if name in required:
+                checks.append(f"({f} IS NOT NULL AND {inner})")
+            else:
+                checks.append(f"({f} IS NULL OR {inner})")
+        checks += [f"{v}.{name} IS NULL" for name in absent]
+        return "(" + (" AND ".join(checks) or "TRUE") + ")"
+
+    def _union(self, v: str, node: Union) -> str:
+        merged = _merged_fields(node)
+        tag = f"{v}.{node.discriminator}"
+        cases = []
+        for value, variant in node.variants.items():
+            text = _json_text(value)
+            if variant is None or text is None:
+                continue
+            absent = tuple(n for n in merged if n not in variant.fields)
+            cases.append(
+                f"WHEN {_quote(text)} THEN "
+                + self._fields(v, variant.fields, variant.required, absent)
             )
-            prefix = (
-                "''"
-                if per_item
-                else f"CASE WHEN {under} THEN regexp_extract(n.fullkey, $concrete) END"
+        return "(CASE " + tag + " " + " ".join(cases) + " ELSE FALSE END)"
+
+    def keys(self, v: str, node: Node) -> str:
+        """How many keys the value `v` holds (0 where `v` is NULL)."""
+        if isinstance(node, Scalar) and node.free:
+            stripped = f"regexp_replace({v}, '\"(?:[^\"\\\\]|\\\\.)*\"', '', 'g')"
+            return (
+                f"(CASE WHEN contains({v}, ':') THEN "
+                f"length({stripped}) - length(replace({stripped}, ':', '')) ELSE 0 END)"
             )
-            engine.execute(
-                f"""
-                CREATE OR REPLACE TEMP TABLE screen_tags AS
-                SELECT n.item_id, {prefix} AS prefix, n.atom ->> '$' AS tag
-                FROM screen_nodes n
-                WHERE n.vpath = $path || '.' || $discriminator AND n.type = 'VARCHAR'
-                """,
-                {"path": union.path, "discriminator": union.discriminator}
-                | ({} if per_item else {"concrete": union.concrete}),
+        if isinstance(node, ObjectList):
+            return "0"  # its elements' keys are counted one level down
+        if isinstance(node, Object | Union):
+            fields = _merged_fields(node)
+            if isinstance(node, Union):
+                # A field free-form in any variant is counted as such (keys inside a field that
+                # must be a scalar are refused by the check anyway).
+                for variant in node.variants.values():
+                    for name, child in (variant.fields if variant else {}).items():
+                        if isinstance(child, Scalar) and child.free:
+                            fields[name] = child
+            parts = [
+                f"({v}.{name} IS NOT NULL)::INTEGER + COALESCE({self.keys(f'{v}.{name}', child)}, 0)"
+                for name, child in fields.items()
+            ]
+            return "(" + " + ".join(parts) + ")"
+        return "0"
+
+
+def _optional_object_paths(node: Node, path: str = "$") -> list[tuple[str, bool]]:
+    """Wildcard JSON paths of the objects whose fields are all optional (see `_Sql.check`)."""
+    out: list[tuple[str, bool]] = []
+    if isinstance(node, Object):
+        if not node.required:
+            out.append((path, node.nullable))
+        for name, child in node.fields.items():
+            out += _optional_object_paths(child, f"{path}.{name}")
+    elif isinstance(node, Union):
+        for variant in node.variants.values():
+            for name, child in (variant.fields if variant else {}).items():
+                out += _optional_object_paths(child, f"{path}.{name}")
+    elif isinstance(node, ObjectList):
+        out += _optional_object_paths(node.item, f"{path}[*]")
+    return out
+
+
+@dataclass
+class Level:
+    """One level of objects: the line, or the elements of a list of objects one level up.
+
+    Lambdas over lists are slow in DuckDB; unnested rows are not. Each level is a CTE whose
+    rows are (line id, element `x`), checked and counted by SQL over `x`.
+    """
+
+    parent: int | None
+    source: str  # SQL over the parent level's `x`: the list unnested here
+    check: str
+    keys: str
+
+
+def _levels(root: Object) -> list[Level]:
+    levels: list[Level] = []
+
+    def add(parent: int | None, source: str, node: Object | Union) -> None:
+        sql = _Sql()
+        check = sql.check("x", node)
+        if parent is not None:
+            check = f"(x IS NOT NULL AND {check})"
+        levels.append(Level(parent, source, check, sql.keys("x", node)))
+        index = len(levels) - 1
+        for list_source, item in sql.lists:
+            add(index, list_source, item)
+
+    add(None, "", root)
+    return levels
+
+
+@dataclass
+class CompiledScreen:
+    structure: str  # for json_transform
+    levels: list[Level]
+    typed_paths: list[tuple[str, bool]] = field(default_factory=list)
+
+    def verdicts_sql(self, transformed: str) -> str:
+        """SQL: per line of `transformed` (line_number, s), whether every check passes (`ok`)
+        and how many keys the struct accounts for (`keys`)."""
+        ctes = [f"l0 AS (SELECT line_number AS id, s AS x FROM {transformed})"]
+        for index, level in enumerate(self.levels[1:], start=1):
+            ctes.append(
+                f"l{index} AS (SELECT id, unnest({level.source}) AS x FROM l{level.parent})"
             )
-            engine.execute(
-                f"""
-                CREATE OR REPLACE TEMP TABLE screen_next AS
-                SELECT n.* EXCLUDE (prefix) REPLACE (
-                    CASE WHEN {under}
-                        THEN $path || '{{' || COALESCE(t.tag, '?') || '}}' || substr(n.vpath, length($path) + 1)
-                        ELSE n.vpath END AS vpath)
-                FROM (SELECT n.*, {prefix} AS prefix FROM screen_nodes n) n
-                LEFT JOIN screen_tags t ON t.item_id = n.item_id AND t.prefix = n.prefix
-                """,
-                {"path": union.path} | ({} if per_item else {"concrete": union.concrete}),
-            )
-            engine.execute(
-                "DROP TABLE screen_nodes; ALTER TABLE screen_next RENAME TO screen_nodes"
-            )
-        bad = engine.execute(
-            """
-            SELECT DISTINCT item_id FROM (
-            WITH children AS (
-                SELECT item_id, parent, count(*) AS n, count(DISTINCT key) AS distinct_keys,
-                    list(key) AS keys
-                FROM screen_nodes WHERE parent IS NOT NULL GROUP BY item_id, parent
-            ), judged AS (
-                SELECT n.item_id, n.vpath, n.type, n.atom, r.* EXCLUDE (vpath),
-                    COALESCE(c.n, 0) AS child_count, c.distinct_keys, c.keys
-                FROM screen_nodes n
-                LEFT JOIN screen_rules r ON r.vpath = n.vpath
-                LEFT JOIN children c ON c.item_id = n.item_id AND c.parent = n.id
-            )
-            SELECT DISTINCT j.item_id FROM judged j
-            WHERE (
-                (j.types IS NULL AND NOT (
-                    -- Below an Any / dict[str, Any], or an extra key of an open object.
-                    list_bool_or(list_transform($below, lambda p: starts_with(j.vpath, p || '.')
-                        OR starts_with(j.vpath, p || '[')))
-                    OR list_bool_or(list_transform($open, lambda o: starts_with(j.vpath, o.path || '.')
-                        AND NOT list_contains(o.declared,
-                            regexp_extract(substr(j.vpath, length(o.path) + 2), '^[A-Za-z0-9_]+'))))))
-                OR (j.types IS NOT NULL AND NOT list_contains(j.types, j.type))
-                OR (j.type = 'OBJECT' AND j.distinct_keys IS NOT NULL AND j.distinct_keys <> j.child_count)
-                OR (j.type = 'OBJECT' AND len(j.required) > 0
-                    AND NOT list_has_all(COALESCE(j.keys, []::VARCHAR[]), j.required))
-                OR (j.type = 'ARRAY' AND j.min_items IS NOT NULL AND j.child_count < j.min_items)
-                OR (j.type = 'ARRAY' AND j.max_items IS NOT NULL AND j.child_count > j.max_items)
-                OR (j.type = 'VARCHAR' AND (
-                    (j.enum IS NOT NULL AND NOT list_contains(j.enum, j.atom ->> '$'))
-                    OR (j.min_length IS NOT NULL AND length(j.atom ->> '$') < j.min_length)
-                    OR (j.max_length IS NOT NULL AND length(j.atom ->> '$') > j.max_length)
-                    OR (j.pattern IS NOT NULL AND NOT regexp_matches(j.atom ->> '$', j.pattern))
-                    OR (j.pattern IS NOT NULL AND j.pattern = $date
-                        AND (TRY_CAST(j.atom ->> '$' AS DATE) IS NULL OR (j.atom ->> '$') < '0001'))
-                    OR (j.pattern IS NOT NULL AND j.pattern = $date_time
-                        AND (TRY_CAST(j.atom ->> '$' AS TIMESTAMPTZ) IS NULL OR (j.atom ->> '$') < '0001'))))
-                OR (j.type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND (
-                    NOT isfinite(TRY_CAST(j.atom::VARCHAR AS DOUBLE))
-                    OR (j.minimum IS NOT NULL AND TRY_CAST(j.atom::VARCHAR AS DOUBLE) < j.minimum)
-                    OR (j.maximum IS NOT NULL AND TRY_CAST(j.atom::VARCHAR AS DOUBLE) > j.maximum)
-                    OR (j.exclusive_minimum IS NOT NULL AND TRY_CAST(j.atom::VARCHAR AS DOUBLE) <= j.exclusive_minimum)
-                    OR (j.exclusive_maximum IS NOT NULL AND TRY_CAST(j.atom::VARCHAR AS DOUBLE) >= j.exclusive_maximum)))
-                OR (j.truthy AND (j.type = 'NULL' OR j.atom::VARCHAR = 'false'
-                    OR (j.type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND TRY_CAST(j.atom::VARCHAR AS DOUBLE) = 0)
-                    OR (j.type = 'VARCHAR' AND (j.atom ->> '$') = '')
-                    OR (j.type IN ('ARRAY', 'OBJECT') AND j.child_count = 0)))
-                OR list_contains($opaque, j.vpath)
-            ))
-            """,
-            {
-                "date": _DATE,
-                "date_time": _DATE_TIME,
-                "opaque": screen.opaque,
-                "below": [r.path for r in screen.rules if r.anything_below] or [""],
-                "open": [
-                    {"path": r.path, "declared": r.open_object}
-                    for r in screen.rules
-                    if r.open_object is not None
-                ]
-                or [{"path": "\x00", "declared": []}],
-            },
-        ).fetchall()
-    finally:
-        engine.unregister("screen_items")
-        engine.unregister("screen_rules")
-        engine.execute("DROP TABLE IF EXISTS screen_nodes; DROP TABLE IF EXISTS screen_tags")
-    failing = pl.Series([row[0] for row in bad], dtype=pl.UInt32)
-    return ~frame["item_id"].is_in(failing.implode())
+        verdicts = " UNION ALL ".join(
+            f"SELECT id, {level.check} AS ok, {level.keys} AS keys FROM l{index}"
+            for index, level in enumerate(self.levels)
+        )
+        return (
+            "WITH " + ", ".join(ctes) + f", verdicts AS ({verdicts}) "
+            "SELECT id AS line_number, bool_and(COALESCE(ok, FALSE)) AS ok, sum(keys) AS keys "
+            "FROM verdicts GROUP BY id"
+        )
+
+
+def compile_screen(
+    model: type[BaseModel], caller_checked: set[str] | None = None
+) -> CompiledScreen:
+    """The screen of `model`'s JSON Schema.
+
+    `caller_checked`: paths (such as `$.identifiers[*].identifier`) whose Python validators the
+    caller checks itself after the screen; anywhere else a validator without twin is opaque.
+    """
+    schema = model.model_json_schema()
+    compiler = _Compiler(schema, _models(model), caller_checked or set())
+    try:
+        root: Node = compiler._object(schema, "$", model.__name__)
+    except Unscreenable:
+        root = Opaque()
+    if not isinstance(root, Object):
+        return CompiledScreen(structure="{}", levels=[Level(None, "", "FALSE", "0")])
+    return CompiledScreen(
+        structure=json.dumps(_structure(root)),
+        levels=_levels(root),
+        typed_paths=sorted(set(_optional_object_paths(root))),
+    )

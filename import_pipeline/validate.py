@@ -1,10 +1,11 @@
 """Validate: loaded lines → valid identifiers and enhancements, and errors, per line.
 
-Vectorised checks decide: DuckDB's JSON functions shred each chunk, the rules compiled from
-the pydantic models (`screen.py`) and the identifier expressions (`identifiers.py`) accept
-what is certainly valid. Only what they cannot accept goes to pydantic, one line at a time,
-which gives the final verdict and the precise messages. Bad parts fail alone: an invalid
-identifier or enhancement is dropped with an error and the rest of its line is kept.
+Vectorised checks decide: the screen compiled from the pydantic models (`screen.py`) checks
+whole lines in DuckDB, one `json_transform` per line, and the identifier expressions
+(`identifiers.py`) normalise. Only lines the screen cannot accept go to pydantic, one at a
+time, which gives the final verdict and the precise messages. Every line is also shredded
+(from its own text) into identifiers and enhancements, so that the parts of a failing line
+pydantic does not name are kept: an invalid identifier or enhancement fails alone.
 """
 
 from __future__ import annotations
@@ -29,7 +30,13 @@ from import_pipeline.models import (
     ReferenceFileInput,
     Visibility,
 )
-from import_pipeline.screen import CompiledScreen, compile_screen, screen_items
+from import_pipeline.screen import (
+    KEY_END,
+    NULL_STAND_IN,
+    NULL_VALUE,
+    CompiledScreen,
+    compile_screen,
+)
 
 #: One row per error: a line may have several.
 ERRORS_SCHEMA = {
@@ -94,13 +101,37 @@ class ValidatedChunk:
     slow_path_lines: int
 
 
+#: Identifier values are normalised by `identifiers.py` after the screen (its twin of the
+#: models' validator), so the screen leaves them to the caller.
+_CALLER_CHECKED = {"$.identifiers[*].identifier"}
+
+
 @cache
-def _enhancement_screen() -> CompiledScreen:
-    return compile_screen(EnhancementFileInput)
+def _line_screen() -> CompiledScreen:
+    return compile_screen(ReferenceFileInput, _CALLER_CHECKED)
 
 
-def _sql_list(values: list[str]) -> str:
-    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]::VARCHAR[]"
+#: What every line is shredded into (from its own text, whatever the screen says).
+_PARTS_STRUCTURE = json.dumps(
+    {
+        "visibility": "JSON",
+        "identifiers": [{k: "JSON" for k in _OTHER_IDENTIFIER_KEYS}],
+        "enhancements": [
+            {k: "JSON" for k in ("source", "visibility", "robot_version", "processor_version")}
+            | {"content": "JSON"}
+        ],
+    }
+)
+
+
+def _string(leaf: str) -> str:
+    """SQL: the string a JSON leaf holds (NULL unless it is a JSON string)."""
+    leaf = f"({leaf})::VARCHAR"
+    return (
+        f"CASE WHEN NOT starts_with({leaf}, '\"') THEN NULL "
+        f"WHEN contains({leaf}, '\\') THEN json_extract_string({leaf}, '$') "
+        f"ELSE substr({leaf}, 2, length({leaf}) - 2) END"
+    )
 
 
 @contextmanager
@@ -115,16 +146,6 @@ def _registered(
         engine.unregister(name)
 
 
-def _items_of(column: str) -> str:
-    """A CTE `items`: one row per element of the JSON array `column`, with its position."""
-    return f"""
-        items AS (
-            SELECT line_number, unnest(json_extract({column}, '$[*]')) AS item,
-                generate_subscripts(json_extract({column}, '$[*]'), 1) - 1 AS position
-            FROM shredded WHERE {column} IS NOT NULL
-        )"""
-
-
 def new_json_engine() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB used only for its JSON functions (never the store)."""
     engine = duckdb.connect(":memory:")
@@ -134,100 +155,157 @@ def new_json_engine() -> duckdb.DuckDBPyConnection:
     return engine
 
 
-def _shred_lines(engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame) -> pl.DataFrame:
-    """One row per readable line: is it a JSON object, its keys and its three parts."""
-    readable = chunk.filter(pl.col("problem").is_null()).select("line_number", "text")
+def _screen_and_shred(engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame) -> pl.DataFrame:
+    """Per readable line: whether the screen accepts it, and its parts (see `_PARTS_STRUCTURE`)."""
+    screen = _line_screen()
+    text = pl.col("text")
+    readable = chunk.filter(pl.col("problem").is_null()).select(
+        "line_number",
+        "text",
+        key_ends=text.str.count_matches(KEY_END),
+        # Texts DuckDB reads but strict JSON refuses, or that hold the null stand-in, are left
+        # to pydantic (a trailing comma in a string merely costs its line the slow path).
+        screenable=~text.str.contains(_MAYBE_TRAILING_COMMA)
+        & ~text.str.contains(NULL_STAND_IN, literal=True),
+        substituted=text.str.replace_all(NULL_VALUE, ":${1}" + NULL_STAND_IN),
+    )
+    typed = " AND ".join(
+        f"COALESCE(list_bool_and(list_transform(json_type(text, {_sql_text(path)}), "
+        f"lambda t: t IN {('OBJECT', 'NULL') if nullable else ('OBJECT', '')})), TRUE)"
+        for path, nullable in screen.typed_paths
+    )
     with _registered(engine, "chunk", readable):
+        engine.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE screen_parsed AS
+            SELECT line_number, text, key_ends, json_valid(text) AS is_json,
+                CASE WHEN screenable AND json_valid(substituted) THEN substituted END
+                    AS substituted
+            FROM chunk;
+            """
+        )
+    # Filtered apart: json_transform raises on text that is not JSON.
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE screen_lines AS
+        SELECT line_number, json_transform(substituted, {_sql_text(screen.structure)}) AS s,
+            key_ends, {typed or "TRUE"} AS typed_ok
+        FROM screen_parsed WHERE substituted IS NOT NULL
+        """
+    )
+    # The parts stay in DuckDB (`screen_parts`) for `_identifiers` and `_enhancements`.
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE screen_parts AS
+        SELECT line_number, json_transform(text, {_sql_text(_PARTS_STRUCTURE)}) AS p
+        FROM screen_parsed WHERE is_json
+        """
+    )
+    try:
         return engine.sql(
             f"""
-            WITH parsed AS (
-                SELECT line_number, text, json_valid(text) AS is_json FROM chunk
-            ), typed AS (
-                SELECT *, CASE WHEN is_json THEN json_type(text) END AS doc_type FROM parsed
-            ), split AS (
-                SELECT line_number, is_json, doc_type,
-                    is_json AND NOT regexp_matches(text, '{_MAYBE_TRAILING_COMMA}') AS strict_json,
-                    CASE WHEN doc_type = 'OBJECT' THEN json_keys(text) END AS keys,
-                    CASE WHEN doc_type = 'OBJECT' THEN json_extract(
-                        text, ['$.visibility', '$.identifiers', '$.enhancements']) END AS parts
-                FROM typed
-            )
-            SELECT line_number, is_json, doc_type, strict_json,
-                keys IS NOT NULL
-                    AND len(keys) = len(list_distinct(keys))
-                    AND list_has_all({_sql_list(_TOP_LEVEL_KEYS)}, keys)
-                    AND list_contains(keys, 'identifiers')
-                    AND (parts[1] IS NULL OR (json_type(parts[1]) = 'VARCHAR'
-                         AND json_extract_string(parts[1], '$') IN ({", ".join(f"'{v}'" for v in _VISIBILITIES)})))
-                    AND json_type(parts[2]) = 'ARRAY' AND json_array_length(parts[2]) >= 1
-                    AND (parts[3] IS NULL OR json_type(parts[3]) = 'ARRAY')
-                    AS top_ok,
-                COALESCE(json_extract_string(parts[1], '$'), 'public') AS visibility,
-                CASE WHEN json_type(parts[2]) = 'ARRAY' THEN parts[2] END AS identifiers,
-                CASE WHEN json_type(parts[3]) = 'ARRAY' THEN parts[3] END AS enhancements
-            FROM split
+            WITH judged AS ({screen.verdicts_sql("screen_lines")})
+            SELECT parsed.line_number, is_json,
+                COALESCE(judged.ok AND judged.keys = l.key_ends AND l.typed_ok, FALSE) AS screened,
+                COALESCE({_string("p.visibility")}, 'public') AS visibility
+            FROM screen_parsed parsed
+            LEFT JOIN judged USING (line_number)
+            LEFT JOIN screen_lines l USING (line_number)
+            LEFT JOIN screen_parts USING (line_number)
+            ORDER BY parsed.line_number
             """
         ).pl()
+    finally:
+        engine.execute("DROP TABLE screen_parsed; DROP TABLE screen_lines")
 
 
-def _shred_identifiers(engine: duckdb.DuckDBPyConnection, lines: pl.DataFrame) -> pl.DataFrame:
-    with _registered(engine, "shredded", lines.select("line_number", "identifiers")):
-        return engine.sql(
-            f"""
-            WITH {_items_of("identifiers")}, parts AS (
-                SELECT line_number, position, json_type(item) = 'OBJECT' AS is_object,
-                    CASE WHEN json_type(item) = 'OBJECT' THEN json_keys(item) END AS keys,
-                    CASE WHEN json_type(item) = 'OBJECT' THEN json_extract(item,
-                        ['$.identifier_type', '$.identifier', '$.other_identifier_name']) END AS v
-                FROM items
+def screened_lines(engine: duckdb.DuckDBPyConnection, texts: list[str]) -> list[bool]:
+    """For each text, whether the screen alone accepts it as a valid line (no pydantic)."""
+    chunk = pl.DataFrame(
+        {"line_number": range(1, len(texts) + 1), "text": texts, "problem": None},
+        schema={"line_number": pl.Int64, "text": pl.String, "problem": pl.String},
+    )
+    return _screen(engine, chunk)[0]["screened"].to_list()
+
+
+#: Text screened per DuckDB pass: the transformed structs are several times the text's size.
+SCREEN_SLICE_BYTES = 32 * 1024 * 1024
+
+
+def _screen(
+    engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame, *, with_enhancements: bool = False
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
+    """The readable lines (`screened`: accepted without pydantic), their identifiers and (if
+    asked) their enhancements, a slice of at most `SCREEN_SLICE_BYTES` of text at a time."""
+    deep = chunk.filter(nested_too_deep(chunk["text"].fill_null("")))["line_number"]
+    slice_of = (pl.col("text").str.len_bytes().fill_null(0).cum_sum() // SCREEN_SLICE_BYTES).alias(
+        "slice"
+    )
+    lines, identifiers, enhancements = [], [], []
+    for part in chunk.with_columns(slice_of).partition_by("slice", include_key=False):
+        lines.append(_screen_and_shred(engine, part))
+        identifiers.append(_identifiers(engine))
+        if with_enhancements:
+            enhancements.append(_enhancements(engine))
+        engine.execute("DROP TABLE screen_parts")
+    identifier_frame = pl.concat(identifiers).with_columns(normalised=normalised_identifier())
+    # The identifiers' validator has its twin here: an accepted line's identifiers normalise.
+    refused = pl.concat(
+        [deep, identifier_frame.filter(pl.col("normalised").is_null())["line_number"]]
+    ).implode()
+    line_frame = pl.concat(lines).with_columns(
+        screened=pl.col("screened") & ~pl.col("line_number").is_in(refused)
+    )
+    return line_frame, identifier_frame, pl.concat(enhancements) if with_enhancements else None
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _identifiers(engine: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """One row per identifier of the lines in `screen_parts`."""
+    return engine.sql(
+        f"""
+            WITH items AS (
+                SELECT line_number, unnest(p.identifiers) AS i,
+                    generate_subscripts(p.identifiers, 1) - 1 AS position
+                FROM screen_parts WHERE p.identifiers IS NOT NULL
             )
             SELECT line_number, position,
-                json_extract_string(v[1], '$') AS identifier_type,
-                json_extract_string(v[2], '$') AS identifier,
-                json_type(v[2]) IN ('UBIGINT', 'BIGINT') AS identifier_is_integer,
-                trim(json_extract_string(v[3], '$')) AS other_identifier_name,
-                is_object
-                    AND len(keys) = len(list_distinct(keys))
-                    AND json_type(v[1]) = 'VARCHAR'
-                    AND json_type(v[2]) IN ('VARCHAR', 'UBIGINT', 'BIGINT')
-                    AND CASE WHEN json_extract_string(v[1], '$') = 'other'
-                        THEN list_has_all({_sql_list(_OTHER_IDENTIFIER_KEYS)}, keys)
-                            AND json_type(v[3]) = 'VARCHAR'
-                            AND trim(json_extract_string(v[3], '$')) <> ''
-                        ELSE list_has_all({_sql_list(_IDENTIFIER_KEYS)}, keys) END
-                    AS shape_ok
-            FROM parts
+                {_string("i.identifier_type")} AS identifier_type,
+                COALESCE({_string("i.identifier")}, i.identifier::VARCHAR) AS identifier,
+                regexp_full_match(i.identifier::VARCHAR, '-?[0-9]+') AS identifier_is_integer,
+                trim({_string("i.other_identifier_name")}) AS other_identifier_name
+            FROM items
             """
-        ).pl()
+    ).pl()
 
 
-def _shred_enhancements(engine: duckdb.DuckDBPyConnection, lines: pl.DataFrame) -> pl.DataFrame:
-    with _registered(engine, "shredded", lines.select("line_number", "enhancements")):
-        return engine.sql(
-            f"""
-            WITH {_items_of("enhancements")}, parts AS (
-                SELECT line_number, position, item,
-                    CASE WHEN json_type(item) = 'OBJECT' THEN json_extract(item,
-                        ['$.source', '$.visibility', '$.robot_version', '$.processor_version',
-                         '$.content']) END AS v,
-                    CASE WHEN json_type(item) = 'OBJECT' THEN json_keys(item) END AS keys
+def _enhancements(engine: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """One row per enhancement of the lines in `screen_parts`."""
+    return engine.sql(
+        f"""
+            WITH items AS (
+                SELECT line_number, unnest(p.enhancements) AS e,
+                    generate_subscripts(p.enhancements, 1) - 1 AS position
+                FROM screen_parts WHERE p.enhancements IS NOT NULL
+            ), parts AS (
+                SELECT line_number, position,
+                    json_extract_string(e.content, '$.enhancement_type') AS enhancement_type,
+                    {_string("e.source")} AS source,
+                    COALESCE({_string("e.visibility")}, 'public') AS visibility,
+                    {_string("e.robot_version")} AS robot_version,
+                    {_string("e.processor_version")} AS processor_version,
+                    e.content::VARCHAR AS content
                 FROM items
             )
-            SELECT line_number, position,
-                json_extract_string(v[5], '$.enhancement_type') AS enhancement_type,
-                json_extract_string(v[1], '$') AS source,
-                COALESCE(json_extract_string(v[2], '$'), 'public') AS visibility,
-                json_extract_string(v[3], '$') AS robot_version,
-                json_extract_string(v[4], '$') AS processor_version,
-                v[5]::VARCHAR AS content,
-                sha256(concat_ws(chr(31), json_extract_string(v[5], '$.enhancement_type'),
-                    json_extract_string(v[1], '$'), COALESCE(json_extract_string(v[2], '$'), 'public'),
-                    COALESCE(json_extract_string(v[3], '$'), ''),
-                    COALESCE(json_extract_string(v[4], '$'), ''), v[5]::VARCHAR)) AS content_hash,
-                item::VARCHAR AS item
+            SELECT *, sha256(concat_ws(chr(31), enhancement_type, source, visibility,
+                    COALESCE(robot_version, ''), COALESCE(processor_version, ''), content))
+                AS content_hash
             FROM parts
             """
-        ).pl()
+    ).pl()
 
 
 def nested_too_deep(texts: pl.Series, limit: int = MAX_NESTING_DEPTH) -> pl.Series:
@@ -253,31 +331,9 @@ def nested_too_deep(texts: pl.Series, limit: int = MAX_NESTING_DEPTH) -> pl.Seri
 
 def validate_chunk(engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame) -> ValidatedChunk:
     """Validates one loaded chunk (see `load.LINES_SCHEMA`)."""
-    deep = chunk.filter(nested_too_deep(chunk["text"].fill_null("")))["line_number"]
-    lines = _shred_lines(engine, chunk).with_columns(
-        strict_json=pl.col("strict_json") & ~pl.col("line_number").is_in(deep.implode())
-    )
-    identifiers = _shred_identifiers(engine, lines.filter("top_ok"))
-    enhancements = _shred_enhancements(engine, lines.filter("top_ok"))
-    enhancements = enhancements.with_columns(
-        screen_ok=screen_items(engine, _enhancement_screen(), enhancements.select("item"))
-    ).drop("item")
-
-    identifiers = identifiers.with_columns(normalised=normalised_identifier()).with_columns(
-        screen_ok=pl.col("shape_ok").fill_null(False)
-        & pl.col("identifier_type").is_in([t.value for t in IdentifierType])
-        & pl.col("normalised").is_not_null()
-    )
-    screened_out = pl.concat(
-        [
-            lines.filter(
-                ~pl.col("top_ok").fill_null(False) | ~pl.col("strict_json").fill_null(False)
-            ).select("line_number"),
-            identifiers.filter(~pl.col("screen_ok")).select("line_number"),
-            enhancements.filter(~pl.col("screen_ok").fill_null(False)).select("line_number"),
-        ]
-    ).unique()
-
+    lines, identifiers, enhancements = _screen(engine, chunk, with_enhancements=True)
+    assert enhancements is not None
+    screened_out = lines.filter(~pl.col("screened")).select("line_number")
     texts = chunk.join(screened_out, on="line_number", how="semi").filter(
         pl.col("problem").is_null()
     )
@@ -309,8 +365,7 @@ def validate_chunk(engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame) -> Va
     )
     # A line left with no valid identifier fails as a whole.
     no_identifier = (
-        lines.filter("top_ok")
-        .join(fatal_lines, on="line_number", how="anti")
+        lines.join(fatal_lines, on="line_number", how="anti")
         .join(kept_identifiers, on="line_number", how="anti")
         .select("line_number")
     )

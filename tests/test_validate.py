@@ -280,31 +280,89 @@ def _corpus() -> list[str]:
     return [case[1] for case in LINE_CASES] + SCREEN_CORPUS + real
 
 
-def test_the_screen_accepts_no_item_pydantic_refuses() -> None:
-    """Item by item: what the vectorised screen lets through, pydantic accepts too."""
-    from pydantic import TypeAdapter
+def _pydantic_accepts(text: str) -> bool:
+    """Pydantic's verdict, with this project's two extra rules (repeated keys, depth)."""
+    from import_pipeline.validate import explain_line
 
-    from import_pipeline.models import EnhancementFileInput
-    from import_pipeline.screen import screen_items
-    from import_pipeline.validate import _enhancement_screen
+    try:
+        ReferenceFileInput.model_validate_json(text, strict=True)
+    except ValueError:
+        return False
+    return not explain_line(1, text)
 
-    items = []
-    for text in _corpus():
-        try:
-            document = json.loads(text)
-        except (ValueError, RecursionError):
-            continue
-        if isinstance(document, dict) and isinstance(document.get("enhancements"), list):
-            items += [json.dumps(item) for item in document["enhancements"]]
-    accepted = screen_items(new_json_engine(), _enhancement_screen(), pl.DataFrame({"item": items}))
-    adapter = TypeAdapter(EnhancementFileInput)
-    refused_by_screen = 0
-    for item, ok in zip(items, accepted.to_list(), strict=True):
-        if ok:
-            adapter.validate_json(item, strict=True)  # raises if the screen was wrong
-        else:
-            refused_by_screen += 1
-    assert refused_by_screen > 10 and accepted.sum() > 50
+
+_ODD_VALUES: list[object] = [None, 0, -1, 1.5, 1e300, "", "x", " ", True, [], [1], ["x"], {}, {"k": 1}, [{}]]  # fmt: skip
+
+
+def _mutations(document: object, path: tuple = ()) -> list[tuple[tuple, str, object]]:
+    """Every (path, kind, value) mutation of a parsed line: other values, nulls, extra keys."""
+    out: list[tuple[tuple, str, object]] = []
+    if isinstance(document, dict):
+        out += [(path, "add", ("unknown_key", value)) for value in (None, 1, {})]
+        for key, value in document.items():
+            out.append((path, "drop", key))
+            out += [((*path, key), "set", odd) for odd in _ODD_VALUES]
+            out += _mutations(value, (*path, key))
+    elif isinstance(document, list):
+        out += [(path, "append", odd) for odd in _ODD_VALUES[:1] + _ODD_VALUES[6:7]]
+        for index, value in enumerate(document):
+            out += [((*path, index), "set", odd) for odd in _ODD_VALUES]
+            out += _mutations(value, (*path, index))
+    return out
+
+
+def _apply(document: object, mutation: tuple[tuple, str, object]) -> object:
+    import copy
+
+    path, kind, value = mutation
+    mutated = copy.deepcopy(document)
+    parent = mutated
+    for step in path[:-1] if kind == "set" else path:
+        parent = parent[step]  # type: ignore[index]
+    if kind == "set":
+        parent[path[-1]] = value  # type: ignore[index]
+    elif kind == "add":
+        parent[value[0]] = value[1]  # type: ignore[index]
+    elif kind == "drop":
+        del parent[value]  # type: ignore[arg-type]
+    else:
+        parent.append(value)  # type: ignore[union-attr]
+    return mutated
+
+
+def test_the_screen_accepts_no_mutated_line_pydantic_refuses() -> None:
+    """Soundness, line by line: every value of real lines set to the wrong type, to null, dropped,
+    or joined by an unknown key. Whatever the screen alone accepts, pydantic accepts too."""
+    import random
+
+    from import_pipeline.validate import screened_lines
+
+    seeds = [json.loads(t) for t in _corpus() if t.startswith("{") and _pydantic_accepts(t)]
+    mutated = [
+        json.dumps(_apply(document, mutation))
+        for document in seeds
+        for mutation in _mutations(document)
+    ]
+    texts = random.Random(6).sample(mutated, min(len(mutated), 6000)) + [
+        t.replace('"', '"', 1).replace(": ", ":", 3) for t in _corpus()
+    ]
+    accepted = screened_lines(new_json_engine(), texts)
+    wrongly = [t for t, ok in zip(texts, accepted, strict=True) if ok and not _pydantic_accepts(t)]
+    assert wrongly == []
+    assert sum(accepted) > 500 and len(texts) - sum(accepted) > 2000  # it decides both ways
+
+
+def test_duplicate_keys_anywhere_are_left_to_pydantic() -> None:
+    from import_pipeline.validate import screened_lines
+
+    good = line(enhancements=[{"source": "s", "visibility": "public", "content": {"enhancement_type": "abstract", "process": "other", "abstract": "a"}}])  # fmt: skip
+    repeated = [
+        good.replace('{"identifier_type"', '{"identifier_type": "doi", "identifier_type"', 1),
+        good.replace('"process": "other"', '"process": "other", "process": "other"'),
+        good.replace('{"source": "s"', '{"source": "s", "source": "s"'),
+        good.replace("{", '{"visibility": "public", "visibility": "public", ', 1),
+    ]
+    assert screened_lines(new_json_engine(), [good, *repeated]) == [True] + [False] * 4
 
 
 def test_vectorised_verdicts_equal_pydantic_on_the_hostile_corpus() -> None:
