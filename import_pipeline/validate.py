@@ -263,15 +263,21 @@ def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _items_of(parts_list: str, alias: str) -> str:
+    """A CTE `items`: one row per element (`alias`) of a list of `screen_parts`, with its position."""
+    return f"""
+        items AS (
+            SELECT line_number, unnest(p.{parts_list}) AS {alias},
+                generate_subscripts(p.{parts_list}, 1) - 1 AS position
+            FROM screen_parts WHERE p.{parts_list} IS NOT NULL
+        )"""
+
+
 def _identifiers(engine: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """One row per identifier of the lines in `screen_parts`."""
     return engine.sql(
         f"""
-            WITH items AS (
-                SELECT line_number, unnest(p.identifiers) AS i,
-                    generate_subscripts(p.identifiers, 1) - 1 AS position
-                FROM screen_parts WHERE p.identifiers IS NOT NULL
-            )
+            WITH {_items_of("identifiers", "i")}
             SELECT line_number, position,
                 {_string("i.identifier_type")} AS identifier_type,
                 COALESCE({_string("i.identifier")}, i.identifier::VARCHAR) AS identifier,
@@ -286,11 +292,7 @@ def _enhancements(engine: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """One row per enhancement of the lines in `screen_parts`."""
     return engine.sql(
         f"""
-            WITH items AS (
-                SELECT line_number, unnest(p.enhancements) AS e,
-                    generate_subscripts(p.enhancements, 1) - 1 AS position
-                FROM screen_parts WHERE p.enhancements IS NOT NULL
-            ), parts AS (
+            WITH {_items_of("enhancements", "e")}, parts AS (
                 SELECT line_number, position,
                     json_extract_string(e.content, '$.enhancement_type') AS enhancement_type,
                     {_string("e.source")} AS source,
