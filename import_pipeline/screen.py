@@ -12,8 +12,9 @@ The schema is compiled into three things DuckDB evaluates per line, all vectoris
 
 Null values of keys are replaced by a stand-in string before the transform (`json_transform`
 turns null and missing alike into SQL NULL); a replacement that lands inside a string makes
-the line invalid JSON, so it only ever reaches real nulls. Objects whose fields are all
-optional cannot tell `{}` from a scalar in the struct, so their JSON type is read directly.
+the line invalid JSON, so it only ever reaches real nulls. A scalar where an object belongs
+becomes an all-NULL struct: objects must show a field they require (or, if none is required,
+any field) to be accepted.
 
 The screen is *sound*, not complete: whatever it cannot prove valid it leaves to pydantic,
 which then decides and explains. A schema keyword it does not understand, a Python validator
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -340,35 +341,34 @@ def _json_text(value: str) -> str | None:
     return None
 
 
-def _string_value(v: str) -> str:
-    """The SQL string a JSON string leaf holds."""
-    return (
-        f"(CASE WHEN contains({v}, '\\') THEN json_extract_string({v}, '$') "
-        f"ELSE substr({v}, 2, length({v}) - 2) END)"
-    )
-
-
 def _string_check(v: str, rules: dict[str, Any]) -> str:
     checks = [f"starts_with({v}, '\"')", f"{v} <> {_quote(NULL_STAND_IN)}"]
-    value = _string_value(v)
     if "enum" in rules:
         texts = [_json_text(e) for e in rules["enum"]]
-        if all(texts):
-            checks.append(f"{v} IN ({', '.join(_quote(t) for t in texts if t)})")
-        else:
-            checks.append(f"{value} IN ({', '.join(_quote(e) for e in rules['enum'])})")
+        if not all(texts):
+            return "FALSE"  # values DuckDB may write differently: pydantic decides
+        checks.append(f"{v} IN ({', '.join(_quote(t) for t in texts if t)})")
+    if rules.get("minLength") == 1 and "maxLength" not in rules:
+        checks.append(f"{v} <> '\"\"'")
+        rules = {k: w for k, w in rules.items() if k != "minLength"}
+    # Other constraints read the value itself: the text between the quotes, when it holds no
+    # escape (a value with one merely costs its line the slow path).
+    value = f"substr({v}, 2, length({v}) - 2)"
+    value_checks = []
     if "minLength" in rules:
-        checks.append(f"length({value}) >= {rules['minLength']}")
+        value_checks.append(f"length({value}) >= {rules['minLength']}")
     if "maxLength" in rules:
-        checks.append(f"length({value}) <= {rules['maxLength']}")
+        value_checks.append(f"length({value}) <= {rules['maxLength']}")
     for pattern in rules["patterns"]:
-        checks.append(f"regexp_matches({value}, {_quote(pattern)})")
+        value_checks.append(f"regexp_matches({value}, {_quote(pattern)})")
     if rules.get("format") == "date":
-        checks.append(f"TRY_CAST({value} AS DATE) IS NOT NULL AND {value} >= '0001'")
+        value_checks.append(f"TRY_CAST({value} AS DATE) IS NOT NULL AND {value} >= '0001'")
     if rules.get("format") == "date-time":
-        checks.append(f"TRY_CAST({value} AS TIMESTAMPTZ) IS NOT NULL AND {value} >= '0001'")
+        value_checks.append(f"TRY_CAST({value} AS TIMESTAMPTZ) IS NOT NULL AND {value} >= '0001'")
     if rules.get("not_blank"):
-        checks.append(f"regexp_matches({value}, '[!-~]')")  # surely not blank to Python
+        value_checks.append(f"regexp_matches({value}, '[!-~]')")  # surely not blank to Python
+    if value_checks:
+        checks += [f"NOT contains({v}, '\\')", *value_checks]
     return "(" + " AND ".join(checks) + ")"
 
 
@@ -454,9 +454,13 @@ class _Sql:
                 self.lists.append((v, node.item))
             return "(" + (" AND ".join(self._bounds(f"len({v})", node)) or "TRUE") + ")"
         if isinstance(node, Object):
-            # If no field is required, `{}` and a scalar both become an all-NULL struct: the
-            # JSON types at `_optional_object_paths` tell them apart.
-            return self._fields(v, node.fields, node.required)
+            fields = self._fields(v, node.fields, node.required)
+            if node.required:
+                return fields
+            # `{}`, null and a scalar all become an all-NULL struct: only an object with a
+            # field is told apart (the others cost their line the slow path).
+            present = " OR ".join(f"{v}.{name} IS NOT NULL" for name in node.fields)
+            return f"({fields} AND ({present or 'FALSE'}))"
         return self._union(v, node)
 
     def _bounds(self, length: str, node: ScalarList | ObjectList) -> list[str]:
@@ -467,9 +471,7 @@ class _Sql:
             out.append(f"{length} <= {node.max_items}")
         return out
 
-    def _fields(
-        self, v: str, fields: dict[str, Node], required: set[str], absent: tuple[str, ...] = ()
-    ) -> str:
+    def _fields(self, v: str, fields: dict[str, Node], required: set[str]) -> str:
         checks = []
         for name, child in fields.items():
             f = f"{v}.{name}"
@@ -478,23 +480,35 @@ class _Sql:
                 checks.append(f"({f} IS NOT NULL AND {inner})")
             else:
                 checks.append(f"({f} IS NULL OR {inner})")
-        checks += [f"{v}.{name} IS NULL" for name in absent]
         return "(" + (" AND ".join(checks) or "TRUE") + ")"
 
     def _union(self, v: str, node: Union) -> str:
-        merged = _merged_fields(node)
         tag = f"{v}.{node.discriminator}"
-        cases = []
-        for value, variant in node.variants.items():
-            text = _json_text(value)
-            if variant is None or text is None:
+        tags = {
+            value: text
+            for value, variant in node.variants.items()
+            if variant is not None and (text := _json_text(value)) is not None
+        }
+        # A field of the merged struct is only allowed in the variants that declare it.
+        checks = []
+        for name in _merged_fields(node):
+            if name == node.discriminator:
                 continue
-            absent = tuple(n for n in merged if n not in variant.fields)
-            cases.append(
-                f"WHEN {_quote(text)} THEN "
-                + self._fields(v, variant.fields, variant.required, absent)
-            )
-        return "(CASE " + tag + " " + " ".join(cases) + " ELSE FALSE END)"
+            owners = [
+                _quote(tags[value])
+                for value, variant in node.variants.items()
+                if value in tags and variant is not None and name in variant.fields
+            ]
+            allowed = f"{tag} IN ({', '.join(owners)})" if owners else "FALSE"
+            checks.append(f"({v}.{name} IS NULL OR {allowed})")
+        cases = []
+        for value, text in tags.items():
+            variant = node.variants[value]
+            assert variant is not None
+            own = {k: c for k, c in variant.fields.items() if k != node.discriminator}
+            cases.append(f"WHEN {_quote(text)} THEN {self._fields(v, own, variant.required)}")
+        checks.append("(CASE " + tag + " " + " ".join(cases) + " ELSE FALSE END)")
+        return "(" + " AND ".join(checks) + ")"
 
     def keys(self, v: str, node: Node) -> str:
         """How many keys the value `v` holds (0 where `v` is NULL)."""
@@ -521,23 +535,6 @@ class _Sql:
             ]
             return "(" + " + ".join(parts) + ")"
         return "0"
-
-
-def _optional_object_paths(node: Node, path: str = "$") -> list[tuple[str, bool]]:
-    """Wildcard JSON paths of the objects whose fields are all optional (see `_Sql.check`)."""
-    out: list[tuple[str, bool]] = []
-    if isinstance(node, Object):
-        if not node.required:
-            out.append((path, node.nullable))
-        for name, child in node.fields.items():
-            out += _optional_object_paths(child, f"{path}.{name}")
-    elif isinstance(node, Union):
-        for variant in node.variants.values():
-            for name, child in (variant.fields if variant else {}).items():
-                out += _optional_object_paths(child, f"{path}.{name}")
-    elif isinstance(node, ObjectList):
-        out += _optional_object_paths(node.item, f"{path}[*]")
-    return out
 
 
 @dataclass
@@ -575,16 +572,20 @@ def _levels(root: Object) -> list[Level]:
 class CompiledScreen:
     structure: str  # for json_transform
     levels: list[Level]
-    typed_paths: list[tuple[str, bool]] = field(default_factory=list)
 
     def verdicts_sql(self, transformed: str) -> str:
         """SQL: per line of `transformed` (line_number, s), whether every check passes (`ok`)
         and how many keys the struct accounts for (`keys`)."""
-        ctes = [f"l0 AS (SELECT line_number AS id, s AS x FROM {transformed})"]
+        parents = {level.parent for level in self.levels}
+
+        def cte(index: int, body: str) -> str:
+            # A level others unnest from is computed once, not once per reader.
+            materialized = "MATERIALIZED " if index in parents else ""
+            return f"l{index} AS {materialized}({body})"
+
+        ctes = [cte(0, f"SELECT line_number AS id, s AS x FROM {transformed}")]
         for index, level in enumerate(self.levels[1:], start=1):
-            ctes.append(
-                f"l{index} AS (SELECT id, unnest({level.source}) AS x FROM l{level.parent})"
-            )
+            ctes.append(cte(index, f"SELECT id, unnest({level.source}) AS x FROM l{level.parent}"))
         verdicts = " UNION ALL ".join(
             f"SELECT id, {level.check} AS ok, {level.keys} AS keys FROM l{index}"
             for index, level in enumerate(self.levels)
@@ -615,5 +616,4 @@ def compile_screen(
     return CompiledScreen(
         structure=json.dumps(_structure(root)),
         levels=_levels(root),
-        typed_paths=sorted(set(_optional_object_paths(root))),
     )

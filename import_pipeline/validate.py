@@ -151,7 +151,7 @@ def new_json_engine() -> duckdb.DuckDBPyConnection:
     engine = duckdb.connect(":memory:")
     engine.execute("SET enable_progress_bar = false")
     # Bounded memory whatever the batch size: chunks are processed one at a time.
-    engine.execute("SET memory_limit = '1GB'")
+    engine.execute("SET memory_limit = '640MB'")
     return engine
 
 
@@ -169,19 +169,15 @@ def _screen_and_shred(engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame) ->
         & ~text.str.contains(NULL_STAND_IN, literal=True),
         substituted=text.str.replace_all(NULL_VALUE, ":${1}" + NULL_STAND_IN),
     )
-    typed = " AND ".join(
-        f"COALESCE(list_bool_and(list_transform(json_type(text, {_sql_text(path)}), "
-        f"lambda t: t IN {('OBJECT', 'NULL') if nullable else ('OBJECT', '')})), TRUE)"
-        for path, nullable in screen.typed_paths
-    )
     with _registered(engine, "chunk", readable):
         engine.execute(
             """
             CREATE OR REPLACE TEMP TABLE screen_parsed AS
-            SELECT line_number, text, key_ends, json_valid(text) AS is_json,
-                CASE WHEN screenable AND json_valid(substituted) THEN substituted END
-                    AS substituted
-            FROM chunk;
+            SELECT line_number, text, key_ends,
+                -- Replacing null values keeps valid JSON valid: one parse for most lines.
+                CASE WHEN valid_substituted THEN TRUE ELSE json_valid(text) END AS is_json,
+                CASE WHEN screenable AND valid_substituted THEN substituted END AS substituted
+            FROM (SELECT *, json_valid(substituted) AS valid_substituted FROM chunk);
             """
         )
     # Filtered apart: json_transform raises on text that is not JSON.
@@ -189,7 +185,7 @@ def _screen_and_shred(engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame) ->
         f"""
         CREATE OR REPLACE TEMP TABLE screen_lines AS
         SELECT line_number, json_transform(substituted, {_sql_text(screen.structure)}) AS s,
-            key_ends, {typed or "TRUE"} AS typed_ok
+            key_ends
         FROM screen_parsed WHERE substituted IS NOT NULL
         """
     )
@@ -206,7 +202,7 @@ def _screen_and_shred(engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame) ->
             f"""
             WITH judged AS ({screen.verdicts_sql("screen_lines")})
             SELECT parsed.line_number, is_json,
-                COALESCE(judged.ok AND judged.keys = l.key_ends AND l.typed_ok, FALSE) AS screened,
+                COALESCE(judged.ok AND judged.keys = l.key_ends, FALSE) AS screened,
                 COALESCE({_string("p.visibility")}, 'public') AS visibility
             FROM screen_parsed parsed
             LEFT JOIN judged USING (line_number)
