@@ -90,8 +90,9 @@ def _frame(
     stands in their place).
     """
     try:
-        # The common case: one decode and one vectorised split, no Python object per line.
-        texts = pl.Series("text", [head.decode("utf-8")]).str.split("\n").explode()
+        # The common case: one decode and one split, both in C (str.split is 3-4x faster than
+        # Polars' split + explode of one huge string); no Python code runs per line.
+        texts = pl.Series("text", head.decode("utf-8").split("\n"), dtype=pl.String)
         problems = pl.repeat(None, texts.len(), dtype=pl.String, eager=True).alias("problem")
     except UnicodeDecodeError:
         # Only a chunk with bad bytes pays a per-line decode, to find the lines they are in.

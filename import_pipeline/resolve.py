@@ -252,16 +252,22 @@ def resolve_and_store(
                 f"""
                 INSERT INTO reference_enhancement (id, reference_id, enhancement_type, source,
                     visibility, robot_version, processor_version, content, content_hash)
+                WITH firsts AS (
+                    -- The first copy of each enhancement per reference, found on narrow rows;
+                    -- the wide ones (content) are only joined back for the copies kept.
+                    SELECT t.reference_id, e.content_hash,
+                        min({{'line': e.line_number, 'position': e.position}}) AS first
+                    FROM t_enh e JOIN t_target t USING (cluster)
+                    GROUP BY t.reference_id, e.content_hash
+                )
                 SELECT uuid(), reference_id, enhancement_type, source, visibility, robot_version,
                     processor_version, content, content_hash
                 FROM (
-                    SELECT t.reference_id, e.*, row_number() OVER (
-                        PARTITION BY t.reference_id, e.content_hash
-                        ORDER BY e.line_number, e.position) AS copy
-                    FROM t_enh e JOIN t_target t USING (cluster)
+                    SELECT f.reference_id, e.*
+                    FROM firsts f JOIN t_enh e
+                        ON e.line_number = f.first.line AND e.position = f.first.position
                 ) e
-                WHERE copy = 1
-                    AND NOT EXISTS (
+                WHERE NOT EXISTS (
                         SELECT 1 FROM reference_enhancement re
                         WHERE re.reference_id = e.reference_id AND re.content_hash = e.content_hash)
                     AND NOT ({"TRUE" if defensive else "FALSE"} AND EXISTS (
