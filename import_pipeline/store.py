@@ -168,7 +168,7 @@ def connect(
     try:
         conn.execute("SET enable_progress_bar = false")
         # Bounded memory: big joins spill to <store>.tmp instead of growing the process.
-        conn.execute("SET memory_limit = '768MB'")
+        conn.execute("SET memory_limit = '640MB'")
         if not read_only:
             ensure_schema(conn)
         yield conn
