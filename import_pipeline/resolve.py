@@ -230,6 +230,21 @@ def resolve_and_store(
             for statement in _merge_sql(strategy):
                 conn.execute(statement)
             defensive = strategy == CollisionStrategy.MERGE_DEFENSIVE
+            # Only the stored references this batch touches are compared with, not whole
+            # tables: small hash tables, however big the store.
+            conn.execute(
+                """
+                CREATE OR REPLACE TEMP TABLE t_stored_ids AS
+                    SELECT ri.reference_id, ri.identifier_type, ri.identifier,
+                        ri.other_identifier_name
+                    FROM reference_identifier ri
+                    WHERE ri.reference_id IN (SELECT reference_id FROM t_target WHERE NOT is_new);
+                CREATE OR REPLACE TEMP TABLE t_stored_enh AS
+                    SELECT re.reference_id, re.content_hash, re.enhancement_type, re.source
+                    FROM reference_enhancement re
+                    WHERE re.reference_id IN (SELECT reference_id FROM t_target WHERE NOT is_new);
+                """
+            )
             conn.execute(
                 """
                 INSERT INTO reference_identifier (reference_id, identifier_type, identifier,
@@ -238,7 +253,7 @@ def resolve_and_store(
                     i.other_identifier_name
                 FROM t_ids i JOIN t_target t USING (cluster)
                 WHERE NOT EXISTS (
-                    SELECT 1 FROM reference_identifier ri
+                    SELECT 1 FROM t_stored_ids ri
                     WHERE ri.reference_id = t.reference_id
                         AND ri.identifier_type = i.identifier_type
                         AND COALESCE(ri.other_identifier_name, '') =
@@ -268,10 +283,10 @@ def resolve_and_store(
                         ON e.line_number = f.first.line AND e.position = f.first.position
                 ) e
                 WHERE NOT EXISTS (
-                        SELECT 1 FROM reference_enhancement re
+                        SELECT 1 FROM t_stored_enh re
                         WHERE re.reference_id = e.reference_id AND re.content_hash = e.content_hash)
                     AND NOT ({"TRUE" if defensive else "FALSE"} AND EXISTS (
-                        SELECT 1 FROM reference_enhancement re
+                        SELECT 1 FROM t_stored_enh re
                         WHERE re.reference_id = e.reference_id
                             AND re.enhancement_type = e.enhancement_type
                             AND re.source = e.source))

@@ -25,6 +25,9 @@ from import_pipeline.models import (
 )
 
 SCHEMA_VERSION = 1
+#: DuckDB's memory for one store connection: big joins spill to <store>.tmp beyond it, but the
+#: primary-key index and the blocks a commit pins must fit (a 10M-reference store needs ~1 GB).
+STORE_MEMORY_LIMIT = "1GB"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -167,8 +170,7 @@ def connect(
             delay = min(delay * 2, 1.0)
     try:
         conn.execute("SET enable_progress_bar = false")
-        # Bounded memory: big joins spill to <store>.tmp instead of growing the process.
-        conn.execute("SET memory_limit = '640MB'")
+        conn.execute(f"SET memory_limit = '{STORE_MEMORY_LIMIT}'")
         if not read_only:
             ensure_schema(conn)
         yield conn
