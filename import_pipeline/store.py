@@ -582,17 +582,34 @@ def results_with_missing_reference(conn: duckdb.DuckDBPyConnection, record_key: 
     ).fetchall()
 
 
-def identifiers_on_two_references(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
-    """Normalised trusted identifiers that belong to more than one reference."""
+def identifiers_on_two_references(
+    conn: duckdb.DuckDBPyConnection, record_key: str | None = None
+) -> list[tuple]:
+    """Normalised trusted identifiers that belong to more than one reference.
+
+    With `record_key`, only the identifiers of the references that record's results point at:
+    an import can only break the rule there, and the whole store need not be grouped.
+    """
+    scope = ""
+    params: list[str] = []
+    if record_key is not None:
+        scope = """
+            AND (identifier_type, identifier) IN (
+                SELECT (ri.identifier_type, ri.identifier)
+                FROM import_results r JOIN import_batches b ON r.import_batch_id = b.id
+                JOIN reference_identifier ri ON ri.reference_id = r.reference_id
+                WHERE b.record_key = ?)"""
+        params = [record_key]
     return conn.execute(
-        """
+        f"""
         SELECT identifier_type, identifier, count(DISTINCT reference_id) AS refs
         FROM reference_identifier
-        WHERE identifier_type <> 'other'
+        WHERE identifier_type <> 'other' {scope}
         GROUP BY identifier_type, identifier
         HAVING count(DISTINCT reference_id) > 1
         LIMIT 100
-        """
+        """,
+        params,
     ).fetchall()
 
 

@@ -168,3 +168,28 @@ def test_the_same_content_is_never_imported_twice(settings, landing, instance, d
     assert again["batches_imported_this_run"] == 0 and again["completed"] == 10
     with store.connect(settings.duckdb_path, read_only=True) as conn:
         assert store.table_counts(conn) == before
+
+
+def test_the_shared_identifier_check_is_scoped_to_the_record(settings, landing) -> None:
+    """Two references sharing a DOI are found from the record that points at one of them,
+    not from another record (which need not group the whole store)."""
+    from .conftest import import_directly
+
+    write_record(landing, "mine")
+    write_batch(landing, "mine", "a.jsonl", json.dumps({"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/shared"}]}) + "\n")  # fmt: skip
+    import_directly(settings, landing, "mine")
+    write_record(landing, "other")
+    write_batch(landing, "other", "b.jsonl", json.dumps({"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/alone"}]}) + "\n")  # fmt: skip
+    import_directly(settings, landing, "other")
+    with store.connect(settings.duckdb_path) as conn:
+        assert store.identifiers_on_two_references(conn, "mine") == []
+        # A second reference with the same DOI, as a broken writer would leave it.
+        conn.execute("INSERT INTO reference (id, visibility) VALUES (uuid(), 'public')")
+        conn.execute(
+            "INSERT INTO reference_identifier (reference_id, identifier_type, identifier) "
+            "SELECT id, 'doi', '10.1000/shared' FROM reference "
+            "WHERE id NOT IN (SELECT reference_id FROM reference_identifier)"
+        )
+        assert store.identifiers_on_two_references(conn, "mine") == [("doi", "10.1000/shared", 2)]
+        assert store.identifiers_on_two_references(conn, "other") == []
+        assert len(store.identifiers_on_two_references(conn)) == 1

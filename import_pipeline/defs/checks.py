@@ -55,13 +55,14 @@ def results_point_at_references(
 @dg.asset_check(
     asset=import_results,
     partitions_def=import_records,
-    description="No normalised trusted identifier belongs to two references.",
+    description="No normalised trusted identifier of the record's references belongs to two "
+    "references.",
 )
 def identifiers_belong_to_one_reference(
     context: dg.AssetCheckExecutionContext, pipeline: ImportPipelineResource
 ) -> dg.AssetCheckResult:
     with pipeline.store(read_only=True) as conn:
-        rows = store.identifiers_on_two_references(conn)
+        rows = store.identifiers_on_two_references(conn, context.partition_key)
     return _holds_when_empty(rows, "shared_identifiers")
 
 
