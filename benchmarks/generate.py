@@ -83,6 +83,9 @@ def write_batch(path: Path, count: int, store_size: int) -> int:
 def preload_store(path: Path, works: int) -> None:
     """A store holding `works` references with their identifiers and one enhancement each."""
     with store.connect(path) as conn:
+        # Setup, not measured: writing 10M references (and their key index) in one transaction
+        # needs more memory than an import's connection is given.
+        conn.execute("SET memory_limit = '4GB'")
         conn.execute(
             "CREATE TEMP TABLE w AS SELECT range AS work, uuid() AS id FROM range(?)", [works]
         )

@@ -221,7 +221,10 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageProblem(f"import of record {key!r} failed (run {result.run_id}): {message}")
     print(f"run {result.run_id} finished", file=sys.stderr)
     with store.connect(
-        settings.duckdb_path, read_only=True, wait_seconds=READ_WAIT_SECONDS
+        settings.duckdb_path,
+        read_only=True,
+        wait_seconds=READ_WAIT_SECONDS,
+        memory_limit=settings.store_memory,
     ) as conn:
         doc = store.record_summary(conn, key)
     _emit(doc, args.json, _render_summary)
@@ -229,14 +232,24 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
-    with store.connect(settings.duckdb_path, read_only=True, wait_seconds=args.wait) as conn:
+    with store.connect(
+        settings.duckdb_path,
+        read_only=True,
+        wait_seconds=args.wait,
+        memory_limit=settings.store_memory,
+    ) as conn:
         doc = store.record_summary(conn, args.key)
     _emit(doc, args.json, _render_summary)
     return 0
 
 
 def cmd_results(args: argparse.Namespace, settings: Settings) -> int:
-    with store.connect(settings.duckdb_path, read_only=True, wait_seconds=args.wait) as conn:
+    with store.connect(
+        settings.duckdb_path,
+        read_only=True,
+        wait_seconds=args.wait,
+        memory_limit=settings.store_memory,
+    ) as conn:
         doc = store.list_results(
             conn,
             args.key,
@@ -276,7 +289,12 @@ def parse_lookup(lookup: str) -> dict[str, str | None]:
 
 def cmd_reference(args: argparse.Namespace, settings: Settings) -> int:
     query = parse_lookup(args.lookup)
-    with store.connect(settings.duckdb_path, read_only=True, wait_seconds=args.wait) as conn:
+    with store.connect(
+        settings.duckdb_path,
+        read_only=True,
+        wait_seconds=args.wait,
+        memory_limit=settings.store_memory,
+    ) as conn:
         doc = store.find_reference(conn, **query)
     _emit(doc, args.json, _render_reference)
     return 0

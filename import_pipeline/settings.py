@@ -19,6 +19,10 @@ DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_DECOMPRESSED_BYTES = 8 * 1024 * 1024 * 1024
 #: ... nor past this many times its compressed size (a gzip bomb guard).
 DEFAULT_MAX_DECOMPRESSION_RATIO = 200
+#: DuckDB's memory per store connection: big joins spill to <store>.tmp beyond it, but the
+#: primary-key index and the blocks a commit pins must fit (768 MB holds a 10M-reference store;
+#: 640 MB does not).
+DEFAULT_STORE_MEMORY = "768MB"
 
 
 def parse_ttl(text: str) -> timedelta:
@@ -43,6 +47,7 @@ class Settings:
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
     max_decompression_ratio: int = DEFAULT_MAX_DECOMPRESSION_RATIO
+    store_memory: str = DEFAULT_STORE_MEMORY
 
     @property
     def staging(self) -> Path:
@@ -75,4 +80,5 @@ class Settings:
             max_decompression_ratio=int(
                 env.get("IMPORT_PIPELINE_MAX_DECOMPRESSION_RATIO", DEFAULT_MAX_DECOMPRESSION_RATIO)
             ),
+            store_memory=env.get("IMPORT_PIPELINE_STORE_MEMORY", DEFAULT_STORE_MEMORY),
         )

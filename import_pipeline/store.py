@@ -23,11 +23,9 @@ from import_pipeline.models import (
     ImportRecordStatus,
     ImportResultStatus,
 )
+from import_pipeline.settings import DEFAULT_STORE_MEMORY
 
 SCHEMA_VERSION = 1
-#: DuckDB's memory for one store connection: big joins spill to <store>.tmp beyond it, but the
-#: primary-key index and the blocks a commit pins must fit (a 10M-reference store needs ~1 GB).
-STORE_MEMORY_LIMIT = "1GB"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -140,7 +138,11 @@ def _is_lock_error(exc: Exception) -> bool:
 
 @contextmanager
 def connect(
-    path: Path, *, read_only: bool = False, wait_seconds: float = 120.0
+    path: Path,
+    *,
+    read_only: bool = False,
+    wait_seconds: float = 120.0,
+    memory_limit: str = DEFAULT_STORE_MEMORY,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Opens the store, waiting up to `wait_seconds` while another process holds it.
 
@@ -170,7 +172,7 @@ def connect(
             delay = min(delay * 2, 1.0)
     try:
         conn.execute("SET enable_progress_bar = false")
-        conn.execute(f"SET memory_limit = '{STORE_MEMORY_LIMIT}'")
+        conn.execute(f"SET memory_limit = '{memory_limit}'")
         if not read_only:
             ensure_schema(conn)
         yield conn

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from import_pipeline import store
 from import_pipeline.landing import LandingZone
-from import_pipeline.settings import Settings, parse_ttl
+from import_pipeline.settings import DEFAULT_STORE_MEMORY, Settings, parse_ttl
 
 
 class ImportPipelineResource(dg.ConfigurableResource):
@@ -39,6 +39,10 @@ class ImportPipelineResource(dg.ConfigurableResource):
     max_line_bytes: int = Field(description="Lines longer than this fail with LineTooLong.")
     max_decompressed_bytes: int = Field(description="A gzip batch may not expand past this.")
     max_decompression_ratio: int = Field(description="... nor past this many times its size.")
+    store_memory: str = Field(
+        default=DEFAULT_STORE_MEMORY,
+        description="DuckDB's memory per store connection (IMPORT_PIPELINE_STORE_MEMORY).",
+    )
     lock_wait_seconds: float = Field(
         default=120.0, description="How long to wait for another process to release the store."
     )
@@ -53,6 +57,7 @@ class ImportPipelineResource(dg.ConfigurableResource):
             max_line_bytes=settings.max_line_bytes,
             max_decompressed_bytes=settings.max_decompressed_bytes,
             max_decompression_ratio=settings.max_decompression_ratio,
+            store_memory=settings.store_memory,
         )
 
     def settings(self) -> Settings:
@@ -67,6 +72,7 @@ class ImportPipelineResource(dg.ConfigurableResource):
             max_line_bytes=self.max_line_bytes,
             max_decompressed_bytes=self.max_decompressed_bytes,
             max_decompression_ratio=self.max_decompression_ratio,
+            store_memory=self.store_memory,
         )
 
     def landing_zone(self) -> LandingZone:
@@ -80,5 +86,10 @@ class ImportPipelineResource(dg.ConfigurableResource):
         from pathlib import Path
 
         wait = self.lock_wait_seconds if wait_seconds is None else wait_seconds
-        with store.connect(Path(self.duckdb_path), read_only=read_only, wait_seconds=wait) as conn:
+        with store.connect(
+            Path(self.duckdb_path),
+            read_only=read_only,
+            wait_seconds=wait,
+            memory_limit=self.store_memory,
+        ) as conn:
             yield conn
