@@ -13,9 +13,12 @@ import shutil
 import sys
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import duckdb
 
 from import_pipeline import store
 from import_pipeline.errors import ImportPipelineError, LandingError, NotFound, StoreBusy
@@ -126,6 +129,13 @@ def prepare_dagster_home(settings: Settings) -> Path:
     return home
 
 
+def _reading(settings: Settings, wait: float) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """A read-only store connection, waiting up to `wait` seconds for a writer to finish."""
+    return store.connect(
+        settings.duckdb_path, read_only=True, wait_seconds=wait, memory_limit=settings.store_memory
+    )
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from import_pipeline.demo import install_demo
 
@@ -220,36 +230,21 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         message = failure.message if failure else "the import run failed"
         raise UsageProblem(f"import of record {key!r} failed (run {result.run_id}): {message}")
     print(f"run {result.run_id} finished", file=sys.stderr)
-    with store.connect(
-        settings.duckdb_path,
-        read_only=True,
-        wait_seconds=READ_WAIT_SECONDS,
-        memory_limit=settings.store_memory,
-    ) as conn:
+    with _reading(settings, READ_WAIT_SECONDS) as conn:
         doc = store.record_summary(conn, key)
     _emit(doc, args.json, _render_summary)
     return 0
 
 
 def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
-    with store.connect(
-        settings.duckdb_path,
-        read_only=True,
-        wait_seconds=args.wait,
-        memory_limit=settings.store_memory,
-    ) as conn:
+    with _reading(settings, args.wait) as conn:
         doc = store.record_summary(conn, args.key)
     _emit(doc, args.json, _render_summary)
     return 0
 
 
 def cmd_results(args: argparse.Namespace, settings: Settings) -> int:
-    with store.connect(
-        settings.duckdb_path,
-        read_only=True,
-        wait_seconds=args.wait,
-        memory_limit=settings.store_memory,
-    ) as conn:
+    with _reading(settings, args.wait) as conn:
         doc = store.list_results(
             conn,
             args.key,
@@ -289,12 +284,7 @@ def parse_lookup(lookup: str) -> dict[str, str | None]:
 
 def cmd_reference(args: argparse.Namespace, settings: Settings) -> int:
     query = parse_lookup(args.lookup)
-    with store.connect(
-        settings.duckdb_path,
-        read_only=True,
-        wait_seconds=args.wait,
-        memory_limit=settings.store_memory,
-    ) as conn:
+    with _reading(settings, args.wait) as conn:
         doc = store.find_reference(conn, **query)
     _emit(doc, args.json, _render_reference)
     return 0
