@@ -383,9 +383,16 @@ def _number_check(v: str, text: str, bounds: dict[str, float]) -> str:
     return "(" + " AND ".join(checks) + ")"
 
 
+def _outside_strings(v: str) -> str:
+    """SQL: the JSON text `v` with its strings cut out (keys and values)."""
+    return f"regexp_replace({v}, '\"(?:[^\"\\\\]|\\\\.)*\"', '', 'g')"
+
+
 def _free_check(v: str, node: Scalar) -> str:
-    # Strict JSON only: DuckDB's reader also takes NaN and Infinity.
-    checks = ["NOT regexp_matches(" + v + ", 'NaN|Infinity')"]
+    # Strict JSON only: DuckDB's reader also takes nan, inf, Infinity... in any case. Outside
+    # strings, a free value may hold no letter but those of true, false, null and exponents.
+    literals = f"regexp_replace({_outside_strings(v)}, 'true|false|null', '', 'g')"
+    checks = [f"NOT regexp_matches({literals}, '[A-DF-Za-df-z]')"]
     if node.free == "object":
         checks.append(f"starts_with({v}, '{{')")
     if node.truthy:
@@ -513,7 +520,7 @@ class _Sql:
     def keys(self, v: str, node: Node) -> str:
         """How many keys the value `v` holds (0 where `v` is NULL)."""
         if isinstance(node, Scalar) and node.free:
-            stripped = f"regexp_replace({v}, '\"(?:[^\"\\\\]|\\\\.)*\"', '', 'g')"
+            stripped = _outside_strings(v)
             return (
                 f"(CASE WHEN contains({v}, ':') THEN "
                 f"length({stripped}) - length(replace({stripped}, ':', '')) ELSE 0 END)"

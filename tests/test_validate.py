@@ -291,7 +291,7 @@ def _pydantic_accepts(text: str) -> bool:
     return not explain_line(1, text)
 
 
-_ODD_VALUES: list[object] = [None, 0, -1, 1.5, 1e300, "", "x", " ", True, [], [1], ["x"], {}, {"k": 1}, [{}]]  # fmt: skip
+_ODD_VALUES: list[object] = [None, 0, -1, 1.5, 1e300, float("nan"), float("inf"), "", "x", " ", True, [], [1], ["x"], {}, {"k": 1}, [{}]]  # fmt: skip
 
 
 def _mutations(document: object, path: tuple = ()) -> list[tuple[tuple, str, object]]:
@@ -304,7 +304,7 @@ def _mutations(document: object, path: tuple = ()) -> list[tuple[tuple, str, obj
             out += [((*path, key), "set", odd) for odd in _ODD_VALUES]
             out += _mutations(value, (*path, key))
     elif isinstance(document, list):
-        out += [(path, "append", odd) for odd in _ODD_VALUES[:1] + _ODD_VALUES[6:7]]
+        out += [(path, "append", odd) for odd in _ODD_VALUES[:1] + _ODD_VALUES[8:9]]
         for index, value in enumerate(document):
             out += [((*path, index), "set", odd) for odd in _ODD_VALUES]
             out += _mutations(value, (*path, index))
@@ -385,3 +385,21 @@ def test_vectorised_verdicts_equal_pydantic_on_the_hostile_corpus() -> None:
         except ValueError:
             pydantic_ok = False
         assert (number not in with_errors) is pydantic_ok, text[:200]
+
+
+def test_number_literals_duckdb_reads_but_json_has_not_are_left_to_pydantic() -> None:
+    """DuckDB reads nan, inf, Infinity... in any case; strict JSON (pydantic) knows none but
+    NaN and Infinity. In free-form payloads and in typed fields alike, the screen accepts none."""
+    from import_pipeline.validate import screened_lines
+
+    annotated = line(enhancements=[{"source": "s", "visibility": "public", "content": {"enhancement_type": "annotation", "annotations": [{"annotation_type": "score", "scheme": "a", "label": "b", "score": 0.5, "data": {"x": 1}}]}}])  # fmt: skip
+    texts = []
+    for literal in ("nan", "inf", "-inf", "Inf", "NAN", "infinity", "NaN", "Infinity", "-Infinity"):
+        texts.append(line().replace("{", '{"id": ' + literal + ", ", 1))
+        texts.append(annotated.replace('"x": 1', '"x": ' + literal))
+        texts.append(annotated.replace('"score": 0.5', '"score": ' + literal))
+    accepted = screened_lines(new_json_engine(), [line(), annotated, *texts])
+    assert accepted[:2] == [True, True]
+    assert [t for t, ok in zip(texts, accepted[2:], strict=True) if ok] == []
+    for text, ok in zip(texts, accepted[2:], strict=True):
+        assert not ok or _pydantic_accepts(text)
