@@ -51,7 +51,6 @@ _KNOWN = {
     "exclusiveMinimum", "exclusiveMaximum", "pattern", "anyOf", "oneOf", "discriminator", "$ref",
     "title", "description", "default", "examples",
 }  # fmt: skip
-_SCALAR_KINDS = ("string", "integer", "number", "boolean")
 
 #: The stand-in for the null value of a key (see the module docstring); lines that hold this
 #: text themselves are left to pydantic.

@@ -78,7 +78,6 @@ ASSOCIATIONS_SCHEMA = {
     "target_other_name": pl.String,
 }
 
-_TOP_LEVEL_KEYS = [name for name in ReferenceFileInput.model_fields]
 _IDENTIFIER_KEYS = ["identifier_type", "identifier"]
 _OTHER_IDENTIFIER_KEYS = [*_IDENTIFIER_KEYS, "other_identifier_name"]
 _VISIBILITIES = [v.value for v in Visibility]
