@@ -329,7 +329,8 @@ def _structure(node: Node) -> Any:
 # ---------------------------------------------------------------------------------------------
 
 
-def _quote(value: str) -> str:
+def sql_literal(value: str) -> str:
+    """`value` as an SQL string literal."""
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -341,12 +342,12 @@ def _json_text(value: str) -> str | None:
 
 
 def _string_check(v: str, rules: dict[str, Any]) -> str:
-    checks = [f"starts_with({v}, '\"')", f"{v} <> {_quote(NULL_STAND_IN)}"]
+    checks = [f"starts_with({v}, '\"')", f"{v} <> {sql_literal(NULL_STAND_IN)}"]
     if "enum" in rules:
         texts = [_json_text(e) for e in rules["enum"]]
         if not all(texts):
             return "FALSE"  # values DuckDB may write differently: pydantic decides
-        checks.append(f"{v} IN ({', '.join(_quote(t) for t in texts if t)})")
+        checks.append(f"{v} IN ({', '.join(sql_literal(t) for t in texts if t)})")
     if rules.get("minLength") == 1 and "maxLength" not in rules:
         checks.append(f"{v} <> '\"\"'")
         rules = {k: w for k, w in rules.items() if k != "minLength"}
@@ -359,7 +360,7 @@ def _string_check(v: str, rules: dict[str, Any]) -> str:
     if "maxLength" in rules:
         value_checks.append(f"length({value}) <= {rules['maxLength']}")
     for pattern in rules["patterns"]:
-        value_checks.append(f"regexp_matches({value}, {_quote(pattern)})")
+        value_checks.append(f"regexp_matches({value}, {sql_literal(pattern)})")
     if rules.get("format") == "date":
         value_checks.append(f"TRY_CAST({value} AS DATE) IS NOT NULL AND {value} >= '0001'")
     if rules.get("format") == "date-time":
@@ -372,7 +373,7 @@ def _string_check(v: str, rules: dict[str, Any]) -> str:
 
 
 def _number_check(v: str, text: str, bounds: dict[str, float]) -> str:
-    checks = [f"regexp_full_match({v}, {_quote(text)})"]
+    checks = [f"regexp_full_match({v}, {sql_literal(text)})"]
     number = f"TRY_CAST({v} AS DOUBLE)"
     for key, op in (
         ("minimum", ">="), ("maximum", "<="), ("exclusiveMinimum", ">"), ("exclusiveMaximum", "<"),
@@ -396,7 +397,7 @@ def _free_check(v: str, node: Scalar) -> str:
         checks.append(f"starts_with({v}, '{{')")
     if node.truthy:
         checks.append(
-            f"{v} NOT IN ({_quote(NULL_STAND_IN)}, 'false', '\"\"', '[]', '{{}}') "
+            f"{v} NOT IN ({sql_literal(NULL_STAND_IN)}, 'false', '\"\"', '[]', '{{}}') "
             f"AND COALESCE(TRY_CAST({v} AS DOUBLE) <> 0, TRUE)"
         )
     return "(" + " AND ".join(checks) + ")"
@@ -406,11 +407,11 @@ def _scalar_check(v: str, node: Scalar) -> str:
     if node.free:
         body = _free_check(v, node)
         if node.free == "object" and node.nullable:
-            return f"({v} = {_quote(NULL_STAND_IN)} OR {body})"
+            return f"({v} = {sql_literal(NULL_STAND_IN)} OR {body})"
         return body
     options = []
     if node.nullable:
-        options.append(f"{v} = {_quote(NULL_STAND_IN)}")
+        options.append(f"{v} = {sql_literal(NULL_STAND_IN)}")
     if node.strings is not None:
         options.append(_string_check(v, node.strings))
     if node.integers is not None:
@@ -452,7 +453,7 @@ class _Sql:
             body += self._bounds(f"json_array_length({v})", node)
             checked = "(" + " AND ".join(body) + ")"
             if node.nullable:
-                return f"({v} = {_quote(NULL_STAND_IN)} OR {checked})"
+                return f"({v} = {sql_literal(NULL_STAND_IN)} OR {checked})"
             return checked
         if isinstance(node, ObjectList):
             # Its elements are checked one level down, unnested (see `Level`).
@@ -501,7 +502,7 @@ class _Sql:
             if name == node.discriminator:
                 continue
             owners = [
-                _quote(tags[value])
+                sql_literal(tags[value])
                 for value, variant in node.variants.items()
                 if value in tags and variant is not None and name in variant.fields
             ]
@@ -512,7 +513,7 @@ class _Sql:
             variant = node.variants[value]
             assert variant is not None
             own = {k: c for k, c in variant.fields.items() if k != node.discriminator}
-            cases.append(f"WHEN {_quote(text)} THEN {self._fields(v, own, variant.required)}")
+            cases.append(f"WHEN {sql_literal(text)} THEN {self._fields(v, own, variant.required)}")
         checks.append("(CASE " + tag + " " + " ".join(cases) + " ELSE FALSE END)")
         return "(" + " AND ".join(checks) + ")"
 

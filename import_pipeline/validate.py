@@ -38,6 +38,7 @@ from import_pipeline.screen import (
     NULL_VALUE,
     CompiledScreen,
     compile_screen,
+    sql_literal,
 )
 
 #: One row per error: a line may have several.
@@ -188,7 +189,7 @@ def _screen_and_shred(engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame) ->
     engine.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE screen_lines AS
-        SELECT line_number, json_transform(substituted, {_sql_text(screen.structure)}) AS s,
+        SELECT line_number, json_transform(substituted, {sql_literal(screen.structure)}) AS s,
             key_ends
         FROM screen_parsed WHERE substituted IS NOT NULL
         """
@@ -197,7 +198,7 @@ def _screen_and_shred(engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame) ->
     engine.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE screen_parts AS
-        SELECT line_number, json_transform(text, {_sql_text(_PARTS_STRUCTURE)}) AS p
+        SELECT line_number, json_transform(text, {sql_literal(_PARTS_STRUCTURE)}) AS p
         FROM screen_parsed WHERE is_json
         """
     )
@@ -233,10 +234,10 @@ SCREEN_SLICE_BYTES = 32 * 1024 * 1024
 
 
 def _screen(
-    engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame, *, with_enhancements: bool = False
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
-    """The readable lines (`screened`: accepted without pydantic), their identifiers and (if
-    asked) their enhancements, a slice of at most `SCREEN_SLICE_BYTES` of text at a time."""
+    engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The readable lines (`screened`: accepted without pydantic), their identifiers and their
+    enhancements, a slice of at most `SCREEN_SLICE_BYTES` of text at a time."""
     deep = chunk.filter(nested_too_deep(chunk["text"].fill_null("")))["line_number"]
     slice_of = (pl.col("text").str.len_bytes().fill_null(0).cum_sum() // SCREEN_SLICE_BYTES).alias(
         "slice"
@@ -245,8 +246,7 @@ def _screen(
     for part in chunk.with_columns(slice_of).partition_by("slice", include_key=False):
         lines.append(_screen_and_shred(engine, part))
         identifiers.append(_identifiers(engine))
-        if with_enhancements:
-            enhancements.append(_enhancements(engine))
+        enhancements.append(_enhancements(engine))
         engine.execute("DROP TABLE screen_parts")
     identifier_frame = pl.concat(identifiers).with_columns(normalised=normalised_identifier())
     # The identifiers' validator has its twin here: an accepted line's identifiers normalise.
@@ -256,11 +256,7 @@ def _screen(
     line_frame = pl.concat(lines).with_columns(
         screened=pl.col("screened") & ~pl.col("line_number").is_in(refused)
     )
-    return line_frame, identifier_frame, pl.concat(enhancements) if with_enhancements else None
-
-
-def _sql_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+    return line_frame, identifier_frame, pl.concat(enhancements)
 
 
 def _items_of(parts_list: str, alias: str) -> str:
@@ -333,8 +329,7 @@ def nested_too_deep(texts: pl.Series, limit: int = MAX_NESTING_DEPTH) -> pl.Seri
 
 def validate_chunk(engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame) -> ValidatedChunk:
     """Validates one loaded chunk (see `load.LINES_SCHEMA`)."""
-    lines, identifiers, enhancements = _screen(engine, chunk, with_enhancements=True)
-    assert enhancements is not None
+    lines, identifiers, enhancements = _screen(engine, chunk)
     screened_out = lines.filter(~pl.col("screened")).select("line_number")
     texts = chunk.join(screened_out, on="line_number", how="semi").filter(
         pl.col("problem").is_null()
