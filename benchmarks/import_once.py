@@ -14,10 +14,10 @@ from import_pipeline.settings import Settings
 
 STEPS = (
     "find_pending_batches",
-    "load_batch",
-    "validate_batch",
-    "cluster_batch",
-    "resolve_and_store_batch",
+    "load_batches",
+    "validate_batches",
+    "cluster_batches",
+    "resolve_and_store_batches",
     "summarise_record",
 )
 

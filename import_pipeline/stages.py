@@ -29,10 +29,10 @@ from import_pipeline.settings import Settings
 from import_pipeline.store import fail_batch
 from import_pipeline.validate import (
     ASSOCIATIONS_SCHEMA,
+    ENHANCEMENTS_SCHEMA,
     ERRORS_SCHEMA,
     IDENTIFIERS_SCHEMA,
     LINES_SCHEMA,
-    ValidatedChunk,
     new_json_engine,
     validate_chunk,
 )
@@ -48,6 +48,7 @@ class LoadedBatch:
     storage_url: str
     staging: str
     chunk_paths: list[str] = field(default_factory=list)
+    chunk_text_bytes: list[int] = field(default_factory=list)  # parallel to chunk_paths
     stats: dict[str, Any] = field(default_factory=dict)
     unreadable: str | None = None
     seconds: float = 0.0
@@ -98,6 +99,31 @@ class StoredBatch:
         return asdict(self)
 
 
+#: Batches of one run are imported in groups: one Dagster step of each stage per group, not
+#: per file, so that thousands of small files do not each pay Dagster's per-step events.
+#: A file of this size or more is a group of its own.
+GROUP_BYTES = 64 * 1024 * 1024
+#: ... and a group holds at most this many files (an unexpected error fails its group).
+GROUP_FILES = 100
+
+
+def import_groups(sizes: list[int]) -> list[list[int]]:
+    """The indexes of `sizes` (files in import order) grouped: consecutive files, each group
+    under `GROUP_BYTES` unless it is one file, and at most `GROUP_FILES` files."""
+    groups: list[list[int]] = []
+    group: list[int] = []
+    group_bytes = 0
+    for index, size in enumerate(sizes):
+        if group and (group_bytes + size > GROUP_BYTES or len(group) == GROUP_FILES):
+            groups.append(group)
+            group, group_bytes = [], 0
+        group.append(index)
+        group_bytes += size
+    if group:
+        groups.append(group)
+    return groups
+
+
 def staging_dir(settings: Settings, run_id: str, record_key: str, name: str) -> Path:
     return settings.staging / run_id / record_key / name
 
@@ -137,6 +163,7 @@ def load_batch(
                 path = staging / f"lines-{index:05d}.parquet"
                 chunk.write_parquet(path)
                 loaded.chunk_paths.append(str(path))
+                loaded.chunk_text_bytes.append(int(chunk["text"].str.len_bytes().sum() or 0))
     except BatchUnreadable as exc:
         loaded.unreadable = exc.reason
     except FileNotFoundError:
@@ -150,14 +177,66 @@ def load_batch(
 #: chunks in flight share one JSON engine (and its memory limit).
 VALIDATION_THREADS = 2
 
+#: Lines of several small batches are validated in one pass of at most this many bytes of
+#: text: each pass costs a fixed ~0.2 s (DuckDB plans the screen's large queries), which would
+#: otherwise dominate batches of a few thousand lines.
+VALIDATION_PASS_BYTES = 16 * 1024 * 1024
+
+#: A pass's line numbers carry the batch above this (a batch has fewer lines).
+_BATCH_STRIDE = 1 << 32
+
+
+def _validation_passes(batches: list[LoadedBatch]) -> list[list[tuple[int, str]]]:
+    """The (batch index, chunk path) of each pass: a big batch's chunks one by one, the
+    chunks of small ones packed together up to `VALIDATION_PASS_BYTES` of text."""
+    passes: list[list[tuple[int, str]]] = []
+    packed: list[tuple[int, str]] = []
+    packed_bytes = 0
+    for batch_index, loaded in enumerate(batches):
+        if loaded.unreadable:
+            continue
+        for path, size in zip(loaded.chunk_paths, loaded.chunk_text_bytes, strict=True):
+            if packed and packed_bytes + size > VALIDATION_PASS_BYTES:
+                passes.append(packed)
+                packed, packed_bytes = [], 0
+            packed.append((batch_index, path))
+            packed_bytes += size
+    if packed:
+        passes.append(packed)
+    return passes
+
+
+def _read_pass(chunks: list[tuple[int, str]]) -> pl.DataFrame:
+    return pl.concat(
+        pl.read_parquet(path).with_columns(pl.col("line_number") + batch_index * _BATCH_STRIDE)
+        for batch_index, path in chunks
+    )
+
+
+def _by_batch(frame: pl.DataFrame) -> dict[int, pl.DataFrame]:
+    """A pass's frame split back into its batches, with their own line numbers."""
+    parts = frame.with_columns(_batch=pl.col("line_number") // _BATCH_STRIDE).partition_by(
+        "_batch", as_dict=True, include_key=False
+    )
+    return {
+        int(key[0]): part.with_columns(pl.col("line_number") % _BATCH_STRIDE)  # type: ignore[call-overload]
+        for key, part in parts.items()
+    }
+
 
 def validate_batch(loaded: LoadedBatch) -> ValidatedBatch:
-    """Validates every staged chunk; writes the valid parts and the errors as Parquet."""
+    """Validates every staged chunk of one batch (see `validate_batches`)."""
+    return validate_batches([loaded])[0]
+
+
+def validate_batches(batches: list[LoadedBatch]) -> list[ValidatedBatch]:
+    """Validates the staged chunks of the batches; writes each batch's valid parts and errors
+    as Parquet in its own staging folder. Small batches share validation passes."""
     started = time.perf_counter()
-    validated = ValidatedBatch(loaded=loaded)
-    if loaded.unreadable:
+    validated = [ValidatedBatch(loaded=loaded) for loaded in batches]
+    passes = _validation_passes(batches)
+    if not passes:
         return validated
-    staging = Path(loaded.staging)
     engine = new_json_engine()
     cursors: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
     for _ in range(VALIDATION_THREADS):
@@ -165,50 +244,83 @@ def validate_batch(loaded: LoadedBatch) -> ValidatedBatch:
         cursor.execute("SET enable_progress_bar = false")
         cursors.put(cursor)
 
-    def validate(index_path: tuple[int, str]) -> tuple[ValidatedChunk, str]:
-        index, path = index_path
+    def validate(index_chunks: tuple[int, list[tuple[int, str]]]) -> dict[int, dict]:
+        pass_index, chunks = index_chunks
         cursor = cursors.get()
         try:
-            result = validate_chunk(cursor, pl.read_parquet(path))
+            result = validate_chunk(cursor, _read_pass(chunks))
         finally:
             cursors.put(cursor)
-        enhancements_path = staging / f"enhancements-{index:05d}.parquet"
-        result.enhancements.write_parquet(enhancements_path)
-        result.enhancements = result.enhancements.clear()  # on disk now
-        return result, str(enhancements_path)
+        frames = {
+            name: _by_batch(getattr(result, name))
+            for name in (
+                "lines",
+                "identifiers",
+                "enhancements",
+                "associations",
+                "errors",
+                "slow_path",
+            )
+        }
+        out: dict[int, dict] = {}
+        for batch_index in {b for b, _ in chunks}:
+            staging = Path(batches[batch_index].staging)
+            enhancements_path = staging / f"enhancements-{pass_index:05d}.parquet"
+            frames["enhancements"].get(
+                batch_index, pl.DataFrame(schema=ENHANCEMENTS_SCHEMA)
+            ).write_parquet(enhancements_path)  # on disk: the largest part
+            out[batch_index] = {
+                "enhancements_path": str(enhancements_path),
+                "slow_path_lines": frames["slow_path"].get(batch_index, pl.DataFrame()).height,
+                **{
+                    name: frames[name].get(batch_index)
+                    for name in ("lines", "identifiers", "associations", "errors")
+                },
+            }
+        return out
 
-    lines, identifiers, associations, errors = [], [], [], []
+    parts: dict[int, dict[str, list]] = {i: {} for i in range(len(batches))}
     try:
         with ThreadPoolExecutor(VALIDATION_THREADS) as pool:
-            for result, enhancements_path in pool.map(validate, enumerate(loaded.chunk_paths)):
-                validated.enhancements_paths.append(enhancements_path)
-                lines.append(result.lines)
-                identifiers.append(result.identifiers)
-                associations.append(result.associations)
-                errors.append(result.errors)
-                validated.slow_path_lines += result.slow_path_lines
+            for out in pool.map(validate, enumerate(passes)):
+                for batch_index, batch_parts in out.items():
+                    validated[batch_index].slow_path_lines += batch_parts.pop("slow_path_lines")
+                    for name, value in batch_parts.items():
+                        parts[batch_index].setdefault(name, []).append(value)
     finally:
         while not cursors.empty():
             cursors.get().close()
         engine.close()
-    all_lines = pl.concat(lines) if lines else pl.DataFrame(schema=LINES_SCHEMA)
-    all_errors = pl.concat(errors) if errors else pl.DataFrame(schema=ERRORS_SCHEMA)
+    for batch_index, batch in enumerate(validated):
+        if batch.loaded.unreadable:
+            continue
+        _write_validated(batch, parts[batch_index])
+    seconds = time.perf_counter() - started
+    total_lines = sum(b.lines_read for b in validated) or 1
+    for batch in validated:  # the shared time, split by lines
+        batch.seconds = seconds * max(batch.lines_read, 1) / total_lines
+    return validated
+
+
+def _write_validated(validated: ValidatedBatch, parts: dict[str, list]) -> None:
+    def frame(name: str, schema: dict) -> pl.DataFrame:
+        present = [f for f in parts.get(name, []) if f is not None]
+        return pl.concat(present) if present else pl.DataFrame(schema=schema)
+
+    staging = Path(validated.loaded.staging)
+    validated.enhancements_paths = list(parts.get("enhancements_path", []))
+    lines = frame("lines", LINES_SCHEMA)
+    errors = frame("errors", ERRORS_SCHEMA)
     validated.lines_path = str(staging / "lines.parquet")
     validated.identifiers_path = str(staging / "identifiers.parquet")
     validated.errors_path = str(staging / "errors.parquet")
     validated.associations_path = str(staging / "associations.parquet")
-    (
-        pl.concat(associations) if associations else pl.DataFrame(schema=ASSOCIATIONS_SCHEMA)
-    ).write_parquet(validated.associations_path)
-    all_lines.write_parquet(validated.lines_path)
-    (
-        pl.concat(identifiers) if identifiers else pl.DataFrame(schema=IDENTIFIERS_SCHEMA)
-    ).write_parquet(validated.identifiers_path)
-    all_errors.write_parquet(validated.errors_path)
-    validated.lines_read = all_lines.height
-    validated.lines_with_errors = all_errors.select("line_number").n_unique()
-    validated.seconds = time.perf_counter() - started
-    return validated
+    frame("associations", ASSOCIATIONS_SCHEMA).write_parquet(validated.associations_path)
+    lines.write_parquet(validated.lines_path)
+    frame("identifiers", IDENTIFIERS_SCHEMA).write_parquet(validated.identifiers_path)
+    errors.write_parquet(validated.errors_path)
+    validated.lines_read = lines.height
+    validated.lines_with_errors = errors.select("line_number").n_unique()
 
 
 def cluster_batch(validated: ValidatedBatch) -> ClusteredBatch:

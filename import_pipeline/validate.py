@@ -100,7 +100,11 @@ class ValidatedChunk:
     enhancements: pl.DataFrame
     associations: pl.DataFrame
     errors: pl.DataFrame
-    slow_path_lines: int
+    slow_path: pl.DataFrame  # the line numbers pydantic explained
+
+    @property
+    def slow_path_lines(self) -> int:
+        return self.slow_path.height
 
 
 #: Identifier values are normalised by `identifiers.py` after the screen (its twin of the
@@ -394,7 +398,7 @@ def validate_chunk(engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame) -> Va
         enhancements=kept_enhancements.select(ENHANCEMENTS_SCHEMA.keys()).cast(ENHANCEMENTS_SCHEMA),  # type: ignore[arg-type]
         associations=associations,
         errors=errors.select(ERRORS_SCHEMA.keys()).cast(ERRORS_SCHEMA),  # type: ignore[arg-type]
-        slow_path_lines=texts.height,
+        slow_path=texts.select("line_number"),
     )
 
 

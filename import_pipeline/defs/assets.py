@@ -10,7 +10,7 @@ from import_pipeline.defs.ops import (
     DUCKDB_POOL,
     RecordRun,
     find_pending_batches,
-    import_batch,
+    import_batch_group,
 )
 from import_pipeline.defs.partitions import import_records
 from import_pipeline.defs.resources import ImportPipelineResource
@@ -109,10 +109,11 @@ def _record_metadata(
 def summarise_record(
     context: dg.OpExecutionContext,
     record: RecordRun,
-    stored: list[StoredBatch],
+    stored_groups: list[list[StoredBatch]],
     pipeline: ImportPipelineResource,
 ) -> dg.Output[dict[str, Any]]:
     """The record's results after this run, as the asset's value and metadata."""
+    stored = [batch for group in stored_groups for batch in group]
     with pipeline.store(read_only=True) as conn:
         summary = store.record_summary(conn, record.record_key)
         failing = store.failing_lines(conn, record.record_key)
@@ -144,6 +145,6 @@ def summarise_record(
     "per import record. A run imports the record's batches that are new or changed.",
 )
 def import_results(landing_zone) -> dict[str, Any]:
-    batches, record = find_pending_batches(landing_zone)
-    stored = batches.map(import_batch)
+    groups, record = find_pending_batches(landing_zone)
+    stored = groups.map(import_batch_group)
     return summarise_record(record, stored.collect())

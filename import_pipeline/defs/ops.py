@@ -1,12 +1,16 @@
-"""The ops of a record run: find the pending batches, then per batch load → validate → cluster
-→ resolve and store, then summarise the record. Each op is a thin call into `stages`."""
+"""The ops of a record run: find the pending batches, then per group of batches load →
+validate → cluster → resolve and store, then summarise the record. Each op is a thin call into
+`stages`; a group is one file when files are large, many when they are small
+(`stages.import_groups`)."""
 
+import json
 import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 
@@ -35,6 +39,17 @@ class BatchToImport:
 
 
 @dataclass(frozen=True)
+class BatchGroup:
+    """Batches imported by one step of each stage (see `stages.import_groups`)."""
+
+    batches: tuple[BatchToImport, ...]
+
+    @property
+    def names(self) -> str:
+        return ", ".join(b.batch.name for b in self.batches)
+
+
+@dataclass(frozen=True)
 class RecordRun:
     record_key: str
     strategy: CollisionStrategy
@@ -56,13 +71,15 @@ def _failing_with(batch: str, **counts: int) -> Iterator[None]:
         ) from exc
 
 
-def _mapping_key(index: int, name: str) -> str:
-    return f"b{index:04d}_" + re.sub(r"[^A-Za-z0-9_]", "_", name)[:60]
+def _mapping_key(index: int, group: BatchGroup) -> str:
+    """`g0003_<first file>` plus `_and_N_more`: readable in the UI's step list."""
+    key = f"g{index:04d}_" + re.sub(r"[^A-Za-z0-9_]", "_", group.batches[0].batch.name)[:60]
+    return key + (f"_and_{len(group.batches) - 1}_more" if len(group.batches) > 1 else "")
 
 
 @dg.op(
     ins={"landing_zone": dg.In(dg.Nothing)},
-    out={"batches": dg.DynamicOut(BatchToImport), "record": dg.Out(RecordRun)},
+    out={"groups": dg.DynamicOut(BatchGroup), "record": dg.Out(RecordRun)},
     pool=DUCKDB_POOL,
     tags={"kind": "landing"},
 )
@@ -132,68 +149,80 @@ def find_pending_batches(
         ),
         output_name="record",
     )
-    for index, item in enumerate(to_import):
-        yield dg.DynamicOutput(
-            item, mapping_key=_mapping_key(index, item.batch.name), output_name="batches"
-        )
+    groups = stages.import_groups([item.batch.size for item in to_import])
+    for index, members in enumerate(groups):
+        group = BatchGroup(batches=tuple(to_import[i] for i in members))
+        yield dg.DynamicOutput(group, mapping_key=_mapping_key(index, group), output_name="groups")
 
 
 @dg.op(tags={"kind": "polars"})
-def load_batch(
-    context: dg.OpExecutionContext, item: BatchToImport, pipeline: ImportPipelineResource
-) -> stages.LoadedBatch:
-    """Reads the batch file into Parquet chunks of physical lines (Polars)."""
+def load_batches(
+    context: dg.OpExecutionContext, group: BatchGroup, pipeline: ImportPipelineResource
+) -> list[stages.LoadedBatch]:
+    """Reads each batch file of the group into Parquet chunks of physical lines (Polars)."""
     settings = pipeline.settings()
-    with _failing_with(item.batch.name, bytes_in_file=item.batch.size):
-        loaded = stages.load_batch(
-            pipeline.landing_zone(),
-            item.batch,
-            batch_id=item.batch_id,
-            staging=stages.staging_dir(
-                settings, context.run_id, item.batch.record_key, item.batch.name
-            ),
-            settings=settings,
-        )
-    if loaded.unreadable:
-        context.log.warning("batch %s cannot be read: %s", item.batch.name, loaded.unreadable)
-    else:
-        context.log.info(
-            "batch %s: %d physical lines (%d blank) in %.2fs",
-            item.batch.name,
-            loaded.stats["physical_lines"],
-            loaded.stats["blank_lines"],
-            loaded.seconds,
-        )
-    return loaded
+    loaded_batches = []
+    for item in group.batches:
+        with _failing_with(item.batch.name, bytes_in_file=item.batch.size):
+            loaded = stages.load_batch(
+                pipeline.landing_zone(),
+                item.batch,
+                batch_id=item.batch_id,
+                staging=stages.staging_dir(
+                    settings, context.run_id, item.batch.record_key, item.batch.name
+                ),
+                settings=settings,
+            )
+        if loaded.unreadable:
+            context.log.warning("batch %s cannot be read: %s", item.batch.name, loaded.unreadable)
+        else:
+            context.log.info(
+                "batch %s: %d physical lines (%d blank) in %.2fs",
+                item.batch.name,
+                loaded.stats["physical_lines"],
+                loaded.stats["blank_lines"],
+                loaded.seconds,
+            )
+        loaded_batches.append(loaded)
+    return loaded_batches
 
 
 @dg.op(tags={"kind": "polars"})
-def validate_batch(
-    context: dg.OpExecutionContext, loaded: stages.LoadedBatch
-) -> stages.ValidatedBatch:
+def validate_batches(
+    context: dg.OpExecutionContext, loaded: list[stages.LoadedBatch]
+) -> list[stages.ValidatedBatch]:
     """Vectorised validation; pydantic explains only the lines that fail the screen."""
-    with _failing_with(loaded.name, physical_lines=int(loaded.stats.get("physical_lines", 0))):
-        validated = stages.validate_batch(loaded)
-    context.log.info(
-        "batch %s: %d lines read, %d with errors, %d explained by pydantic, in %.2fs",
-        loaded.name,
-        validated.lines_read,
-        validated.lines_with_errors,
-        validated.slow_path_lines,
-        validated.seconds,
-    )
-    return validated
+    names = ", ".join(b.name for b in loaded)
+    physical_lines = sum(int(b.stats.get("physical_lines", 0)) for b in loaded)
+    with _failing_with(names, physical_lines=physical_lines):
+        validated_batches = stages.validate_batches(loaded)
+    for validated in validated_batches:
+        context.log.info(
+            "batch %s: %d lines read, %d with errors, %d explained by pydantic, in %.2fs",
+            validated.loaded.name,
+            validated.lines_read,
+            validated.lines_with_errors,
+            validated.slow_path_lines,
+            validated.seconds,
+        )
+    return validated_batches
 
 
 @dg.op(tags={"kind": "polars"})
-def cluster_batch(
-    context: dg.OpExecutionContext, validated: stages.ValidatedBatch
-) -> stages.ClusteredBatch:
+def cluster_batches(
+    context: dg.OpExecutionContext, validated: list[stages.ValidatedBatch]
+) -> list[stages.ClusteredBatch]:
     """Groups lines that share trusted identifiers: each cluster ends as one reference."""
-    with _failing_with(validated.loaded.name, lines_read=validated.lines_read):
-        clustered = stages.cluster_batch(validated)
-    context.log.info("batch %s: %d clusters", validated.loaded.name, clustered.clusters)
-    return clustered
+    clustered_batches = []
+    for batch in validated:
+        with _failing_with(batch.loaded.name, lines_read=batch.lines_read):
+            clustered = stages.cluster_batch(batch)
+        context.log.info("batch %s: %d clusters", batch.loaded.name, clustered.clusters)
+        clustered_batches.append(clustered)
+    return clustered_batches
+
+
+_STORED = "stored.json"
 
 
 @dg.op(
@@ -201,34 +230,56 @@ def cluster_batch(
     tags={"kind": "duckdb"},
     retry_policy=dg.RetryPolicy(max_retries=3, delay=5),
 )
-def resolve_and_store_batch(
+def resolve_and_store_batches(
     context: dg.OpExecutionContext,
-    item: BatchToImport,
-    clustered: stages.ClusteredBatch,
+    group: BatchGroup,
+    clustered: list[stages.ClusteredBatch],
     pipeline: ImportPipelineResource,
-) -> stages.StoredBatch:
-    """Matches the clusters to the store and writes references and results in one transaction."""
-    lines_read = clustered.validated.lines_read
-    with _failing_with(item.batch.name, lines_read=lines_read), pipeline.store() as conn:
-        stored = stages.store_batch(
-            conn, clustered, item.strategy, ttl=pipeline.settings().unresolved_ttl
+) -> list[stages.StoredBatch]:
+    """Matches each batch's clusters to the store and writes its references and results in
+    one transaction per batch. A batch that raises does not stop the others; a retry redoes
+    only the batches not yet stored (each leaves `stored.json` in its staging folder)."""
+    stored_batches: list[stages.StoredBatch] = []
+    failures: dict[str, str] = {}
+    with pipeline.store() as conn:
+        for item, batch in zip(group.batches, clustered, strict=True):
+            marker = Path(batch.validated.loaded.staging) / _STORED
+            if marker.exists():  # stored by an earlier attempt of this step
+                stored_batches.append(stages.StoredBatch(**json.loads(marker.read_text())))
+                continue
+            try:
+                stored = stages.store_batch(
+                    conn, batch, item.strategy, ttl=pipeline.settings().unresolved_ttl
+                )
+            except Exception as exc:
+                context.log.exception("batch %s could not be stored", item.batch.name)
+                failures[item.batch.name] = f"{type(exc).__name__}: {exc}"
+                continue
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(json.dumps(stored.as_dict()))
+            context.log.info(
+                "batch %s: %s — %s; %d references created, %d merged",
+                stored.name,
+                stored.status,
+                ", ".join(f"{k} {v}" for k, v in stored.counts.items() if v),
+                stored.references_created,
+                stored.references_merged,
+            )
+            stored_batches.append(stored)
+    if failures:
+        raise dg.Failure(
+            description="; ".join(f"batch {name}: {error}" for name, error in failures.items()),
+            metadata={"failed_batches": ", ".join(failures), "stored_batches": len(stored_batches)},
         )
-    stages.discard_staging(clustered.validated.loaded.staging)
-    context.log.info(
-        "batch %s: %s — %s; %d references created, %d merged",
-        stored.name,
-        stored.status,
-        ", ".join(f"{k} {v}" for k, v in stored.counts.items() if v),
-        stored.references_created,
-        stored.references_merged,
-    )
-    return stored
+    for batch in clustered:
+        stages.discard_staging(batch.validated.loaded.staging)
+    return stored_batches
 
 
 @dg.graph
-def import_batch(item: BatchToImport) -> stages.StoredBatch:
-    """One batch file: load → validate → cluster → resolve and store."""
-    return resolve_and_store_batch(item, cluster_batch(validate_batch(load_batch(item))))
+def import_batch_group(group: BatchGroup) -> list[stages.StoredBatch]:
+    """A group of batch files: load → validate → cluster → resolve and store."""
+    return resolve_and_store_batches(group, cluster_batches(validate_batches(load_batches(group))))
 
 
 @dg.op(pool=DUCKDB_POOL, tags={"kind": "duckdb"})
