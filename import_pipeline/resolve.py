@@ -1,7 +1,9 @@
 """Resolve: cluster a batch's lines, match the clusters to the store, write them and the results.
 
-`cluster_lines` is pure Polars. `resolve_and_store` is one DuckDB transaction: matching against
-the store and writing must see the same store, so they are not split (contract section 5).
+Both work in DuckDB over the batch's staged Parquet files, so a batch of any size is bounded by
+DuckDB's memory cap (it spills) instead of being held in Python. `resolve_and_store` is one
+transaction: matching against the store and writing must see the same store, so they are not
+split (contract section 5); results are computed in Polars a slice of lines at a time.
 """
 
 from __future__ import annotations
@@ -25,50 +27,71 @@ from import_pipeline.models import (
     derive_batch_status,
 )
 from import_pipeline.results import ERROR, errors_json, failure_details
+from import_pipeline.screen import sql_literal
 from import_pipeline.store import transaction
 
 _TRUSTED = sorted(TRUSTED_TYPES)
 
 
-def cluster_lines(identifiers: pl.DataFrame, lines: pl.Series) -> pl.DataFrame:
-    """Each line's cluster: the smallest line number it is linked to through shared trusted
-    identifiers, directly or through a chain. Lines with none are clusters of their own.
+def cluster_lines_in(engine: duckdb.DuckDBPyConnection, lines: str, identifiers: str) -> None:
+    """Writes temp table `c_labels` (`line_number`, `cluster`): each line's cluster is the
+    smallest line number it is linked to through shared trusted identifiers, directly or through
+    a chain; lines with none are clusters of their own. `lines` and `identifiers` are SQL
+    sources (a table, or `read_parquet(...)`). In DuckDB, so a batch of any size spills rather
+    than filling memory.
 
     Label propagation with pointer jumping: O(log(chain length)) rounds of joins.
     """
-    edges = (
-        identifiers.lazy()
-        .filter(pl.col("identifier_type").is_in(_TRUSTED))
-        .select("line_number", key=pl.concat_str("identifier_type", "identifier", separator="\x1f"))
-        .unique()
-        .collect()
+    engine.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE c_edges AS
+            SELECT DISTINCT line_number, identifier_type, identifier FROM {identifiers}
+            WHERE identifier_type IN ({", ".join(f"'{t}'" for t in _TRUSTED)});
+        CREATE OR REPLACE TEMP TABLE c_labels AS
+            SELECT line_number, line_number AS cluster FROM {lines};
+        """
     )
-    labels = pl.DataFrame({"line_number": lines}).with_columns(cluster=pl.col("line_number"))
     while True:
-        by_key = edges.join(labels, on="line_number").group_by("key").agg(pl.col("cluster").min())
-        proposed = (
-            edges.join(by_key, on="key")
-            .group_by("line_number")
-            .agg(proposed=pl.col("cluster").min())
-        )
-        step = (
-            labels.join(proposed, on="line_number", how="left")
-            .with_columns(cluster=pl.min_horizontal("cluster", "proposed"))
-            .drop("proposed")
-        )
-        # Pointer jumping: a line takes its label's label, so long chains collapse fast.
-        step = (
-            step.join(
-                step.rename({"line_number": "cluster", "cluster": "jumped"}),
-                on="cluster",
-                how="left",
+        engine.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE c_next AS
+            WITH by_key AS (
+                SELECT e.identifier_type, e.identifier, min(l.cluster) AS cluster
+                FROM c_edges e JOIN c_labels l USING (line_number)
+                GROUP BY e.identifier_type, e.identifier
+            ), proposed AS (
+                SELECT e.line_number, min(k.cluster) AS proposed
+                FROM c_edges e JOIN by_key k USING (identifier_type, identifier)
+                GROUP BY e.line_number
+            ), step AS (
+                SELECT l.line_number, least(l.cluster, COALESCE(p.proposed, l.cluster)) AS cluster
+                FROM c_labels l LEFT JOIN proposed p USING (line_number)
             )
-            .with_columns(cluster=pl.min_horizontal("cluster", "jumped"))
-            .drop("jumped")
+            -- Pointer jumping: a line takes its label's label, so long chains collapse fast.
+            SELECT s.line_number, least(s.cluster, COALESCE(j.cluster, s.cluster)) AS cluster
+            FROM step s LEFT JOIN step j ON j.line_number = s.cluster
+            """
         )
-        if step.sort("line_number").equals(labels.sort("line_number")):
-            return step.sort("line_number")
-        labels = step
+        (changed,) = engine.execute(
+            "SELECT count(*) FROM c_next n JOIN c_labels l USING (line_number) "
+            "WHERE n.cluster <> l.cluster"
+        ).fetchall()[0]
+        engine.execute("DROP TABLE c_labels; ALTER TABLE c_next RENAME TO c_labels")
+        if not changed:
+            engine.execute("DROP TABLE c_edges")
+            return
+
+
+def cluster_lines(identifiers: pl.DataFrame, lines: pl.Series) -> pl.DataFrame:
+    """`cluster_lines_in` over frames: `line_number` → `cluster`, sorted by line."""
+    engine = duckdb.connect(":memory:")
+    try:
+        engine.register("f_identifiers", identifiers)
+        engine.register("f_lines", pl.DataFrame({"line_number": lines}))
+        cluster_lines_in(engine, "f_lines", "f_identifiers")
+        return engine.sql("SELECT * FROM c_labels ORDER BY line_number").pl()
+    finally:
+        engine.close()
 
 
 @dataclass
@@ -129,253 +152,298 @@ def _merge_sql(strategy: CollisionStrategy) -> list[str]:
     return statements
 
 
+def parquet_source(paths: list[str]) -> str:
+    """SQL reading the Parquet files `paths` (one schema) as one table."""
+    return "read_parquet([" + ", ".join(sql_literal(p) for p in paths) + "])"
+
+
+#: Results are computed and written this many lines at a time: memory stays bounded.
+RESULTS_SLICE_LINES = 250_000
+
+
 def resolve_and_store(
     conn: duckdb.DuckDBPyConnection,
     *,
     batch_id: str,
     checksum: str,
     strategy: CollisionStrategy,
-    lines: pl.DataFrame,
-    identifiers: pl.DataFrame,
-    enhancements: pl.DataFrame | str | list[str],
-    errors: pl.DataFrame,
-    clusters: pl.DataFrame,
-    associations: pl.DataFrame,
+    parts: dict[str, list[str]],
     physical_lines: int,
     blank_lines: int,
     now: datetime,
     ttl: timedelta,
 ) -> BatchOutcome:
     """Matches each cluster to the store, writes references and one result per line, all in
-    one transaction.
+    one transaction. The batch is read from Parquet by DuckDB (capped memory, spilling), never
+    held whole in Python.
 
     Args:
-        lines: every non-blank line (`line_number`, `visibility`).
-        identifiers: the valid identifiers (`validate.IDENTIFIERS_SCHEMA`).
-        enhancements: the valid enhancements, as a frame or Parquet file(s) of that schema.
-        errors: `validate.ERRORS_SCHEMA`; a `fatal` error fails its line.
-        clusters: `line_number` → `cluster` (see `cluster_lines`).
-        associations: targets of the valid reference_association enhancements
-            (`validate.ASSOCIATIONS_SCHEMA`); their lines wait until the targets exist.
+        parts: Parquet files of each part of the validated batch:
+            lines: every non-blank line (`line_number`, `visibility`).
+            identifiers: the valid identifiers (`validate.IDENTIFIERS_SCHEMA`).
+            enhancements: the valid enhancements (`validate.ENHANCEMENTS_SCHEMA`).
+            errors: `validate.ERRORS_SCHEMA`; a `fatal` error fails its line.
+            clusters: `line_number` → `cluster` (see `cluster_lines_in`).
+            associations: targets of the valid reference_association enhancements
+                (`validate.ASSOCIATIONS_SCHEMA`); their lines wait until the targets exist.
         now, ttl: the clock and how long an unresolved association waits.
     """
-    fatal = errors.filter("fatal").select("line_number").unique()
-    partial = errors.filter(~pl.col("fatal")).select("line_number").unique()
-    usable = (
-        lines.join(fatal, on="line_number", how="anti")
-        .join(clusters, on="line_number")
-        .with_columns(has_errors=pl.col("line_number").is_in(partial["line_number"].implode()))
-    )
-    conn.register("f_lines", usable)
-    conn.register("f_ids", identifiers.join(clusters, on="line_number"))
-    if isinstance(enhancements, pl.DataFrame):
-        conn.register("f_enh_raw", enhancements)
-        enh_source = "f_enh_raw"
-    else:
-        paths = [enhancements] if isinstance(enhancements, str) else enhancements
-        enh_source = (
-            "read_parquet([" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "])"
+    source = {name: parquet_source(paths) for name, paths in parts.items()}
+    trusted = ", ".join(f"'{t}'" for t in _TRUSTED)
+    with transaction(conn):
+        conn.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE t_errors AS SELECT * FROM {source["errors"]};
+            CREATE OR REPLACE TEMP TABLE t_all_lines AS
+                SELECT l.line_number, l.visibility, c.cluster FROM {source["lines"]} l
+                JOIN {source["clusters"]} c USING (line_number);
+            -- The lines that are written: not failed; `has_errors` if a part of it failed.
+            CREATE OR REPLACE TEMP TABLE t_lines AS
+                SELECT l.*, l.line_number IN (SELECT line_number FROM t_errors WHERE NOT fatal)
+                    AS has_errors
+                FROM t_all_lines l
+                WHERE l.line_number NOT IN (SELECT line_number FROM t_errors WHERE fatal);
+            CREATE OR REPLACE TEMP TABLE t_ids AS
+                SELECT i.*, l.cluster FROM {source["identifiers"]} i JOIN t_lines l USING (line_number);
+            CREATE OR REPLACE TEMP TABLE t_enh AS
+                SELECT e.*, l.cluster FROM {source["enhancements"]} e JOIN t_lines l USING (line_number);
+            CREATE OR REPLACE TEMP TABLE t_match AS
+                SELECT i.cluster, list(DISTINCT ri.reference_id ORDER BY ri.reference_id) AS refs
+                FROM t_ids i JOIN reference_identifier ri
+                    ON ri.identifier_type = i.identifier_type AND ri.identifier = i.identifier
+                WHERE i.identifier_type IN ({trusted})
+                GROUP BY i.cluster;
+            CREATE OR REPLACE TEMP TABLE t_cluster AS
+                SELECT c.cluster, c.visibility, m.refs,
+                    COALESCE(len(m.refs), 0) AS matched
+                FROM (SELECT cluster, arg_min(visibility, line_number) AS visibility
+                      FROM t_lines GROUP BY cluster) c
+                LEFT JOIN t_match m USING (cluster);
+            """
         )
-    conn.register("f_clusters", clusters)
-    try:
-        with transaction(conn):
-            conn.execute(
-                f"""
-                CREATE OR REPLACE TEMP TABLE t_ids AS SELECT * FROM f_ids
-                    WHERE line_number IN (SELECT line_number FROM f_lines);
-                CREATE OR REPLACE TEMP TABLE t_enh AS
-                    SELECT e.*, c.cluster FROM {enh_source} e JOIN f_clusters c USING (line_number)
-                    WHERE e.line_number IN (SELECT line_number FROM f_lines);
-                CREATE OR REPLACE TEMP TABLE t_match AS
-                    SELECT i.cluster, list(DISTINCT ri.reference_id ORDER BY ri.reference_id) AS refs
-                    FROM t_ids i JOIN reference_identifier ri
-                        ON ri.identifier_type = i.identifier_type AND ri.identifier = i.identifier
-                    WHERE i.identifier_type IN ({", ".join(f"'{t}'" for t in _TRUSTED)})
-                    GROUP BY i.cluster;
-                CREATE OR REPLACE TEMP TABLE t_cluster AS
-                    SELECT c.cluster, c.visibility, m.refs,
-                        COALESCE(len(m.refs), 0) AS matched
-                    FROM (SELECT cluster, arg_min(visibility, line_number) AS visibility
-                          FROM f_lines GROUP BY cluster) c
-                    LEFT JOIN t_match m USING (cluster);
-                """
-            )
-            writes = strategy not in (CollisionStrategy.DISCARD, CollisionStrategy.FAIL)
-            conn.execute(
-                f"""
-                CREATE OR REPLACE TEMP TABLE t_target AS
-                    SELECT cluster, visibility, matched = 0 AS is_new,
-                        CASE WHEN matched = 0 THEN uuid() ELSE refs[1] END AS reference_id
-                    FROM t_cluster
-                    WHERE matched = 0 OR (matched = 1 AND {"TRUE" if writes else "FALSE"});
-                """
-            )
+        writes = strategy not in (CollisionStrategy.DISCARD, CollisionStrategy.FAIL)
+        conn.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE t_target AS
+                SELECT cluster, visibility, matched = 0 AS is_new,
+                    CASE WHEN matched = 0 THEN uuid() ELSE refs[1] END AS reference_id
+                FROM t_cluster
+                WHERE matched = 0 OR (matched = 1 AND {"TRUE" if writes else "FALSE"});
+            """
+        )
+        conn.execute(
+            """
+            INSERT INTO reference (id, visibility)
+                SELECT reference_id, visibility FROM t_target WHERE is_new;
+            """
+        )
+        if strategy in (
+            CollisionStrategy.MERGE_AGGRESSIVE,
+            CollisionStrategy.APPEND,
+            CollisionStrategy.OVERWRITE,
+        ):
             conn.execute(
                 """
-                INSERT INTO reference (id, visibility)
-                    SELECT reference_id, visibility FROM t_target WHERE is_new;
+                UPDATE reference SET visibility = t.visibility, updated_at = now()
+                FROM t_target t WHERE reference.id = t.reference_id AND NOT t.is_new
                 """
             )
-            if strategy in (
-                CollisionStrategy.MERGE_AGGRESSIVE,
-                CollisionStrategy.APPEND,
-                CollisionStrategy.OVERWRITE,
-            ):
+        for statement in _merge_sql(strategy):
+            conn.execute(statement)
+        defensive = strategy == CollisionStrategy.MERGE_DEFENSIVE
+        # Only the stored references this batch touches are compared with, not whole
+        # tables: small hash tables, however big the store.
+        conn.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE t_stored_ids AS
+                SELECT ri.reference_id, ri.identifier_type, ri.identifier,
+                    ri.other_identifier_name
+                FROM reference_identifier ri
+                WHERE ri.reference_id IN (SELECT reference_id FROM t_target WHERE NOT is_new);
+            CREATE OR REPLACE TEMP TABLE t_stored_enh AS
+                SELECT re.reference_id, re.content_hash, re.enhancement_type, re.source
+                FROM reference_enhancement re
+                WHERE re.reference_id IN (SELECT reference_id FROM t_target WHERE NOT is_new);
+            """
+        )
+        conn.execute(
+            """
+            INSERT INTO reference_identifier (reference_id, identifier_type, identifier,
+                    other_identifier_name)
+            SELECT DISTINCT t.reference_id, i.identifier_type, i.identifier,
+                i.other_identifier_name
+            FROM t_ids i JOIN t_target t USING (cluster)
+            WHERE NOT EXISTS (
+                SELECT 1 FROM t_stored_ids ri
+                WHERE ri.reference_id = t.reference_id
+                    AND ri.identifier_type = i.identifier_type
+                    AND COALESCE(ri.other_identifier_name, '') =
+                        COALESCE(i.other_identifier_name, '')
+                    -- merge_defensive: a type the stored reference has already is kept
+                    AND (ri.identifier = i.identifier OR $defensive))
+            """,
+            {"defensive": defensive},
+        )
+        conn.execute(
+            f"""
+            INSERT INTO reference_enhancement (id, reference_id, enhancement_type, source,
+                visibility, robot_version, processor_version, content, content_hash)
+            WITH firsts AS (
+                -- The first copy of each enhancement per reference, found on narrow rows;
+                -- the wide ones (content) are only joined back for the copies kept.
+                SELECT t.reference_id, e.content_hash,
+                    min({{'line': e.line_number, 'position': e.position}}) AS first
+                FROM t_enh e JOIN t_target t USING (cluster)
+                GROUP BY t.reference_id, e.content_hash
+            )
+            SELECT uuid(), reference_id, enhancement_type, source, visibility, robot_version,
+                processor_version, content, content_hash
+            FROM (
+                SELECT f.reference_id, e.*
+                FROM firsts f JOIN t_enh e
+                    ON e.line_number = f.first.line AND e.position = f.first.position
+            ) e
+            WHERE NOT EXISTS (
+                    SELECT 1 FROM t_stored_enh re
+                    WHERE re.reference_id = e.reference_id AND re.content_hash = e.content_hash)
+                AND NOT ({"TRUE" if defensive else "FALSE"} AND EXISTS (
+                    SELECT 1 FROM t_stored_enh re
+                    WHERE re.reference_id = e.reference_id
+                        AND re.enhancement_type = e.enhancement_type
+                        AND re.source = e.source))
+            """
+        )
+        conn.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE t_associated AS
+                SELECT DISTINCT line_number FROM {source["associations"]}
+            """
+        )
+        conn.execute("DELETE FROM import_results WHERE import_batch_id = ?", [batch_id])
+        for first in range(1, max(physical_lines, 1) + 1, RESULTS_SLICE_LINES):
+            _store_results(conn, batch_id, strategy, first, first + RESULTS_SLICE_LINES)
+        conn.execute(
+            """
+            UPDATE import_batches SET checksum = ?, failure_details = NULL,
+                physical_lines = ?, blank_lines = ?, updated_at = now()
+            WHERE id = ?
+            """,
+            [checksum, physical_lines, blank_lines, batch_id],
+        )
+        # References this batch created or merged into: those of clusters with a line that
+        # was written (a cluster whose lines all failed wrote nothing).
+        written = dict(
+            conn.execute(
+                """
+                SELECT t.is_new, count(*) FROM t_target t
+                WHERE t.cluster IN (
+                    SELECT l.cluster FROM t_lines l JOIN import_results r
+                        ON r.import_batch_id = ? AND r.line_number = l.line_number
+                    WHERE r.status <> 'failed')
+                GROUP BY t.is_new
+                """,
+                [batch_id],
+            ).fetchall()
+        )
+        conn.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE t_associations AS
+                SELECT a.*, r.reference_id FROM {source["associations"]} a
+                JOIN import_results r ON r.import_batch_id = ? AND r.line_number = a.line_number
+                WHERE r.status = 'retrying'
+            """,
+            [batch_id],
+        )
+        record_associations(conn, batch_id, now, source="t_associations")
+        linked = refresh_associations(conn, now=now, ttl=ttl)
+        update_batch_statuses(conn, [batch_id])
+        counts = {s.value: 0 for s in ImportResultStatus}
+        counts.update(
+            dict(
                 conn.execute(
-                    """
-                    UPDATE reference SET visibility = t.visibility, updated_at = now()
-                    FROM t_target t WHERE reference.id = t.reference_id AND NOT t.is_new
-                    """
-                )
-            for statement in _merge_sql(strategy):
-                conn.execute(statement)
-            defensive = strategy == CollisionStrategy.MERGE_DEFENSIVE
-            # Only the stored references this batch touches are compared with, not whole
-            # tables: small hash tables, however big the store.
-            conn.execute(
-                """
-                CREATE OR REPLACE TEMP TABLE t_stored_ids AS
-                    SELECT ri.reference_id, ri.identifier_type, ri.identifier,
-                        ri.other_identifier_name
-                    FROM reference_identifier ri
-                    WHERE ri.reference_id IN (SELECT reference_id FROM t_target WHERE NOT is_new);
-                CREATE OR REPLACE TEMP TABLE t_stored_enh AS
-                    SELECT re.reference_id, re.content_hash, re.enhancement_type, re.source
-                    FROM reference_enhancement re
-                    WHERE re.reference_id IN (SELECT reference_id FROM t_target WHERE NOT is_new);
-                """
+                    "SELECT status, count(*) FROM import_results WHERE import_batch_id = ? "
+                    "GROUP BY 1",
+                    [batch_id],
+                ).fetchall()
             )
-            conn.execute(
-                """
-                INSERT INTO reference_identifier (reference_id, identifier_type, identifier,
-                        other_identifier_name)
-                SELECT DISTINCT t.reference_id, i.identifier_type, i.identifier,
-                    i.other_identifier_name
-                FROM t_ids i JOIN t_target t USING (cluster)
-                WHERE NOT EXISTS (
-                    SELECT 1 FROM t_stored_ids ri
-                    WHERE ri.reference_id = t.reference_id
-                        AND ri.identifier_type = i.identifier_type
-                        AND COALESCE(ri.other_identifier_name, '') =
-                            COALESCE(i.other_identifier_name, '')
-                        -- merge_defensive: a type the stored reference has already is kept
-                        AND (ri.identifier = i.identifier OR $defensive))
-                """,
-                {"defensive": defensive},
-            )
-            conn.execute(
-                f"""
-                INSERT INTO reference_enhancement (id, reference_id, enhancement_type, source,
-                    visibility, robot_version, processor_version, content, content_hash)
-                WITH firsts AS (
-                    -- The first copy of each enhancement per reference, found on narrow rows;
-                    -- the wide ones (content) are only joined back for the copies kept.
-                    SELECT t.reference_id, e.content_hash,
-                        min({{'line': e.line_number, 'position': e.position}}) AS first
-                    FROM t_enh e JOIN t_target t USING (cluster)
-                    GROUP BY t.reference_id, e.content_hash
-                )
-                SELECT uuid(), reference_id, enhancement_type, source, visibility, robot_version,
-                    processor_version, content, content_hash
-                FROM (
-                    SELECT f.reference_id, e.*
-                    FROM firsts f JOIN t_enh e
-                        ON e.line_number = f.first.line AND e.position = f.first.position
-                ) e
-                WHERE NOT EXISTS (
-                        SELECT 1 FROM t_stored_enh re
-                        WHERE re.reference_id = e.reference_id AND re.content_hash = e.content_hash)
-                    AND NOT ({"TRUE" if defensive else "FALSE"} AND EXISTS (
-                        SELECT 1 FROM t_stored_enh re
-                        WHERE re.reference_id = e.reference_id
-                            AND re.enhancement_type = e.enhancement_type
-                            AND re.source = e.source))
-                """
-            )
-            cluster_fates = conn.sql(
-                """
-                SELECT c.cluster, c.matched, c.refs::VARCHAR[] AS refs,
-                    t.reference_id::VARCHAR AS reference_id, COALESCE(t.is_new, FALSE) AS is_new
-                FROM t_cluster c LEFT JOIN t_target t USING (cluster)
-                """
-            ).pl()
-            results = _results(
-                lines, usable, errors, cluster_fates, strategy, associations["line_number"]
-            )
-            conn.register("f_results", results)
-            conn.execute("DELETE FROM import_results WHERE import_batch_id = ?", [batch_id])
-            conn.execute(
-                """
-                INSERT INTO import_results (id, import_batch_id, line_number, status,
-                    reference_id, errors, failure_details, unresolved_references)
-                SELECT uuid(), $batch, line_number, status, reference_id::UUID, errors,
-                    failure_details, '[]' FROM f_results
-                """,
-                {"batch": batch_id},
-            )
-            conn.execute(
-                """
-                UPDATE import_batches SET checksum = ?, failure_details = NULL,
-                    physical_lines = ?, blank_lines = ?, updated_at = now()
-                WHERE id = ?
-                """,
-                [checksum, physical_lines, blank_lines, batch_id],
-            )
-            conn.register(
-                "f_associations",
-                associations.join(
-                    results.filter(pl.col("status") == ImportResultStatus.RETRYING).select(
-                        "line_number", "reference_id"
-                    ),
-                    on="line_number",
-                ),
-            )
-            record_associations(conn, batch_id, now)
-            linked = refresh_associations(conn, now=now, ttl=ttl)
-            update_batch_statuses(conn, [batch_id])
-            counts = {s.value: 0 for s in ImportResultStatus}
-            counts.update(
-                dict(
-                    conn.execute(
-                        "SELECT status, count(*) FROM import_results WHERE import_batch_id = ? "
-                        "GROUP BY 1",
-                        [batch_id],
-                    ).fetchall()
-                )
-            )
-            status = derive_batch_status(counts).value
-    finally:
-        for name in ("f_lines", "f_ids", "f_clusters", "f_enh_raw", "f_results", "f_associations"):
-            try:
-                conn.unregister(name)
-            except Exception:  # noqa: BLE001 - a view that was never registered
-                pass
-    written = cluster_fates.filter(pl.col("reference_id").is_not_null())
-    alive = results.filter(pl.col("status") != ImportResultStatus.FAILED)
-    live_clusters = usable.join(alive, on="line_number", how="semi").select("cluster").unique()
-    written = written.join(live_clusters, on="cluster", how="semi")
+        )
+        status = derive_batch_status(counts).value
+        for table in _BATCH_TABLES:
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
     return BatchOutcome(
         counts=counts,
-        references_created=written.filter("is_new").height,
-        references_merged=written.filter(~pl.col("is_new")).height,
+        references_created=written.get(True, 0),
+        references_merged=written.get(False, 0),
         status=status,
         associations_linked=linked.linked,
         associations_waiting=linked.waiting,
     )
 
 
+_BATCH_TABLES = (
+    "t_errors", "t_all_lines", "t_lines", "t_ids", "t_enh", "t_match", "t_cluster", "t_target",
+    "t_stored_ids", "t_stored_enh", "t_associated", "t_associations",
+)  # fmt: skip
+
+
+def _store_results(
+    conn: duckdb.DuckDBPyConnection,
+    batch_id: str,
+    strategy: CollisionStrategy,
+    first: int,
+    end: int,
+) -> None:
+    """Computes and inserts the results of lines `first` ≤ n < `end`."""
+    window = [first, end]
+    lines = conn.sql(
+        "SELECT line_number FROM t_all_lines WHERE line_number >= ? AND line_number < ?",
+        params=window,
+    ).pl()
+    if lines.is_empty():
+        return
+    fates = conn.sql(
+        """
+        SELECT l.line_number, l.cluster, l.has_errors, c.matched, c.refs::VARCHAR[] AS refs,
+            t.reference_id::VARCHAR AS reference_id
+        FROM t_lines l JOIN t_cluster c USING (cluster) LEFT JOIN t_target t USING (cluster)
+        WHERE l.line_number >= ? AND l.line_number < ?
+        """,
+        params=window,
+    ).pl()
+    errors = conn.sql(
+        "SELECT * FROM t_errors WHERE line_number >= ? AND line_number < ?", params=window
+    ).pl()
+    associated = conn.sql(
+        "SELECT line_number FROM t_associated WHERE line_number >= ? AND line_number < ?",
+        params=window,
+    ).pl()["line_number"]
+    results = _results(lines, fates, errors, strategy, associated)
+    conn.register("f_results", results)
+    try:
+        conn.execute(
+            """
+            INSERT INTO import_results (id, import_batch_id, line_number, status,
+                reference_id, errors, failure_details, unresolved_references)
+            SELECT uuid(), $batch, line_number, status, reference_id::UUID, errors,
+                failure_details, '[]' FROM f_results
+            """,
+            {"batch": batch_id},
+        )
+    finally:
+        conn.unregister("f_results")
+
+
 def _results(
     lines: pl.DataFrame,
-    usable: pl.DataFrame,
+    fates: pl.DataFrame,
     errors: pl.DataFrame,
-    cluster_fates: pl.DataFrame,
     strategy: CollisionStrategy,
     associated_lines: pl.Series,
 ) -> pl.DataFrame:
-    """One result per line: status, reference, errors (JSON) and their rendering."""
-    fates = usable.select("line_number", "cluster", "has_errors").join(
-        cluster_fates, on="cluster", how="left"
-    )
+    """One result per line: status, reference, errors (JSON) and their rendering.
+
+    `fates`: per usable line, its cluster's match (`matched`, `refs`) and written reference.
+    """
     collided = fates.filter(pl.col("matched") >= 2).select(
         "line_number",
         code=pl.lit(ErrorCode.IDENTIFIER_COLLISION.value),

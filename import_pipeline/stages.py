@@ -24,16 +24,21 @@ from import_pipeline.errors import BatchUnreadable
 from import_pipeline.landing import BatchFile, LandingZone
 from import_pipeline.load import LoadStats, iter_line_chunks
 from import_pipeline.models import CollisionStrategy
-from import_pipeline.resolve import BatchOutcome, cluster_lines, resolve_and_store
+from import_pipeline.resolve import (
+    BatchOutcome,
+    cluster_lines_in,
+    parquet_source,
+    resolve_and_store,
+)
+from import_pipeline.screen import sql_literal
 from import_pipeline.settings import Settings
-from import_pipeline.store import fail_batch
+from import_pipeline.store import fail_batch, scratch_engine
 from import_pipeline.validate import (
     ASSOCIATIONS_SCHEMA,
     ENHANCEMENTS_SCHEMA,
     ERRORS_SCHEMA,
     IDENTIFIERS_SCHEMA,
     LINES_SCHEMA,
-    new_json_engine,
     validate_chunk,
 )
 
@@ -58,14 +63,21 @@ class LoadedBatch:
         return str(self.stats.get("checksum", ""))
 
 
+#: What validation writes per batch, one Parquet file per validation pass each (schemas in
+#: `validate`): nothing of a batch is held in memory whatever its size.
+VALIDATED_PARTS = {
+    "lines": LINES_SCHEMA,
+    "identifiers": IDENTIFIERS_SCHEMA,
+    "enhancements": ENHANCEMENTS_SCHEMA,
+    "associations": ASSOCIATIONS_SCHEMA,
+    "errors": ERRORS_SCHEMA,
+}
+
+
 @dataclass
 class ValidatedBatch:
     loaded: LoadedBatch
-    lines_path: str = ""
-    identifiers_path: str = ""
-    enhancements_paths: list[str] = field(default_factory=list)
-    associations_path: str = ""
-    errors_path: str = ""
+    paths: dict[str, list[str]] = field(default_factory=dict)  # part → its Parquet files
     lines_read: int = 0
     lines_with_errors: int = 0
     slow_path_lines: int = 0
@@ -230,97 +242,65 @@ def validate_batch(loaded: LoadedBatch) -> ValidatedBatch:
 
 
 def validate_batches(batches: list[LoadedBatch]) -> list[ValidatedBatch]:
-    """Validates the staged chunks of the batches; writes each batch's valid parts and errors
-    as Parquet in its own staging folder. Small batches share validation passes."""
+    """Validates the staged chunks of the batches; writes each batch's lines, valid parts and
+    errors as Parquet in its own staging folder (`VALIDATED_PARTS`, a file per pass). Small
+    batches share validation passes."""
     started = time.perf_counter()
     validated = [ValidatedBatch(loaded=loaded) for loaded in batches]
     passes = _validation_passes(batches)
-    if not passes:
-        return validated
-    engine = new_json_engine()
+    engine = scratch_engine()
     cursors: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
     for _ in range(VALIDATION_THREADS):
         cursor = engine.cursor()  # one connection each: own temp tables, shared memory
         cursor.execute("SET enable_progress_bar = false")
         cursors.put(cursor)
 
-    def validate(index_chunks: tuple[int, list[tuple[int, str]]]) -> dict[int, dict]:
+    def validate(index_chunks: tuple[int, list[tuple[int, str]]]) -> dict[int, dict[str, Any]]:
         pass_index, chunks = index_chunks
         cursor = cursors.get()
         try:
             result = validate_chunk(cursor, _read_pass(chunks))
         finally:
             cursors.put(cursor)
-        frames = {
-            name: _by_batch(getattr(result, name))
-            for name in (
-                "lines",
-                "identifiers",
-                "enhancements",
-                "associations",
-                "errors",
-                "slow_path",
-            )
-        }
-        out: dict[int, dict] = {}
-        for batch_index in {b for b, _ in chunks}:
+        frames = {name: _by_batch(getattr(result, name)) for name in VALIDATED_PARTS}
+        slow = _by_batch(result.slow_path)
+        written: dict[int, dict[str, Any]] = {}
+        for batch_index in sorted({b for b, _ in chunks}):
             staging = Path(batches[batch_index].staging)
-            enhancements_path = staging / f"enhancements-{pass_index:05d}.parquet"
-            frames["enhancements"].get(
-                batch_index, pl.DataFrame(schema=ENHANCEMENTS_SCHEMA)
-            ).write_parquet(enhancements_path)  # on disk: the largest part
-            out[batch_index] = {
-                "enhancements_path": str(enhancements_path),
-                "slow_path_lines": frames["slow_path"].get(batch_index, pl.DataFrame()).height,
-                **{
-                    name: frames[name].get(batch_index)
-                    for name in ("lines", "identifiers", "associations", "errors")
-                },
+            paths = {}
+            for name, schema in VALIDATED_PARTS.items():
+                path = staging / f"{name}-{pass_index:05d}.parquet"
+                frames[name].get(batch_index, pl.DataFrame(schema=schema)).write_parquet(path)
+                paths[name] = str(path)
+            errors = frames["errors"].get(batch_index, pl.DataFrame(schema=ERRORS_SCHEMA))
+            written[batch_index] = {
+                "paths": paths,
+                "lines_read": frames["lines"].get(batch_index, pl.DataFrame()).height,
+                # A line's errors all come from the pass that read it: counts add up.
+                "lines_with_errors": errors["line_number"].n_unique(),
+                "slow_path_lines": slow.get(batch_index, pl.DataFrame()).height,
             }
-        return out
+        return written
 
-    parts: dict[int, dict[str, list]] = {i: {} for i in range(len(batches))}
     try:
         with ThreadPoolExecutor(VALIDATION_THREADS) as pool:
-            for out in pool.map(validate, enumerate(passes)):
-                for batch_index, batch_parts in out.items():
-                    validated[batch_index].slow_path_lines += batch_parts.pop("slow_path_lines")
-                    for name, value in batch_parts.items():
-                        parts[batch_index].setdefault(name, []).append(value)
+            for written in pool.map(validate, enumerate(passes)):
+                for batch_index, counts in written.items():
+                    batch = validated[batch_index]
+                    for name, path in counts.pop("paths").items():
+                        batch.paths.setdefault(name, []).append(path)
+                    batch.lines_read += counts["lines_read"]
+                    batch.lines_with_errors += counts["lines_with_errors"]
+                    batch.slow_path_lines += counts["slow_path_lines"]
     finally:
         while not cursors.empty():
             cursors.get().close()
         engine.close()
-    for batch_index, batch in enumerate(validated):
-        if batch.loaded.unreadable:
-            continue
-        _write_validated(batch, parts[batch_index])
     seconds = time.perf_counter() - started
     total_lines = sum(b.lines_read for b in validated) or 1
     for batch in validated:  # the shared time, split by lines
-        batch.seconds = seconds * max(batch.lines_read, 1) / total_lines
+        batch.seconds = seconds * batch.lines_read / total_lines
     return validated
-
-
-def _write_validated(validated: ValidatedBatch, parts: dict[str, list]) -> None:
-    def frame(name: str, schema: dict) -> pl.DataFrame:
-        present = [f for f in parts.get(name, []) if f is not None]
-        return pl.concat(present) if present else pl.DataFrame(schema=schema)
-
-    staging = Path(validated.loaded.staging)
-    validated.enhancements_paths = list(parts.get("enhancements_path", []))
-    lines = frame("lines", LINES_SCHEMA)
-    errors = frame("errors", ERRORS_SCHEMA)
-    validated.lines_path = str(staging / "lines.parquet")
-    validated.identifiers_path = str(staging / "identifiers.parquet")
-    validated.errors_path = str(staging / "errors.parquet")
-    validated.associations_path = str(staging / "associations.parquet")
-    frame("associations", ASSOCIATIONS_SCHEMA).write_parquet(validated.associations_path)
-    lines.write_parquet(validated.lines_path)
-    frame("identifiers", IDENTIFIERS_SCHEMA).write_parquet(validated.identifiers_path)
-    errors.write_parquet(validated.errors_path)
-    validated.lines_read = lines.height
-    validated.lines_with_errors = errors.select("line_number").n_unique()
 
 
 def cluster_batch(validated: ValidatedBatch) -> ClusteredBatch:
@@ -329,13 +309,23 @@ def cluster_batch(validated: ValidatedBatch) -> ClusteredBatch:
     clustered = ClusteredBatch(validated=validated)
     if validated.loaded.unreadable:
         return clustered
-    clusters = cluster_lines(
-        pl.read_parquet(validated.identifiers_path),
-        pl.read_parquet(validated.lines_path)["line_number"],
-    )
     clustered.clusters_path = str(Path(validated.loaded.staging) / "clusters.parquet")
-    clusters.write_parquet(clustered.clusters_path)
-    clustered.clusters = clusters["cluster"].n_unique()
+    engine = scratch_engine()
+    try:
+        cluster_lines_in(
+            engine,
+            lines=parquet_source(validated.paths["lines"]),
+            identifiers=parquet_source(validated.paths["identifiers"]),
+        )
+        engine.execute(
+            f"COPY (SELECT * FROM c_labels ORDER BY line_number) "
+            f"TO {sql_literal(clustered.clusters_path)} (FORMAT parquet)"
+        )
+        (clustered.clusters,) = engine.execute(
+            "SELECT count(DISTINCT cluster) FROM c_labels"
+        ).fetchall()[0]
+    finally:
+        engine.close()
     clustered.seconds = time.perf_counter() - started
     return clustered
 
@@ -378,12 +368,7 @@ def store_batch(
         batch_id=loaded.batch_id,
         checksum=loaded.checksum,
         strategy=strategy,
-        lines=pl.read_parquet(validated.lines_path),
-        identifiers=pl.read_parquet(validated.identifiers_path),
-        enhancements=validated.enhancements_paths,
-        errors=pl.read_parquet(validated.errors_path),
-        clusters=pl.read_parquet(clustered.clusters_path),
-        associations=pl.read_parquet(validated.associations_path),
+        parts={**validated.paths, "clusters": [clustered.clusters_path]},
         physical_lines=int(stats["physical_lines"]),
         blank_lines=int(stats["blank_lines"]),
         now=now or datetime.now(UTC),

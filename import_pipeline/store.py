@@ -8,6 +8,7 @@ time for the lock instead of failing at once. Writers are also serialised by a D
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -134,6 +135,22 @@ _LOCK_MARKERS = ("lock", "Conflicting", "being used by another process")
 
 def _is_lock_error(exc: Exception) -> bool:
     return any(marker in str(exc) for marker in _LOCK_MARKERS)
+
+
+#: Memory of a scratch engine: chunks are processed a slice at a time, and what does not fit
+#: spills to disk, so a batch of any size fits.
+SCRATCH_MEMORY = "640MB"
+
+
+def scratch_engine() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for a stage's own work (its JSON functions, clustering), never the
+    store: capped memory, spilling to the system's temp folder (not `./.tmp`, DuckDB's default)."""
+    engine = duckdb.connect(":memory:")
+    engine.execute("SET enable_progress_bar = false")
+    engine.execute(f"SET memory_limit = '{SCRATCH_MEMORY}'")
+    spill = Path(tempfile.gettempdir()) / "import_pipeline-duckdb"
+    engine.execute(f"SET temp_directory = '{spill.as_posix()}'")
+    return engine
 
 
 @contextmanager

@@ -11,12 +11,10 @@ pydantic does not name are kept: an invalid identifier or enhancement fails alon
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -150,18 +148,6 @@ def _registered(
         yield
     finally:
         engine.unregister(name)
-
-
-def new_json_engine() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB used only for its JSON functions (never the store)."""
-    engine = duckdb.connect(":memory:")
-    engine.execute("SET enable_progress_bar = false")
-    # Bounded memory whatever the batch size: chunks are processed a slice at a time, and
-    # what does not fit spills to the system's temp folder (not `./.tmp`, DuckDB's default).
-    engine.execute("SET memory_limit = '640MB'")
-    spill = Path(tempfile.gettempdir()) / "import_pipeline-duckdb"
-    engine.execute(f"SET temp_directory = '{spill.as_posix()}'")
-    return engine
 
 
 def _screen_and_shred(engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame) -> pl.DataFrame:

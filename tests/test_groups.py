@@ -44,17 +44,11 @@ def _hostile_batches(landing: LandingZone, destiny) -> None:
 
 
 def _staged(validated: stages.ValidatedBatch) -> dict[str, pl.DataFrame]:
-    sort = ["line_number"]
-    frames = {
-        "lines": pl.read_parquet(validated.lines_path).sort(sort),
-        "identifiers": pl.read_parquet(validated.identifiers_path).sort([*sort, "position"]),
-        "errors": pl.read_parquet(validated.errors_path).sort(pl.all()),
-        "associations": pl.read_parquet(validated.associations_path).sort(pl.all()),
-        "enhancements": pl.concat([pl.read_parquet(p) for p in validated.enhancements_paths]).sort(
-            [*sort, "position"]
-        ),
-    }
-    return frames
+    def read(part: str) -> pl.DataFrame:
+        frame = pl.concat([pl.read_parquet(p) for p in validated.paths[part]])
+        return frame.sort(pl.all())
+
+    return {part: read(part) for part in stages.VALIDATED_PARTS}
 
 
 def test_batches_validated_together_equal_batches_validated_alone(

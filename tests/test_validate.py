@@ -11,7 +11,8 @@ import pytest
 from import_pipeline.landing import LandingZone
 from import_pipeline.models import CollisionStrategy, ReferenceFileInput
 from import_pipeline.settings import Settings
-from import_pipeline.validate import new_json_engine, validate_chunk
+from import_pipeline.store import scratch_engine
+from import_pipeline.validate import validate_chunk
 
 from .conftest import import_directly, results_of, write_batch, write_record
 
@@ -210,7 +211,7 @@ def test_duplicate_reference_with_fail_strategy(settings, landing) -> None:
 
 
 def test_real_files_pass_the_screen_without_pydantic(destiny: Path) -> None:
-    engine = new_json_engine()
+    engine = scratch_engine()
     for path in destiny.glob("*.jsonl"):
         texts = path.read_text(encoding="utf-8").splitlines()
         chunk = pl.DataFrame(
@@ -251,7 +252,7 @@ SCREEN_CORPUS = [
 
 
 def test_screen_never_accepts_what_pydantic_refuses() -> None:
-    engine = new_json_engine()
+    engine = scratch_engine()
     chunk = pl.DataFrame(
         {"line_number": range(1, len(SCREEN_CORPUS) + 1), "text": SCREEN_CORPUS, "problem": [None] * len(SCREEN_CORPUS)},
         schema={"line_number": pl.Int64, "text": pl.String, "problem": pl.String},
@@ -346,7 +347,7 @@ def test_the_screen_accepts_no_mutated_line_pydantic_refuses() -> None:
     texts = random.Random(6).sample(mutated, min(len(mutated), 6000)) + [
         t.replace('"', '"', 1).replace(": ", ":", 3) for t in _corpus()
     ]
-    accepted = screened_lines(new_json_engine(), texts)
+    accepted = screened_lines(scratch_engine(), texts)
     wrongly = [t for t, ok in zip(texts, accepted, strict=True) if ok and not _pydantic_accepts(t)]
     assert wrongly == []
     assert sum(accepted) > 500 and len(texts) - sum(accepted) > 2000  # it decides both ways
@@ -362,7 +363,7 @@ def test_duplicate_keys_anywhere_are_left_to_pydantic() -> None:
         good.replace('{"source": "s"', '{"source": "s", "source": "s"'),
         good.replace("{", '{"visibility": "public", "visibility": "public", ', 1),
     ]
-    assert screened_lines(new_json_engine(), [good, *repeated]) == [True] + [False] * 4
+    assert screened_lines(scratch_engine(), [good, *repeated]) == [True] + [False] * 4
 
 
 def test_vectorised_verdicts_equal_pydantic_on_the_hostile_corpus() -> None:
@@ -370,7 +371,7 @@ def test_vectorised_verdicts_equal_pydantic_on_the_hostile_corpus() -> None:
     from .test_hostile_input import LINE_CASES
 
     corpus = _corpus()
-    engine = new_json_engine()
+    engine = scratch_engine()
     chunk = pl.DataFrame(
         {"line_number": range(1, len(corpus) + 1), "text": corpus, "problem": [None] * len(corpus)},
         schema={"line_number": pl.Int64, "text": pl.String, "problem": pl.String},
@@ -398,7 +399,7 @@ def test_number_literals_duckdb_reads_but_json_has_not_are_left_to_pydantic() ->
         texts.append(line().replace("{", '{"id": ' + literal + ", ", 1))
         texts.append(annotated.replace('"x": 1', '"x": ' + literal))
         texts.append(annotated.replace('"score": 0.5', '"score": ' + literal))
-    accepted = screened_lines(new_json_engine(), [line(), annotated, *texts])
+    accepted = screened_lines(scratch_engine(), [line(), annotated, *texts])
     assert accepted[:2] == [True, True]
     assert [t for t, ok in zip(texts, accepted[2:], strict=True) if ok] == []
     for text, ok in zip(texts, accepted[2:], strict=True):
