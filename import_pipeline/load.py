@@ -192,7 +192,7 @@ def iter_line_chunks(
                 buffer.clear()
                 oversized = True
             continue
-        head = bytes(buffer[:cut])
+        head = bytes(memoryview(buffer)[:cut])  # one copy, not two
         del buffer[: cut + 1]
         yield from emit(head)
         if len(buffer) > max_line_bytes and buffer.find(b"\n") < 0:

@@ -225,8 +225,13 @@ def _read_pass(chunks: list[tuple[int, str]]) -> pl.DataFrame:
     )
 
 
-def _by_batch(frame: pl.DataFrame) -> dict[int, pl.DataFrame]:
+def _by_batch(frame: pl.DataFrame, batch_indexes: set[int]) -> dict[int, pl.DataFrame]:
     """A pass's frame split back into its batches, with their own line numbers."""
+    if len(batch_indexes) == 1:  # a big batch's chunk: no split, no copy
+        (batch_index,) = batch_indexes
+        return {
+            batch_index: frame.with_columns(pl.col("line_number") - batch_index * _BATCH_STRIDE)
+        }
     parts = frame.with_columns(_batch=pl.col("line_number") // _BATCH_STRIDE).partition_by(
         "_batch", as_dict=True, include_key=False
     )
@@ -262,10 +267,11 @@ def validate_batches(batches: list[LoadedBatch]) -> list[ValidatedBatch]:
             result = validate_chunk(cursor, _read_pass(chunks))
         finally:
             cursors.put(cursor)
-        frames = {name: _by_batch(getattr(result, name)) for name in VALIDATED_PARTS}
-        slow = _by_batch(result.slow_path)
+        in_pass = {b for b, _ in chunks}
+        frames = {name: _by_batch(getattr(result, name), in_pass) for name in VALIDATED_PARTS}
+        slow = _by_batch(result.slow_path, in_pass)
         written: dict[int, dict[str, Any]] = {}
-        for batch_index in sorted({b for b, _ in chunks}):
+        for batch_index in sorted(in_pass):
             staging = Path(batches[batch_index].staging)
             paths = {}
             for name, schema in VALIDATED_PARTS.items():
