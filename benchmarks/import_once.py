@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import resource
 import sys
+import threading
 import time
 
 import dagster as dg
@@ -20,22 +21,65 @@ STEPS = (
     "resolve_and_store_batches",
     "summarise_record",
 )
+_CHECKS = "import_results_"  # the asset checks' step keys start with their asset's name
+_PAGE = resource.getpagesize()
+
+
+def _resident_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * _PAGE
+
+
+class _RssSampler(threading.Thread):
+    """Samples the process's resident memory, so each step's peak can be told apart."""
+
+    def __init__(self, every_seconds: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.every_seconds = every_seconds
+        self.samples: list[tuple[float, int]] = []
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            self.samples.append((time.time(), _resident_bytes()))
+            time.sleep(self.every_seconds)
+
+    def peak_between(self, start: float, end: float) -> int:
+        return max((rss for t, rss in self.samples if start <= t <= end), default=0)
+
+
+def _step_name(step_key: str | None) -> str | None:
+    if (step_key or "").startswith(_CHECKS):
+        return "asset_checks"
+    return next((s for s in STEPS if s in (step_key or "")), None)
 
 
 def main(home: str, record: str) -> None:
     settings = Settings.from_env({"IMPORT_PIPELINE_HOME": home})
     job = build_defs(settings).resolve_job_def("import_record")
+    sampler = _RssSampler()
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("import_records", [record])
+        sampler.start()
         started = time.perf_counter()
         result = job.execute_in_process(partition_key=record, instance=instance)
         wall = time.perf_counter() - started
+        sampler.stopped.set()
+        logs = instance.all_logs(result.run_id)
     steps: dict[str, float] = {}
-    for event in result.all_events:
-        if event.event_type_value == "STEP_SUCCESS":
-            name = next((s for s in STEPS if s in (event.step_key or "")), None)
-            if name:
-                steps[name] = steps.get(name, 0.0) + event.event_specific_data.duration_ms / 1000
+    step_peaks: dict[str, int] = {}
+    step_started: dict[str, float] = {}
+    for entry in logs:
+        event = entry.dagster_event
+        name = _step_name(event.step_key) if event else None
+        if name is None:
+            continue
+        if event.event_type_value == "STEP_START":
+            step_started[event.step_key] = entry.timestamp
+        elif event.event_type_value == "STEP_SUCCESS":
+            steps[name] = steps.get(name, 0.0) + event.event_specific_data.duration_ms / 1000
+            peak = sampler.peak_between(step_started[event.step_key], entry.timestamp)
+            step_peaks[name] = max(step_peaks.get(name, 0), peak)
     metadata = next(
         {k: v.value for k, v in e.materialization.metadata.items()}
         for e in result.all_events
@@ -48,6 +92,7 @@ def main(home: str, record: str) -> None:
                 "success": result.success,
                 "wall_seconds": wall,
                 "step_seconds": steps,
+                "step_peak_rss_mb": {k: round(v / 2**20) for k, v in step_peaks.items()},
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "counts": {
                     k: metadata[k] for k in ("completed", "partially_failed", "failed", "retrying")

@@ -68,6 +68,7 @@ def import_benchmark(root: Path, lines: int, store_size: int) -> dict:
         "ratio_to_floor": round(wall / floor, 1),
         "peak_rss_mb": round(measured["peak_rss_mb"]),
         "stage_seconds": {k: round(v, 2) for k, v in measured["step_seconds"].items()},
+        "stage_peak_rss_mb": measured["step_peak_rss_mb"],
         "counts": measured["counts"],
         "references_created": measured["references_created"],
         "references_merged": measured["references_merged"],
