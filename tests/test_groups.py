@@ -88,6 +88,18 @@ def test_batches_validated_together_equal_batches_validated_alone(
     hostile = next(v for v in together if v.loaded.name == "hostile.jsonl")
     assert hostile.lines_with_errors > 40 and hostile.slow_path_lines > 40
 
+    # Clustering a group's batches on one shared engine equals clustering each on its own.
+    engine = store.scratch_engine()
+    try:
+        shared = [stages.cluster_batch(v, engine) for v in together]
+    finally:
+        engine.close()
+    for one, packed in zip(map(stages.cluster_batch, alone), shared, strict=True):
+        assert packed.clusters == one.clusters
+        if one.clusters_path:
+            expected = pl.read_parquet(one.clusters_path)
+            assert expected.height > 0 and pl.read_parquet(packed.clusters_path).equals(expected)
+
 
 def _run(settings: Settings, instance: dg.DagsterInstance, key: str):
     instance.add_dynamic_partitions(import_records.name, [key])

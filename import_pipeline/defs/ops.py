@@ -214,11 +214,15 @@ def cluster_batches(
 ) -> list[stages.ClusteredBatch]:
     """Groups lines that share trusted identifiers: each cluster ends as one reference."""
     clustered_batches = []
-    for batch in validated:
-        with _failing_with(batch.loaded.name, lines_read=batch.lines_read):
-            clustered = stages.cluster_batch(batch)
-        context.log.info("batch %s: %d clusters", batch.loaded.name, clustered.clusters)
-        clustered_batches.append(clustered)
+    engine = store.scratch_engine()
+    try:
+        for batch in validated:
+            with _failing_with(batch.loaded.name, lines_read=batch.lines_read):
+                clustered = stages.cluster_batch(batch, engine)
+            context.log.info("batch %s: %d clusters", batch.loaded.name, clustered.clusters)
+            clustered_batches.append(clustered)
+    finally:
+        engine.close()
     return clustered_batches
 
 
