@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO
 
@@ -108,23 +109,31 @@ def _frame(
         texts = pl.Series("text", decoded, dtype=pl.String)
         problems = pl.Series("problem", flags, dtype=pl.String)
     count = texts.len()
+    # Each step below copies the text only when some line needs it: most chunks have no
+    # "\r", no blank and no over-long line, and pass through untouched.
+    if b"\r" in head:
+        texts = texts.str.strip_suffix("\r")
+    too_long = texts.str.len_bytes() > max_line_bytes
+    if too_long_lines:
+        too_long = too_long | pl.int_range(first_line, first_line + count, eager=True).is_in(
+            too_long_lines
+        )
+    too_long = too_long.fill_null(False)
     frame = pl.DataFrame(
         {
             "line_number": pl.int_range(first_line, first_line + count, eager=True),
-            "text": texts.str.strip_suffix("\r"),
+            "text": texts,
             "problem": problems,
         }
     )
-    too_long = (pl.col("text").str.len_bytes() > max_line_bytes) | pl.col("line_number").is_in(
-        too_long_lines
-    )
-    blank = (pl.col("text").str.strip_chars(" \t\r").str.len_bytes() == 0) & ~too_long
-    frame = frame.filter(~blank.fill_null(False))
-    frame = frame.with_columns(
-        problem=pl.when(too_long.fill_null(False)).then(pl.lit(TOO_LONG)).otherwise("problem"),
-        text=pl.when(too_long.fill_null(False)).then(None).otherwise("text"),
-    )
-    frame = frame.select(LINES_SCHEMA.keys()).cast(LINES_SCHEMA)  # type: ignore[arg-type]
+    if too_long.any():
+        frame = frame.with_columns(
+            problem=pl.when(too_long).then(pl.lit(TOO_LONG)).otherwise("problem"),
+            text=pl.when(too_long).then(None).otherwise("text"),
+        )
+    blank = texts.str.contains(r"^[ \t\r]*$").fill_null(False) & ~too_long
+    if blank.any():
+        frame = frame.filter(~blank)
     return frame, count, count - frame.height
 
 
@@ -146,85 +155,104 @@ def iter_line_chunks(
     """
     digest = hashlib.sha256()
     counting = _CountingReader(handle, digest)
-    buffer = bytearray()
-    too_long_lines: list[int] = []
-    oversized = False  # inside a line already known to be too long: drop its bytes
-    next_line = 1
-    at_start = True
+    try:
+        buffer = bytearray()
+        too_long_lines: list[int] = []
+        oversized = False  # inside a line already known to be too long: drop its bytes
+        next_line = 1
+        at_start = True
 
-    def emit(head: bytes) -> Iterator[pl.DataFrame]:
-        nonlocal next_line, too_long_lines
-        frame, count, blanks = _frame(next_line, head, too_long_lines, max_line_bytes)
-        stats.blank_lines += blanks
-        next_line += count
-        too_long_lines = []
-        if frame.height:
-            yield frame
+        def emit(head: bytes) -> Iterator[pl.DataFrame]:
+            nonlocal next_line, too_long_lines
+            frame, count, blanks = _frame(next_line, head, too_long_lines, max_line_bytes)
+            stats.blank_lines += blanks
+            next_line += count
+            too_long_lines = []
+            if frame.height:
+                yield frame
 
-    for block in _blocks(
-        counting,
-        gzipped=gzipped,
-        stored_size=stored_size,
-        max_decompressed=max_decompressed_bytes,
-        max_ratio=max_decompression_ratio,
-    ):
-        if at_start:
-            at_start = False
-            if block.startswith(_BOM):
-                block = block[len(_BOM) :]
+        for block in _blocks(
+            counting,
+            gzipped=gzipped,
+            stored_size=stored_size,
+            max_decompressed=max_decompressed_bytes,
+            max_ratio=max_decompression_ratio,
+        ):
+            if at_start:
+                at_start = False
+                if block.startswith(_BOM):
+                    block = block[len(_BOM) :]
+            if oversized:
+                end = block.find(b"\n")
+                if end < 0:
+                    continue  # still inside the long line
+                block = block[end:]  # the long line now ends: an empty line stands in for it
+                oversized = False
+            buffer += block
+            if len(buffer) < chunk_bytes:
+                if buffer.rfind(b"\n") < 0 and len(buffer) > max_line_bytes:
+                    too_long_lines.append(next_line)
+                    buffer.clear()
+                    oversized = True
+                continue
+            cut = buffer.rfind(b"\n")
+            if cut < 0:
+                if len(buffer) > max_line_bytes:
+                    too_long_lines.append(next_line)
+                    buffer.clear()
+                    oversized = True
+                continue
+            head = bytes(memoryview(buffer)[:cut])  # one copy, not two
+            del buffer[: cut + 1]
+            yield from emit(head)
+            if len(buffer) > max_line_bytes and buffer.find(b"\n") < 0:
+                too_long_lines.append(next_line)
+                buffer.clear()
+                oversized = True
         if oversized:
-            end = block.find(b"\n")
-            if end < 0:
-                continue  # still inside the long line
-            block = block[end:]  # the long line now ends: an empty line stands in for it
-            oversized = False
-        buffer += block
-        if len(buffer) < chunk_bytes:
-            if buffer.rfind(b"\n") < 0 and len(buffer) > max_line_bytes:
-                too_long_lines.append(next_line)
-                buffer.clear()
-                oversized = True
-            continue
-        cut = buffer.rfind(b"\n")
-        if cut < 0:
-            if len(buffer) > max_line_bytes:
-                too_long_lines.append(next_line)
-                buffer.clear()
-                oversized = True
-            continue
-        head = bytes(memoryview(buffer)[:cut])  # one copy, not two
-        del buffer[: cut + 1]
-        yield from emit(head)
-        if len(buffer) > max_line_bytes and buffer.find(b"\n") < 0:
-            too_long_lines.append(next_line)
-            buffer.clear()
-            oversized = True
-    if oversized:
-        yield from emit(b"")  # the file ended inside the long line
-    elif buffer or too_long_lines:
-        text = bytes(buffer)
-        if text.endswith(b"\n"):
-            text = text[:-1]
-        yield from emit(text)
-    stats.physical_lines = next_line - 1
-    stats.bytes_read = counting.count
-    stats.checksum = digest.hexdigest()
-    if stats.physical_lines == stats.blank_lines:
-        raise BatchUnreadable(
-            "the batch is empty" if stats.physical_lines == 0 else "the batch has only blank lines"
-        )
+            yield from emit(b"")  # the file ended inside the long line
+        elif buffer or too_long_lines:
+            text = bytes(buffer)
+            if text.endswith(b"\n"):
+                text = text[:-1]
+            yield from emit(text)
+        stats.physical_lines = next_line - 1
+        stats.bytes_read = counting.count
+        stats.checksum = counting.hexdigest()
+        if stats.physical_lines == stats.blank_lines:
+            raise BatchUnreadable(
+                "the batch is empty"
+                if stats.physical_lines == 0
+                else "the batch has only blank lines"
+            )
+    finally:
+        counting.close()  # also when reading stops early: no hashing thread is left
 
 
 class _CountingReader:
-    """Wraps a binary handle: counts and hashes the stored bytes as they are read."""
+    """Wraps a binary handle: counts and hashes the stored bytes as they are read. The hash runs
+    on its own thread (hashlib lets go of the GIL for large blocks), beside the line splitting."""
 
     def __init__(self, handle: IO[bytes], digest: hashlib._Hash) -> None:
         self._handle = handle
         self._digest = digest
+        self._hashing = ThreadPoolExecutor(1)  # one worker: blocks are hashed in order
+        self._pending: Future[None] | None = None
         self.count = 0
 
     def read(self, size: int = -1) -> bytes:
         data = self._handle.read(size)
         self.count += len(data)
-        self._digest.update(data)
+        if self._pending is not None:
+            self._pending.result()  # at most one block waits: memory stays bounded
+        self._pending = self._hashing.submit(self._digest.update, data)
         return data
+
+    def hexdigest(self) -> str:
+        if self._pending is not None:
+            self._pending.result()
+        self._hashing.shutdown()
+        return self._digest.hexdigest()
+
+    def close(self) -> None:
+        self._hashing.shutdown(wait=True, cancel_futures=True)

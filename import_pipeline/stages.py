@@ -11,7 +11,7 @@ from __future__ import annotations
 import queue
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -159,6 +159,10 @@ def load_batch(
         staging=str(staging),
     )
     stats = LoadStats()
+    # A chunk is written on another thread while the next one is split (Polars lets go of the
+    # GIL while it writes); one write at a time, so at most two chunks are held.
+    writer = ThreadPoolExecutor(1)
+    writing: Future[None] | None = None
     try:
         with landing.open_binary(batch.path) as handle:
             for index, chunk in enumerate(
@@ -173,13 +177,19 @@ def load_batch(
                 )
             ):
                 path = staging / f"lines-{index:05d}.parquet"
-                chunk.write_parquet(path)
+                if writing is not None:
+                    writing.result()
+                writing = writer.submit(chunk.write_parquet, path)
                 loaded.chunk_paths.append(str(path))
                 loaded.chunk_text_bytes.append(int(chunk["text"].str.len_bytes().sum() or 0))
+        if writing is not None:
+            writing.result()
     except BatchUnreadable as exc:
         loaded.unreadable = exc.reason
     except FileNotFoundError:
         loaded.unreadable = "the batch file disappeared before it could be read"
+    finally:
+        writer.shutdown(wait=True)
     loaded.stats = asdict(stats)
     loaded.seconds = time.perf_counter() - started
     return loaded
