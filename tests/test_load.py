@@ -1,6 +1,7 @@
 """Load: physical line numbers, blank lines, BOM, CRLF, encodings and whole-file failures."""
 
 import gzip
+import hashlib
 import io
 
 import polars as pl
@@ -60,6 +61,23 @@ def test_line_too_long_is_marked_without_keeping_it() -> None:
     row = frame.filter(pl.col("line_number") == 2).row(0, named=True)
     assert row["problem"] == TOO_LONG and row["text"] is None
     assert stats.physical_lines == 3
+
+
+def test_one_chunk_with_a_cr_a_blank_and_an_over_long_line() -> None:
+    data = b'{"a":1}\r\n \t\r\n{"x":"' + b"y" * 500 + b'"}\n{"c":3}\r\n\n{"d":4}'
+    frame, stats = load(data, max_line=100, chunk=1 << 20)
+    assert frame["line_number"].to_list() == [1, 3, 4, 6]
+    assert frame["text"].to_list() == ['{"a":1}', None, '{"c":3}', '{"d":4}']
+    assert frame["problem"].to_list() == [None, TOO_LONG, None, None]
+    assert (stats.physical_lines, stats.blank_lines) == (6, 2)
+
+
+def test_checksum_of_a_file_read_in_many_blocks_is_its_sha256() -> None:
+    data = b"".join(b'{"n":%d}\n' % n for n in range(2_000_000))  # 27 MB: several read blocks
+    frame, stats = load(data, chunk=4 << 20)
+    assert stats.checksum == hashlib.sha256(data).hexdigest()
+    assert stats.bytes_read == len(data) and frame.height == stats.physical_lines == 2_000_000
+    assert frame["line_number"].is_sorted() and frame["line_number"][-1] == 2_000_000
 
 
 def test_gzip_is_read_and_checksum_is_of_stored_bytes() -> None:
