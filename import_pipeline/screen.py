@@ -586,7 +586,10 @@ class CompiledScreen:
         parents = {level.parent for level in self.levels}
 
         def cte(index: int, body: str) -> str:
-            # A level others unnest from is computed once, not once per reader.
+            # A level others unnest from is computed once, not once per reader; the root is a
+            # plain scan of `transformed`, which costs less to repeat than to copy (by half).
+            if index == 0:
+                return f"l0 AS NOT MATERIALIZED ({body})"
             materialized = "MATERIALIZED " if index in parents else ""
             return f"l{index} AS {materialized}({body})"
 

@@ -165,49 +165,41 @@ def _screen_and_shred(engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame) ->
         substituted=text.str.replace_all(NULL_VALUE, ":${1}" + NULL_STAND_IN),
     )
     with _registered(engine, "chunk", readable):
+        # Straight from the registered frame, no copy of the texts in DuckDB; `json_valid`
+        # first (a fraction of a transform's cost): json_transform raises on text that is not
+        # JSON. Replacing null values keeps valid JSON valid.
         engine.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE screen_parsed AS
-            SELECT line_number, text, key_ends,
-                -- Replacing null values keeps valid JSON valid: one parse for most lines.
-                CASE WHEN valid_substituted THEN TRUE ELSE json_valid(text) END AS is_json,
-                CASE WHEN screenable AND valid_substituted THEN substituted END AS substituted
-            FROM (SELECT *, json_valid(substituted) AS valid_substituted FROM chunk);
+            f"""
+            CREATE OR REPLACE TEMP TABLE screen_lines AS
+            SELECT line_number, key_ends,
+                json_transform(substituted, {sql_literal(screen.structure)}) AS s
+            FROM chunk WHERE screenable AND json_valid(substituted)
             """
         )
-    # Filtered apart: json_transform raises on text that is not JSON.
-    engine.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE screen_lines AS
-        SELECT line_number, json_transform(substituted, {sql_literal(screen.structure)}) AS s,
-            key_ends
-        FROM screen_parsed WHERE substituted IS NOT NULL
-        """
-    )
-    # The parts stay in DuckDB (`screen_parts`) for `_identifiers` and `_enhancements`.
-    engine.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE screen_parts AS
-        SELECT line_number, json_transform(text, {sql_literal(_PARTS_STRUCTURE)}) AS p
-        FROM screen_parsed WHERE is_json
-        """
-    )
-    try:
-        return engine.sql(
+        # The parts stay in DuckDB (`screen_parts`) for `_identifiers` and `_enhancements`.
+        engine.execute(
             f"""
-            WITH judged AS ({screen.verdicts_sql("screen_lines")})
-            SELECT parsed.line_number, is_json,
-                COALESCE(judged.ok AND judged.keys = l.key_ends, FALSE) AS screened,
-                COALESCE({_string("p.visibility")}, 'public') AS visibility
-            FROM screen_parsed parsed
-            LEFT JOIN judged USING (line_number)
-            LEFT JOIN screen_lines l USING (line_number)
-            LEFT JOIN screen_parts USING (line_number)
-            ORDER BY parsed.line_number
+            CREATE OR REPLACE TEMP TABLE screen_parts AS
+            SELECT line_number, json_transform(text, {sql_literal(_PARTS_STRUCTURE)}) AS p
+            FROM chunk WHERE json_valid(text)
             """
-        ).pl()
-    finally:
-        engine.execute("DROP TABLE screen_parsed; DROP TABLE screen_lines")
+        )
+        try:
+            return engine.sql(
+                f"""
+                WITH judged AS ({screen.verdicts_sql("screen_lines")})
+                SELECT chunk.line_number,
+                    COALESCE(judged.ok AND judged.keys = l.key_ends, FALSE) AS screened,
+                    COALESCE({_string("p.visibility")}, 'public') AS visibility
+                FROM chunk
+                LEFT JOIN judged USING (line_number)
+                LEFT JOIN screen_lines l USING (line_number)
+                LEFT JOIN screen_parts USING (line_number)
+                ORDER BY chunk.line_number
+                """
+            ).pl()
+        finally:
+            engine.execute("DROP TABLE screen_lines")
 
 
 def screened_lines(engine: duckdb.DuckDBPyConnection, texts: list[str]) -> list[bool]:
