@@ -153,90 +153,87 @@ def iter_line_chunks(
     Raises `BatchUnreadable` for a file that cannot be read as a whole (corrupt or truncated
     gzip, past the decompression limit, empty or only blank lines).
     """
-    digest = hashlib.sha256()
-    counting = _CountingReader(handle, digest)
-    try:
-        buffer = bytearray()
-        too_long_lines: list[int] = []
-        oversized = False  # inside a line already known to be too long: drop its bytes
-        next_line = 1
-        at_start = True
+    counting = _CountingReader(handle)
+    buffer = bytearray()
+    too_long_lines: list[int] = []
+    oversized = False  # inside a line already known to be too long: drop its bytes
+    next_line = 1
+    at_start = True
 
-        def emit(head: bytes) -> Iterator[pl.DataFrame]:
-            nonlocal next_line, too_long_lines
-            frame, count, blanks = _frame(next_line, head, too_long_lines, max_line_bytes)
-            stats.blank_lines += blanks
-            next_line += count
-            too_long_lines = []
-            if frame.height:
-                yield frame
+    def emit(head: bytes) -> Iterator[pl.DataFrame]:
+        nonlocal next_line, too_long_lines
+        frame, count, blanks = _frame(next_line, head, too_long_lines, max_line_bytes)
+        stats.blank_lines += blanks
+        next_line += count
+        too_long_lines = []
+        if frame.height:
+            yield frame
 
-        for block in _blocks(
-            counting,
-            gzipped=gzipped,
-            stored_size=stored_size,
-            max_decompressed=max_decompressed_bytes,
-            max_ratio=max_decompression_ratio,
-        ):
-            if at_start:
-                at_start = False
-                if block.startswith(_BOM):
-                    block = block[len(_BOM) :]
-            if oversized:
-                end = block.find(b"\n")
-                if end < 0:
-                    continue  # still inside the long line
-                block = block[end:]  # the long line now ends: an empty line stands in for it
-                oversized = False
-            buffer += block
-            if len(buffer) < chunk_bytes:
-                if buffer.rfind(b"\n") < 0 and len(buffer) > max_line_bytes:
-                    too_long_lines.append(next_line)
-                    buffer.clear()
-                    oversized = True
-                continue
-            cut = buffer.rfind(b"\n")
-            if cut < 0:
-                if len(buffer) > max_line_bytes:
-                    too_long_lines.append(next_line)
-                    buffer.clear()
-                    oversized = True
-                continue
-            head = bytes(memoryview(buffer)[:cut])  # one copy, not two
-            del buffer[: cut + 1]
-            yield from emit(head)
-            if len(buffer) > max_line_bytes and buffer.find(b"\n") < 0:
+    for block in _blocks(
+        counting,
+        gzipped=gzipped,
+        stored_size=stored_size,
+        max_decompressed=max_decompressed_bytes,
+        max_ratio=max_decompression_ratio,
+    ):
+        if at_start:
+            at_start = False
+            if block.startswith(_BOM):
+                block = block[len(_BOM) :]
+        if oversized:
+            end = block.find(b"\n")
+            if end < 0:
+                continue  # still inside the long line
+            block = block[end:]  # the long line now ends: an empty line stands in for it
+            oversized = False
+        buffer += block
+        if len(buffer) < chunk_bytes:
+            if buffer.rfind(b"\n") < 0 and len(buffer) > max_line_bytes:
                 too_long_lines.append(next_line)
                 buffer.clear()
                 oversized = True
-        if oversized:
-            yield from emit(b"")  # the file ended inside the long line
-        elif buffer or too_long_lines:
-            text = bytes(buffer)
-            if text.endswith(b"\n"):
-                text = text[:-1]
-            yield from emit(text)
-        stats.physical_lines = next_line - 1
-        stats.bytes_read = counting.count
-        stats.checksum = counting.hexdigest()
-        if stats.physical_lines == stats.blank_lines:
-            raise BatchUnreadable(
-                "the batch is empty"
-                if stats.physical_lines == 0
-                else "the batch has only blank lines"
-            )
-    finally:
-        counting.close()  # also when reading stops early: no hashing thread is left
+            continue
+        cut = buffer.rfind(b"\n")
+        if cut < 0:
+            if len(buffer) > max_line_bytes:
+                too_long_lines.append(next_line)
+                buffer.clear()
+                oversized = True
+            continue
+        head = bytes(memoryview(buffer)[:cut])  # one copy, not two
+        del buffer[: cut + 1]
+        yield from emit(head)
+        if len(buffer) > max_line_bytes and buffer.find(b"\n") < 0:
+            too_long_lines.append(next_line)
+            buffer.clear()
+            oversized = True
+    if oversized:
+        yield from emit(b"")  # the file ended inside the long line
+    elif buffer or too_long_lines:
+        text = bytes(buffer)
+        if text.endswith(b"\n"):
+            text = text[:-1]
+        yield from emit(text)
+    stats.physical_lines = next_line - 1
+    stats.bytes_read = counting.count
+    stats.checksum = counting.hexdigest()
+    if stats.physical_lines == stats.blank_lines:
+        raise BatchUnreadable(
+            "the batch is empty" if stats.physical_lines == 0 else "the batch has only blank lines"
+        )
 
 
 class _CountingReader:
-    """Wraps a binary handle: counts and hashes the stored bytes as they are read. The hash runs
-    on its own thread (hashlib lets go of the GIL for large blocks), beside the line splitting."""
+    """Wraps a binary handle: counts and hashes (SHA-256) the stored bytes as they are read.
 
-    def __init__(self, handle: IO[bytes], digest: hashlib._Hash) -> None:
+    The hash runs on a thread of its own beside the splitting (hashlib lets go of the GIL for
+    large blocks), one block at a time, in order. Its worker ends with `hexdigest`, or when
+    the reader is dropped (a file abandoned half-read)."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
         self._handle = handle
-        self._digest = digest
-        self._hashing = ThreadPoolExecutor(1)  # one worker: blocks are hashed in order
+        self._digest = hashlib.sha256()
+        self._hashing = ThreadPoolExecutor(1, thread_name_prefix="batch-sha256")
         self._pending: Future[None] | None = None
         self.count = 0
 
@@ -244,15 +241,10 @@ class _CountingReader:
         data = self._handle.read(size)
         self.count += len(data)
         if self._pending is not None:
-            self._pending.result()  # at most one block waits: memory stays bounded
+            self._pending.result()  # one block waits at most: memory stays bounded
         self._pending = self._hashing.submit(self._digest.update, data)
         return data
 
     def hexdigest(self) -> str:
-        if self._pending is not None:
-            self._pending.result()
-        self._hashing.shutdown()
+        self._hashing.shutdown(wait=True)
         return self._digest.hexdigest()
-
-    def close(self) -> None:
-        self._hashing.shutdown(wait=True, cancel_futures=True)

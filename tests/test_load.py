@@ -1,8 +1,11 @@
 """Load: physical line numbers, blank lines, BOM, CRLF, encodings and whole-file failures."""
 
+import gc
 import gzip
 import hashlib
 import io
+import threading
+import time
 
 import polars as pl
 import pytest
@@ -112,3 +115,27 @@ def test_truncated_gzip_is_unreadable() -> None:
 def test_gzip_bomb_is_refused() -> None:
     with pytest.raises(BatchUnreadable, match="gzip bomb"):
         load(b"\n" * 10_000_000, gz=True, ratio=50)
+
+
+def test_no_hashing_thread_outlives_a_file_read_or_abandoned() -> None:
+    data = b'{"a":1}\n' * 300_000
+    chunks = iter_line_chunks(
+        io.BytesIO(data),
+        gzipped=False,
+        stored_size=len(data),
+        stats=LoadStats(),
+        max_line_bytes=1000,
+        max_decompressed_bytes=10**9,
+        max_decompression_ratio=100,
+        chunk_bytes=1 << 16,
+    )
+    next(chunks)
+    assert any(t.name.startswith("batch-sha256") for t in threading.enumerate())
+    chunks.close()
+    del chunks
+    gc.collect()
+    load(data)  # read to the end
+    deadline = time.monotonic() + 5
+    while any(t.name.startswith("batch-sha256") for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "a hashing thread was left running"
+        time.sleep(0.01)
