@@ -288,20 +288,31 @@ def resolve_and_store(
             f"""
             INSERT INTO reference_enhancement (id, reference_id, enhancement_type, source,
                 visibility, robot_version, processor_version, content, content_hash)
-            WITH firsts AS (
-                -- The first copy of each enhancement per reference, found on narrow rows;
-                -- the wide ones (content) are only joined back for the copies kept.
-                SELECT t.reference_id, e.content_hash,
-                    min({{'line': e.line_number, 'position': e.position}}) AS first
+            WITH keyed AS NOT MATERIALIZED (  -- narrow: scanned twice rather than stored
+                SELECT e.line_number, e.position, t.reference_id,
+                    hash(t.reference_id, e.content_hash) AS copy_key
                 FROM t_enh e JOIN t_target t USING (cluster)
-                GROUP BY t.reference_id, e.content_hash
+            ), repeated AS (
+                -- Where a second copy of an enhancement of a reference can be, found on one
+                -- 64-bit key per row (a batch's millions of rows stay a small hash table);
+                -- the exact comparison is made on these few rows only.
+                SELECT copy_key FROM keyed GROUP BY copy_key HAVING count(*) > 1
+            ), later_copies AS (
+                SELECT line_number, position FROM (
+                    SELECT k.line_number, k.position, row_number() OVER (
+                        PARTITION BY k.reference_id, e.content_hash
+                        ORDER BY k.line_number, k.position) AS copy
+                    FROM keyed k
+                    JOIN t_enh e USING (line_number, position)
+                    WHERE k.copy_key IN (SELECT copy_key FROM repeated)
+                ) WHERE copy > 1
             )
             SELECT uuid(), reference_id, enhancement_type, source, visibility, robot_version,
                 processor_version, content, content_hash
             FROM (
-                SELECT f.reference_id, e.*
-                FROM firsts f JOIN t_enh e
-                    ON e.line_number = f.first.line AND e.position = f.first.position
+                SELECT t.reference_id, e.*
+                FROM t_enh e JOIN t_target t USING (cluster)
+                ANTI JOIN later_copies c USING (line_number, position)
             ) e
             WHERE NOT EXISTS (
                     SELECT 1 FROM t_stored_enh re

@@ -72,6 +72,41 @@ def test_chain_in_a_batch_ends_as_one_reference(settings, landing) -> None:
     ]  # fmt: skip
 
 
+def test_copies_of_an_enhancement_in_a_batch_are_stored_once_per_reference(
+    settings, landing
+) -> None:
+    abstract = {
+        "source": "s",
+        "visibility": "public",
+        "content": {"enhancement_type": "abstract", "process": "other", "abstract": "A."},
+    }
+    other = {**abstract, "content": {**abstract["content"], "abstract": "B."}}
+
+    def line(doi: str, *enhancements: dict) -> str:
+        identifiers = [{"identifier_type": "doi", "identifier": doi}]
+        return json.dumps({"identifiers": identifiers, "enhancements": list(enhancements)})
+
+    write_record(landing, "rec")
+    lines = [
+        line("10.1000/one", abstract, abstract, other),  # a copy in the same line
+        line("10.1000/two", abstract),  # the same content on another reference: kept
+        line("10.1000/one", other, abstract),  # copies on another line of the same cluster
+    ]
+    write_batch(landing, "rec", "b.jsonl", "\n".join(lines) + "\n")
+    (stored,) = import_directly(settings, landing, "rec")
+    assert stored.status == "completed" and stored.references_created == 2
+    with store.connect(settings.duckdb_path, read_only=True) as conn:
+        kept = conn.execute(
+            """
+            SELECT ri.identifier, re.content->>'$.abstract' AS abstract
+            FROM reference_enhancement re
+            JOIN reference_identifier ri USING (reference_id)
+            ORDER BY ALL
+            """
+        ).fetchall()
+    assert kept == [("10.1000/one", "A."), ("10.1000/one", "B."), ("10.1000/two", "A.")]
+
+
 def _snapshot(settings) -> dict:
     with store.connect(settings.duckdb_path, read_only=True) as conn:
         return {
