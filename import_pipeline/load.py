@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 import polars as pl
 
@@ -113,15 +113,14 @@ def _frame(
     # "\r", no blank and no over-long line, and pass through untouched.
     if b"\r" in head:
         texts = texts.str.strip_suffix("\r")
+    line_numbers = pl.int_range(first_line, first_line + count, eager=True)
     too_long = texts.str.len_bytes() > max_line_bytes
     if too_long_lines:
-        too_long = too_long | pl.int_range(first_line, first_line + count, eager=True).is_in(
-            too_long_lines
-        )
+        too_long = too_long | line_numbers.is_in(too_long_lines)
     too_long = too_long.fill_null(False)
     frame = pl.DataFrame(
         {
-            "line_number": pl.int_range(first_line, first_line + count, eager=True),
+            "line_number": line_numbers,
             "text": texts,
             "problem": problems,
         }
@@ -223,28 +222,47 @@ def iter_line_chunks(
         )
 
 
+class InOrderThread:
+    """Runs calls on a thread of its own, one at a time and in order, while the caller goes
+    on; at most one call waits, so what the calls hold stays bounded. The thread ends with
+    `close`, or when this object is dropped."""
+
+    def __init__(self, name: str) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=name)
+        self._pending: Future[Any] | None = None
+
+    def submit(self, call: Callable[..., Any], *args: Any) -> None:
+        self.wait()
+        self._pending = self._pool.submit(call, *args)
+
+    def wait(self) -> None:
+        """Waits for the last call; raises its error."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
 class _CountingReader:
     """Wraps a binary handle: counts and hashes (SHA-256) the stored bytes as they are read.
 
-    The hash runs on a thread of its own beside the splitting (hashlib lets go of the GIL for
-    large blocks), one block at a time, in order. Its worker ends with `hexdigest`, or when
-    the reader is dropped (a file abandoned half-read)."""
+    The hash runs beside the splitting (hashlib lets go of the GIL for large blocks)."""
 
     def __init__(self, handle: IO[bytes]) -> None:
         self._handle = handle
         self._digest = hashlib.sha256()
-        self._hashing = ThreadPoolExecutor(1, thread_name_prefix="batch-sha256")
-        self._pending: Future[None] | None = None
+        self._hashing = InOrderThread("batch-sha256")
         self.count = 0
 
     def read(self, size: int = -1) -> bytes:
         data = self._handle.read(size)
         self.count += len(data)
-        if self._pending is not None:
-            self._pending.result()  # one block waits at most: memory stays bounded
-        self._pending = self._hashing.submit(self._digest.update, data)
+        self._hashing.submit(self._digest.update, data)
         return data
 
     def hexdigest(self) -> str:
-        self._hashing.shutdown(wait=True)
+        self._hashing.wait()
+        self._hashing.close()
         return self._digest.hexdigest()

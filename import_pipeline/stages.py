@@ -11,7 +11,7 @@ from __future__ import annotations
 import queue
 import shutil
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +22,7 @@ import polars as pl
 
 from import_pipeline.errors import BatchUnreadable
 from import_pipeline.landing import BatchFile, LandingZone
-from import_pipeline.load import LoadStats, iter_line_chunks
+from import_pipeline.load import InOrderThread, LoadStats, iter_line_chunks
 from import_pipeline.models import CollisionStrategy
 from import_pipeline.resolve import (
     BatchOutcome,
@@ -159,10 +159,9 @@ def load_batch(
         staging=str(staging),
     )
     stats = LoadStats()
-    # A chunk is written on another thread while the next one is split (Polars lets go of the
-    # GIL while it writes); one write at a time, so at most two chunks are held.
-    writer = ThreadPoolExecutor(1)
-    writing: Future[None] | None = None
+    # A chunk is written while the next one is split (Polars lets go of the GIL while it
+    # writes): at most two chunks are held.
+    writer = InOrderThread("write-lines")
     try:
         with landing.open_binary(batch.path) as handle:
             for index, chunk in enumerate(
@@ -177,19 +176,16 @@ def load_batch(
                 )
             ):
                 path = staging / f"lines-{index:05d}.parquet"
-                if writing is not None:
-                    writing.result()
-                writing = writer.submit(chunk.write_parquet, path)
+                writer.submit(chunk.write_parquet, path)
                 loaded.chunk_paths.append(str(path))
                 loaded.chunk_text_bytes.append(int(chunk["text"].str.len_bytes().sum() or 0))
-        if writing is not None:
-            writing.result()
+        writer.wait()
     except BatchUnreadable as exc:
         loaded.unreadable = exc.reason
     except FileNotFoundError:
         loaded.unreadable = "the batch file disappeared before it could be read"
     finally:
-        writer.shutdown(wait=True)
+        writer.close()
     loaded.stats = asdict(stats)
     loaded.seconds = time.perf_counter() - started
     return loaded

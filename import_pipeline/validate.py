@@ -165,9 +165,9 @@ def _screen_and_shred(engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame) ->
         substituted=text.str.replace_all(NULL_VALUE, ":${1}" + NULL_STAND_IN),
     )
     with _registered(engine, "chunk", readable):
-        # Straight from the registered frame, no copy of the texts in DuckDB; `json_valid`
+        # Straight from the registered frame, no copy of the texts in DuckDB. `json_valid`
         # first (a fraction of a transform's cost): json_transform raises on text that is not
-        # JSON. Replacing null values keeps valid JSON valid.
+        # JSON.
         engine.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE screen_lines AS
