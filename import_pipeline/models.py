@@ -1,8 +1,9 @@
 """Domain models: the import record, batch and result, and the batch-line format.
 
 Pure pydantic, no Dagster. These models are the schema's source of truth: the JSON Schema
-(`import-pipeline schema`), the precise per-line error messages, and the vectorised screen in
-`validate.py` (which is compiled from this JSON Schema) all come from here.
+(`import-pipeline schema`), every line's verdict and its precise error messages (`validate.py`)
+all come from here. They follow the DESTINY SDK's models field by field; where they differ on
+purpose, `docs/decisions.md` says why.
 """
 
 from __future__ import annotations
@@ -15,14 +16,21 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     HttpUrl,
-    ValidationInfo,
+    TypeAdapter,
+    ValidationError,
     field_validator,
 )
 
-from import_pipeline.identifiers import ACCEPTED_FORMS, IdentifierType, normalise_identifier
+from import_pipeline.identifiers import (
+    ACCEPTED_FORMS,
+    WHITESPACE,
+    IdentifierType,
+    normalise_identifier,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Statuses and strategies
@@ -205,6 +213,9 @@ class ImportResult(BaseModel):
 # ---------------------------------------------------------------------------------------------
 
 
+_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
+
+
 class Visibility(StrEnum):
     PUBLIC = "public"
     RESTRICTED = "restricted"
@@ -216,71 +227,73 @@ class _Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
 
-class _Open(BaseModel):
-    # Free-form payloads (`data`, `extra`, `metadata`) keep whatever the source put there.
-    model_config = ConfigDict(strict=True, extra="allow")
+def _normalising(identifier_type: IdentifierType) -> BeforeValidator:
+    """The identifier's value replaced by its normalised form, or one error naming the forms
+    the type accepts (never one message per branch of a union)."""
+    message = f"not a valid {identifier_type}: expected {ACCEPTED_FORMS[identifier_type]}"
+
+    def normalise(value: object) -> str:
+        normalised = normalise_identifier(identifier_type, value)
+        if normalised is None:
+            raise ValueError(message)
+        return normalised
+
+    return BeforeValidator(normalise)
 
 
-def _check_normalises(identifier_type: IdentifierType, value: str | int) -> str | int:
-    if normalise_identifier(identifier_type, value) is None:
-        raise ValueError(
-            f"not a valid {identifier_type}: expected {ACCEPTED_FORMS[identifier_type]}"
-        )
-    return value
+def _identifier_field(identifier_type: IdentifierType) -> Any:
+    return Field(description=ACCEPTED_FORMS[identifier_type])
 
 
-class _IdentifierBase(_Strict):
-    @field_validator("identifier", check_fields=False)
-    @classmethod
-    def _normalises(cls, value: str | int, info: ValidationInfo) -> str | int:
-        # identifier_type is declared first, so it is known here (the union's tag).
-        return _check_normalises(IdentifierType(info.data["identifier_type"]), value)
-
-    def normalised(self) -> str:
-        """The stored, compared form (contract section 3)."""
-        value = normalise_identifier(self.identifier_type, self.identifier)  # type: ignore[attr-defined]
-        assert value is not None  # guaranteed by the field validator
-        return value
-
-
-class DOIIdentifier(_IdentifierBase):
+class DOIIdentifier(_Strict):
     identifier_type: Literal["doi"] = Field(description="A Digital Object Identifier.")
-    identifier: str = Field(description=ACCEPTED_FORMS[IdentifierType.DOI])
-
-
-class PubMedIdentifier(_IdentifierBase):
-    identifier_type: Literal["pm_id"] = Field(description="A PubMed id.")
-    identifier: Annotated[int, Field(gt=0)] | str = Field(
-        description=ACCEPTED_FORMS[IdentifierType.PM_ID]
+    identifier: Annotated[str, _normalising(IdentifierType.DOI)] = _identifier_field(
+        IdentifierType.DOI
     )
 
 
-class OpenAlexIdentifier(_IdentifierBase):
+class PubMedIdentifier(_Strict):
+    identifier_type: Literal["pm_id"] = Field(description="A PubMed id.")
+    # A JSON integer or a string on input; the decimal string once validated.
+    identifier: Annotated[int | str, _normalising(IdentifierType.PM_ID)] = _identifier_field(
+        IdentifierType.PM_ID
+    )
+
+
+class OpenAlexIdentifier(_Strict):
     identifier_type: Literal["open_alex"] = Field(description="An OpenAlex work id.")
-    identifier: str = Field(description=ACCEPTED_FORMS[IdentifierType.OPEN_ALEX])
+    identifier: Annotated[str, _normalising(IdentifierType.OPEN_ALEX)] = _identifier_field(
+        IdentifierType.OPEN_ALEX
+    )
 
 
-class ERICIdentifier(_IdentifierBase):
+class ERICIdentifier(_Strict):
     identifier_type: Literal["eric"] = Field(description="An ERIC accession number.")
-    identifier: str = Field(description=ACCEPTED_FORMS[IdentifierType.ERIC])
+    identifier: Annotated[str, _normalising(IdentifierType.ERIC)] = _identifier_field(
+        IdentifierType.ERIC
+    )
 
 
-class ProQuestIdentifier(_IdentifierBase):
+class ProQuestIdentifier(_Strict):
     identifier_type: Literal["pro_quest"] = Field(description="A ProQuest document id.")
-    identifier: str = Field(description=ACCEPTED_FORMS[IdentifierType.PRO_QUEST])
+    identifier: Annotated[str, _normalising(IdentifierType.PRO_QUEST)] = _identifier_field(
+        IdentifierType.PRO_QUEST
+    )
 
 
-class OtherIdentifier(_IdentifierBase):
+class OtherIdentifier(_Strict):
     identifier_type: Literal["other"] = Field(description="Any other identifier.")
-    identifier: str = Field(description=ACCEPTED_FORMS[IdentifierType.OTHER])
+    identifier: Annotated[str, _normalising(IdentifierType.OTHER)] = _identifier_field(
+        IdentifierType.OTHER
+    )
     other_identifier_name: str = Field(min_length=1, description="What kind of identifier it is.")
 
     @field_validator("other_identifier_name")
     @classmethod
     def _named(cls, value: str) -> str:
-        if not value.strip():
+        if not value.strip(WHITESPACE):
             raise ValueError("other_identifier_name must not be blank")
-        return value
+        return value.strip(WHITESPACE)
 
 
 ExternalIdentifier = Annotated[
@@ -309,11 +322,24 @@ class Authorship(_Strict):
     position: AuthorPosition = Field(description="Where the author stands in the author list.")
 
 
+def _blank_to_none(value: object) -> object:
+    # As the DESTINY SDK: NBSP is a space, the value is trimmed, and nothing left is null.
+    if isinstance(value, str):
+        value = value.replace("\u00a0", " ").strip()
+        return value or None
+    return value
+
+
+_PaginationString = Annotated[str | None, BeforeValidator(_blank_to_none)]
+
+
 class Pagination(_Strict):
-    volume: str | None = None
-    issue: str | None = None
-    first_page: str | None = None
-    last_page: str | None = None
+    """Volume, issue and pages, as strings (OpenAlex has "Spring" and "A1" among them)."""
+
+    volume: _PaginationString = None
+    issue: _PaginationString = None
+    first_page: _PaginationString = None
+    last_page: _PaginationString = None
 
 
 class PublicationVenueType(StrEnum):
@@ -447,8 +473,10 @@ class LinkedDataEnhancement(_Strict):
     @classmethod
     def _has_context(cls, value: dict[str, Any]) -> dict[str, Any]:
         context = value.get("@context")
-        if not isinstance(context, str) or not context.startswith(("http://", "https://")):
-            raise ValueError("data needs an '@context' that is an http(s) URL")
+        try:
+            _HTTP_URL.validate_python(context)
+        except ValidationError:
+            raise ValueError("data needs an '@context' that is an http(s) URL") from None
         return value
 
 
@@ -468,7 +496,7 @@ class FullTextEnhancement(_Strict):
     retrieved_at: datetime | None = Field(default=None, description="When it was retrieved.")
 
 
-class RawEnhancement(_Open):
+class RawEnhancement(_Strict):
     """The source record as exported, kept verbatim."""
 
     enhancement_type: Literal["raw"]
@@ -509,8 +537,22 @@ ENHANCEMENT_TYPES: tuple[str, ...] = (
 )
 
 
+#: Keys a DESTINY repository's export writes on each enhancement; accepted and ignored on
+#: import, as DESTINY does (contract section 3).
+EXPORT_KEYS = ("id", "reference_id", "derived_from", "created_at")
+
+
 class EnhancementFileInput(_Strict):
     """One enhancement of a reference as it appears in a batch line."""
+
+    id: Any = Field(default=None, description="Ignored: written by a repository's export.")
+    reference_id: Any = Field(
+        default=None, description="Ignored: written by a repository's export."
+    )
+    derived_from: Any = Field(
+        default=None, description="Ignored: written by a repository's export."
+    )
+    created_at: Any = Field(default=None, description="Ignored: written by a repository's export.")
 
     source: str = Field(min_length=1, description="Who produced the enhancement.")
     visibility: Visibility = Field(description="Who may see the enhancement.")

@@ -27,8 +27,7 @@ from import_pipeline.models import (
     derive_batch_status,
 )
 from import_pipeline.results import ERROR, errors_json, failure_details
-from import_pipeline.screen import sql_literal
-from import_pipeline.store import transaction
+from import_pipeline.store import sql_literal, transaction
 
 _TRUSTED = sorted(TRUSTED_TYPES)
 

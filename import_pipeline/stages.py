@@ -8,10 +8,12 @@ functions the ops call.
 
 from __future__ import annotations
 
-import queue
+import multiprocessing
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,9 +32,8 @@ from import_pipeline.resolve import (
     parquet_source,
     resolve_and_store,
 )
-from import_pipeline.screen import sql_literal
 from import_pipeline.settings import Settings
-from import_pipeline.store import fail_batch, scratch_engine
+from import_pipeline.store import fail_batch, scratch_engine, sql_literal
 from import_pipeline.validate import (
     ASSOCIATIONS_SCHEMA,
     ENHANCEMENTS_SCHEMA,
@@ -191,13 +192,12 @@ def load_batch(
     return loaded
 
 
-#: Chunks validated at once: DuckDB and Polars leave a core idle part of the time; two
-#: chunks in flight share one JSON engine (and its memory limit).
-VALIDATION_THREADS = 2
+#: Validation passes run in this many worker processes at once (pydantic holds the GIL):
+#: one per core of the machine the benchmarks and CI run on.
+VALIDATION_PROCESSES = 2
 
 #: Lines of several small batches are validated in one pass of at most this many bytes of
-#: text: each pass costs a fixed ~0.2 s (DuckDB plans the screen's large queries), which would
-#: otherwise dominate batches of a few thousand lines.
+#: text, so that a thousand small files do not each cost a task of their own.
 VALIDATION_PASS_BYTES = 16 * 1024 * 1024
 
 #: A pass's line numbers carry the batch above this (a batch has fewer lines).
@@ -247,6 +247,53 @@ def _by_batch(frame: pl.DataFrame, batch_indexes: set[int]) -> dict[int, pl.Data
     }
 
 
+@dataclass(frozen=True)
+class _ValidationPass:
+    """One pass's work, as a worker process receives it."""
+
+    index: int
+    chunks: list[tuple[int, str]]  # (batch index, chunk path)
+    stagings: dict[int, str]  # batch index → its staging folder
+
+
+def _validate_pass(work: _ValidationPass) -> dict[int, dict[str, Any]]:
+    """Validates one pass and writes each of its batches' parts; returns their paths and counts."""
+    result = validate_chunk(_read_pass(work.chunks))
+    in_pass = set(work.stagings)
+    frames = {name: _by_batch(getattr(result, name), in_pass) for name in VALIDATED_PARTS}
+    slow = _by_batch(result.slow_path, in_pass)
+    written: dict[int, dict[str, Any]] = {}
+    for batch_index, staging in sorted(work.stagings.items()):
+        paths = {}
+        for name, schema in VALIDATED_PARTS.items():
+            path = Path(staging) / f"{name}-{work.index:05d}.parquet"
+            frames[name].get(batch_index, pl.DataFrame(schema=schema)).write_parquet(path)
+            paths[name] = str(path)
+        errors = frames["errors"].get(batch_index, pl.DataFrame(schema=ERRORS_SCHEMA))
+        written[batch_index] = {
+            "paths": paths,
+            "lines_read": frames["lines"].get(batch_index, pl.DataFrame()).height,
+            # A line's errors all come from the pass that read it: counts add up.
+            "lines_with_errors": errors["line_number"].n_unique(),
+            "slow_path_lines": slow.get(batch_index, pl.DataFrame()).height,
+        }
+    return written
+
+
+@contextmanager
+def _pass_runner(passes: int) -> Iterator[Callable[..., Iterator[dict[int, dict[str, Any]]]]]:
+    """`map` over the passes: in this process for one pass, else in worker processes (started
+    from a fork server that has imported the validator, so a worker starts in milliseconds
+    and never inherits the threads of a Dagster step)."""
+    if passes <= 1:
+        yield map
+        return
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["import_pipeline.stages"])
+    with ProcessPoolExecutor(min(passes, VALIDATION_PROCESSES), mp_context=context) as pool:
+        yield pool.map
+
+
 def validate_batch(loaded: LoadedBatch) -> ValidatedBatch:
     """Validates every staged chunk of one batch (see `validate_batches`)."""
     return validate_batches([loaded])[0]
@@ -255,59 +302,26 @@ def validate_batch(loaded: LoadedBatch) -> ValidatedBatch:
 def validate_batches(batches: list[LoadedBatch]) -> list[ValidatedBatch]:
     """Validates the staged chunks of the batches; writes each batch's lines, valid parts and
     errors as Parquet in its own staging folder (`VALIDATED_PARTS`, a file per pass). Small
-    batches share validation passes."""
+    batches share validation passes; passes run on every core."""
     started = time.perf_counter()
     validated = [ValidatedBatch(loaded=loaded) for loaded in batches]
-    passes = _validation_passes(batches)
-    engine = scratch_engine()
-    cursors: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
-    for _ in range(VALIDATION_THREADS):
-        cursor = engine.cursor()  # one connection each: own temp tables, shared memory
-        cursor.execute("SET enable_progress_bar = false")
-        cursors.put(cursor)
-
-    def validate(index_chunks: tuple[int, list[tuple[int, str]]]) -> dict[int, dict[str, Any]]:
-        pass_index, chunks = index_chunks
-        cursor = cursors.get()
-        try:
-            result = validate_chunk(cursor, _read_pass(chunks))
-        finally:
-            cursors.put(cursor)
-        in_pass = {b for b, _ in chunks}
-        frames = {name: _by_batch(getattr(result, name), in_pass) for name in VALIDATED_PARTS}
-        slow = _by_batch(result.slow_path, in_pass)
-        written: dict[int, dict[str, Any]] = {}
-        for batch_index in sorted(in_pass):
-            staging = Path(batches[batch_index].staging)
-            paths = {}
-            for name, schema in VALIDATED_PARTS.items():
-                path = staging / f"{name}-{pass_index:05d}.parquet"
-                frames[name].get(batch_index, pl.DataFrame(schema=schema)).write_parquet(path)
-                paths[name] = str(path)
-            errors = frames["errors"].get(batch_index, pl.DataFrame(schema=ERRORS_SCHEMA))
-            written[batch_index] = {
-                "paths": paths,
-                "lines_read": frames["lines"].get(batch_index, pl.DataFrame()).height,
-                # A line's errors all come from the pass that read it: counts add up.
-                "lines_with_errors": errors["line_number"].n_unique(),
-                "slow_path_lines": slow.get(batch_index, pl.DataFrame()).height,
-            }
-        return written
-
-    try:
-        with ThreadPoolExecutor(VALIDATION_THREADS) as pool:
-            for written in pool.map(validate, enumerate(passes)):
-                for batch_index, counts in written.items():
-                    batch = validated[batch_index]
-                    for name, path in counts.pop("paths").items():
-                        batch.paths.setdefault(name, []).append(path)
-                    batch.lines_read += counts["lines_read"]
-                    batch.lines_with_errors += counts["lines_with_errors"]
-                    batch.slow_path_lines += counts["slow_path_lines"]
-    finally:
-        while not cursors.empty():
-            cursors.get().close()
-        engine.close()
+    work = [
+        _ValidationPass(
+            index=index,
+            chunks=chunks,
+            stagings={b: batches[b].staging for b, _ in chunks},
+        )
+        for index, chunks in enumerate(_validation_passes(batches))
+    ]
+    with _pass_runner(len(work)) as run:
+        for written in run(_validate_pass, work):
+            for batch_index, counts in written.items():
+                batch = validated[batch_index]
+                for name, path in counts.pop("paths").items():
+                    batch.paths.setdefault(name, []).append(path)
+                batch.lines_read += counts["lines_read"]
+                batch.lines_with_errors += counts["lines_with_errors"]
+                batch.slow_path_lines += counts["slow_path_lines"]
     seconds = time.perf_counter() - started
     total_lines = sum(b.lines_read for b in validated) or 1
     for batch in validated:  # the shared time, split by lines

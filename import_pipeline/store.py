@@ -142,6 +142,12 @@ def _is_lock_error(exc: Exception) -> bool:
 SCRATCH_MEMORY = "640MB"
 
 
+def sql_literal(value: str) -> str:
+    """`value` as an SQL string literal, for the few places DuckDB takes no parameter
+    (`COPY … TO`, a view's `read_parquet` list)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def scratch_engine() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB for a stage's own work (its JSON functions, clustering), never the
     store: capped memory, spilling to the system's temp folder (not `./.tmp`, DuckDB's default)."""

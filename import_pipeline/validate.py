@@ -1,42 +1,44 @@
-"""Validate: loaded lines → valid identifiers and enhancements, and errors, per line.
+"""Validate: loaded lines → valid identifiers, enhancements and associations, and errors, per line.
 
-Vectorised checks decide: the screen compiled from the pydantic models (`screen.py`) checks
-whole lines in DuckDB, one `json_transform` per line, and the identifier expressions
-(`identifiers.py`) normalise. Only lines the screen cannot accept go to pydantic, one at a
-time, which gives the final verdict and the precise messages. Every line is also shredded
-(from its own text) into identifiers and enhancements, so that the parts of a failing line
-pydantic does not name are kept: an invalid identifier or enhancement fails alone.
+Pydantic decides every line with one `validate_json` call against `LINE_MODEL`, the batch-line
+model (`models.ReferenceFileInput`) with each identifier and enhancement allowed to come back
+as its raw JSON value when it does not validate. A clean line costs that one call and the
+dump of its enhancements' contents; a line with a bad part is explained part by part (the
+model says what is wrong and where), so that the part fails alone and the rest is kept. Two
+rules sit on top of the model: JSON nested deeper than `MAX_NESTING_DEPTH` is refused, and a
+key repeated in the line, an identifier, an enhancement or its content is refused (JSON
+parsers keep the last value silently; which one did the sender mean?).
+
+The stored content of an enhancement is the model's dump of what was sent: normalised
+(identifiers, URLs, blank pagination), with the DESTINY SDK's defaults filled in, and without
+the keys the model dropped.
 """
 
 from __future__ import annotations
 
+import gc
+import hashlib
 import json
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import cache
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any, get_args, get_origin
 
-import duckdb
 import polars as pl
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
 
-from import_pipeline.identifiers import IdentifierType, normalised_identifier
+from import_pipeline.identifiers import IdentifierType
 from import_pipeline.load import NOT_UTF8, TOO_LONG
 from import_pipeline.models import (
+    AnnotationEnhancement,
     EnhancementFileInput,
     ErrorCode,
     ExternalIdentifier,
+    FullTextEnhancement,
+    RawEnhancement,
+    ReferenceAssociationEnhancement,
     ReferenceFileInput,
-    Visibility,
-)
-from import_pipeline.screen import (
-    KEY_END,
-    NULL_STAND_IN,
-    NULL_VALUE,
-    CompiledScreen,
-    compile_screen,
-    sql_literal,
 )
 
 #: One row per error: a line may have several.
@@ -67,7 +69,6 @@ ENHANCEMENTS_SCHEMA = {
     "content": pl.String,  # the content object as JSON
     "content_hash": pl.String,  # identity of an exact duplicate: the whole enhancement
 }
-
 #: One row per target of a valid reference_association enhancement.
 ASSOCIATIONS_SCHEMA = {
     "line_number": pl.Int64,
@@ -77,18 +78,39 @@ ASSOCIATIONS_SCHEMA = {
     "target_other_name": pl.String,
 }
 
-_IDENTIFIER_KEYS = ["identifier_type", "identifier"]
-_OTHER_IDENTIFIER_KEYS = [*_IDENTIFIER_KEYS, "other_identifier_name"]
-_VISIBILITIES = [v.value for v in Visibility]
 #: Deeper JSON is refused (InvalidJsonInput): pydantic's parser stops near 255 levels and
 #: Python's near 1,000; real records nest fewer than 10.
 MAX_NESTING_DEPTH = 64
 _JSON_STRING = r'"(?:[^"\\]|\\.)*"'
+#: How a key ends in compact JSON; counted to prove that no key was repeated (see `_keys_seen`).
+_KEY_END = '":'
 
-# DuckDB accepts trailing commas; strict JSON does not. A line that might hold one is left to
-# the strict parser (a comma before a closing bracket inside a string merely costs that line
-# the slow path).
-_MAYBE_TRAILING_COMMA = r",\s*[\]}]"
+
+def _item_or_raw(item: Any) -> Any:
+    # Left to right: the item's model first; only what it refuses falls through to `Any`
+    # (converted to Python), so a clean item costs nothing extra.
+    return Annotated[item | Any, Field(union_mode="left_to_right")]
+
+
+def _lenient(model: type[BaseModel]) -> type[BaseModel]:
+    """`model` with the items of its list fields kept raw where they do not validate."""
+    fields: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if get_origin(annotation) is list:
+            (item,) = get_args(annotation)
+            annotation = list[_item_or_raw(item)]  # type: ignore[misc]
+        fields[name] = (annotation, info)
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        f"Lenient{model.__name__}", __config__=model.model_config, **fields
+    )
+
+
+#: The line model that decides every line.
+LINE_MODEL = _lenient(ReferenceFileInput)
+_IDENTIFIER_ADAPTER: TypeAdapter[Any] = TypeAdapter(ExternalIdentifier)
+_ENHANCEMENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(EnhancementFileInput)
+_ANY_ADAPTER: TypeAdapter[Any] = TypeAdapter(Any)
 
 
 @dataclass
@@ -98,361 +120,252 @@ class ValidatedChunk:
     enhancements: pl.DataFrame
     associations: pl.DataFrame
     errors: pl.DataFrame
-    slow_path: pl.DataFrame  # the line numbers pydantic explained
+    slow_path: pl.DataFrame  # the line numbers explained part by part
 
     @property
     def slow_path_lines(self) -> int:
         return self.slow_path.height
 
 
-#: Identifier values are normalised by `identifiers.py` after the screen (its twin of the
-#: models' validator), so the screen leaves them to the caller.
-_CALLER_CHECKED = {"$.identifiers[*].identifier"}
+@dataclass
+class _Columns:
+    """Rows of one frame, collected column by column."""
+
+    schema: dict[str, Any]
+    columns: dict[str, list[Any]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.columns = {name: [] for name in self.schema}
+
+    def add(self, *row: Any) -> None:
+        for values, value in zip(self.columns.values(), row, strict=True):
+            values.append(value)
+
+    def frame(self) -> pl.DataFrame:
+        return pl.DataFrame(self.columns, schema=self.schema)
 
 
-@cache
-def _line_screen() -> CompiledScreen:
-    return compile_screen(ReferenceFileInput, _CALLER_CHECKED)
+@dataclass
+class _LineParts:
+    """What one line contributes, kept until its verdict is known."""
+
+    identifiers: list[tuple[Any, ...]] = field(default_factory=list)
+    enhancements: list[tuple[Any, ...]] = field(default_factory=list)
+    associations: list[tuple[Any, ...]] = field(default_factory=list)  # by enhancement position
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    keys: int = 0  # the keys the models saw (see `_keys_seen`)
 
 
-#: What every line is shredded into (from its own text, whatever the screen says).
-_PARTS_STRUCTURE = json.dumps(
-    {
-        "visibility": "JSON",
-        "identifiers": [{k: "JSON" for k in _OTHER_IDENTIFIER_KEYS}],
-        "enhancements": [
-            {k: "JSON" for k in ("source", "visibility", "robot_version", "processor_version")}
-            | {"content": "JSON"}
-        ],
-    }
-)
+def _error(
+    line: int, code: ErrorCode, message: str, field: str | None, fatal: bool
+) -> dict[str, Any]:
+    return {"line_number": line, "code": code.value, "field": field, "message": message, "fatal": fatal}  # fmt: skip
 
 
-def _string(leaf: str) -> str:
-    """SQL: the string a JSON leaf holds (NULL unless it is a JSON string)."""
-    leaf = f"({leaf})::VARCHAR"
-    return (
-        f"CASE WHEN NOT starts_with({leaf}, '\"') THEN NULL "
-        f"WHEN contains({leaf}, '\\') THEN json_extract_string({leaf}, '$') "
-        f"ELSE substr({leaf}, 2, length({leaf}) - 2) END"
+# ---------------------------------------------------------------------------------------------
+# A chunk
+# ---------------------------------------------------------------------------------------------
+
+
+def validate_chunk(chunk: pl.DataFrame) -> ValidatedChunk:
+    """Validates one loaded chunk (see `load.LINES_SCHEMA`)."""
+    lines = _Columns(LINES_SCHEMA)
+    identifiers = _Columns(IDENTIFIERS_SCHEMA)
+    enhancements = _Columns(ENHANCEMENTS_SCHEMA)
+    associations = _Columns(ASSOCIATIONS_SCHEMA)
+    errors = _Columns(ERRORS_SCHEMA)
+    slow: list[int] = []
+    readable = chunk.filter(pl.col("problem").is_null())
+    texts = readable["text"]
+    deep = set(readable.filter(nested_too_deep(texts))["line_number"].to_list())
+    key_ends = texts.str.count_matches(_KEY_END, literal=True).to_list()
+    with _collector_paused():
+        for (line_number, text), keys_sent in zip(
+            readable.select("line_number", "text").iter_rows(), key_ends, strict=True
+        ):
+            if line_number in deep:
+                message = f"JSON nested more than {MAX_NESTING_DEPTH} levels deep"
+                parts = _LineParts(
+                    errors=[_error(line_number, ErrorCode.INVALID_JSON_INPUT, message, None, True)]
+                )
+                visibility = None
+                slow.append(line_number)
+            else:
+                visibility, parts, explained = _validate_line(line_number, text, keys_sent)
+                if explained:
+                    slow.append(line_number)
+            lines.add(line_number, visibility)
+            _commit(line_number, parts, identifiers, enhancements, associations, errors)
+    for line_number, problem in (
+        chunk.filter(pl.col("problem").is_not_null()).select("line_number", "problem").iter_rows()
+    ):
+        code, message = _PROBLEMS.get(problem, (ErrorCode.INVALID_INPUT, "the line cannot be read"))
+        lines.add(line_number, None)
+        errors.add(line_number, code.value, None, message, True)
+    return ValidatedChunk(
+        lines=lines.frame().sort("line_number"),
+        identifiers=identifiers.frame(),
+        enhancements=enhancements.frame(),
+        associations=associations.frame().unique(maintain_order=True),
+        errors=errors.frame(),
+        slow_path=pl.DataFrame({"line_number": slow}, schema={"line_number": pl.Int64}),
     )
+
+
+_PROBLEMS = {
+    TOO_LONG: (ErrorCode.LINE_TOO_LONG, "the line is longer than the maximum line size"),
+    NOT_UTF8: (ErrorCode.INVALID_INPUT, "the line is not valid UTF-8"),
+}
 
 
 @contextmanager
-def _registered(
-    engine: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame
-) -> Iterator[None]:
-    """`frame` visible to `engine`'s SQL as `name` for the body's duration."""
-    engine.register(name, frame)
+def _collector_paused() -> Iterator[None]:
+    # A chunk's models are freed by reference counting; the cyclic collector would only walk
+    # them again and again (a third of the time of a large chunk).
+    was_enabled = gc.isenabled()
+    gc.disable()
     try:
         yield
     finally:
-        engine.unregister(name)
+        if was_enabled:
+            gc.enable()
 
 
-def _screen_and_shred(engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame) -> pl.DataFrame:
-    """Per readable line: whether the screen accepts it, and its parts (see `_PARTS_STRUCTURE`)."""
-    screen = _line_screen()
-    text = pl.col("text")
-    readable = chunk.filter(pl.col("problem").is_null()).select(
-        "line_number",
-        "text",
-        key_ends=text.str.count_matches(KEY_END),
-        # Texts DuckDB reads but strict JSON refuses, or that hold the null stand-in, are left
-        # to pydantic (a trailing comma in a string merely costs its line the slow path).
-        screenable=~text.str.contains(_MAYBE_TRAILING_COMMA)
-        & ~text.str.contains(NULL_STAND_IN, literal=True),
-        substituted=text.str.replace_all(NULL_VALUE, ":${1}" + NULL_STAND_IN),
-    )
-    with _registered(engine, "chunk", readable):
-        # Straight from the registered frame, no copy of the texts in DuckDB. `json_valid`
-        # first (a fraction of a transform's cost): json_transform raises on text that is not
-        # JSON.
-        engine.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE screen_lines AS
-            SELECT line_number, key_ends,
-                json_transform(substituted, {sql_literal(screen.structure)}) AS s
-            FROM chunk WHERE screenable AND json_valid(substituted)
-            """
-        )
-        # The parts stay in DuckDB (`screen_parts`) for `_identifiers` and `_enhancements`.
-        engine.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE screen_parts AS
-            SELECT line_number, json_transform(text, {sql_literal(_PARTS_STRUCTURE)}) AS p
-            FROM chunk WHERE json_valid(text)
-            """
-        )
-        try:
-            return engine.sql(
-                f"""
-                WITH judged AS ({screen.verdicts_sql("screen_lines")})
-                SELECT chunk.line_number,
-                    COALESCE(judged.ok AND judged.keys = l.key_ends, FALSE) AS screened,
-                    COALESCE({_string("p.visibility")}, 'public') AS visibility
-                FROM chunk
-                LEFT JOIN judged USING (line_number)
-                LEFT JOIN screen_lines l USING (line_number)
-                LEFT JOIN screen_parts USING (line_number)
-                ORDER BY chunk.line_number
-                """
-            ).pl()
-        finally:
-            engine.execute("DROP TABLE screen_lines")
-
-
-def screened_lines(engine: duckdb.DuckDBPyConnection, texts: list[str]) -> list[bool]:
-    """For each text, whether the screen alone accepts it as a valid line (no pydantic)."""
-    chunk = pl.DataFrame(
-        {"line_number": range(1, len(texts) + 1), "text": texts, "problem": None},
-        schema={"line_number": pl.Int64, "text": pl.String, "problem": pl.String},
-    )
-    return _screen(engine, chunk)[0]["screened"].to_list()
-
-
-#: Text screened per DuckDB pass: the transformed structs are several times the text's size.
-SCREEN_SLICE_BYTES = 32 * 1024 * 1024
-
-
-def _screen(
-    engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """The readable lines (`screened`: accepted without pydantic), their identifiers and their
-    enhancements, a slice of at most `SCREEN_SLICE_BYTES` of text at a time."""
-    deep = chunk.filter(nested_too_deep(chunk["text"].fill_null("")))["line_number"]
-    slice_of = (pl.col("text").str.len_bytes().fill_null(0).cum_sum() // SCREEN_SLICE_BYTES).alias(
-        "slice"
-    )
-    lines, identifiers, enhancements = [], [], []
-    for part in chunk.with_columns(slice_of).partition_by("slice", include_key=False):
-        lines.append(_screen_and_shred(engine, part))
-        identifiers.append(_identifiers(engine))
-        enhancements.append(_enhancements(engine))
-        engine.execute("DROP TABLE screen_parts")
-    identifier_frame = pl.concat(identifiers).with_columns(normalised=normalised_identifier())
-    # The identifiers' validator has its twin here: an accepted line's identifiers normalise.
-    refused = pl.concat(
-        [deep, identifier_frame.filter(pl.col("normalised").is_null())["line_number"]]
-    ).implode()
-    line_frame = pl.concat(lines).with_columns(
-        screened=pl.col("screened") & ~pl.col("line_number").is_in(refused)
-    )
-    return line_frame, identifier_frame, pl.concat(enhancements)
-
-
-def _items_of(parts_list: str, alias: str) -> str:
-    """A CTE `items`: one row per element (`alias`) of a list of `screen_parts`, with its position."""
-    return f"""
-        items AS (
-            SELECT line_number, unnest(p.{parts_list}) AS {alias},
-                generate_subscripts(p.{parts_list}, 1) - 1 AS position
-            FROM screen_parts WHERE p.{parts_list} IS NOT NULL
-        )"""
-
-
-def _identifiers(engine: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """One row per identifier of the lines in `screen_parts`."""
-    return engine.sql(
-        f"""
-            WITH {_items_of("identifiers", "i")}
-            SELECT line_number, position,
-                {_string("i.identifier_type")} AS identifier_type,
-                COALESCE({_string("i.identifier")}, i.identifier::VARCHAR) AS identifier,
-                regexp_full_match(i.identifier::VARCHAR, '-?[0-9]+') AS identifier_is_integer,
-                trim({_string("i.other_identifier_name")}) AS other_identifier_name
-            FROM items
-            """
-    ).pl()
-
-
-def _enhancements(engine: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """One row per enhancement of the lines in `screen_parts`."""
-    return engine.sql(
-        f"""
-            WITH {_items_of("enhancements", "e")}, parts AS (
-                SELECT line_number, position,
-                    json_extract_string(e.content, '$.enhancement_type') AS enhancement_type,
-                    {_string("e.source")} AS source,
-                    COALESCE({_string("e.visibility")}, 'public') AS visibility,
-                    {_string("e.robot_version")} AS robot_version,
-                    {_string("e.processor_version")} AS processor_version,
-                    e.content::VARCHAR AS content
-                FROM items
+def _commit(
+    line_number: int,
+    parts: _LineParts,
+    identifiers: _Columns,
+    enhancements: _Columns,
+    associations: _Columns,
+    errors: _Columns,
+) -> None:
+    """Writes a line's parts, unless it failed; a line left with no identifier fails."""
+    fatal = any(error["fatal"] for error in parts.errors)
+    if not fatal and not parts.identifiers:
+        parts.errors.append(
+            _error(
+                line_number,
+                ErrorCode.INVALID_FIELD,
+                "no valid identifier is left: the line cannot be imported",
+                "identifiers",
+                True,
             )
-            SELECT *, sha256(concat_ws(chr(31), enhancement_type, source, visibility,
-                    COALESCE(robot_version, ''), COALESCE(processor_version, ''), content))
-                AS content_hash
-            FROM parts
-            """
-    ).pl()
-
-
-def nested_too_deep(texts: pl.Series, limit: int = MAX_NESTING_DEPTH) -> pl.Series:
-    """Whether each text nests brackets more than `limit` levels deep (strings ignored).
-
-    Only texts with more than `limit` brackets can be that deep; for those, strings are cut
-    out and innermost `{}`/`[]` pairs removed pass after pass: what is left after `limit`
-    passes was deeper.
-    """
-    frame = pl.DataFrame({"row": pl.int_range(0, texts.len(), eager=True), "text": texts})
-    left = frame.filter(pl.col("text").str.count_matches(r"[\[{]") > limit).select(
-        "row",
-        text=pl.col("text").str.replace_all(_JSON_STRING, "").str.replace_all(r"[^\[\]{}]", ""),
-    )
-    for _ in range(limit):
-        if left.is_empty():
-            break
-        left = left.with_columns(pl.col("text").str.replace_all(r"\{\}|\[\]", "")).filter(
-            pl.col("text") != ""
         )
-    return frame["row"].is_in(left["row"].implode())
-
-
-def validate_chunk(engine: duckdb.DuckDBPyConnection, chunk: pl.DataFrame) -> ValidatedChunk:
-    """Validates one loaded chunk (see `load.LINES_SCHEMA`)."""
-    lines, identifiers, enhancements = _screen(engine, chunk)
-    screened_out = lines.filter(~pl.col("screened")).select("line_number")
-    texts = chunk.join(screened_out, on="line_number", how="semi").filter(
-        pl.col("problem").is_null()
-    )
-    verdicts = [explain_line(n, t) for n, t in texts.select("line_number", "text").iter_rows()]
-    errors = _errors_frame(chunk, verdicts)
-    fatal_lines = errors.filter("fatal").select("line_number").unique()
-    dropped = errors.filter(~pl.col("fatal")).select("line_number", "field").unique()
-
-    def keep(frame: pl.DataFrame, prefix: str) -> pl.DataFrame:
-        # A part is kept unless its line failed or pydantic named that very part.
-        field = pl.format(prefix + "[{}]", pl.col("position"))
-        named = dropped.filter(pl.col("field").str.starts_with(prefix + "[")).with_columns(
-            pl.col("field").str.extract(r"^(\w+\[\d+\])")
-        )
-        return (
-            frame.join(fatal_lines, on="line_number", how="anti")
-            .with_columns(field=field)
-            .join(named, on=["line_number", "field"], how="anti")
-        )
-
-    kept_identifiers = keep(identifiers, "identifiers").select(
-        "line_number",
-        "position",
-        "identifier_type",
-        identifier="normalised",
-        other_identifier_name=pl.when(pl.col("identifier_type") == IdentifierType.OTHER).then(
-            "other_identifier_name"
-        ),
-    )
-    # A line left with no valid identifier fails as a whole.
-    no_identifier = (
-        lines.join(fatal_lines, on="line_number", how="anti")
-        .join(kept_identifiers, on="line_number", how="anti")
-        .select("line_number")
-    )
-    if no_identifier.height:
-        errors = pl.concat(
-            [
-                errors,
-                no_identifier.with_columns(
-                    code=pl.lit(ErrorCode.INVALID_FIELD.value),
-                    field=pl.lit("identifiers"),
-                    message=pl.lit("no valid identifier is left: the line cannot be imported"),
-                    fatal=pl.lit(True),
-                ),
-            ]
-        )
-        kept_identifiers = kept_identifiers.join(no_identifier, on="line_number", how="anti")
-    failed = errors.filter("fatal").select("line_number").unique()
-    kept_enhancements = keep(enhancements, "enhancements").join(
-        failed, on="line_number", how="anti"
-    )
-    associations = association_targets(
-        engine, kept_enhancements.filter(pl.col("enhancement_type") == "reference_association")
-    )
-    return ValidatedChunk(
-        lines=chunk.select("line_number")
-        .join(lines.select("line_number", "visibility"), on="line_number", how="left")
-        .cast(LINES_SCHEMA),  # type: ignore[arg-type]
-        identifiers=kept_identifiers.cast(IDENTIFIERS_SCHEMA),  # type: ignore[arg-type]
-        enhancements=kept_enhancements.select(ENHANCEMENTS_SCHEMA.keys()).cast(ENHANCEMENTS_SCHEMA),  # type: ignore[arg-type]
-        associations=associations,
-        errors=errors.select(ERRORS_SCHEMA.keys()).cast(ERRORS_SCHEMA),  # type: ignore[arg-type]
-        slow_path=texts.select("line_number"),
-    )
-
-
-def association_targets(
-    engine: duckdb.DuckDBPyConnection, enhancements: pl.DataFrame
-) -> pl.DataFrame:
-    """One row per target of each valid `reference_association` enhancement, normalised.
-
-    A target is a reference UUID (`target_type` "reference_id") or an external identifier.
-    """
-    with _registered(engine, "associations", enhancements.select("line_number", "content")):
-        targets = engine.sql(
-            """
-            WITH items AS (
-                SELECT line_number,
-                    json_extract_string(content, '$.association_type') AS association_type,
-                    unnest(json_extract(content, '$.associated_reference_ids[*]')) AS item
-                FROM associations
-            )
-            SELECT DISTINCT line_number, association_type,
-                CASE WHEN json_type(item) = 'VARCHAR' THEN 'reference_id'
-                    ELSE json_extract_string(item, '$.identifier_type') END AS identifier_type,
-                CASE WHEN json_type(item) = 'VARCHAR'
-                    THEN TRY_CAST(json_extract_string(item, '$') AS UUID)::VARCHAR
-                    ELSE json_extract_string(item, '$.identifier') END AS identifier,
-                COALESCE(json_type(json_extract(item, '$.identifier')) IN ('UBIGINT', 'BIGINT'),
-                    FALSE) AS identifier_is_integer,
-                trim(json_extract_string(item, '$.other_identifier_name')) AS other_identifier_name
-            FROM items
-            """
-        ).pl()
-    return (
-        targets.with_columns(
-            target=pl.when(pl.col("identifier_type") == "reference_id")
-            .then(pl.col("identifier"))
-            .otherwise(normalised_identifier())
-        )
-        .select(
-            "line_number",
-            "association_type",
-            target_type="identifier_type",
-            target="target",
-            target_other_name="other_identifier_name",
-        )
-        .unique()
-        .cast(ASSOCIATIONS_SCHEMA)  # type: ignore[arg-type]
-    )
-
-
-def _errors_frame(chunk: pl.DataFrame, verdicts: list[list[dict[str, Any]]]) -> pl.DataFrame:
-    problems = chunk.filter(pl.col("problem").is_not_null()).select(
-        "line_number",
-        code=pl.when(pl.col("problem") == TOO_LONG)
-        .then(pl.lit(ErrorCode.LINE_TOO_LONG.value))
-        .otherwise(pl.lit(ErrorCode.INVALID_INPUT.value)),
-        field=pl.lit(None, pl.String),
-        message=pl.when(pl.col("problem") == TOO_LONG)
-        .then(pl.lit("the line is longer than the maximum line size"))
-        .when(pl.col("problem") == NOT_UTF8)
-        .then(pl.lit("the line is not valid UTF-8"))
-        .otherwise(pl.lit("the line cannot be read")),
-        fatal=pl.lit(True),
-    )
-    explained = pl.DataFrame(
-        [error for errors in verdicts for error in errors], schema=ERRORS_SCHEMA
-    )
-    return pl.concat([problems.cast(ERRORS_SCHEMA), explained])  # type: ignore[arg-type]
+        fatal = True
+    for error in parts.errors:
+        errors.add(*error.values())
+    if fatal:
+        return
+    for row in parts.identifiers:
+        identifiers.add(line_number, *row)
+    for row in parts.enhancements:
+        enhancements.add(line_number, *row)
+    for _position, *row in parts.associations:
+        associations.add(line_number, *row)
 
 
 # ---------------------------------------------------------------------------------------------
-# The slow path: pydantic explains the lines the screen could not accept.
+# A line
 # ---------------------------------------------------------------------------------------------
 
-_IDENTIFIER_ADAPTER: TypeAdapter[Any] = TypeAdapter(ExternalIdentifier)
-_ENHANCEMENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(EnhancementFileInput)
-_ANY_ADAPTER: TypeAdapter[Any] = TypeAdapter(Any)
+
+def _validate_line(
+    line_number: int, text: str, keys_sent: int
+) -> tuple[str | None, _LineParts, bool]:
+    """The line's visibility, its parts and errors, and whether it was explained part by part."""
+    try:
+        line = LINE_MODEL.model_validate_json(text)
+    except ValidationError as exc:
+        return None, _LineParts(errors=_explain_line_level(line_number, text, exc)), True
+    parts = _LineParts(keys=len(line.model_fields_set))
+    identifiers: list[Any] = line.identifiers  # type: ignore[attr-defined]
+    enhancements: list[Any] = line.enhancements  # type: ignore[attr-defined]
+    clean = True
+    for position, identifier in enumerate(identifiers):
+        if isinstance(identifier, BaseModel):
+            _add_identifier(parts, position, identifier)
+        else:
+            clean = False
+    for position, enhancement in enumerate(enhancements):
+        if isinstance(enhancement, EnhancementFileInput):
+            _add_enhancement(parts, position, enhancement)
+        else:
+            clean = False
+    visibility = line.visibility.value  # type: ignore[attr-defined]
+    if clean and parts.keys == keys_sent:
+        return visibility, parts, False
+    return visibility, _explain_parts(line_number, text, parts, identifiers, enhancements), True
+
+
+def _add_identifier(parts: _LineParts, position: int, identifier: BaseModel) -> None:
+    parts.keys += len(identifier.model_fields_set)
+    kind = identifier.identifier_type  # type: ignore[attr-defined]
+    name = identifier.other_identifier_name if kind == IdentifierType.OTHER else None  # type: ignore[attr-defined]
+    parts.identifiers.append((position, kind, identifier.identifier, name))  # type: ignore[attr-defined]
+
+
+def _add_enhancement(parts: _LineParts, position: int, enhancement: EnhancementFileInput) -> None:
+    content = enhancement.content
+    defaults = _fill_defaults(content)
+    content_json = content.model_dump_json(exclude_unset=True)
+    # The keys of the content and below it, as sent: the dump holds each key once, plus the
+    # defaults just filled in.
+    parts.keys += len(enhancement.model_fields_set) + content_json.count(_KEY_END) - defaults
+    kind = content.enhancement_type
+    visibility = enhancement.visibility.value
+    identity = "\x1f".join(
+        (
+            kind,
+            enhancement.source,
+            visibility,
+            enhancement.robot_version or "",
+            enhancement.processor_version or "",
+            content_json,
+        )
+    )
+    parts.enhancements.append(
+        (
+            position,
+            kind,
+            enhancement.source,
+            visibility,
+            enhancement.robot_version,
+            enhancement.processor_version,
+            content_json,
+            hashlib.sha256(identity.encode()).hexdigest(),
+        )
+    )
+    if isinstance(content, ReferenceAssociationEnhancement):
+        for target in content.associated_reference_ids:
+            if isinstance(target, uuid.UUID):
+                row = ("reference_id", str(target), None)
+            else:
+                name = getattr(target, "other_identifier_name", None)
+                row = (target.identifier_type, target.identifier, name)
+            parts.associations.append((position, content.association_type.value, *row))
+
+
+def _fill_defaults(content: BaseModel) -> int:
+    """Sets the DESTINY SDK's non-null defaults the line left out, so that the stored content
+    carries them (a dump of what was sent does not); returns how many it set."""
+    filled = 0
+    if isinstance(content, FullTextEnhancement) and "mime_type" not in content.model_fields_set:
+        content.mime_type = content.mime_type
+        filled += 1
+    elif isinstance(content, RawEnhancement) and "metadata" not in content.model_fields_set:
+        content.metadata = {}
+        filled += 1
+    elif isinstance(content, AnnotationEnhancement):
+        for annotation in content.annotations:
+            if "data" not in annotation.model_fields_set:
+                annotation.data = {}
+                filled += 1
+    return filled
+
+
+# ---------------------------------------------------------------------------------------------
+# The explanation of a line that is not clean
+# ---------------------------------------------------------------------------------------------
 
 
 class _JsonObject(dict[str, Any]):
@@ -463,7 +376,11 @@ class _JsonObject(dict[str, Any]):
 
 def _remember_duplicates(pairs: list[tuple[str, Any]]) -> _JsonObject:
     obj = _JsonObject(pairs)
-    obj.duplicates = sorted({k for k, _ in pairs if sum(1 for j, _ in pairs if j == k) > 1})
+    obj.duplicates = (
+        sorted({k for k, _ in pairs if sum(1 for j, _ in pairs if j == k) > 1})
+        if len(obj) < len(pairs)
+        else []
+    )
     return obj
 
 
@@ -471,16 +388,132 @@ def _duplicates(value: Any) -> list[str]:
     return list(getattr(value, "duplicates", []))
 
 
-def _error(
-    line: int, code: ErrorCode, message: str, field: str | None, fatal: bool
-) -> dict[str, Any]:
-    return {
-        "line_number": line,
-        "code": code.value,
-        "field": field,
-        "message": message,
-        "fatal": fatal,
-    }
+def _parse(line: int, text: str) -> tuple[Any, list[dict[str, Any]]]:
+    """The line as parsed JSON that remembers repeated keys, or the fatal errors that stop it."""
+    try:
+        document = json.loads(text, object_pairs_hook=_remember_duplicates)
+    except (ValueError, RecursionError) as exc:
+        return None, [
+            _error(line, ErrorCode.INVALID_JSON_INPUT, f"invalid JSON: {exc}", None, True)
+        ]
+    try:
+        # Python's json accepts what pydantic's parser does not (lone surrogates): ask it too.
+        _ANY_ADAPTER.validate_json(text)
+    except ValidationError as exc:
+        return None, _pydantic_errors(line, "", exc, True, None)
+    if not isinstance(document, dict):
+        kind = type(document).__name__.replace("dict", "object").replace("list", "array")
+        message = f"a line must be a JSON object, not {kind}"
+        return None, [_error(line, ErrorCode.INVALID_JSON_INPUT, message, None, True)]
+    if repeated := _duplicates(document):
+        message = f"duplicate key {repeated[0]!r}"
+        return None, [_error(line, ErrorCode.INVALID_JSON_INPUT, message, None, True)]
+    return document, []
+
+
+def _explain_line_level(line: int, text: str, exc: ValidationError) -> list[dict[str, Any]]:
+    """Why the line as a whole is refused: its JSON, or a rule of the line model's own fields."""
+    _, errors = _parse(line, text)
+    if errors:
+        return errors
+    return [_line_field_error(line, error) for error in exc.errors(include_url=False)]
+
+
+def _line_field_error(line: int, error: Any) -> dict[str, Any]:
+    """One error of a line-level field, said in the field's terms."""
+    kind, name = error["type"], str(error["loc"][0]) if error["loc"] else ""
+    ctx = error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return _error(line, ErrorCode.UNKNOWN_FIELD, f"unknown field {name!r}", name, True)
+    if kind == "missing":
+        return _error(line, ErrorCode.REQUIRED_FIELD, f"{name} is required", name, True)
+    if kind == "list_type":
+        return _error(line, ErrorCode.INVALID_FIELD, f"{name} must be a list", name, True)
+    if kind == "too_short":
+        needed = "one" if ctx.get("min_length") == 1 else str(ctx.get("min_length"))
+        message = f"at least {needed} {name.removesuffix('s')} is required"
+        return _error(line, ErrorCode.INVALID_FIELD, message, name, True)
+    if kind == "enum":
+        annotation = ReferenceFileInput.model_fields[name].annotation
+        allowed = [member.value for member in annotation]  # type: ignore[union-attr]
+        return _error(line, ErrorCode.INVALID_FIELD, f"{name} must be one of {allowed}", name, True)
+    field = ".".join(str(part) for part in error["loc"]) or None
+    message = error["msg"].removeprefix("Value error, ")
+    return _error(line, ErrorCode.INVALID_FIELD, message, field, True)
+
+
+def _explain_parts(
+    line: int, text: str, valid: _LineParts, identifiers: list[Any], enhancements: list[Any]
+) -> _LineParts:
+    """A line the model accepted, but with parts it refused or keys that may be repeated:
+    each part is kept (`valid` holds those the model accepted), explained or dropped alone."""
+    document, errors = _parse(line, text)
+    parts = _LineParts(errors=errors)
+    if errors:
+        return parts
+    dropped: dict[str, set[int]] = {"identifiers": set(), "enhancements": set()}
+    for position, (raw, model) in enumerate(zip(document["identifiers"], identifiers, strict=True)):
+        prefix = f"identifiers[{position}]"
+        if repeated := _duplicates(raw):
+            parts.errors.append(_duplicate_error(line, prefix, repeated[0]))
+            dropped["identifiers"].add(position)
+        elif not isinstance(model, BaseModel):
+            model, item_errors = _validate_part(line, prefix, _IDENTIFIER_ADAPTER, raw)
+            parts.errors.extend(item_errors)
+            if model is not None:
+                _add_identifier(parts, position, model)
+    for position, (raw, model) in enumerate(
+        zip(document.get("enhancements", []), enhancements, strict=True)
+    ):
+        prefix = f"enhancements[{position}]"
+        content = raw.get("content") if isinstance(raw, dict) else None
+        if repeated := _duplicates(raw) or _duplicates(content):
+            parts.errors.append(_duplicate_error(line, prefix, repeated[0]))
+            dropped["enhancements"].add(position)
+        elif not isinstance(model, EnhancementFileInput):
+            model, item_errors = _validate_part(line, prefix, _ENHANCEMENT_ADAPTER, raw)
+            parts.errors.extend(item_errors)
+            if model is not None:
+                _add_enhancement(parts, position, model)
+    # An association belongs to its enhancement's position.
+    for name, of in (("identifiers", "identifiers"), ("enhancements", "enhancements"), ("associations", "enhancements")):  # fmt: skip
+        kept = [row for row in getattr(valid, name) if row[0] not in dropped[of]]
+        setattr(parts, name, sorted(kept + getattr(parts, name), key=lambda row: row[0]))
+    return parts
+
+
+def _duplicate_error(line: int, field: str, key: str) -> dict[str, Any]:
+    return _error(line, ErrorCode.INVALID_JSON_INPUT, f"duplicate key {key!r}", field, False)
+
+
+def _validate_part(
+    line: int, prefix: str, adapter: TypeAdapter[Any], raw: Any
+) -> tuple[Any, list[dict[str, Any]]]:
+    """An identifier or enhancement on its own: its model, or None and why. Unknown keys alone
+    do not refuse it: they are dropped, each reported (contract section 3)."""
+    try:
+        return adapter.validate_json(json.dumps(raw), strict=True), []
+    except ValidationError as exc:
+        refused = exc
+    errors = refused.errors(include_url=False)
+    if any(error["type"] != "extra_forbidden" for error in errors):
+        return None, _pydantic_errors(line, prefix, refused, False, raw)
+    kept = json.loads(json.dumps(raw))
+    unknown = []
+    for error in errors:
+        unknown.append(_field_path(prefix, tuple(error["loc"]), raw, error["type"]))
+        _drop_key(kept, tuple(error["loc"]))
+    model = adapter.validate_json(json.dumps(kept), strict=True)
+    return model, [
+        _error(
+            line,
+            ErrorCode.UNKNOWN_FIELD,
+            f"unknown field {path.rsplit('.', 1)[-1]!r} was dropped",
+            path,
+            False,
+        )  # fmt: skip
+        for path in unknown
+    ]
 
 
 _DISCRIMINATORS = ("enhancement_type", "annotation_type", "identifier_type")
@@ -490,25 +523,43 @@ def _tags_of(node: dict[str, Any]) -> set[Any]:
     return {node.get(key) for key in _DISCRIMINATORS if key in node}
 
 
-def _field_path(prefix: str, loc: tuple[Any, ...], item: Any, kind: str) -> str:
-    """The error's path in the document, without the union-member names pydantic adds.
-
-    The location is walked through the item itself: a part that is not a key or index of the
-    value at that point is a union tag or validator name, and is left out.
-    """
-    path, node = prefix, item
+def _walk(loc: tuple[Any, ...], item: Any) -> Iterator[tuple[Any, Any, bool]]:
+    """The steps of an error's location through the item itself: (part, node it is applied
+    to, whether it is a key or index of that node). Union-member tags and validator names
+    pydantic adds are not."""
+    node = item
     for index, part in enumerate(loc):
         last = index == len(loc) - 1
         if isinstance(node, dict) and not last and part in _tags_of(node):
-            continue  # a union member's tag, even where a field has the same name ("abstract")
-        if isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node):
-            path, node = f"{path}[{part}]", node[part]
+            yield part, node, False  # a union member's tag, even where a field has its name
+        elif isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node):
+            yield part, node, True
+            node = node[part]
         elif isinstance(part, str) and isinstance(node, dict) and (part in node or last):
-            path = f"{path}.{part}" if path else part
+            yield part, node, True
             node = node.get(part)
-        elif last and kind in ("missing", "extra_forbidden"):
+        else:
+            yield part, node, False
+
+
+def _field_path(prefix: str, loc: tuple[Any, ...], item: Any, kind: str) -> str:
+    """The error's path in the document, without the union-member names pydantic adds."""
+    path = prefix
+    steps = list(_walk(loc, item))
+    for index, (part, _, real) in enumerate(steps):
+        last = index == len(steps) - 1
+        if real and isinstance(part, int):
+            path = f"{path}[{part}]"
+        elif real or (last and kind in ("missing", "extra_forbidden")):
             path = f"{path}.{part}" if path else str(part)
     return path
+
+
+def _drop_key(item: Any, loc: tuple[Any, ...]) -> None:
+    """Removes the key an `extra_forbidden` error names."""
+    *_, (part, node, real) = _walk(loc, item)
+    if real and isinstance(node, dict):
+        node.pop(part, None)
 
 
 def _pydantic_errors(
@@ -531,100 +582,31 @@ def _pydantic_errors(
     return out
 
 
-def _duplicate_error(line: int, field: str, key: str) -> dict[str, Any]:
-    return _error(line, ErrorCode.INVALID_JSON_INPUT, f"duplicate key {key!r}", field, False)
-
-
 def explain_line(line: int, text: str) -> list[dict[str, Any]]:
-    """Pydantic's verdict on one line: its errors (empty if the line is valid as it stands)."""
-    if nested_too_deep(pl.Series([text])).item():
-        message = f"JSON nested more than {MAX_NESTING_DEPTH} levels deep"
-        return [_error(line, ErrorCode.INVALID_JSON_INPUT, message, None, True)]
-    try:
-        document = json.loads(text, object_pairs_hook=_remember_duplicates)
-    except (ValueError, RecursionError) as exc:
-        return [_error(line, ErrorCode.INVALID_JSON_INPUT, f"invalid JSON: {exc}", None, True)]
-    try:
-        # Python's json accepts NaN; so does pydantic, but trailing commas it refuses: ask it.
-        _ANY_ADAPTER.validate_json(text)
-    except ValidationError as exc:
-        return _pydantic_errors(line, "", exc, True, None)
-    if not isinstance(document, dict):
-        kind = type(document).__name__.replace("dict", "object").replace("list", "array")
-        return [
-            _error(
-                line,
-                ErrorCode.INVALID_JSON_INPUT,
-                f"a line must be a JSON object, not {kind}",
-                None,
-                True,
-            )
-        ]
-    # Repeated keys are ambiguous (which value did the sender mean?): refused where the format
-    # has a schema — the line, each identifier, each enhancement and its content.
-    if repeated := _duplicates(document):
-        return [
-            _error(line, ErrorCode.INVALID_JSON_INPUT, f"duplicate key {repeated[0]!r}", None, True)
-        ]
-    errors: list[dict[str, Any]] = []
-    for key in document:
-        if key not in ReferenceFileInput.model_fields:
-            errors.append(
-                _error(line, ErrorCode.UNKNOWN_FIELD, f"unknown field {key!r}", key, True)
-            )
-    if "visibility" in document and document["visibility"] not in _VISIBILITIES:
-        errors.append(
-            _error(
-                line,
-                ErrorCode.INVALID_FIELD,
-                f"visibility must be one of {_VISIBILITIES}",
-                "visibility",
-                True,
-            )
+    """The verdict on one line, as an import gives it: its errors (empty if it is clean)."""
+    chunk = pl.DataFrame(
+        {"line_number": [line], "text": [text], "problem": [None]},
+        schema={"line_number": pl.Int64, "text": pl.String, "problem": pl.String},
+    )
+    return validate_chunk(chunk).errors.to_dicts()
+
+
+def nested_too_deep(texts: pl.Series, limit: int = MAX_NESTING_DEPTH) -> pl.Series:
+    """Whether each text nests brackets more than `limit` levels deep (strings ignored).
+
+    Only texts with more than `limit` brackets can be that deep; for those, strings are cut
+    out and innermost `{}`/`[]` pairs removed pass after pass: what is left after `limit`
+    passes was deeper.
+    """
+    frame = pl.DataFrame({"row": pl.int_range(0, texts.len(), eager=True), "text": texts})
+    left = frame.filter(pl.col("text").str.count_matches(r"[\[{]") > limit).select(
+        "row",
+        text=pl.col("text").str.replace_all(_JSON_STRING, "").str.replace_all(r"[^\[\]{}]", ""),
+    )
+    for _ in range(limit):
+        if left.is_empty():
+            break
+        left = left.with_columns(pl.col("text").str.replace_all(r"\{\}|\[\]", "")).filter(
+            pl.col("text") != ""
         )
-    identifiers = document.get("identifiers")
-    if "identifiers" not in document:
-        errors.append(
-            _error(line, ErrorCode.REQUIRED_FIELD, "identifiers is required", "identifiers", True)
-        )
-    elif not isinstance(identifiers, list):
-        errors.append(
-            _error(line, ErrorCode.INVALID_FIELD, "identifiers must be a list", "identifiers", True)
-        )
-    elif not identifiers:
-        errors.append(
-            _error(
-                line,
-                ErrorCode.INVALID_FIELD,
-                "at least one identifier is required",
-                "identifiers",
-                True,
-            )
-        )
-    enhancements = document.get("enhancements", [])
-    if not isinstance(enhancements, list):
-        errors.append(
-            _error(
-                line, ErrorCode.INVALID_FIELD, "enhancements must be a list", "enhancements", True
-            )
-        )
-    if errors:
-        return errors
-    for position, item in enumerate(identifiers):  # type: ignore[arg-type]
-        if repeated := _duplicates(item):
-            errors.append(_duplicate_error(line, f"identifiers[{position}]", repeated[0]))
-            continue
-        try:
-            _IDENTIFIER_ADAPTER.validate_json(json.dumps(item), strict=True)
-        except ValidationError as exc:
-            errors.extend(_pydantic_errors(line, f"identifiers[{position}]", exc, False, item))
-    for position, item in enumerate(enhancements):
-        content = item.get("content") if isinstance(item, dict) else None
-        if repeated := _duplicates(item) or _duplicates(content):
-            errors.append(_duplicate_error(line, f"enhancements[{position}]", repeated[0]))
-            continue
-        try:
-            _ENHANCEMENT_ADAPTER.validate_json(json.dumps(item), strict=True)
-        except ValidationError as exc:
-            errors.extend(_pydantic_errors(line, f"enhancements[{position}]", exc, False, item))
-    return errors
+    return frame["row"].is_in(left["row"].implode())

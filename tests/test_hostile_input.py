@@ -79,7 +79,7 @@ LINE_CASES = [
     ("ProQuest with letters", ident("pro_quest", "abc"), "failed", "InvalidField", "identifiers[0].identifier"),
     ("other without a name", ident("other", "x"), "failed", "RequiredField", "identifiers[0].other_identifier_name"),
     ("other with a blank name", ident("other", "x", other_identifier_name=" "), "failed", "InvalidField", "identifiers[0].other_identifier_name"),
-    ("unknown key in an identifier", ident("doi", "10.1000/x", note="hi"), "failed", "UnknownField", "identifiers[0].note"),
+    ("unknown key in an identifier", ident("doi", "10.1000/x", note="hi"), "partially_failed", "UnknownField", "identifiers[0].note"),
     ("unknown top-level key", ref(title="t"), "failed", "UnknownField", "title"),
     ("visibility not allowed", ref(visibility="secret"), "failed", "InvalidField", "visibility"),
     ("visibility as a number", ref(visibility=1), "failed", "InvalidField", "visibility"),
