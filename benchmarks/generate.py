@@ -10,7 +10,7 @@ with works 0..M-1 matches the batch lines whose work number is below M.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -72,10 +72,83 @@ def batch_lines(count: int, *, matching_every: int = 2, store_size: int = 0) -> 
         )
 
 
-def write_batch(path: Path, count: int, store_size: int) -> int:
+def _with(document: dict, kind: str, value: object) -> dict:
+    """The first enhancement of `kind` with `value` merged into its content (a copy)."""
+    enhancements = []
+    for enhancement in document["enhancements"]:
+        if enhancement["content"]["enhancement_type"] == kind and value is not None:
+            enhancement = {**enhancement, "content": {**enhancement["content"], **value}}  # type: ignore[dict-item]
+            value = None
+        enhancements.append(enhancement)
+    if value is not None:  # the line had none of that kind: it gets one
+        content = {"enhancement_type": kind, **value}  # type: ignore[dict-item]
+        enhancements.append({"source": "bench", "visibility": "public", "content": content})
+    return {**document, "enhancements": enhancements}
+
+
+def _without_process(document: dict) -> dict:
+    return {
+        **document,
+        "enhancements": [
+            {**e, "content": {k: v for k, v in e["content"].items() if k != "process"}}
+            for e in document["enhancements"]
+        ],
+    }
+
+
+#: One common defect each, as real exports carry them (issue 14): what it does to a line.
+DEFECTS: dict[str, Callable[[dict], dict | str]] = {
+    "pm_id written 'PMID 123'": lambda d: {
+        **d,
+        "identifiers": [
+            {**i, "identifier": f"PMID {i['identifier']}"} if i["identifier_type"] == "pm_id" else i
+            for i in d["identifiers"]
+        ]
+        + (
+            []
+            if any(i["identifier_type"] == "pm_id" for i in d["identifiers"])
+            else [{"identifier_type": "pm_id", "identifier": "PMID 1"}]
+        ),
+    },  # fmt: skip
+    "publication_year as a string": lambda d: _with(
+        d, "bibliographic", {"publication_year": "2019"}
+    ),
+    "unknown key in a content": lambda d: _with(d, "abstract", {"language": "en"}),
+    "unknown key in an identifier": lambda d: {
+        **d,
+        "identifiers": [{**d["identifiers"][0], "source": "x"}, *d["identifiers"][1:]],
+    },  # fmt: skip
+    "abstract without process": _without_process,
+    "location version not an enum": lambda d: _with(
+        d, "location", {"locations": [{"version": "final"}]}
+    ),
+    "impossible date": lambda d: _with(d, "bibliographic", {"publication_date": "2024-02-30"}),
+    "bad URL": lambda d: _with(d, "location", {"locations": [{"landing_page_url": "not a url"}]}),
+    "enhancement without visibility": lambda d: {
+        **d,
+        "enhancements": [
+            {k: v for k, v in d["enhancements"][0].items() if k != "visibility"},
+            *d["enhancements"][1:],
+        ],
+    },  # fmt: skip
+    "invalid JSON (trailing comma)": lambda d: json.dumps(d, ensure_ascii=False)[:-1] + ", }",
+}
+
+
+def defective(text: str, index: int) -> str:
+    """The line with one defect, the `index`-th of `DEFECTS` in turn."""
+    defect = list(DEFECTS.values())[index % len(DEFECTS)]
+    changed = defect(json.loads(text))
+    return changed if isinstance(changed, str) else json.dumps(changed, ensure_ascii=False)
+
+
+def write_batch(path: Path, count: int, store_size: int, defects: float = 0.0) -> int:
+    """Writes `count` lines; a share `defects` of them (spread evenly) carry one defect."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as handle:
-        for text in batch_lines(count, store_size=store_size):
+        for index, text in enumerate(batch_lines(count, store_size=store_size)):
+            if defects and int((index + 1) * defects) > int(index * defects):
+                text = defective(text, index)
             handle.write(text + "\n")
     return path.stat().st_size
 

@@ -2,6 +2,7 @@
 
     python -m benchmarks.run                      # 1M lines into a 1M-reference store
     python -m benchmarks.run --lines 200000 --store 200000 --sensor-files 10000
+    python -m benchmarks.run --lines 100000 --store 100000 --sensor-files 0 --defects
 
 It generates a realistic batch and a preloaded store (half the lines match a stored work),
 measures DuckDB's own full parse of the file (the floor), imports the batch through the real
@@ -36,12 +37,12 @@ def _write_record(folder: Path) -> None:
     (folder / "record.json").write_text(json.dumps(RECORD))
 
 
-def import_benchmark(root: Path, lines: int, store_size: int) -> dict:
-    home = root / "import"
+def import_benchmark(root: Path, lines: int, store_size: int, defects: float = 0.0) -> dict:
+    home = root / ("import" if not defects else f"import-defects-{defects}")
     _write_record(home / "landing" / "bench")
     batch = home / "landing" / "bench" / "batch.jsonl"
     started = time.perf_counter()
-    size = write_batch(batch, lines, store_size)
+    size = write_batch(batch, lines, store_size, defects)
     generated = time.perf_counter() - started
     started = time.perf_counter()
     if store_size:
@@ -58,6 +59,7 @@ def import_benchmark(root: Path, lines: int, store_size: int) -> dict:
     wall = measured["wall_seconds"]
     return {
         "lines": lines,
+        "defects": defects,
         "store_references": store_size,
         "file_mb": round(size / 1e6, 1),
         "generate_seconds": round(generated, 1),
@@ -194,6 +196,14 @@ def main() -> None:
     parser.add_argument("--daemon-lines", type=int, default=1000)
     parser.add_argument("--out", default="benchmarks/out/results.json")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument(
+        "--defects",
+        type=float,
+        nargs="?",
+        const=1.0,
+        default=None,
+        help="also import a batch where this share of lines (default 1.0) carry one defect",
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="import-pipeline-bench-"))
     try:
@@ -201,6 +211,13 @@ def main() -> None:
         if args.lines:
             results["import"] = import_benchmark(root, args.lines, args.store)
             print(json.dumps(results["import"], indent=2), flush=True)
+        if args.lines and args.defects:
+            defective = import_benchmark(root, args.lines, args.store, args.defects)
+            defective["ratio_to_clean"] = round(
+                defective["lines_per_second"] / results["import"]["lines_per_second"], 2
+            )
+            results["import_defects"] = defective
+            print(json.dumps(defective, indent=2), flush=True)
         if args.sensor_files:
             results["sensor"] = sensor_benchmark(root, args.sensor_files)
             print(json.dumps(results["sensor"], indent=2), flush=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 
-from import_pipeline import store
+from import_pipeline import progress, store
 from import_pipeline.errors import ImportPipelineError, LandingError, NotFound, StoreBusy
 from import_pipeline.identifiers import TRUSTED_TYPES, IdentifierType, normalise_identifier
 from import_pipeline.landing import (
@@ -215,7 +215,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     print(
         f"copied {len(names)} batch file(s) into {landing.url}/{key}; importing…", file=sys.stderr
     )
-    with dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.get() as instance, progress.listening(progress.to_terminal()):
         instance.add_dynamic_partitions(import_records.name, [key])
         result = build_defs(settings).resolve_job_def("import_record").execute_in_process(
             partition_key=key,

@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from import_pipeline import progress
 from import_pipeline.errors import BatchUnreadable
 from import_pipeline.landing import BatchFile, LandingZone
 from import_pipeline.load import InOrderThread, LoadStats, iter_line_chunks
@@ -160,6 +161,9 @@ def load_batch(
         staging=str(staging),
     )
     stats = LoadStats()
+    gzipped = batch.name.endswith(".gz")
+    # Bytes of text read, of the file's size (unknown ahead for gzip: its text is larger).
+    read = progress.Stage("load", 0 if gzipped else batch.size, unit="bytes")
     # A chunk is written while the next one is split (Polars lets go of the GIL while it
     # writes): at most two chunks are held.
     writer = InOrderThread("write-lines")
@@ -168,7 +172,7 @@ def load_batch(
             for index, chunk in enumerate(
                 iter_line_chunks(
                     handle,
-                    gzipped=batch.name.endswith(".gz"),
+                    gzipped=gzipped,
                     stored_size=batch.size,
                     stats=stats,
                     max_line_bytes=settings.max_line_bytes,
@@ -180,6 +184,7 @@ def load_batch(
                 writer.submit(chunk.write_parquet, path)
                 loaded.chunk_paths.append(str(path))
                 loaded.chunk_text_bytes.append(int(chunk["text"].str.len_bytes().sum() or 0))
+                read.advance(stats.bytes_read - read.done)
         writer.wait()
     except BatchUnreadable as exc:
         loaded.unreadable = exc.reason
@@ -313,8 +318,17 @@ def validate_batches(batches: list[LoadedBatch]) -> list[ValidatedBatch]:
         )
         for index, chunks in enumerate(_validation_passes(batches))
     ]
+    lines = progress.Stage(
+        "validate",
+        sum(
+            int(b.stats.get("physical_lines", 0)) - int(b.stats.get("blank_lines", 0))
+            for b in batches
+            if not b.unreadable
+        ),
+    )
     with _pass_runner(len(work)) as run:
         for written in run(_validate_pass, work):
+            lines.advance(sum(counts["lines_read"] for counts in written.values()))
             for batch_index, counts in written.items():
                 batch = validated[batch_index]
                 for name, path in counts.pop("paths").items():

@@ -162,6 +162,13 @@ def test_ingest_and_demo_through_the_entry_point(tmp_path: Path, destiny) -> Non
     summary = json.loads(done.stdout)
     assert summary["results"]["completed"] == 4 and summary["record"]["record_key"] == "my-record"
     assert "finished" in done.stderr
+    # Not a terminal: progress as plain lines, each stage's last one at 100%.
+    for stage in ("load", "validate", "cluster", "store"):
+        assert any(
+            line.startswith(f"{stage} ") and ("(100%)" in line or stage == "load")
+            for line in done.stderr.splitlines()
+        ), (stage, done.stderr)
+    assert "validate 4/4 lines (100%)" in done.stderr
     assert (tmp_path / "home" / "dagster" / "dagster.yaml").exists()
     assert (tmp_path / "home" / "landing" / "my-record" / "eppi_import.jsonl").exists()
     refused = subprocess.run(

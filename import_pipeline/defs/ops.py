@@ -7,14 +7,15 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 
-from import_pipeline import associations, stages, store
+from import_pipeline import associations, progress, stages, store
 from import_pipeline.defs.resources import ImportPipelineResource
 from import_pipeline.landing import BatchFile, is_valid_record_key, record_key_problem
 from import_pipeline.models import CollisionStrategy
@@ -69,6 +70,13 @@ def _failing_with(batch: str, **counts: int) -> Iterator[None]:
             description=f"batch {batch}: {type(exc).__name__}: {exc}",
             metadata={"batch": batch, **{k: dg.MetadataValue.int(v) for k, v in counts.items()}},
         ) from exc
+
+
+def _progress_in_log(context: dg.OpExecutionContext) -> AbstractContextManager[None]:
+    """The step's stages report their progress in the run's log, every 10 s and at their end."""
+    return progress.listening(
+        progress.throttled(lambda report: context.log.info("progress: %s", report.describe()), 10.0)
+    )
 
 
 def _mapping_key(index: int, group: BatchGroup) -> str:
@@ -160,31 +168,35 @@ def load_batches(
     context: dg.OpExecutionContext, group: BatchGroup, pipeline: ImportPipelineResource
 ) -> list[stages.LoadedBatch]:
     """Reads each batch file of the group into Parquet chunks of physical lines (Polars)."""
+    with _progress_in_log(context):
+        return [_load_one(context, item, pipeline) for item in group.batches]
+
+
+def _load_one(
+    context: dg.OpExecutionContext, item: BatchToImport, pipeline: ImportPipelineResource
+) -> stages.LoadedBatch:
     settings = pipeline.settings()
-    loaded_batches = []
-    for item in group.batches:
-        with _failing_with(item.batch.name, bytes_in_file=item.batch.size):
-            loaded = stages.load_batch(
-                pipeline.landing_zone(),
-                item.batch,
-                batch_id=item.batch_id,
-                staging=stages.staging_dir(
-                    settings, context.run_id, item.batch.record_key, item.batch.name
-                ),
-                settings=settings,
-            )
-        if loaded.unreadable:
-            context.log.warning("batch %s cannot be read: %s", item.batch.name, loaded.unreadable)
-        else:
-            context.log.info(
-                "batch %s: %d physical lines (%d blank) in %.2fs",
-                item.batch.name,
-                loaded.stats["physical_lines"],
-                loaded.stats["blank_lines"],
-                loaded.seconds,
-            )
-        loaded_batches.append(loaded)
-    return loaded_batches
+    with _failing_with(item.batch.name, bytes_in_file=item.batch.size):
+        loaded = stages.load_batch(
+            pipeline.landing_zone(),
+            item.batch,
+            batch_id=item.batch_id,
+            staging=stages.staging_dir(
+                settings, context.run_id, item.batch.record_key, item.batch.name
+            ),
+            settings=settings,
+        )
+    if loaded.unreadable:
+        context.log.warning("batch %s cannot be read: %s", item.batch.name, loaded.unreadable)
+    else:
+        context.log.info(
+            "batch %s: %d physical lines (%d blank) in %.2fs",
+            item.batch.name,
+            loaded.stats["physical_lines"],
+            loaded.stats["blank_lines"],
+            loaded.seconds,
+        )
+    return loaded
 
 
 @dg.op(tags={"kind": "pydantic"})
@@ -194,7 +206,7 @@ def validate_batches(
     """Pydantic decides every line (on every core); a bad part fails alone."""
     names = ", ".join(b.name for b in loaded)
     physical_lines = sum(int(b.stats.get("physical_lines", 0)) for b in loaded)
-    with _failing_with(names, physical_lines=physical_lines):
+    with _failing_with(names, physical_lines=physical_lines), _progress_in_log(context):
         validated_batches = stages.validate_batches(loaded)
     for validated in validated_batches:
         context.log.info(
@@ -215,14 +227,17 @@ def cluster_batches(
     """Groups lines that share trusted identifiers: each cluster ends as one reference."""
     clustered_batches = []
     engine = store.scratch_engine()
-    try:
-        for batch in validated:
-            with _failing_with(batch.loaded.name, lines_read=batch.lines_read):
-                clustered = stages.cluster_batch(batch, engine)
-            context.log.info("batch %s: %d clusters", batch.loaded.name, clustered.clusters)
-            clustered_batches.append(clustered)
-    finally:
-        engine.close()
+    with _progress_in_log(context):
+        lines = progress.Stage("cluster", sum(b.lines_read for b in validated))
+        try:
+            for batch in validated:
+                with _failing_with(batch.loaded.name, lines_read=batch.lines_read):
+                    clustered = stages.cluster_batch(batch, engine)
+                context.log.info("batch %s: %d clusters", batch.loaded.name, clustered.clusters)
+                clustered_batches.append(clustered)
+                lines.advance(batch.lines_read)
+        finally:
+            engine.close()
     return clustered_batches
 
 
@@ -245,31 +260,15 @@ def resolve_and_store_batches(
     only the batches not yet stored (each leaves `stored.json` in its staging folder)."""
     stored_batches: list[stages.StoredBatch] = []
     failures: dict[str, str] = {}
-    with pipeline.store() as conn:
+    with pipeline.store() as conn, _progress_in_log(context):
+        lines = progress.Stage("store", sum(b.validated.lines_read for b in clustered))
         for item, batch in zip(group.batches, clustered, strict=True):
-            marker = Path(batch.validated.loaded.staging) / _STORED
-            if marker.exists():  # stored by an earlier attempt of this step
-                stored_batches.append(stages.StoredBatch(**json.loads(marker.read_text())))
-                continue
             try:
-                stored = stages.store_batch(
-                    conn, batch, item.strategy, ttl=pipeline.settings().unresolved_ttl
-                )
+                stored_batches.append(_store_one(context, conn, item, batch, pipeline))
             except Exception as exc:
                 context.log.exception("batch %s could not be stored", item.batch.name)
                 failures[item.batch.name] = f"{type(exc).__name__}: {exc}"
-                continue
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(json.dumps(stored.as_dict()))
-            context.log.info(
-                "batch %s: %s — %s; %d references created, %d merged",
-                stored.name,
-                stored.status,
-                ", ".join(f"{k} {v}" for k, v in stored.counts.items() if v),
-                stored.references_created,
-                stored.references_merged,
-            )
-            stored_batches.append(stored)
+            lines.advance(batch.validated.lines_read)
     if failures:
         raise dg.Failure(
             description="; ".join(f"batch {name}: {error}" for name, error in failures.items()),
@@ -278,6 +277,30 @@ def resolve_and_store_batches(
     for batch in clustered:
         stages.discard_staging(batch.validated.loaded.staging)
     return stored_batches
+
+
+def _store_one(
+    context: dg.OpExecutionContext,
+    conn: duckdb.DuckDBPyConnection,
+    item: BatchToImport,
+    batch: stages.ClusteredBatch,
+    pipeline: ImportPipelineResource,
+) -> stages.StoredBatch:
+    marker = Path(batch.validated.loaded.staging) / _STORED
+    if marker.exists():  # stored by an earlier attempt of this step
+        return stages.StoredBatch(**json.loads(marker.read_text()))
+    stored = stages.store_batch(conn, batch, item.strategy, ttl=pipeline.settings().unresolved_ttl)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(stored.as_dict()))
+    context.log.info(
+        "batch %s: %s — %s; %d references created, %d merged",
+        stored.name,
+        stored.status,
+        ", ".join(f"{k} {v}" for k, v in stored.counts.items() if v),
+        stored.references_created,
+        stored.references_merged,
+    )
+    return stored
 
 
 @dg.graph
