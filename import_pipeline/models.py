@@ -223,8 +223,9 @@ class Visibility(StrEnum):
 
 
 class _Strict(BaseModel):
-    # Strict: "2024" is not a year and 1 is not a string. Unknown keys are errors.
-    model_config = ConfigDict(strict=True, extra="forbid")
+    # Strict: "2024" is not a year and 1 is not a string. Unknown keys are errors. Enum fields
+    # hold their values (plain strings): cheaper to read a million times.
+    model_config = ConfigDict(strict=True, extra="forbid", use_enum_values=True)
 
 
 def _normalising(identifier_type: IdentifierType) -> BeforeValidator:

@@ -56,6 +56,7 @@ class LoadedBatch:
     staging: str
     chunk_paths: list[str] = field(default_factory=list)
     chunk_text_bytes: list[int] = field(default_factory=list)  # parallel to chunk_paths
+    chunk_lines: list[int] = field(default_factory=list)  # parallel to chunk_paths
     stats: dict[str, Any] = field(default_factory=dict)
     unreadable: str | None = None
     seconds: float = 0.0
@@ -184,6 +185,7 @@ def load_batch(
                 writer.submit(chunk.write_parquet, path)
                 loaded.chunk_paths.append(str(path))
                 loaded.chunk_text_bytes.append(int(chunk["text"].str.len_bytes().sum() or 0))
+                loaded.chunk_lines.append(chunk.height)
                 read.advance(stats.bytes_read - read.done)
         writer.wait()
     except BatchUnreadable as exc:
@@ -201,38 +203,61 @@ def load_batch(
 #: one per core of the machine the benchmarks and CI run on.
 VALIDATION_PROCESSES = 2
 
-#: Lines of several small batches are validated in one pass of at most this many bytes of
-#: text, so that a thousand small files do not each cost a task of their own.
+#: A validation pass holds about this many bytes of text: a big chunk is validated in slices
+#: (so that both cores have work until the end), small batches are packed together (so that
+#: a thousand small files do not each cost a task of their own).
 VALIDATION_PASS_BYTES = 16 * 1024 * 1024
 
 #: A pass's line numbers carry the batch above this (a batch has fewer lines).
 _BATCH_STRIDE = 1 << 32
 
 
-def _validation_passes(batches: list[LoadedBatch]) -> list[list[tuple[int, str]]]:
-    """The (batch index, chunk path) of each pass: a big batch's chunks one by one, the
-    chunks of small ones packed together up to `VALIDATION_PASS_BYTES` of text."""
-    passes: list[list[tuple[int, str]]] = []
-    packed: list[tuple[int, str]] = []
+@dataclass(frozen=True)
+class _Slice:
+    batch_index: int
+    path: str  # a chunk's Parquet file
+    offset: int  # its first row
+    length: int
+
+
+def _slices(batch_index: int, loaded: LoadedBatch) -> Iterator[tuple[_Slice, int]]:
+    """The batch's chunks cut into slices of about `VALIDATION_PASS_BYTES`, with their bytes."""
+    for path, size, lines in zip(
+        loaded.chunk_paths, loaded.chunk_text_bytes, loaded.chunk_lines, strict=True
+    ):
+        count = max(1, -(-size // VALIDATION_PASS_BYTES))
+        step = max(1, -(-lines // count))
+        for offset in range(0, max(lines, 1), step):
+            yield _Slice(batch_index, path, offset, step), size * min(step, lines) // max(lines, 1)
+
+
+def _validation_passes(batches: list[LoadedBatch]) -> list[list[_Slice]]:
+    """The slices of each pass: slices of a big batch's chunks one by one, the chunks of small
+    batches packed together, each pass up to about `VALIDATION_PASS_BYTES` of text."""
+    passes: list[list[_Slice]] = []
+    packed: list[_Slice] = []
     packed_bytes = 0
     for batch_index, loaded in enumerate(batches):
         if loaded.unreadable:
             continue
-        for path, size in zip(loaded.chunk_paths, loaded.chunk_text_bytes, strict=True):
+        for piece, size in _slices(batch_index, loaded):
             if packed and packed_bytes + size > VALIDATION_PASS_BYTES:
                 passes.append(packed)
                 packed, packed_bytes = [], 0
-            packed.append((batch_index, path))
+            packed.append(piece)
             packed_bytes += size
     if packed:
         passes.append(packed)
     return passes
 
 
-def _read_pass(chunks: list[tuple[int, str]]) -> pl.DataFrame:
+def _read_pass(pieces: list[_Slice]) -> pl.DataFrame:
     return pl.concat(
-        pl.read_parquet(path).with_columns(pl.col("line_number") + batch_index * _BATCH_STRIDE)
-        for batch_index, path in chunks
+        pl.scan_parquet(piece.path)
+        .slice(piece.offset, piece.length)
+        .with_columns(pl.col("line_number") + piece.batch_index * _BATCH_STRIDE)
+        .collect()
+        for piece in pieces
     )
 
 
@@ -257,13 +282,13 @@ class _ValidationPass:
     """One pass's work, as a worker process receives it."""
 
     index: int
-    chunks: list[tuple[int, str]]  # (batch index, chunk path)
+    pieces: list[_Slice]
     stagings: dict[int, str]  # batch index → its staging folder
 
 
 def _validate_pass(work: _ValidationPass) -> dict[int, dict[str, Any]]:
     """Validates one pass and writes each of its batches' parts; returns their paths and counts."""
-    result = validate_chunk(_read_pass(work.chunks))
+    result = validate_chunk(_read_pass(work.pieces))
     in_pass = set(work.stagings)
     frames = {name: _by_batch(getattr(result, name), in_pass) for name in VALIDATED_PARTS}
     slow = _by_batch(result.slow_path, in_pass)
@@ -313,10 +338,10 @@ def validate_batches(batches: list[LoadedBatch]) -> list[ValidatedBatch]:
     work = [
         _ValidationPass(
             index=index,
-            chunks=chunks,
-            stagings={b: batches[b].staging for b, _ in chunks},
+            pieces=pieces,
+            stagings={p.batch_index: batches[p.batch_index].staging for p in pieces},
         )
-        for index, chunks in enumerate(_validation_passes(batches))
+        for index, pieces in enumerate(_validation_passes(batches))
     ]
     lines = progress.Stage(
         "validate",

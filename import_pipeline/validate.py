@@ -128,38 +128,34 @@ class ValidatedChunk:
 
 
 @dataclass
-class _Columns:
-    """Rows of one frame, collected column by column."""
+class _Rows:
+    """Rows of one frame (tuples in `schema`'s order), turned into columns once."""
 
     schema: dict[str, Any]
-    columns: dict[str, list[Any]] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.columns = {name: [] for name in self.schema}
-
-    def add(self, *row: Any) -> None:
-        for values, value in zip(self.columns.values(), row, strict=True):
-            values.append(value)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
 
     def frame(self) -> pl.DataFrame:
-        return pl.DataFrame(self.columns, schema=self.schema)
+        columns = list(zip(*self.rows, strict=True)) if self.rows else [()] * len(self.schema)
+        return pl.DataFrame(dict(zip(self.schema, columns, strict=True)), schema=self.schema)
 
 
 @dataclass
 class _LineParts:
-    """What one line contributes, kept until its verdict is known."""
+    """What one line contributes, kept until its verdict is known: rows of `IDENTIFIERS_SCHEMA`
+    and `ENHANCEMENTS_SCHEMA` (position second), and associations by enhancement position."""
 
     identifiers: list[tuple[Any, ...]] = field(default_factory=list)
     enhancements: list[tuple[Any, ...]] = field(default_factory=list)
-    associations: list[tuple[Any, ...]] = field(default_factory=list)  # by enhancement position
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    keys: int = 0  # the keys the models saw (see `_keys_seen`)
+    associations: list[tuple[int, tuple[Any, ...]]] = field(default_factory=list)
+    errors: list[tuple[Any, ...]] = field(default_factory=list)  # rows of ERRORS_SCHEMA
+    keys: int = 0  # the keys the models saw (see `_validate_line`)
 
 
 def _error(
     line: int, code: ErrorCode, message: str, field: str | None, fatal: bool
-) -> dict[str, Any]:
-    return {"line_number": line, "code": code.value, "field": field, "message": message, "fatal": fatal}  # fmt: skip
+) -> tuple[Any, ...]:
+    """A row of `ERRORS_SCHEMA`."""
+    return (line, code.value, field, message, fatal)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,11 +165,11 @@ def _error(
 
 def validate_chunk(chunk: pl.DataFrame) -> ValidatedChunk:
     """Validates one loaded chunk (see `load.LINES_SCHEMA`)."""
-    lines = _Columns(LINES_SCHEMA)
-    identifiers = _Columns(IDENTIFIERS_SCHEMA)
-    enhancements = _Columns(ENHANCEMENTS_SCHEMA)
-    associations = _Columns(ASSOCIATIONS_SCHEMA)
-    errors = _Columns(ERRORS_SCHEMA)
+    lines = _Rows(LINES_SCHEMA)
+    identifiers = _Rows(IDENTIFIERS_SCHEMA)
+    enhancements = _Rows(ENHANCEMENTS_SCHEMA)
+    associations = _Rows(ASSOCIATIONS_SCHEMA)
+    errors = _Rows(ERRORS_SCHEMA)
     slow: list[int] = []
     readable = chunk.filter(pl.col("problem").is_null())
     texts = readable["text"]
@@ -200,14 +196,14 @@ def validate_chunk(chunk: pl.DataFrame) -> ValidatedChunk:
                 visibility, parts, explained = _validate_line(line_number, text, keys_sent)
                 if explained:
                     slow.append(line_number)
-            lines.add(line_number, visibility)
+            lines.rows.append((line_number, visibility))
             _commit(line_number, parts, identifiers, enhancements, associations, errors)
     for line_number, problem in (
         chunk.filter(pl.col("problem").is_not_null()).select("line_number", "problem").iter_rows()
     ):
         code, message = _PROBLEMS.get(problem, (ErrorCode.INVALID_INPUT, "the line cannot be read"))
-        lines.add(line_number, None)
-        errors.add(line_number, code.value, None, message, True)
+        lines.rows.append((line_number, None))
+        errors.rows.append(_error(line_number, code, message, None, True))
     return ValidatedChunk(
         lines=lines.frame().sort("line_number"),
         identifiers=identifiers.frame(),
@@ -240,34 +236,25 @@ def _collector_paused() -> Iterator[None]:
 def _commit(
     line_number: int,
     parts: _LineParts,
-    identifiers: _Columns,
-    enhancements: _Columns,
-    associations: _Columns,
-    errors: _Columns,
+    identifiers: _Rows,
+    enhancements: _Rows,
+    associations: _Rows,
+    errors: _Rows,
 ) -> None:
     """Writes a line's parts, unless it failed; a line left with no identifier fails."""
-    fatal = any(error["fatal"] for error in parts.errors)
-    if not fatal and not parts.identifiers:
-        parts.errors.append(
-            _error(
-                line_number,
-                ErrorCode.INVALID_FIELD,
-                "no valid identifier is left: the line cannot be imported",
-                "identifiers",
-                True,
-            )
+    if parts.errors:
+        errors.rows.extend(parts.errors)
+        if any(error[-1] for error in parts.errors):  # fatal
+            return
+    if not parts.identifiers:
+        message = "no valid identifier is left: the line cannot be imported"
+        errors.rows.append(
+            _error(line_number, ErrorCode.INVALID_FIELD, message, "identifiers", True)
         )
-        fatal = True
-    for error in parts.errors:
-        errors.add(*error.values())
-    if fatal:
         return
-    for row in parts.identifiers:
-        identifiers.add(line_number, *row)
-    for row in parts.enhancements:
-        enhancements.add(line_number, *row)
-    for _position, *row in parts.associations:
-        associations.add(line_number, *row)
+    identifiers.rows.extend(parts.identifiers)
+    enhancements.rows.extend(parts.enhancements)
+    associations.rows.extend(row for _, row in parts.associations)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,28 +276,30 @@ def _validate_line(
     clean = True
     for position, identifier in enumerate(identifiers):
         if isinstance(identifier, BaseModel):
-            _add_identifier(parts, position, identifier)
+            _add_identifier(parts, line_number, position, identifier)
         else:
             clean = False
     for position, enhancement in enumerate(enhancements):
         if isinstance(enhancement, EnhancementFileInput):
-            _add_enhancement(parts, position, enhancement)
+            _add_enhancement(parts, line_number, position, enhancement)
         else:
             clean = False
-    visibility = line.visibility.value  # type: ignore[attr-defined]
+    visibility = line.visibility  # type: ignore[attr-defined]
     if clean and parts.keys == keys_sent:
         return visibility, parts, False
     return visibility, _explain_parts(line_number, text, parts, identifiers, enhancements), True
 
 
-def _add_identifier(parts: _LineParts, position: int, identifier: BaseModel) -> None:
+def _add_identifier(parts: _LineParts, line: int, position: int, identifier: BaseModel) -> None:
     parts.keys += len(identifier.model_fields_set)
     kind = identifier.identifier_type  # type: ignore[attr-defined]
     name = identifier.other_identifier_name if kind == IdentifierType.OTHER else None  # type: ignore[attr-defined]
-    parts.identifiers.append((position, kind, identifier.identifier, name))  # type: ignore[attr-defined]
+    parts.identifiers.append((line, position, kind, identifier.identifier, name))  # type: ignore[attr-defined]
 
 
-def _add_enhancement(parts: _LineParts, position: int, enhancement: EnhancementFileInput) -> None:
+def _add_enhancement(
+    parts: _LineParts, line: int, position: int, enhancement: EnhancementFileInput
+) -> None:
     content = enhancement.content
     defaults = _fill_defaults(content)
     content_json = content.model_dump_json(exclude_unset=True)
@@ -318,7 +307,7 @@ def _add_enhancement(parts: _LineParts, position: int, enhancement: EnhancementF
     # defaults just filled in.
     parts.keys += len(enhancement.model_fields_set) + content_json.count(_KEY_END) - defaults
     kind = content.enhancement_type
-    visibility = enhancement.visibility.value
+    visibility: str = enhancement.visibility  # its value: `use_enum_values`
     identity = "\x1f".join(
         (
             kind,
@@ -331,6 +320,7 @@ def _add_enhancement(parts: _LineParts, position: int, enhancement: EnhancementF
     )
     parts.enhancements.append(
         (
+            line,
             position,
             kind,
             enhancement.source,
@@ -348,7 +338,7 @@ def _add_enhancement(parts: _LineParts, position: int, enhancement: EnhancementF
             else:
                 name = getattr(target, "other_identifier_name", None)
                 row = (target.identifier_type, target.identifier, name)
-            parts.associations.append((position, content.association_type.value, *row))
+            parts.associations.append((position, (line, content.association_type, *row)))
 
 
 def _fill_defaults(content: BaseModel) -> int:
@@ -394,38 +384,39 @@ def _duplicates(value: Any) -> list[str]:
     return list(getattr(value, "duplicates", []))
 
 
-def _parse(line: int, text: str) -> tuple[Any, list[dict[str, Any]]]:
-    """The line as parsed JSON that remembers repeated keys, or the fatal errors that stop it."""
+def _parse(line: int, text: str, *, read_by_pydantic: bool) -> tuple[Any, list[tuple[Any, ...]]]:
+    """The line as parsed JSON that remembers repeated keys, or the fatal errors that stop it.
+    `read_by_pydantic`: the line model has read the text as a JSON object already."""
     try:
         document = json.loads(text, object_pairs_hook=_remember_duplicates)
     except (ValueError, RecursionError) as exc:
-        return None, [
-            _error(line, ErrorCode.INVALID_JSON_INPUT, f"invalid JSON: {exc}", None, True)
-        ]
-    try:
-        # Python's json accepts what pydantic's parser does not (lone surrogates): ask it too.
-        _ANY_ADAPTER.validate_json(text)
-    except ValidationError as exc:
-        return None, _pydantic_errors(line, "", exc, True, None)
-    if not isinstance(document, dict):
-        kind = type(document).__name__.replace("dict", "object").replace("list", "array")
-        message = f"a line must be a JSON object, not {kind}"
+        message = f"invalid JSON: {exc}"
         return None, [_error(line, ErrorCode.INVALID_JSON_INPUT, message, None, True)]
+    if not read_by_pydantic:
+        try:
+            # Python's json accepts what pydantic's parser does not (lone surrogates): ask it.
+            _ANY_ADAPTER.validate_json(text)
+        except ValidationError as exc:
+            return None, _pydantic_errors(line, "", exc, True, None)
+        if not isinstance(document, dict):
+            kind = type(document).__name__.replace("dict", "object").replace("list", "array")
+            message = f"a line must be a JSON object, not {kind}"
+            return None, [_error(line, ErrorCode.INVALID_JSON_INPUT, message, None, True)]
     if repeated := _duplicates(document):
         message = f"duplicate key {repeated[0]!r}"
         return None, [_error(line, ErrorCode.INVALID_JSON_INPUT, message, None, True)]
     return document, []
 
 
-def _explain_line_level(line: int, text: str, exc: ValidationError) -> list[dict[str, Any]]:
+def _explain_line_level(line: int, text: str, exc: ValidationError) -> list[tuple[Any, ...]]:
     """Why the line as a whole is refused: its JSON, or a rule of the line model's own fields."""
-    _, errors = _parse(line, text)
+    _, errors = _parse(line, text, read_by_pydantic=False)
     if errors:
         return errors
     return [_line_field_error(line, error) for error in exc.errors(include_url=False)]
 
 
-def _line_field_error(line: int, error: Any) -> dict[str, Any]:
+def _line_field_error(line: int, error: Any) -> tuple[Any, ...]:
     """One error of a line-level field, said in the field's terms."""
     kind, name = error["type"], str(error["loc"][0]) if error["loc"] else ""
     ctx = error.get("ctx") or {}
@@ -453,7 +444,7 @@ def _explain_parts(
 ) -> _LineParts:
     """A line the model accepted, but with parts it refused or keys that may be repeated:
     each part is kept (`valid` holds those the model accepted), explained or dropped alone."""
-    document, errors = _parse(line, text)
+    document, errors = _parse(line, text, read_by_pydantic=True)
     parts = _LineParts(errors=errors)
     if errors:
         return parts
@@ -467,7 +458,7 @@ def _explain_parts(
             model, item_errors = _validate_part(line, prefix, _IDENTIFIER_ADAPTER, raw)
             parts.errors.extend(item_errors)
             if model is not None:
-                _add_identifier(parts, position, model)
+                _add_identifier(parts, line, position, model)
     for position, (raw, model) in enumerate(
         zip(document.get("enhancements", []), enhancements, strict=True)
     ):
@@ -480,21 +471,29 @@ def _explain_parts(
             model, item_errors = _validate_part(line, prefix, _ENHANCEMENT_ADAPTER, raw)
             parts.errors.extend(item_errors)
             if model is not None:
-                _add_enhancement(parts, position, model)
+                _add_enhancement(parts, line, position, model)
+    parts.identifiers = sorted(
+        [r for r in valid.identifiers if r[1] not in dropped["identifiers"]] + parts.identifiers,
+        key=lambda row: row[1],
+    )
+    parts.enhancements = sorted(
+        [r for r in valid.enhancements if r[1] not in dropped["enhancements"]] + parts.enhancements,
+        key=lambda row: row[1],
+    )
     # An association belongs to its enhancement's position.
-    for name, of in (("identifiers", "identifiers"), ("enhancements", "enhancements"), ("associations", "enhancements")):  # fmt: skip
-        kept = [row for row in getattr(valid, name) if row[0] not in dropped[of]]
-        setattr(parts, name, sorted(kept + getattr(parts, name), key=lambda row: row[0]))
+    parts.associations = [
+        a for a in valid.associations if a[0] not in dropped["enhancements"]
+    ] + parts.associations
     return parts
 
 
-def _duplicate_error(line: int, field: str, key: str) -> dict[str, Any]:
+def _duplicate_error(line: int, field: str, key: str) -> tuple[Any, ...]:
     return _error(line, ErrorCode.INVALID_JSON_INPUT, f"duplicate key {key!r}", field, False)
 
 
 def _validate_part(
     line: int, prefix: str, adapter: TypeAdapter[Any], raw: Any
-) -> tuple[Any, list[dict[str, Any]]]:
+) -> tuple[Any, list[tuple[Any, ...]]]:
     """An identifier or enhancement on its own: its model, or None and why. Unknown keys alone
     do not refuse it: they are dropped, each reported (contract section 3)."""
     try:
@@ -570,7 +569,7 @@ def _drop_key(item: Any, loc: tuple[Any, ...]) -> None:
 
 def _pydantic_errors(
     line: int, prefix: str, exc: ValidationError, fatal: bool, item: Any
-) -> list[dict[str, Any]]:
+) -> list[tuple[Any, ...]]:
     out = []
     for error in exc.errors(include_url=False):
         kind = error["type"]
