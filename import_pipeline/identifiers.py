@@ -64,6 +64,9 @@ class IdentifierRule:
     nfc: bool = False
     case: str | None = None  # "lower", "upper" or None (as sent)
     accepts_integers: bool = False
+    #: A value already in this form is stored as it is (what most values are: the shortcut
+    #: of the single-value execution; each step above would leave it unchanged).
+    normal_form: str | None = None
 
 
 RULES: dict[IdentifierType, IdentifierRule] = {
@@ -76,29 +79,34 @@ RULES: dict[IdentifierType, IdentifierRule] = {
         prefix=rf"(?i)^(?:(?:https?://)?(?:dx\.)?doi\.org/)?(?:doi:[{_WS}]*)?",
         pattern=rf"^10\.[0-9]{{4,9}}/[^{_WS}]+$",
         case="lower",
+        normal_form=r"^10\.[0-9]{4,9}/[!-@\[-~]+$",  # printable ASCII, no capital letters
     ),
     IdentifierType.PM_ID: IdentifierRule(
         accepted_forms="a positive integer, a digit string, PMID:<n> or a "
         "pubmed.ncbi.nlm.nih.gov URL",
         pattern=rf"(?i)^(?:pmid:[{_WS}]*|https?://pubmed\.ncbi\.nlm\.nih\.gov/)?0*([1-9][0-9]*)/?$",
         accepts_integers=True,
+        normal_form=r"^[1-9][0-9]*$",
     ),
     IdentifierType.OPEN_ALEX: IdentifierRule(
         accepted_forms="W<digits>, optionally as an openalex.org or explore.openalex.org URL "
         "or a works/ path",
         pattern=r"(?i)^(?:(?:https?://)?(?:api\.|explore\.)?openalex\.org/)?(?:works/)?(w[0-9]+)$",
         case="upper",
+        normal_form=r"^W[0-9]+$",
     ),
     IdentifierType.ERIC: IdentifierRule(
         accepted_forms="ED<digits> or EJ<digits>, optionally as an eric.ed.gov URL",
         pattern=r"(?i)^(?:(?:https?://)?(?:www\.|files\.)?eric\.ed\.gov/(?:\?id=|fulltext/)?)?"
         r"(e[dj][0-9]+)(?:\.pdf)?$",
         case="upper",
+        normal_form=r"^E[DJ][0-9]+$",
     ),
     IdentifierType.PRO_QUEST: IdentifierRule(
         accepted_forms="digits, optionally as a proquest.com docview URL or docview/<digits>",
         pattern=r"(?i)^(?:(?:https?://)?(?:www\.|search\.)?proquest\.com/(?:[a-z-]+/)*)?"
         r"(?:docview/)?([0-9]+)/?$",
+        normal_form=r"^[0-9]+$",
     ),
     IdentifierType.OTHER: IdentifierRule(
         accepted_forms="any non-empty string, with other_identifier_name",
@@ -118,6 +126,7 @@ class _CompiledRule:
     prefix: re.Pattern[str] | None
     pattern: re.Pattern[str]
     table: dict[int, str]
+    normal_form: re.Pattern[str] | None
 
 
 _COMPILED = {
@@ -126,6 +135,8 @@ _COMPILED = {
         prefix=re.compile(rule.prefix) if rule.prefix else None,
         pattern=re.compile(rule.pattern, re.DOTALL),
         table=str.maketrans(dict(rule.translate)),
+        # `fullmatch`: `$` alone would let a final line end through.
+        normal_form=re.compile(rule.normal_form) if rule.normal_form else None,
     )
     for kind, rule in RULES.items()
 }
@@ -149,6 +160,8 @@ def normalise_identifier(identifier_type: str, value: object) -> str | None:
         return None
     if isinstance(value, int):
         return str(value) if rule.accepts_integers and value > 0 else None
+    if compiled.normal_form is not None and compiled.normal_form.fullmatch(value):
+        return value
     text = unicodedata.normalize("NFC", value) if rule.nfc else value
     text = text.translate(compiled.table).strip(WHITESPACE)
     if compiled.prefix is not None:

@@ -181,7 +181,8 @@ def load_batch(
                     max_decompression_ratio=settings.max_decompression_ratio,
                 )
             ):
-                path = staging / f"lines-{index:05d}.parquet"
+                # Not "lines-…": validation writes its parts (`VALIDATED_PARTS`) beside them.
+                path = staging / f"chunk-{index:05d}.parquet"
                 writer.submit(chunk.write_parquet, path)
                 loaded.chunk_paths.append(str(path))
                 loaded.chunk_text_bytes.append(int(chunk["text"].str.len_bytes().sum() or 0))

@@ -20,7 +20,7 @@ import gc
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, get_args, get_origin
@@ -31,13 +31,9 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_mode
 from import_pipeline.identifiers import IdentifierType
 from import_pipeline.load import NOT_UTF8, TOO_LONG
 from import_pipeline.models import (
-    AnnotationEnhancement,
     EnhancementFileInput,
     ErrorCode,
     ExternalIdentifier,
-    FullTextEnhancement,
-    RawEnhancement,
-    ReferenceAssociationEnhancement,
     ReferenceFileInput,
 )
 
@@ -106,6 +102,8 @@ def _lenient(model: type[BaseModel]) -> type[BaseModel]:
     )
 
 
+_OTHER = IdentifierType.OTHER.value
+
 #: The line model that decides every line.
 LINE_MODEL = _lenient(ReferenceFileInput)
 _IDENTIFIER_ADAPTER: TypeAdapter[Any] = TypeAdapter(ExternalIdentifier)
@@ -135,8 +133,7 @@ class _Rows:
     rows: list[tuple[Any, ...]] = field(default_factory=list)
 
     def frame(self) -> pl.DataFrame:
-        columns = list(zip(*self.rows, strict=True)) if self.rows else [()] * len(self.schema)
-        return pl.DataFrame(dict(zip(self.schema, columns, strict=True)), schema=self.schema)
+        return pl.DataFrame(self.rows, schema=self.schema, orient="row")
 
 
 @dataclass
@@ -270,7 +267,7 @@ def _validate_line(
         line = LINE_MODEL.model_validate_json(text)
     except ValidationError as exc:
         return None, _LineParts(errors=_explain_line_level(line_number, text, exc)), True
-    parts = _LineParts(keys=len(line.model_fields_set))
+    parts = _LineParts(keys=len(line.__pydantic_fields_set__))
     identifiers: list[Any] = line.identifiers  # type: ignore[attr-defined]
     enhancements: list[Any] = line.enhancements  # type: ignore[attr-defined]
     clean = True
@@ -291,9 +288,9 @@ def _validate_line(
 
 
 def _add_identifier(parts: _LineParts, line: int, position: int, identifier: BaseModel) -> None:
-    parts.keys += len(identifier.model_fields_set)
+    parts.keys += len(identifier.__pydantic_fields_set__)
     kind = identifier.identifier_type  # type: ignore[attr-defined]
-    name = identifier.other_identifier_name if kind == IdentifierType.OTHER else None  # type: ignore[attr-defined]
+    name = identifier.other_identifier_name if kind == _OTHER else None  # type: ignore[attr-defined]
     parts.identifiers.append((line, position, kind, identifier.identifier, name))  # type: ignore[attr-defined]
 
 
@@ -301,23 +298,14 @@ def _add_enhancement(
     parts: _LineParts, line: int, position: int, enhancement: EnhancementFileInput
 ) -> None:
     content = enhancement.content
-    defaults = _fill_defaults(content)
+    kind = content.enhancement_type
+    fill = _FILL_DEFAULTS.get(kind)
+    defaults = fill(content) if fill else 0
     content_json = content.model_dump_json(exclude_unset=True)
     # The keys of the content and below it, as sent: the dump holds each key once, plus the
     # defaults just filled in.
-    parts.keys += len(enhancement.model_fields_set) + content_json.count(_KEY_END) - defaults
-    kind = content.enhancement_type
+    parts.keys += len(enhancement.__pydantic_fields_set__) + content_json.count(_KEY_END) - defaults
     visibility: str = enhancement.visibility  # its value: `use_enum_values`
-    identity = "\x1f".join(
-        (
-            kind,
-            enhancement.source,
-            visibility,
-            enhancement.robot_version or "",
-            enhancement.processor_version or "",
-            content_json,
-        )
-    )
     parts.enhancements.append(
         (
             line,
@@ -328,35 +316,67 @@ def _add_enhancement(
             enhancement.robot_version,
             enhancement.processor_version,
             content_json,
-            hashlib.sha256(identity.encode()).hexdigest(),
+            _identity_hash(kind, enhancement, visibility, content_json),
         )
     )
-    if isinstance(content, ReferenceAssociationEnhancement):
-        for target in content.associated_reference_ids:
+    if kind == "reference_association":
+        for target in content.associated_reference_ids:  # type: ignore[union-attr]
             if isinstance(target, uuid.UUID):
                 row = ("reference_id", str(target), None)
             else:
                 name = getattr(target, "other_identifier_name", None)
                 row = (target.identifier_type, target.identifier, name)
-            parts.associations.append((position, (line, content.association_type, *row)))
+            parts.associations.append((position, (line, content.association_type, *row)))  # type: ignore[union-attr]
 
 
-def _fill_defaults(content: BaseModel) -> int:
-    """Sets the DESTINY SDK's non-null defaults the line left out, so that the stored content
-    carries them (a dump of what was sent does not); returns how many it set."""
+def _identity_hash(
+    kind: str, enhancement: EnhancementFileInput, visibility: str, content_json: str
+) -> str:
+    """What makes two enhancements exact duplicates, hashed (SHA-256, hex)."""
+    identity = "\x1f".join(
+        (
+            kind,
+            enhancement.source,
+            visibility,
+            enhancement.robot_version or "",
+            enhancement.processor_version or "",
+            content_json,
+        )
+    )
+    return hashlib.sha256(identity.encode()).hexdigest()
+
+
+def _fill_mime_type(content: Any) -> int:
+    if "mime_type" in content.__pydantic_fields_set__:
+        return 0
+    content.mime_type = content.mime_type
+    return 1
+
+
+def _fill_metadata(content: Any) -> int:
+    if "metadata" in content.__pydantic_fields_set__:
+        return 0
+    content.metadata = {}
+    return 1
+
+
+def _fill_annotation_data(content: Any) -> int:
     filled = 0
-    if isinstance(content, FullTextEnhancement) and "mime_type" not in content.model_fields_set:
-        content.mime_type = content.mime_type
-        filled += 1
-    elif isinstance(content, RawEnhancement) and "metadata" not in content.model_fields_set:
-        content.metadata = {}
-        filled += 1
-    elif isinstance(content, AnnotationEnhancement):
-        for annotation in content.annotations:
-            if "data" not in annotation.model_fields_set:
-                annotation.data = {}
-                filled += 1
+    for annotation in content.annotations:
+        if "data" not in annotation.__pydantic_fields_set__:
+            annotation.data = {}
+            filled += 1
     return filled
+
+
+#: The DESTINY SDK's non-null defaults, by content type: set where the line left them out, so
+#: that the stored content carries them (a dump of what was sent does not). Each returns how
+#: many it set.
+_FILL_DEFAULTS: dict[str, Callable[[Any], int]] = {
+    "full_text": _fill_mime_type,
+    "raw": _fill_metadata,
+    "annotation": _fill_annotation_data,
+}
 
 
 # ---------------------------------------------------------------------------------------------
