@@ -276,15 +276,31 @@ def _validate_line(
             _add_identifier(parts, line_number, position, identifier)
         else:
             clean = False
+            parts.keys += _keys_in(identifier)
     for position, enhancement in enumerate(enhancements):
         if isinstance(enhancement, EnhancementFileInput):
             _add_enhancement(parts, line_number, position, enhancement)
         else:
             clean = False
+            parts.keys += _keys_in(enhancement)
     visibility = line.visibility  # type: ignore[attr-defined]
-    if clean and parts.keys == keys_sent:
+    # Every key of the text was seen once: none was repeated.
+    unrepeated = parts.keys == keys_sent
+    if clean and unrepeated:
         return visibility, parts, False
-    return visibility, _explain_parts(line_number, text, parts, identifiers, enhancements), True
+    explained = _explain_parts(
+        line_number, text, parts, identifiers, enhancements, unrepeated=unrepeated
+    )
+    return visibility, explained, True
+
+
+def _keys_in(value: Any) -> int:
+    """The keys of a part the model refused (it comes back as plain JSON values)."""
+    if isinstance(value, dict):
+        return len(value) + sum(_keys_in(item) for item in value.values())
+    if isinstance(value, list):
+        return sum(_keys_in(item) for item in value)
+    return 0
 
 
 def _add_identifier(parts: _LineParts, line: int, position: int, identifier: BaseModel) -> None:
@@ -417,7 +433,7 @@ def _parse(line: int, text: str, *, read_by_pydantic: bool) -> tuple[Any, list[t
             # Python's json accepts what pydantic's parser does not (lone surrogates): ask it.
             _ANY_ADAPTER.validate_json(text)
         except ValidationError as exc:
-            return None, _pydantic_errors(line, "", exc, True, None)
+            return None, _pydantic_errors(line, "", exc.errors(include_url=False), True, None)
         if not isinstance(document, dict):
             kind = type(document).__name__.replace("dict", "object").replace("list", "array")
             message = f"a line must be a JSON object, not {kind}"
@@ -460,16 +476,31 @@ def _line_field_error(line: int, error: Any) -> tuple[Any, ...]:
 
 
 def _explain_parts(
-    line: int, text: str, valid: _LineParts, identifiers: list[Any], enhancements: list[Any]
+    line: int,
+    text: str,
+    valid: _LineParts,
+    identifiers: list[Any],
+    enhancements: list[Any],
+    *,
+    unrepeated: bool,
 ) -> _LineParts:
     """A line the model accepted, but with parts it refused or keys that may be repeated:
-    each part is kept (`valid` holds those the model accepted), explained or dropped alone."""
-    document, errors = _parse(line, text, read_by_pydantic=True)
-    parts = _LineParts(errors=errors)
-    if errors:
-        return parts
+    each part is kept (`valid` holds those the model accepted), explained or dropped alone.
+    `unrepeated`: no key is repeated, and the refused parts as the model returned them will do;
+    otherwise the text is parsed again, remembering repeated keys."""
+    parts = _LineParts()
+    if unrepeated:
+        raw_identifiers, raw_enhancements = identifiers, enhancements
+    else:
+        document, parts.errors = _parse(line, text, read_by_pydantic=True)
+        if parts.errors:
+            return parts
+        raw_identifiers, raw_enhancements = (
+            document["identifiers"],
+            document.get("enhancements", []),
+        )
     dropped: dict[str, set[int]] = {"identifiers": set(), "enhancements": set()}
-    for position, (raw, model) in enumerate(zip(document["identifiers"], identifiers, strict=True)):
+    for position, (raw, model) in enumerate(zip(raw_identifiers, identifiers, strict=True)):
         prefix = f"identifiers[{position}]"
         if repeated := _duplicates(raw):
             parts.errors.append(_duplicate_error(line, prefix, repeated[0]))
@@ -479,9 +510,7 @@ def _explain_parts(
             parts.errors.extend(item_errors)
             if model is not None:
                 _add_identifier(parts, line, position, model)
-    for position, (raw, model) in enumerate(
-        zip(document.get("enhancements", []), enhancements, strict=True)
-    ):
+    for position, (raw, model) in enumerate(zip(raw_enhancements, enhancements, strict=True)):
         prefix = f"enhancements[{position}]"
         content = raw.get("content") if isinstance(raw, dict) else None
         if repeated := _duplicates(raw) or _duplicates(content):
@@ -519,10 +548,11 @@ def _validate_part(
     try:
         return adapter.validate_json(json.dumps(raw), strict=True), []
     except ValidationError as exc:
-        refused = exc
-    errors = refused.errors(include_url=False)
+        # The errors, not the exception: it would hold this frame in a cycle with its traceback
+        # (garbage only a collection frees, and collections are paused for the chunk).
+        errors = exc.errors(include_url=False)
     if any(error["type"] != "extra_forbidden" for error in errors):
-        return None, _pydantic_errors(line, prefix, refused, False, raw)
+        return None, _pydantic_errors(line, prefix, errors, False, raw)
     kept = json.loads(json.dumps(raw))
     unknown = []
     for error in errors:
@@ -588,10 +618,11 @@ def _drop_key(item: Any, loc: tuple[Any, ...]) -> None:
 
 
 def _pydantic_errors(
-    line: int, prefix: str, exc: ValidationError, fatal: bool, item: Any
+    line: int, prefix: str, errors: list[Any], fatal: bool, item: Any
 ) -> list[tuple[Any, ...]]:
+    """Pydantic's errors of a part (`item`, at `prefix`) as rows of `ERRORS_SCHEMA`."""
     out = []
-    for error in exc.errors(include_url=False):
+    for error in errors:
         kind = error["type"]
         code = {
             "missing": ErrorCode.REQUIRED_FIELD,
