@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import threading
@@ -26,8 +27,25 @@ _PAGE = resource.getpagesize()
 
 
 def _resident_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * _PAGE
+    """This process's resident memory and that of its descendants (the fork server and the
+    validation workers it starts): what the import holds of the machine."""
+    total = 0
+    for pid in [os.getpid(), *_descendants(os.getpid())]:
+        try:
+            with open(f"/proc/{pid}/statm") as statm:
+                total += int(statm.read().split()[1]) * _PAGE
+        except OSError:  # it ended meanwhile
+            continue
+    return total
+
+
+def _descendants(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            direct = [int(child) for child in children.read().split()]
+    except OSError:
+        return []
+    return direct + [grandchild for child in direct for grandchild in _descendants(child)]
 
 
 def _peak_resident_mb() -> float:
@@ -103,6 +121,8 @@ def main(home: str, record: str) -> None:
                 "step_seconds": steps,
                 "step_peak_rss_mb": {k: round(v / 2**20) for k, v in step_peaks.items()},
                 "peak_rss_mb": _peak_resident_mb(),
+                # With the validation workers (sampled every 0.1 s, so a lower bound).
+                "peak_rss_with_workers_mb": round(sampler.peak_between(0, time.time()) / 2**20),
                 "counts": {
                     k: metadata[k] for k in ("completed", "partially_failed", "failed", "retrying")
                 },

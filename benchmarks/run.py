@@ -69,6 +69,7 @@ def import_benchmark(root: Path, lines: int, store_size: int, defects: float = 0
         "lines_per_second": round(lines / wall),
         "ratio_to_floor": round(wall / floor, 1),
         "peak_rss_mb": round(measured["peak_rss_mb"]),
+        "peak_rss_with_workers_mb": measured["peak_rss_with_workers_mb"],
         "stage_seconds": {k: round(v, 2) for k, v in measured["step_seconds"].items()},
         "stage_peak_rss_mb": measured["step_peak_rss_mb"],
         "counts": measured["counts"],

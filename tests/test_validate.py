@@ -407,10 +407,23 @@ def test_duplicate_keys_fail_their_part() -> None:
         good.replace('"process": "other"', '"process": "other", "process": "other"'),
         good.replace('{"source": "s"', '{"source": "s", "source": "s"'),
         good.replace("{", '{"visibility": "public", "visibility": "public", ', 1),
+        # A quote spelled \u0022 before a colon, so that the keys' count alone cannot tell.
+        good.replace('"abstract": "a"', '"abstract": "x\\u0022: y", "abstract": "a"'),
+        # A repeated key in a part the model refuses anyway.
+        good.replace('"process": "other"', '"process": 7, "abstract": "b"'),
     ]
     assert explain_line(1, good) == []
     for text, field in zip(
-        repeated, ["identifiers[0]", "enhancements[0]", "enhancements[0]", None], strict=True
+        repeated,
+        [
+            "identifiers[0]",
+            "enhancements[0]",
+            "enhancements[0]",
+            None,
+            "enhancements[0]",
+            "enhancements[0]",
+        ],
+        strict=True,
     ):
         errors = explain_line(1, text)
         assert [(e["code"], e["field"]) for e in errors if e["code"] == "InvalidJsonInput"] == [
