@@ -25,6 +25,8 @@ NOT_UTF8 = "not_utf8"
 TOO_LONG = "too_long"
 
 _READ_BLOCK = 8 * 1024 * 1024
+#: Text of a chunk of lines, about.
+CHUNK_BYTES = 64 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -136,6 +138,19 @@ def _frame(
     return frame, count, count - frame.height
 
 
+@dataclass(frozen=True)
+class LineHead:
+    """Whole lines of a chunk, not split yet: the bytes between two line ends."""
+
+    first_line: int
+    text: bytes  # lines joined by "\n", without the last line end
+    too_long_lines: tuple[int, ...]  # lines whose bytes were dropped while reading
+
+    @property
+    def lines(self) -> int:
+        return self.text.count(b"\n") + 1
+
+
 def iter_line_chunks(
     handle: IO[bytes],
     *,
@@ -145,13 +160,58 @@ def iter_line_chunks(
     max_line_bytes: int,
     max_decompressed_bytes: int,
     max_decompression_ratio: int,
-    chunk_bytes: int = 64 * 1024 * 1024,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> Iterator[pl.DataFrame]:
     """Yields frames of the file's lines, about `chunk_bytes` of text each; fills `stats`.
 
     Raises `BatchUnreadable` for a file that cannot be read as a whole (corrupt or truncated
     gzip, past the decompression limit, empty or only blank lines).
     """
+    for head in iter_line_heads(
+        handle,
+        gzipped=gzipped,
+        stored_size=stored_size,
+        stats=stats,
+        max_line_bytes=max_line_bytes,
+        max_decompressed_bytes=max_decompressed_bytes,
+        max_decompression_ratio=max_decompression_ratio,
+        chunk_bytes=chunk_bytes,
+    ):
+        frame, blanks = line_frame(head, max_line_bytes)
+        stats.blank_lines += blanks
+        if frame.height:
+            yield frame
+    check_not_empty(stats)
+
+
+def line_frame(head: LineHead, max_line_bytes: int) -> tuple[pl.DataFrame, int]:
+    """A chunk's frame of lines (see `LINES_SCHEMA`) and how many of its lines were blank."""
+    frame, _, blanks = _frame(head.first_line, head.text, list(head.too_long_lines), max_line_bytes)
+    return frame, blanks
+
+
+def check_not_empty(stats: LoadStats) -> None:
+    """Raises `BatchUnreadable` for a file of no lines, or of blank lines only."""
+    if stats.physical_lines == stats.blank_lines:
+        raise BatchUnreadable(
+            "the batch is empty" if stats.physical_lines == 0 else "the batch has only blank lines"
+        )
+
+
+def iter_line_heads(
+    handle: IO[bytes],
+    *,
+    gzipped: bool,
+    stored_size: int,
+    stats: LoadStats,
+    max_line_bytes: int,
+    max_decompressed_bytes: int,
+    max_decompression_ratio: int,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> Iterator[LineHead]:
+    """Yields the file's lines in chunks of about `chunk_bytes`, not split yet (splitting is
+    the work that holds the GIL: the caller may do it elsewhere); fills `stats` but for the
+    blank lines, which only splitting tells (`line_frame`)."""
     counting = _CountingReader(handle)
     buffer = bytearray()
     too_long_lines: list[int] = []
@@ -159,14 +219,12 @@ def iter_line_chunks(
     next_line = 1
     at_start = True
 
-    def emit(head: bytes) -> Iterator[pl.DataFrame]:
+    def emit(text: bytes) -> LineHead:
         nonlocal next_line, too_long_lines
-        frame, count, blanks = _frame(next_line, head, too_long_lines, max_line_bytes)
-        stats.blank_lines += blanks
-        next_line += count
+        head = LineHead(next_line, text, tuple(too_long_lines))
+        next_line += head.lines
         too_long_lines = []
-        if frame.height:
-            yield frame
+        return head
 
     for block in _blocks(
         counting,
@@ -201,25 +259,21 @@ def iter_line_chunks(
             continue
         head = bytes(memoryview(buffer)[:cut])  # one copy, not two
         del buffer[: cut + 1]
-        yield from emit(head)
+        yield emit(head)
         if len(buffer) > max_line_bytes and buffer.find(b"\n") < 0:
             too_long_lines.append(next_line)
             buffer.clear()
             oversized = True
     if oversized:
-        yield from emit(b"")  # the file ended inside the long line
+        yield emit(b"")  # the file ended inside the long line
     elif buffer or too_long_lines:
         text = bytes(buffer)
         if text.endswith(b"\n"):
             text = text[:-1]
-        yield from emit(text)
+        yield emit(text)
     stats.physical_lines = next_line - 1
     stats.bytes_read = counting.count
     stats.checksum = counting.hexdigest()
-    if stats.physical_lines == stats.blank_lines:
-        raise BatchUnreadable(
-            "the batch is empty" if stats.physical_lines == 0 else "the batch has only blank lines"
-        )
 
 
 class InOrderThread:

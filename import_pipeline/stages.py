@@ -11,8 +11,9 @@ from __future__ import annotations
 import multiprocessing
 import shutil
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,7 +26,14 @@ import polars as pl
 from import_pipeline import progress
 from import_pipeline.errors import BatchUnreadable
 from import_pipeline.landing import BatchFile, LandingZone
-from import_pipeline.load import InOrderThread, LoadStats, iter_line_chunks
+from import_pipeline.load import (
+    CHUNK_BYTES,
+    LineHead,
+    LoadStats,
+    check_not_empty,
+    iter_line_heads,
+    line_frame,
+)
 from import_pipeline.models import CollisionStrategy
 from import_pipeline.resolve import (
     BatchOutcome,
@@ -165,44 +173,97 @@ def load_batch(
     gzipped = batch.name.endswith(".gz")
     # Bytes of text read, of the file's size (unknown ahead for gzip: its text is larger).
     read = progress.Stage("load", 0 if gzipped else batch.size, unit="bytes")
-    # A chunk is written while the next one is split (Polars lets go of the GIL while it
-    # writes): at most two chunks are held.
-    writer = InOrderThread("write-lines")
+    # Splitting a chunk into lines holds the GIL: a file of several chunks is split by worker
+    # processes while this one reads on. At most one chunk per worker waits.
+    workers = WORKER_PROCESSES if batch.size > CHUNK_BYTES else 0
     try:
-        with landing.open_binary(batch.path) as handle:
-            for index, chunk in enumerate(
-                iter_line_chunks(
-                    handle,
-                    gzipped=gzipped,
-                    stored_size=batch.size,
-                    stats=stats,
-                    max_line_bytes=settings.max_line_bytes,
-                    max_decompressed_bytes=settings.max_decompressed_bytes,
-                    max_decompression_ratio=settings.max_decompression_ratio,
-                )
-            ):
+        with landing.open_binary(batch.path) as handle, _worker_pool(workers) as pool:
+            pending: deque[Future[_WrittenChunk]] = deque()
+            heads = iter_line_heads(
+                handle,
+                gzipped=gzipped,
+                stored_size=batch.size,
+                stats=stats,
+                max_line_bytes=settings.max_line_bytes,
+                max_decompressed_bytes=settings.max_decompressed_bytes,
+                max_decompression_ratio=settings.max_decompression_ratio,
+                chunk_bytes=CHUNK_BYTES,
+            )
+            for index, head in enumerate(heads):
                 # Not "lines-…": validation writes its parts (`VALIDATED_PARTS`) beside them.
-                path = staging / f"chunk-{index:05d}.parquet"
-                writer.submit(chunk.write_parquet, path)
-                loaded.chunk_paths.append(str(path))
-                loaded.chunk_text_bytes.append(int(chunk["text"].str.len_bytes().sum() or 0))
-                loaded.chunk_lines.append(chunk.height)
-                read.advance(stats.bytes_read - read.done)
-        writer.wait()
+                path = str(staging / f"chunk-{index:05d}.parquet")
+                pending.append(pool.submit(_write_chunk, head, path, settings.max_line_bytes))
+                while len(pending) > max(workers, 1) or (pending and pending[0].done()):
+                    _add_chunk(loaded, stats, pending.popleft().result())
+                    read.advance(stats.bytes_read - read.done)
+            while pending:
+                _add_chunk(loaded, stats, pending.popleft().result())
+            read.advance(stats.bytes_read - read.done)
+        check_not_empty(stats)
     except BatchUnreadable as exc:
         loaded.unreadable = exc.reason
     except FileNotFoundError:
         loaded.unreadable = "the batch file disappeared before it could be read"
-    finally:
-        writer.close()
     loaded.stats = asdict(stats)
     loaded.seconds = time.perf_counter() - started
     return loaded
 
 
-#: Validation passes run in this many worker processes at once (pydantic holds the GIL):
-#: one per core of the machine the benchmarks and CI run on.
-VALIDATION_PROCESSES = 2
+@dataclass(frozen=True)
+class _WrittenChunk:
+    path: str | None  # None: every line of the chunk was blank
+    text_bytes: int
+    lines: int  # rows written: the chunk's lines but the blank ones
+    blanks: int
+
+
+def _write_chunk(head: LineHead, path: str, max_line_bytes: int) -> _WrittenChunk:
+    """Splits a chunk into its frame of lines and writes it (in a worker process, for big files)."""
+    frame, blanks = line_frame(head, max_line_bytes)
+    if not frame.height:
+        return _WrittenChunk(None, 0, 0, blanks)
+    frame.write_parquet(path)
+    return _WrittenChunk(path, int(frame["text"].str.len_bytes().sum() or 0), frame.height, blanks)
+
+
+def _add_chunk(loaded: LoadedBatch, stats: LoadStats, chunk: _WrittenChunk) -> None:
+    stats.blank_lines += chunk.blanks
+    if chunk.path is not None:
+        loaded.chunk_paths.append(chunk.path)
+        loaded.chunk_text_bytes.append(chunk.text_bytes)
+        loaded.chunk_lines.append(chunk.lines)
+
+
+#: Worker processes for the work that holds the GIL (splitting lines, validating them): one
+#: per core of the machine the benchmarks and CI run on.
+WORKER_PROCESSES = 2
+
+
+class _InThisProcess(Executor):
+    """The executor of work too small to be worth a worker process: runs each call at once."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to the caller by `result()`, as a pool does
+            future.set_exception(exc)
+        return future
+
+
+@contextmanager
+def _worker_pool(processes: int) -> Iterator[Executor]:
+    """`processes` worker processes, or this process for 0. Workers start from a fork server
+    that has imported the data path, so each starts in milliseconds and never inherits the
+    threads of a Dagster step."""
+    if processes <= 0:
+        yield _InThisProcess()
+        return
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["import_pipeline.stages"])
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        yield pool
+
 
 #: A validation pass holds about this many bytes of text: a big chunk is validated in slices
 #: (so that both cores have work until the end), small batches are packed together (so that
@@ -311,20 +372,6 @@ def _validate_pass(work: _ValidationPass) -> dict[int, dict[str, Any]]:
     return written
 
 
-@contextmanager
-def _pass_runner(passes: int) -> Iterator[Callable[..., Iterator[dict[int, dict[str, Any]]]]]:
-    """`map` over the passes: in this process for one pass, else in worker processes (started
-    from a fork server that has imported the validator, so a worker starts in milliseconds
-    and never inherits the threads of a Dagster step)."""
-    if passes <= 1:
-        yield map
-        return
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["import_pipeline.stages"])
-    with ProcessPoolExecutor(min(passes, VALIDATION_PROCESSES), mp_context=context) as pool:
-        yield pool.map
-
-
 def validate_batch(loaded: LoadedBatch) -> ValidatedBatch:
     """Validates every staged chunk of one batch (see `validate_batches`)."""
     return validate_batches([loaded])[0]
@@ -352,8 +399,9 @@ def validate_batches(batches: list[LoadedBatch]) -> list[ValidatedBatch]:
             if not b.unreadable
         ),
     )
-    with _pass_runner(len(work)) as run:
-        for written in run(_validate_pass, work):
+    # Pydantic holds the GIL: passes run in worker processes, unless there is only one.
+    with _worker_pool(min(len(work), WORKER_PROCESSES) if len(work) > 1 else 0) as pool:
+        for written in pool.map(_validate_pass, work):
             lines.advance(sum(counts["lines_read"] for counts in written.values()))
             for batch_index, counts in written.items():
                 batch = validated[batch_index]

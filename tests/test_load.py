@@ -139,3 +139,43 @@ def test_no_hashing_thread_outlives_a_file_read_or_abandoned() -> None:
     while any(t.name.startswith("batch-sha256") for t in threading.enumerate()):
         assert time.monotonic() < deadline, "a hashing thread was left running"
         time.sleep(0.01)
+
+
+def test_a_big_file_split_by_worker_processes_loads_as_in_one(tmp_path, monkeypatch) -> None:
+    """A file of many chunks is split into lines by worker processes: the same lines, numbers,
+    problems and counts as one process reading it."""
+    from import_pipeline import stages
+    from import_pipeline.landing import LandingZone
+    from import_pipeline.settings import Settings
+
+    lines = []
+    for n in range(3000):
+        lines.append(
+            b"" if n % 97 == 0
+            else b"\xff\xfe not utf-8" if n % 501 == 0
+            else b"x" * 300 if n % 777 == 0
+            else b'{"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/%d"}]}\r' % n
+        )  # fmt: skip
+    data = b"\n".join(lines) + b"\n"
+    folder = tmp_path / "landing" / "rec"
+    folder.mkdir(parents=True)
+    (folder / "b.jsonl").write_bytes(data)
+    settings = Settings.from_env(
+        {"IMPORT_PIPELINE_HOME": str(tmp_path), "IMPORT_PIPELINE_MAX_LINE_BYTES": "200"}
+    )
+    landing = LandingZone(settings.landing)
+    (batch,) = landing.record_folder("rec").batches
+    from import_pipeline import load as load_module
+
+    monkeypatch.setattr(load_module, "_READ_BLOCK", 4096)
+    monkeypatch.setattr(stages, "CHUNK_BYTES", 8192)  # ~25 chunks: worker processes split them
+    loaded = stages.load_batch(
+        landing, batch, batch_id="b", staging=tmp_path / "s", settings=settings
+    )
+    assert len(loaded.chunk_paths) > 20 and loaded.unreadable is None
+    split = pl.concat(pl.read_parquet(path) for path in loaded.chunk_paths)
+    alone, stats = load(data, max_line=200, chunk=10**9)
+    assert split.equals(alone)
+    assert (loaded.stats["physical_lines"], loaded.stats["blank_lines"]) == (stats.physical_lines, stats.blank_lines) == (3000, 31)  # fmt: skip
+    assert loaded.stats["checksum"] == stats.checksum
+    assert split.filter(pl.col("problem").is_not_null()).height > 5
