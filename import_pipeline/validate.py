@@ -499,28 +499,14 @@ def _explain_parts(
             document["identifiers"],
             document.get("enhancements", []),
         )
-    dropped: dict[str, set[int]] = {"identifiers": set(), "enhancements": set()}
-    for position, (raw, model) in enumerate(zip(raw_identifiers, identifiers, strict=True)):
-        prefix = f"identifiers[{position}]"
-        if repeated := _duplicates(raw):
-            parts.errors.append(_duplicate_error(line, prefix, repeated[0]))
-            dropped["identifiers"].add(position)
-        elif not isinstance(model, BaseModel):
-            model, item_errors = _validate_part(line, prefix, _IDENTIFIER_ADAPTER, raw)
-            parts.errors.extend(item_errors)
-            if model is not None:
-                _add_identifier(parts, line, position, model)
-    for position, (raw, model) in enumerate(zip(raw_enhancements, enhancements, strict=True)):
-        prefix = f"enhancements[{position}]"
-        content = raw.get("content") if isinstance(raw, dict) else None
-        if repeated := _duplicates(raw) or _duplicates(content):
-            parts.errors.append(_duplicate_error(line, prefix, repeated[0]))
-            dropped["enhancements"].add(position)
-        elif not isinstance(model, EnhancementFileInput):
-            model, item_errors = _validate_part(line, prefix, _ENHANCEMENT_ADAPTER, raw)
-            parts.errors.extend(item_errors)
-            if model is not None:
-                _add_enhancement(parts, line, position, model)
+    dropped = {
+        "identifiers": _explain_list(
+            line, parts, "identifiers", raw_identifiers, identifiers, _IDENTIFIER_ADAPTER
+        ),
+        "enhancements": _explain_list(
+            line, parts, "enhancements", raw_enhancements, enhancements, _ENHANCEMENT_ADAPTER
+        ),
+    }
     parts.identifiers = sorted(
         [r for r in valid.identifiers if r[1] not in dropped["identifiers"]] + parts.identifiers,
         key=lambda row: row[1],
@@ -534,6 +520,32 @@ def _explain_parts(
         a for a in valid.associations if a[0] not in dropped["enhancements"]
     ] + parts.associations
     return parts
+
+
+def _explain_list(
+    line: int,
+    parts: _LineParts,
+    name: str,
+    raws: list[Any],
+    models: list[Any],
+    adapter: TypeAdapter[Any],
+) -> set[int]:
+    """Explains the items of the line's list `name` the model refused, adding those that
+    pass alone to `parts`; returns the positions dropped for a repeated key."""
+    add = _add_identifier if name == "identifiers" else _add_enhancement
+    dropped = set()
+    for position, (raw, model) in enumerate(zip(raws, models, strict=True)):
+        prefix = f"{name}[{position}]"
+        content = raw.get("content") if name == "enhancements" and isinstance(raw, dict) else None
+        if repeated := _duplicates(raw) or _duplicates(content):
+            parts.errors.append(_duplicate_error(line, prefix, repeated[0]))
+            dropped.add(position)
+        elif not isinstance(model, BaseModel):
+            model, item_errors = _validate_part(line, prefix, adapter, raw)
+            parts.errors.extend(item_errors)
+            if model is not None:
+                add(parts, line, position, model)  # type: ignore[operator]
+    return dropped
 
 
 def _duplicate_error(line: int, field: str, key: str) -> tuple[Any, ...]:
