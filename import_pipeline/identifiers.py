@@ -7,6 +7,8 @@ validators, the CLI's `reference` lookup), and `normalised_identifier` as one Po
 for whole columns. Both are written in the subset of regex syntax on which Python's `re` and
 Rust's `regex` agree (explicit character classes, no `\\d`, `\\s` or `\\w`), and a test proves
 they agree on every form in the tests, on the SYNERGY identifiers and on generated mutations.
+(Lower-casing follows each engine's Unicode tables, Python 3.11's 14.0 and Rust's newer ones:
+letters added to Unicode since, such as U+A7CB, may fold differently.)
 """
 
 from __future__ import annotations
@@ -120,6 +122,43 @@ ACCEPTED_FORMS: dict[IdentifierType, str] = {kind: r.accepted_forms for kind, r 
 _TYPES = {kind.value: kind for kind in IdentifierType}
 
 
+def _ascii_case_insensitive(pattern: str) -> str:
+    """`pattern` with its `(?i)` spelled out for ASCII letters only (`d` → `[dD]`, `[a-z]` →
+    `[a-zA-Z]`): Python's `re` folds `ı`, `ſ` and the Kelvin sign to ASCII letters and Rust's
+    `regex` folds only some of them, so neither is asked to fold at all."""
+    if not pattern.startswith("(?i)"):
+        return pattern
+    out, index, in_class = [], len("(?i)"), False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":  # an escape: copied whole (its letters are not letters)
+            size = {"u": 6, "x": 4}.get(pattern[index + 1], 2)
+            out.append(pattern[index : index + size])
+            index += size
+            continue
+        if in_class and char == "]":
+            in_class = False
+        elif not in_class and char == "[":
+            in_class = True
+        elif char.isascii() and char.islower():
+            ranged = (
+                in_class
+                and pattern[index + 1 : index + 2] == "-"
+                and pattern[index + 2 : index + 3].islower()
+            )
+            if ranged:
+                high = pattern[index + 2]
+                out.append(f"{char}-{high}{char.upper()}-{high.upper()}")
+                index += 3
+                continue
+            out.append(char + char.upper() if in_class else f"[{char}{char.upper()}]")
+            index += 1
+            continue
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
 @dataclass(frozen=True)
 class _CompiledRule:
     rule: IdentifierRule
@@ -132,8 +171,8 @@ class _CompiledRule:
 _COMPILED = {
     kind: _CompiledRule(
         rule=rule,
-        prefix=re.compile(rule.prefix) if rule.prefix else None,
-        pattern=re.compile(rule.pattern, re.DOTALL),
+        prefix=re.compile(_ascii_case_insensitive(rule.prefix)) if rule.prefix else None,
+        pattern=re.compile(_ascii_case_insensitive(rule.pattern), re.DOTALL),
         table=str.maketrans(dict(rule.translate)),
         # `fullmatch`: `$` alone would let a final line end through.
         normal_form=re.compile(rule.normal_form) if rule.normal_form else None,
@@ -179,10 +218,10 @@ def _rule_expression(rule: IdentifierRule, text: pl.Expr) -> pl.Expr:
         text = text.str.replace_all(old, new, literal=True)
     text = text.str.strip_chars(WHITESPACE)
     if rule.prefix is not None:
-        text = text.str.replace(rule.prefix, "").str.strip_chars(WHITESPACE)
+        prefix = _ascii_case_insensitive(rule.prefix)
+        text = text.str.replace(prefix, "").str.strip_chars(WHITESPACE)
     # `(?s)` so that `.` matches line ends, as re.DOTALL does on the Python side.
-    pattern = rule.pattern if rule.pattern.startswith("(?i)") else "(?s)" + rule.pattern
-    pattern = pattern.replace("(?i)", "(?is)", 1)
+    pattern = "(?s)" + _ascii_case_insensitive(rule.pattern)
     if re.compile(rule.pattern).groups:
         matched = text.str.extract(pattern, 1)
     else:

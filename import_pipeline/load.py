@@ -259,6 +259,7 @@ def iter_line_heads(
             continue
         head = bytes(memoryview(buffer)[:cut])  # one copy, not two
         del buffer[: cut + 1]
+        stats.bytes_read = counting.count  # so far: what a progress report reads
         yield emit(head)
         if len(buffer) > max_line_bytes and buffer.find(b"\n") < 0:
             too_long_lines.append(next_line)

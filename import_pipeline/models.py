@@ -18,8 +18,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     HttpUrl,
+    Tag,
     TypeAdapter,
     ValidationError,
     field_validator,
@@ -453,11 +455,26 @@ class ReferenceAssociationType(StrEnum):
     IS_SIMILAR_TO = "is_similar_to"
 
 
+def _target_kind(value: Any) -> str:
+    # An object is an external identifier, anything else a reference UUID: one branch decides,
+    # so a refused target gets that branch's errors, not one per branch of the union.
+    # (Tags named as no key of an identifier, so error locations walk through them.)
+    return "external_identifier" if isinstance(value, dict | BaseModel) else "reference_uuid"
+
+
+#: A target of an association: an external identifier, or a reference's UUID.
+AssociatedReference = Annotated[
+    Annotated[ExternalIdentifier, Tag("external_identifier")]
+    | Annotated[uuid.UUID, Tag("reference_uuid")],
+    Discriminator(_target_kind),
+]
+
+
 class ReferenceAssociationEnhancement(_Strict):
     """Links to other references, by external identifier or reference id."""
 
     enhancement_type: Literal["reference_association"]
-    associated_reference_ids: list[ExternalIdentifier | uuid.UUID] = Field(
+    associated_reference_ids: list[AssociatedReference] = Field(
         min_length=1, description="The associated references."
     )
     association_type: ReferenceAssociationType = Field(description="How they are associated.")

@@ -171,8 +171,8 @@ def load_batch(
     )
     stats = LoadStats()
     gzipped = batch.name.endswith(".gz")
-    # Bytes of text read, of the file's size (unknown ahead for gzip: its text is larger).
-    read = progress.Stage("load", 0 if gzipped else batch.size, unit="bytes")
+    # Stored bytes read (compressed ones for gzip), of the file's size.
+    read = progress.Stage("load", batch.size, unit="bytes")
     # Splitting a chunk into lines holds the GIL: a file of several chunks is split by worker
     # processes while this one reads on. At most one chunk per worker waits.
     workers = WORKER_PROCESSES if batch.size > CHUNK_BYTES else 0

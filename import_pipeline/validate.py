@@ -20,6 +20,7 @@ import gc
 import hashlib
 import json
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -171,9 +172,11 @@ def validate_chunk(chunk: pl.DataFrame) -> ValidatedChunk:
     readable = chunk.filter(pl.col("problem").is_null())
     texts = readable["text"]
     deep = set(readable.filter(nested_too_deep(texts))["line_number"].to_list())
-    # A quote spelled `\u0022` is one the dumps spell `\"`: such a line is always checked.
+    # Keys are counted as `":`: a line that writes a key's colon after white space, or spells a
+    # quote or a colon as `\u0022` / `\u003a` (which the dumps spell `\"` and `:`), is always
+    # checked for repeated keys.
     key_ends = (
-        pl.when(texts.str.contains(r"(?i)\\u0022"))
+        pl.when(texts.str.contains(r'(?i)"[ \t\r\n]+:|\\u00(?:22|3a)'))
         .then(-1)
         .otherwise(texts.str.count_matches(_KEY_END, literal=True))
     )
@@ -408,11 +411,10 @@ class _JsonObject(dict[str, Any]):
 
 def _remember_duplicates(pairs: list[tuple[str, Any]]) -> _JsonObject:
     obj = _JsonObject(pairs)
-    obj.duplicates = (
-        sorted({k for k, _ in pairs if sum(1 for j, _ in pairs if j == k) > 1})
-        if len(obj) < len(pairs)
-        else []
-    )
+    obj.duplicates = []
+    if len(obj) < len(pairs):
+        counts = Counter(key for key, _ in pairs)
+        obj.duplicates = sorted(key for key, count in counts.items() if count > 1)
     return obj
 
 
@@ -570,7 +572,10 @@ def _validate_part(
     for error in errors:
         unknown.append(_field_path(prefix, tuple(error["loc"]), raw, error["type"]))
         _drop_key(kept, tuple(error["loc"]))
-    model = adapter.validate_json(json.dumps(kept), strict=True)
+    try:
+        model = adapter.validate_json(json.dumps(kept), strict=True)
+    except ValidationError:  # a key that could not be dropped: the part is refused as it was
+        return None, _pydantic_errors(line, prefix, errors, False, raw)
     return model, [
         _error(
             line,
@@ -586,8 +591,9 @@ def _validate_part(
 _DISCRIMINATORS = ("enhancement_type", "annotation_type", "identifier_type")
 
 
-def _tags_of(node: dict[str, Any]) -> set[Any]:
-    return {node.get(key) for key in _DISCRIMINATORS if key in node}
+def _tags_of(node: dict[str, Any]) -> list[Any]:
+    # A list, not a set: a tag key may hold any JSON value, a list or an object too.
+    return [node.get(key) for key in _DISCRIMINATORS if key in node]
 
 
 def _walk(loc: tuple[Any, ...], item: Any) -> Iterator[tuple[Any, Any, bool]]:

@@ -88,6 +88,11 @@ REFUSED = [
     ("pro_quest", "abc"),
     ("pro_quest", "https://example.org/docview/1"),
     ("other", "   "),
+    # Only ASCII letters are folded: a dotless i or a long s is not an i or an s.
+    ("doi", "do\u0131:10.1234/x"),
+    ("pm_id", "pm\u0131d:12"),
+    ("eric", "https://er\u0131c.ed.gov/?id=ED1"),
+    ("pro_quest", "https://www.proque\u017ft.com/docview/1"),
     ("isbn", "978-3-16"),
 ]
 
@@ -116,7 +121,7 @@ def _synergy_identifiers() -> list[tuple[str, object]]:
 
 def _mutations(values: list[tuple[str, object]], count: int) -> list[tuple[str, object]]:
     """Real and test values cut, joined, re-cased, padded and sprinkled with odd characters."""
-    odd = [" ", "\u00a0", "\u2010", "\u2028", "\x1c", "\t", "/", ":", ".", "0", "W", "e\u0301", "\u0130", "\u03a3", "K", "\u0661", "%", "?id="]  # fmt: skip
+    odd = [" ", "\u00a0", "\u2010", "\u2028", "\x1c", "\t", "/", ":", ".", "0", "W", "e\u0301", "\u0130", "\u0131", "\u017f", "\u03a3", "K", "\u0661", "%", "?id="]  # fmt: skip
     rng = random.Random(14)
     texts = [(k, v) for k, v in values if isinstance(v, str)]
     out = []

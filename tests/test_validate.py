@@ -411,6 +411,11 @@ def test_duplicate_keys_fail_their_part() -> None:
         good.replace('"abstract": "a"', '"abstract": "x\\u0022: y", "abstract": "a"'),
         # A repeated key in a part the model refuses anyway.
         good.replace('"process": "other"', '"process": 7, "abstract": "b"'),
+        # White space before a key's colon (JSON allows it), once at the line, once in a part.
+        good.replace(
+            '{"identifiers"', '{"visibility" : "hidden", "visibility": "public", "identifiers"', 1
+        ),
+        good.replace('"source": "s"', '"source" : "s", "source": "t"'),
     ]
     assert explain_line(1, good) == []
     for text, field in zip(
@@ -421,6 +426,8 @@ def test_duplicate_keys_fail_their_part() -> None:
             "enhancements[0]",
             None,
             "enhancements[0]",
+            "enhancements[0]",
+            None,
             "enhancements[0]",
         ],
         strict=True,
@@ -464,3 +471,37 @@ def test_number_literals_are_decided_by_the_model() -> None:
     for text in texts:
         assert (explain_line(1, text) == []) is _pydantic_accepts(text), text
     assert explain_line(1, texts[0]) == explain_line(1, texts[1]) == []
+
+
+def test_odd_values_where_a_union_tag_is_looked_for_fail_only_their_part() -> None:
+    """A list or an object under a key that is a union's tag elsewhere is an unknown key."""
+    identifier = '{"identifier_type": "doi", "identifier": "10.1000/x", "annotation_type": {}}'
+    errors = explain_line(1, '{"identifiers": [' + identifier + "]}")
+    assert [(e["code"], e["field"]) for e in errors] == [
+        ("UnknownField", "identifiers[0].annotation_type")
+    ]
+    enhancement = {"source": "s", "visibility": "public", "enhancement_type": [], "content": {"enhancement_type": "abstract", "process": 3, "abstract": "a"}}  # fmt: skip
+    errors = explain_line(1, line(enhancements=[enhancement]))
+    assert {e["field"] for e in errors} == {
+        "enhancements[0].content.process",
+        "enhancements[0].enhancement_type",
+    }
+
+
+def test_an_unknown_key_in_an_association_target_is_dropped_alone() -> None:
+    target = {"identifier_type": "doi", "identifier": "https://doi.org/10.1234/X", "foo": 1}
+    enhancement = {"source": "s", "visibility": "public", "content": {"enhancement_type": "reference_association", "association_type": "cites", "associated_reference_ids": [target]}}  # fmt: skip
+    text = line(enhancements=[enhancement])
+    chunk = pl.DataFrame(
+        {"line_number": [1], "text": [text], "problem": [None]},
+        schema={"line_number": pl.Int64, "text": pl.String, "problem": pl.String},
+    )
+    result = validate_chunk(chunk)
+    assert [(e["code"], e["field"]) for e in result.errors.to_dicts()] == [
+        ("UnknownField", "enhancements[0].content.associated_reference_ids[0].foo")
+    ]
+    assert result.associations.select("target_type", "target").rows() == [("doi", "10.1234/x")]
+    stored = json.loads(result.enhancements["content"].item())
+    assert stored["associated_reference_ids"] == [
+        {"identifier_type": "doi", "identifier": "10.1234/x"}
+    ]
