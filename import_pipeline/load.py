@@ -152,31 +152,15 @@ class LineHead:
 
 
 def iter_line_chunks(
-    handle: IO[bytes],
-    *,
-    gzipped: bool,
-    stored_size: int,
-    stats: LoadStats,
-    max_line_bytes: int,
-    max_decompressed_bytes: int,
-    max_decompression_ratio: int,
-    chunk_bytes: int = CHUNK_BYTES,
+    handle: IO[bytes], *, stats: LoadStats, max_line_bytes: int, **reading: Any
 ) -> Iterator[pl.DataFrame]:
     """Yields frames of the file's lines, about `chunk_bytes` of text each; fills `stats`.
+    Takes the arguments of `iter_line_heads`, and splits each chunk here.
 
     Raises `BatchUnreadable` for a file that cannot be read as a whole (corrupt or truncated
     gzip, past the decompression limit, empty or only blank lines).
     """
-    for head in iter_line_heads(
-        handle,
-        gzipped=gzipped,
-        stored_size=stored_size,
-        stats=stats,
-        max_line_bytes=max_line_bytes,
-        max_decompressed_bytes=max_decompressed_bytes,
-        max_decompression_ratio=max_decompression_ratio,
-        chunk_bytes=chunk_bytes,
-    ):
+    for head in iter_line_heads(handle, stats=stats, max_line_bytes=max_line_bytes, **reading):
         frame, blanks = line_frame(head, max_line_bytes)
         stats.blank_lines += blanks
         if frame.height:
@@ -244,24 +228,15 @@ def iter_line_heads(
             block = block[end:]  # the long line now ends: an empty line stands in for it
             oversized = False
         buffer += block
-        if len(buffer) < chunk_bytes:
-            if buffer.rfind(b"\n") < 0 and len(buffer) > max_line_bytes:
-                too_long_lines.append(next_line)
-                buffer.clear()
-                oversized = True
-            continue
         cut = buffer.rfind(b"\n")
-        if cut < 0:
-            if len(buffer) > max_line_bytes:
-                too_long_lines.append(next_line)
-                buffer.clear()
-                oversized = True
-            continue
-        head = bytes(memoryview(buffer)[:cut])  # one copy, not two
-        del buffer[: cut + 1]
-        stats.bytes_read = counting.count  # so far: what a progress report reads
-        yield emit(head)
-        if len(buffer) > max_line_bytes and buffer.find(b"\n") < 0:
+        if cut >= 0 and len(buffer) >= chunk_bytes:
+            head = bytes(memoryview(buffer)[:cut])  # one copy, not two
+            del buffer[: cut + 1]
+            stats.bytes_read = counting.count  # so far: what a progress report reads
+            yield emit(head)
+            cut = -1  # what is left holds no line end
+        if cut < 0 and len(buffer) > max_line_bytes:
+            # A line longer than allowed: its bytes are dropped as they come, never held whole.
             too_long_lines.append(next_line)
             buffer.clear()
             oversized = True

@@ -253,10 +253,10 @@ class _InThisProcess(Executor):
 
 @contextmanager
 def _worker_pool(processes: int) -> Iterator[Executor]:
-    """`processes` worker processes, or this process for 0. Workers start from a fork server
-    that has imported the data path, so each starts in milliseconds and never inherits the
-    threads of a Dagster step."""
-    if processes <= 0:
+    """`processes` worker processes, or this process for 0 or 1 (one worker would only add
+    the hand-over). Workers start from a fork server that has imported the data path, so each
+    starts in milliseconds and never inherits the threads of a Dagster step."""
+    if processes <= 1:
         yield _InThisProcess()
         return
     context = multiprocessing.get_context("forkserver")
@@ -400,7 +400,7 @@ def validate_batches(batches: list[LoadedBatch]) -> list[ValidatedBatch]:
         ),
     )
     # Pydantic holds the GIL: passes run in worker processes, unless there is only one.
-    with _worker_pool(min(len(work), WORKER_PROCESSES) if len(work) > 1 else 0) as pool:
+    with _worker_pool(min(len(work), WORKER_PROCESSES)) as pool:
         for written in pool.map(_validate_pass, work):
             lines.advance(sum(counts["lines_read"] for counts in written.values()))
             for batch_index, counts in written.items():

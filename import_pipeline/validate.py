@@ -273,19 +273,9 @@ def _validate_line(
     parts = _LineParts(keys=len(line.__pydantic_fields_set__))
     identifiers: list[Any] = line.identifiers  # type: ignore[attr-defined]
     enhancements: list[Any] = line.enhancements  # type: ignore[attr-defined]
-    clean = True
-    for position, identifier in enumerate(identifiers):
-        if isinstance(identifier, BaseModel):
-            _add_identifier(parts, line_number, position, identifier)
-        else:
-            clean = False
-            parts.keys += _keys_in(identifier)
-    for position, enhancement in enumerate(enhancements):
-        if isinstance(enhancement, EnhancementFileInput):
-            _add_enhancement(parts, line_number, position, enhancement)
-        else:
-            clean = False
-            parts.keys += _keys_in(enhancement)
+    identifiers_clean = _add_accepted(parts, line_number, "identifiers", identifiers)
+    enhancements_clean = _add_accepted(parts, line_number, "enhancements", enhancements)
+    clean = identifiers_clean and enhancements_clean
     visibility = line.visibility  # type: ignore[attr-defined]
     # Every key of the text was seen once: none was repeated.
     unrepeated = parts.keys == keys_sent
@@ -295,6 +285,20 @@ def _validate_line(
         line_number, text, parts, identifiers, enhancements, unrepeated=unrepeated
     )
     return visibility, explained, True
+
+
+def _add_accepted(parts: _LineParts, line: int, name: str, items: list[Any]) -> bool:
+    """Adds the items of the line's list `name` the model accepted and counts the keys of those
+    it refused (they come back raw); whether it accepted them all."""
+    add = _ADD[name]
+    clean = True
+    for position, item in enumerate(items):
+        if isinstance(item, BaseModel):
+            add(parts, line, position, item)
+        else:
+            clean = False
+            parts.keys += _keys_in(item)
+    return clean
 
 
 def _keys_in(value: Any) -> int:
@@ -363,6 +367,13 @@ def _identity_hash(
         )
     )
     return hashlib.sha256(identity.encode()).hexdigest()
+
+
+#: How an accepted item of each of the line's lists is added to its parts.
+_ADD: dict[str, Callable[[_LineParts, int, int, Any], None]] = {
+    "identifiers": _add_identifier,
+    "enhancements": _add_enhancement,
+}
 
 
 def _fill_mime_type(content: Any) -> int:
@@ -534,7 +545,7 @@ def _explain_list(
 ) -> set[int]:
     """Explains the items of the line's list `name` the model refused, adding those that
     pass alone to `parts`; returns the positions dropped for a repeated key."""
-    add = _add_identifier if name == "identifiers" else _add_enhancement
+    add = _ADD[name]
     dropped = set()
     for position, (raw, model) in enumerate(zip(raws, models, strict=True)):
         prefix = f"{name}[{position}]"
@@ -546,7 +557,7 @@ def _explain_list(
             model, item_errors = _validate_part(line, prefix, adapter, raw)
             parts.errors.extend(item_errors)
             if model is not None:
-                add(parts, line, position, model)  # type: ignore[operator]
+                add(parts, line, position, model)
     return dropped
 
 
