@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from import_pipeline import store
-from import_pipeline.demo import DESTINY
+from import_pipeline.landing.demo import DESTINY
 
 
 def _templates() -> list[list[dict]]:

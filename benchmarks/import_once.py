@@ -12,16 +12,28 @@ import time
 import dagster as dg
 
 from import_pipeline.defs import build_defs
+from import_pipeline.defs.assets import reference_store, summarise_record
+from import_pipeline.defs.jobs import import_record_job
+from import_pipeline.defs.ops import (
+    cluster_batches,
+    find_pending_batches,
+    load_batches,
+    resolve_batches,
+    validate_batches,
+)
 from import_pipeline.settings import Settings
 
-STEPS = (
-    "find_pending_batches",
-    "load_batches",
-    "validate_batches",
-    "cluster_batches",
-    "resolve_and_store_batches",
-    "summarise_record",
-)
+STEPS = tuple(
+    op.name
+    for op in (
+        find_pending_batches,
+        load_batches,
+        validate_batches,
+        cluster_batches,
+        resolve_batches,
+        summarise_record,
+    )
+) + (reference_store.op.name,)
 _CHECKS = "import_results_"  # the asset checks' step keys start with their asset's name
 _PAGE = resource.getpagesize()
 
@@ -83,7 +95,7 @@ def _step_name(step_key: str | None) -> str | None:
 
 def main(home: str, record: str) -> None:
     settings = Settings.from_env({"IMPORT_PIPELINE_HOME": home})
-    job = build_defs(settings).resolve_job_def("import_record")
+    job = build_defs(settings).resolve_job_def(import_record_job.name)
     sampler = _RssSampler()
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("import_records", [record])

@@ -82,7 +82,9 @@ def sensor_benchmark(root: Path, files: int) -> dict:
     import dagster as dg
 
     from import_pipeline.defs.resources import ImportPipelineResource
-    from import_pipeline.defs.sensors import landing_zone_sensor
+    from import_pipeline.defs.sensors import build_landing_zone_sensor
+
+    landing_zone_sensor = build_landing_zone_sensor(5)
     from import_pipeline.settings import Settings
 
     home = root / "sensor"

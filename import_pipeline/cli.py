@@ -20,9 +20,11 @@ from typing import Any
 
 import duckdb
 
-from import_pipeline import progress, store
+from import_pipeline import store
+from import_pipeline.domain.identifiers import TRUSTED_TYPES, IdentifierType, normalise_identifier
+from import_pipeline.domain.lines import batch_line_json_schema
+from import_pipeline.domain.statuses import ImportResultStatus
 from import_pipeline.errors import ImportPipelineError, LandingError, NotFound, StoreBusy
-from import_pipeline.identifiers import TRUSTED_TYPES, IdentifierType, normalise_identifier
 from import_pipeline.landing import (
     FINALISED_MARKER,
     RECORD_FILE,
@@ -30,10 +32,8 @@ from import_pipeline.landing import (
     batch_name_problem,
     record_key_problem,
 )
-from import_pipeline.models import ImportResultStatus, batch_line_json_schema
+from import_pipeline.pipeline import progress
 from import_pipeline.settings import Settings
-
-READ_WAIT_SECONDS = float(os.environ.get("IMPORT_PIPELINE_READ_WAIT", "30"))
 
 
 class UsageProblem(ImportPipelineError):
@@ -119,7 +119,7 @@ def _emit(doc: Any, as_json: bool, render: Callable[[Any], str]) -> None:
 
 def prepare_dagster_home(settings: Settings) -> Path:
     """Points DAGSTER_HOME at a lasting folder with the shipped dagster.yaml (contract §1)."""
-    home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home)
+    home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
@@ -129,15 +129,21 @@ def prepare_dagster_home(settings: Settings) -> Path:
     return home
 
 
-def _reading(settings: Settings, wait: float) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
-    """A read-only store connection, waiting up to `wait` seconds for a writer to finish."""
+def _reading(
+    settings: Settings, wait: float | None
+) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """A read-only store connection, waiting up to `wait` seconds (the setting's unless
+    given) for a writer to finish."""
     return store.connect(
-        settings.duckdb_path, read_only=True, wait_seconds=wait, memory_limit=settings.store_memory
+        settings.duckdb_path,
+        read_only=True,
+        wait_seconds=settings.read_wait_seconds if wait is None else wait,
+        memory_limit=settings.store_memory,
     )
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from import_pipeline.demo import install_demo
+    from import_pipeline.landing.demo import install_demo
 
     keys = install_demo(LandingZone(settings.landing))
     _emit(
@@ -203,9 +209,10 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     import dagster as dg
 
     from import_pipeline.defs import build_defs
-    from import_pipeline.defs.jobs import run_config_for
+    from import_pipeline.defs.jobs import import_record_job, run_config_for
     from import_pipeline.defs.partitions import import_records
-    from import_pipeline.records import read_record
+    from import_pipeline.defs.tags import run_tags
+    from import_pipeline.landing.records import BatchVersion, read_record
 
     landing = LandingZone(settings.landing)
     key, names = _copy_into_landing(Path(args.path).resolve(), args.record, landing)
@@ -217,20 +224,24 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     )
     with dg.DagsterInstance.get() as instance, progress.listening(progress.to_terminal()):
         instance.add_dynamic_partitions(import_records.name, [key])
-        result = build_defs(settings).resolve_job_def("import_record").execute_in_process(
-            partition_key=key,
-            instance=instance,
-            run_config=run_config_for(names),
-            tags={"import_pipeline/record": key, "import_pipeline/batches": ",".join(names)[:4000],
-                  "import_pipeline/source": "cli"},
-            raise_on_error=False,
-        )  # fmt: skip
+        versions = [BatchVersion(name) for name in names]
+        result = (
+            build_defs(settings)
+            .resolve_job_def(import_record_job.name)
+            .execute_in_process(
+                partition_key=key,
+                instance=instance,
+                run_config=run_config_for(versions),
+                tags=run_tags(key, versions, source="cli"),
+                raise_on_error=False,
+            )
+        )
     if not result.success:
         failure = next((e for e in result.all_events if e.is_failure), None)
         message = failure.message if failure else "the import run failed"
         raise UsageProblem(f"import of record {key!r} failed (run {result.run_id}): {message}")
     print(f"run {result.run_id} finished", file=sys.stderr)
-    with _reading(settings, READ_WAIT_SECONDS) as conn:
+    with _reading(settings, None) as conn:
         doc = store.record_summary(conn, key)
     _emit(doc, args.json, _render_summary)
     return 0
@@ -367,9 +378,12 @@ def build_parser() -> argparse.ArgumentParser:
     readers.append(p)
     for reader in readers:
         reader.add_argument(
-            "--wait", type=float, default=READ_WAIT_SECONDS,
-            help="seconds to wait while an import holds the store (default %(default)s)",
-        )  # fmt: skip
+            "--wait",
+            type=float,
+            default=None,
+            help="seconds to wait while an import holds the store "
+            "(default: IMPORT_PIPELINE_READ_WAIT, else 30)",
+        )
     command("schema", cmd_schema, "the JSON Schema of a batch line")
     p = command("dev", cmd_dev, "start the Dagster UI and daemon (sensor on) for this project")
     p.add_argument("--host", default="127.0.0.1")

@@ -1,9 +1,13 @@
-"""Where local state lives, read once from the environment (contract section 1)."""
+"""Where local state lives and the limits an import keeps, from the environment (contract
+section 1). The only module that reads the environment: `VARIABLES` names each variable with
+the setting it gives, and `Settings.from_env` applies the defaults, once.
+"""
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +27,10 @@ DEFAULT_MAX_DECOMPRESSION_RATIO = 200
 #: primary-key index and the blocks a commit pins must fit (768 MB holds a 10M-reference store;
 #: 640 MB does not).
 DEFAULT_STORE_MEMORY = "768MB"
+DEFAULT_READ_WAIT_SECONDS = 30.0
+DEFAULT_SENSOR_INTERVAL_SECONDS = 5
+DEFAULT_INGEST_CRON = "0 2 * * *"  # scheduled ingestion (stopped unless turned on)
+DEFAULT_RESOLVE_CRON = "0 * * * *"  # association resolution, hourly
 
 
 def parse_ttl(text: str) -> timedelta:
@@ -33,6 +41,54 @@ def parse_ttl(text: str) -> timedelta:
             f"IMPORT_PIPELINE_UNRESOLVED_TTL={text!r} is not of the form <digits><d|h|m>"
         )
     return timedelta(**{_TTL_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def format_ttl(ttl: timedelta) -> str:
+    """A TTL as `parse_ttl` reads it (in minutes)."""
+    return f"{int(ttl.total_seconds() // 60)}m"
+
+
+def _number(name: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigurationError(f"{name}={text!r} is not a whole number") from None
+
+
+@dataclass(frozen=True)
+class Variable:
+    """An environment variable and the `Settings` field it sets. `run_time`: the resource
+    reads it when a run starts (`dg.EnvVar`); otherwise it shapes the definitions."""
+
+    field: str
+    name: str
+    run_time: bool = True
+    text: Callable[[object], str] = str  # the field's value written as the variable would be
+
+
+VARIABLES = (
+    Variable("home", "IMPORT_PIPELINE_HOME"),
+    Variable("landing", "IMPORT_PIPELINE_LANDING"),
+    Variable("duckdb_path", "IMPORT_PIPELINE_DUCKDB"),
+    Variable("unresolved_ttl", "IMPORT_PIPELINE_UNRESOLVED_TTL", text=format_ttl),  # type: ignore[arg-type]
+    Variable("max_line_bytes", "IMPORT_PIPELINE_MAX_LINE_BYTES"),
+    Variable("max_decompressed_bytes", "IMPORT_PIPELINE_MAX_DECOMPRESSED_BYTES"),
+    Variable("max_decompression_ratio", "IMPORT_PIPELINE_MAX_DECOMPRESSION_RATIO"),
+    Variable("store_memory", "IMPORT_PIPELINE_STORE_MEMORY"),
+    Variable("dagster_home", "DAGSTER_HOME", run_time=False),
+    Variable("read_wait_seconds", "IMPORT_PIPELINE_READ_WAIT", run_time=False),
+    Variable("sensor_interval_seconds", "IMPORT_PIPELINE_SENSOR_INTERVAL", run_time=False),
+    Variable("ingest_cron", "IMPORT_PIPELINE_INGEST_CRON", run_time=False),
+    Variable("resolve_cron", "IMPORT_PIPELINE_RESOLVE_CRON", run_time=False),
+)
+#: What a run reads when it starts (the resource's fields).
+RUN_TIME_VARIABLES = tuple(variable for variable in VARIABLES if variable.run_time)
+
+
+def set_variables(environ: Mapping[str, str] | None = None) -> list[Variable]:
+    """The run-time variables that are set (and not empty) in `environ` (the process's)."""
+    env = os.environ if environ is None else environ
+    return [variable for variable in RUN_TIME_VARIABLES if env.get(variable.name)]
 
 
 @dataclass(frozen=True)
@@ -48,37 +104,62 @@ class Settings:
     max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
     max_decompression_ratio: int = DEFAULT_MAX_DECOMPRESSION_RATIO
     store_memory: str = DEFAULT_STORE_MEMORY
+    #: How long the CLI's readers wait for a writer to release the store.
+    read_wait_seconds: float = DEFAULT_READ_WAIT_SECONDS
+    #: How often the landing-zone sensor looks.
+    sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS
+    ingest_cron: str = DEFAULT_INGEST_CRON
+    resolve_cron: str = DEFAULT_RESOLVE_CRON
 
     @property
     def staging(self) -> Path:
         """Scratch space for the Parquet files handed from op to op."""
         return self.home / "staging"
 
+    def as_variables(self) -> dict[str, str]:
+        """The run-time settings written as their variables would be: `from_env` of these
+        gives these settings back."""
+        return {v.name: v.text(getattr(self, v.field)) for v in RUN_TIME_VARIABLES}
+
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings `environ` (the process's environment unless given) asks for, with the
+        contract's defaults for what it leaves unset."""
         env = os.environ if environ is None else environ
-        home = Path(env.get("IMPORT_PIPELINE_HOME", "./var")).expanduser().resolve()
-        landing = env.get("IMPORT_PIPELINE_LANDING") or str(home / "landing")
+
+        def get(name: str) -> str | None:
+            return env.get(name) or None
+
+        home = Path(get("IMPORT_PIPELINE_HOME") or "./var").expanduser().resolve()
+        landing = get("IMPORT_PIPELINE_LANDING") or str(home / "landing")
         if "://" not in landing:
             landing = str(Path(landing).expanduser().resolve())
-        duckdb_path = (
-            Path(env.get("IMPORT_PIPELINE_DUCKDB") or home / "references.duckdb")
-            .expanduser()
-            .resolve()
-        )
-        dagster_home = Path(env.get("DAGSTER_HOME") or home / "dagster").expanduser().resolve()
+
+        def path(name: str, default: Path) -> Path:
+            return Path(get(name) or default).expanduser().resolve()
+
+        def number(name: str, default: int) -> int:
+            text = get(name)
+            return default if text is None else _number(name, text)
+
         return cls(
             home=home,
             landing=landing,
-            duckdb_path=duckdb_path,
-            dagster_home=dagster_home,
-            unresolved_ttl=parse_ttl(env.get("IMPORT_PIPELINE_UNRESOLVED_TTL", "48h")),
-            max_line_bytes=int(env.get("IMPORT_PIPELINE_MAX_LINE_BYTES", DEFAULT_MAX_LINE_BYTES)),
-            max_decompressed_bytes=int(
-                env.get("IMPORT_PIPELINE_MAX_DECOMPRESSED_BYTES", DEFAULT_MAX_DECOMPRESSED_BYTES)
+            duckdb_path=path("IMPORT_PIPELINE_DUCKDB", home / "references.duckdb"),
+            dagster_home=path("DAGSTER_HOME", home / "dagster"),
+            unresolved_ttl=parse_ttl(get("IMPORT_PIPELINE_UNRESOLVED_TTL") or "48h"),
+            max_line_bytes=number("IMPORT_PIPELINE_MAX_LINE_BYTES", DEFAULT_MAX_LINE_BYTES),
+            max_decompressed_bytes=number(
+                "IMPORT_PIPELINE_MAX_DECOMPRESSED_BYTES", DEFAULT_MAX_DECOMPRESSED_BYTES
             ),
-            max_decompression_ratio=int(
-                env.get("IMPORT_PIPELINE_MAX_DECOMPRESSION_RATIO", DEFAULT_MAX_DECOMPRESSION_RATIO)
+            max_decompression_ratio=number(
+                "IMPORT_PIPELINE_MAX_DECOMPRESSION_RATIO", DEFAULT_MAX_DECOMPRESSION_RATIO
             ),
-            store_memory=env.get("IMPORT_PIPELINE_STORE_MEMORY", DEFAULT_STORE_MEMORY),
+            store_memory=get("IMPORT_PIPELINE_STORE_MEMORY") or DEFAULT_STORE_MEMORY,
+            read_wait_seconds=float(get("IMPORT_PIPELINE_READ_WAIT") or DEFAULT_READ_WAIT_SECONDS),
+            sensor_interval_seconds=number(
+                "IMPORT_PIPELINE_SENSOR_INTERVAL", DEFAULT_SENSOR_INTERVAL_SECONDS
+            ),
+            ingest_cron=get("IMPORT_PIPELINE_INGEST_CRON") or DEFAULT_INGEST_CRON,
+            resolve_cron=get("IMPORT_PIPELINE_RESOLVE_CRON") or DEFAULT_RESOLVE_CRON,
         )

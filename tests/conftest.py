@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
+import polars as pl
 import pytest
 
-from import_pipeline import stages, store
-from import_pipeline.demo import DESTINY, SYNERGY
+from import_pipeline import store
+from import_pipeline.defs.schedules import build_association_schedule, build_ingestion_schedule
+from import_pipeline.defs.sensors import build_landing_zone_sensor
+from import_pipeline.domain.strategies import CollisionStrategy
 from import_pipeline.landing import LandingZone
-from import_pipeline.models import CollisionStrategy
+from import_pipeline.landing.demo import DESTINY, SYNERGY
+from import_pipeline.landing.records import BatchVersion
+from import_pipeline.pipeline import stages
+from import_pipeline.pipeline.cluster import cluster_lines_in
+from import_pipeline.pipeline.frames import LOADED_LINES
+from import_pipeline.pipeline.validate import validate_chunk
 from import_pipeline.settings import Settings
+from import_pipeline.store.connection import TempTables
+
+#: The definitions as the code location builds them with default settings.
+landing_zone_sensor = build_landing_zone_sensor(Settings.sensor_interval_seconds)
+scheduled_ingestion = build_ingestion_schedule(Settings.ingest_cron)
+hourly_association_resolution = build_association_schedule(Settings.resolve_cron)
 
 EPPI_FILES = [
     "eppi_import.jsonl",
@@ -64,31 +80,59 @@ def import_directly(
     landing: LandingZone,
     key: str,
     names: list[str] | None = None,
-    strategy: CollisionStrategy = CollisionStrategy.MERGE_DEFENSIVE,
+    strategy: CollisionStrategy | None = None,
     now: datetime | None = None,
-) -> list[stages.StoredBatch]:
-    """Runs the data path (no Dagster) over the record's batches, in name order."""
-    folder = landing.record_folder(key)
+) -> list[stages.ResolvedBatch]:
+    """Runs the data path (no Dagster) over the record's batches, in name order: the stages
+    the ops call, one batch at a time. `strategy` overrides record.json's."""
+    run_id = f"test-{uuid.uuid4().hex[:12]}"  # a run of its own: its own staging folders
+    started = stages.start_record(
+        lambda: store.connect(settings.duckdb_path),
+        landing,
+        key,
+        [BatchVersion(name) for name in names or []],
+        run_id,
+    )
+    assert started.problem is None, started.problem
     out = []
-    for batch in folder.batches:
-        if names is not None and batch.name not in names:
-            continue
-        with store.connect(settings.duckdb_path) as conn:
-            store.upsert_record(conn, key, None)
-            batch_id = store.start_batch(conn, key, batch.name, batch.url, "test-run")
+    for item in sorted(started.batches, key=lambda b: b.batch.name):
         loaded = stages.load_batch(
             landing,
-            batch,
-            batch_id=batch_id,
-            staging=settings.staging / key / batch.name,
+            item.batch,
+            batch_id=item.batch_id,
+            staging=stages.staging_dir(settings, run_id, key, item.batch.name),
             settings=settings,
         )
-        clustered = stages.cluster_batch(stages.validate_batch(loaded))
+        clustered = stages.cluster_batch(validate_batch(loaded))
         with store.connect(settings.duckdb_path) as conn:
-            out.append(
-                stages.store_batch(conn, clustered, strategy, ttl=settings.unresolved_ttl, now=now)
-            )
+            out.append(stages.resolve_once(conn, clustered, strategy or item.strategy, now=now))
     return out
+
+
+def validate_batch(loaded: stages.LoadedBatch) -> stages.ValidatedBatch:
+    """Validates one loaded batch, as a group of one."""
+    return stages.validate_batches([loaded])[0]
+
+
+def explain_line(line: int, text: str) -> list[dict]:
+    """The verdict on one line, as an import gives it: its errors (empty if it is clean)."""
+    chunk = pl.DataFrame(
+        {"line_number": [line], "text": [text], "problem": [None]}, schema=LOADED_LINES
+    )
+    return validate_chunk(chunk).errors.to_dicts()
+
+
+def cluster_lines(identifiers: pl.DataFrame, lines: pl.Series) -> pl.DataFrame:
+    """The clusters of lines given as frames: `line_number` → `cluster`, sorted by line."""
+    engine = duckdb.connect(":memory:")
+    try:
+        engine.register("frame_identifiers", identifiers)
+        engine.register("frame_lines", pl.DataFrame({"line_number": lines}))
+        with TempTables(engine, "cluster") as tables:
+            labels = cluster_lines_in(tables, "frame_lines", "frame_identifiers")
+            return engine.sql(f"SELECT * FROM {labels} ORDER BY line_number").pl()
+    finally:
+        engine.close()
 
 
 def results_of(settings: Settings, key: str) -> list[dict]:

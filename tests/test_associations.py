@@ -7,10 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from import_pipeline import associations, store
-from import_pipeline.defs.schedules import hourly_association_resolution
+from import_pipeline import store
+from import_pipeline.pipeline import associations
 
-from .conftest import import_directly, results_of, write_batch, write_record
+from .conftest import (
+    hourly_association_resolution,
+    import_directly,
+    results_of,
+    write_batch,
+    write_record,
+)
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -131,12 +137,13 @@ def test_the_hourly_schedule_requests_the_resolution_run() -> None:
 
 def test_the_resolution_job_runs_in_dagster(settings, landing) -> None:
     from import_pipeline.defs import build_defs
+    from import_pipeline.defs.jobs import resolve_associations
 
     write_record(landing, "rec")
     write_batch(landing, "rec", "a.jsonl", citing("10.1000/c1", doi("10.1000/missing")) + "\n")
     import_directly(settings, landing, "rec", now=datetime.now(UTC) - timedelta(days=3))
     with dg.instance_for_test() as instance:
-        job = build_defs(settings).resolve_job_def("resolve_associations")
+        job = build_defs(settings).resolve_job_def(resolve_associations.name)
         result = job.execute_in_process(instance=instance)
     assert result.success
     assert result.output_for_node("resolve_waiting_associations")["expired"] == 1

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from import_pipeline.cli import main
-from import_pipeline.models import ImportResultStatus
+from import_pipeline.domain.statuses import ImportResultStatus
 
 from .conftest import EPPI_FILES, import_directly, write_batch, write_record
 

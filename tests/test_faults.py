@@ -14,13 +14,21 @@ from pathlib import Path
 
 import dagster as dg
 
-from import_pipeline import stages, store
+from import_pipeline import store
 from import_pipeline.defs import build_defs
+from import_pipeline.defs.jobs import import_record_job
 from import_pipeline.defs.resources import ImportPipelineResource
-from import_pipeline.defs.sensors import landing_zone_sensor
+from import_pipeline.domain.strategies import CollisionStrategy
+from import_pipeline.pipeline import stages
 from import_pipeline.settings import Settings
 
-from .conftest import import_directly, write_batch, write_record
+from .conftest import (
+    import_directly,
+    landing_zone_sensor,
+    validate_batch,
+    write_batch,
+    write_record,
+)
 
 
 def synthetic_lines(count: int, offset: int = 0) -> str:
@@ -79,9 +87,10 @@ _WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from import_pipeline import stages, store
+    from import_pipeline import store
+    from import_pipeline.pipeline import stages
     from import_pipeline.landing import LandingZone
-    from import_pipeline.models import CollisionStrategy
+    from import_pipeline.domain.strategies import CollisionStrategy
     from import_pipeline.settings import Settings
 
     settings = Settings.from_env({"IMPORT_PIPELINE_HOME": sys.argv[1]})
@@ -91,10 +100,10 @@ _WRITER = textwrap.dedent(
         store.upsert_record(conn, "rec", None)
         batch_id = store.start_batch(conn, "rec", batch.name, batch.url, "killed-run")
     loaded = stages.load_batch(landing, batch, batch_id=batch_id, staging=settings.staging / "k", settings=settings)
-    clustered = stages.cluster_batch(stages.validate_batch(loaded))
+    clustered = stages.cluster_batch(stages.validate_batches([loaded])[0])
     print("writing", flush=True)
     with store.connect(settings.duckdb_path) as conn:
-        stages.store_batch(conn, clustered, CollisionStrategy.MERGE_DEFENSIVE, ttl=settings.unresolved_ttl)
+        stages.resolve_clustered(conn, clustered, CollisionStrategy.MERGE_DEFENSIVE)
     print("written", flush=True)
     """
 )
@@ -142,11 +151,12 @@ def _job_process(settings: Settings, dagster_home: Path) -> subprocess.Popen[str
         """
         import dagster as dg
         from import_pipeline.defs import build_defs
+        from import_pipeline.defs.jobs import import_record_job
         from import_pipeline.settings import Settings
         settings = Settings.from_env()
         with dg.DagsterInstance.get() as instance:
             instance.add_dynamic_partitions("import_records", ["rec"])
-            job = build_defs(settings).resolve_job_def("import_record")
+            job = build_defs(settings).resolve_job_def(import_record_job.name)
             result = job.execute_in_process(partition_key="rec", instance=instance)
             print("ok" if result.success else "failed", flush=True)
         """
@@ -212,11 +222,10 @@ def test_a_batch_deleted_before_it_is_read_fails_with_a_reason(settings, landing
         landing, batch, batch_id=batch_id, staging=settings.staging / "g", settings=settings
     )
     with store.connect(settings.duckdb_path) as conn:
-        stored = stages.store_batch(
+        stored = stages.resolve_clustered(
             conn,
-            stages.cluster_batch(stages.validate_batch(loaded)),
-            "merge_defensive",
-            ttl=settings.unresolved_ttl,
+            stages.cluster_batch(validate_batch(loaded)),
+            CollisionStrategy.MERGE_DEFENSIVE,
         )
     assert stored.status == "failed" and "disappeared" in stored.failure_details
 
@@ -230,7 +239,7 @@ def test_two_hundred_files_across_twenty_records_are_imported_exactly_once(
             offset = (record * 10 + batch) * 5
             write_batch(landing, f"rec-{record:02d}", f"b{batch}.jsonl", synthetic_lines(5, offset))
     resource = ImportPipelineResource.from_settings(settings)
-    job = build_defs(settings).resolve_job_def("import_record")
+    job = build_defs(settings).resolve_job_def(import_record_job.name)
     launched = []
     with dg.instance_for_test(
         overrides={"concurrency": {"pools": {"default_limit": 1}}}

@@ -7,13 +7,29 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from import_pipeline import stages, store
+from import_pipeline import store
 from import_pipeline.defs import build_defs
+from import_pipeline.defs.jobs import import_record_job
+from import_pipeline.defs.ops import (
+    cluster_batches,
+    load_batches,
+    resolve_batches,
+    validate_batches,
+)
 from import_pipeline.defs.partitions import import_records
 from import_pipeline.landing import LandingZone
+from import_pipeline.pipeline import passes, stages
+from import_pipeline.pipeline.frames import VALIDATED_PARTS
 from import_pipeline.settings import Settings
 
-from .conftest import EPPI_FILES, OPENALEX_FILE, results_of, write_batch, write_record
+from .conftest import (
+    EPPI_FILES,
+    OPENALEX_FILE,
+    results_of,
+    validate_batch,
+    write_batch,
+    write_record,
+)
 from .test_hostile_input import LINE_CASES
 
 MB = 1024 * 1024
@@ -48,7 +64,7 @@ def _staged(validated: stages.ValidatedBatch) -> dict[str, pl.DataFrame]:
         frame = pl.concat([pl.read_parquet(p) for p in validated.paths[part]])
         return frame.sort(pl.all())
 
-    return {part: read(part) for part in stages.VALIDATED_PARTS}
+    return {part: read(part) for part in VALIDATED_PARTS}
 
 
 def test_batches_validated_together_equal_batches_validated_alone(
@@ -69,11 +85,11 @@ def test_batches_validated_together_equal_batches_validated_alone(
             for batch in folder.batches
         ]
 
-    alone = [stages.validate_batch(loaded) for loaded in load("alone")]
+    alone = [validate_batch(loaded) for loaded in load("alone")]
     # A small pass budget: the packed run has several passes, some shared by several batches.
-    monkeypatch.setattr(stages, "VALIDATION_PASS_BYTES", 20_000)
+    monkeypatch.setattr(passes, "VALIDATION_PASS_BYTES", 20_000)
     together = stages.validate_batches(load("together"))
-    assert len(stages._validation_passes([v.loaded for v in together])) > 2
+    assert len(passes._validation_passes([v.loaded for v in together])) > 2
     assert [v.loaded.name for v in together] == [v.loaded.name for v in alone]
     for one, packed in zip(alone, together, strict=True):
         assert packed.loaded.unreadable == one.loaded.unreadable
@@ -103,7 +119,7 @@ def test_batches_validated_together_equal_batches_validated_alone(
 
 def _run(settings: Settings, instance: dg.DagsterInstance, key: str):
     instance.add_dynamic_partitions(import_records.name, [key])
-    job = build_defs(settings).resolve_job_def("import_record")
+    job = build_defs(settings).resolve_job_def(import_record_job.name)
     return job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False)
 
 
@@ -124,11 +140,8 @@ def test_many_small_files_run_as_one_group(settings, landing, instance, destiny)
     group_steps = sorted(s for s in steps if ".import_batch_group." in s)
     assert group_steps == [
         f"import_results.import_batch_group.{op}[g0000_part_00_jsonl_and_29_more]"
-        for op in (
-            "cluster_batches",
-            "load_batches",
-            "resolve_and_store_batches",
-            "validate_batches",
+        for op in sorted(
+            o.name for o in (cluster_batches, load_batches, resolve_batches, validate_batches)
         )
     ]
     results = results_of(settings, "small")
@@ -145,16 +158,16 @@ def test_a_batch_that_cannot_be_stored_fails_alone_and_a_retry_redoes_only_it(
     for name in EPPI_FILES:
         write_batch(landing, "flaky", name, (destiny / name).read_bytes())
     stored_names: list[str] = []
-    real_store_batch = stages.store_batch
+    real_resolve = stages.resolve_clustered
 
-    def flaky_store_batch(conn, clustered, *args, **kwargs):
+    def flaky_resolve(conn, clustered, *args, **kwargs):
         name = clustered.validated.loaded.name
         stored_names.append(name)
         if name == EPPI_FILES[1] and stored_names.count(name) == 1:
             raise OSError("disk briefly full")  # the first attempt only
-        return real_store_batch(conn, clustered, *args, **kwargs)
+        return real_resolve(conn, clustered, *args, **kwargs)
 
-    monkeypatch.setattr(stages, "store_batch", flaky_store_batch)
+    monkeypatch.setattr(stages, "resolve_clustered", flaky_resolve)
     result = _run(settings, instance, "flaky")
     assert result.success
     # Each batch stored once; the failing one tried twice (the step's retry skipped the others).

@@ -13,10 +13,9 @@ import pytest
 
 from import_pipeline import store
 from import_pipeline.defs.resources import ImportPipelineResource
-from import_pipeline.defs.sensors import landing_zone_sensor
 from import_pipeline.settings import Settings
 
-from .conftest import import_directly, results_of, write_batch, write_record
+from .conftest import import_directly, landing_zone_sensor, results_of, write_batch, write_record
 
 GOOD = json.dumps(
     {"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/good-before"}]}

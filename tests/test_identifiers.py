@@ -7,7 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from import_pipeline.identifiers import IdentifierType, normalise_identifier, normalised_identifier
+from import_pipeline.domain.identifiers import IdentifierType, normalise_identifier
+from import_pipeline.pipeline.identifier_columns import normalised_identifier
 
 ACCEPTED = [
     # doi: prefixes in any case, URL forms, NFC, U+2010, trimmed, lower-cased

@@ -11,7 +11,8 @@ import polars as pl
 import pytest
 
 from import_pipeline.errors import BatchUnreadable
-from import_pipeline.load import NOT_UTF8, TOO_LONG, LoadStats, iter_line_chunks
+from import_pipeline.pipeline.frames import NOT_UTF8, TOO_LONG
+from import_pipeline.pipeline.load import LoadStats, iter_line_chunks
 
 
 def load(
@@ -144,8 +145,8 @@ def test_no_hashing_thread_outlives_a_file_read_or_abandoned() -> None:
 def test_a_big_file_split_by_worker_processes_loads_as_in_one(tmp_path, monkeypatch) -> None:
     """A file of many chunks is split into lines by worker processes: the same lines, numbers,
     problems and counts as one process reading it."""
-    from import_pipeline import stages
     from import_pipeline.landing import LandingZone
+    from import_pipeline.pipeline import stages
     from import_pipeline.settings import Settings
 
     lines = []
@@ -165,7 +166,7 @@ def test_a_big_file_split_by_worker_processes_loads_as_in_one(tmp_path, monkeypa
     )
     landing = LandingZone(settings.landing)
     (batch,) = landing.record_folder("rec").batches
-    from import_pipeline import load as load_module
+    from import_pipeline.pipeline import load as load_module
 
     monkeypatch.setattr(load_module, "_READ_BLOCK", 4096)
     monkeypatch.setattr(stages, "CHUNK_BYTES", 8192)  # ~25 chunks: worker processes split them

@@ -10,10 +10,11 @@ import pytest
 from import_pipeline import store
 from import_pipeline.cli import main
 from import_pipeline.defs import build_defs
+from import_pipeline.defs.jobs import import_record_job
 from import_pipeline.defs.partitions import import_records
 from import_pipeline.defs.resources import ImportPipelineResource
 from import_pipeline.defs.sensors import mark_batches_of_failed_runs
-from import_pipeline.models import ImportResultStatus
+from import_pipeline.domain.statuses import ImportResultStatus
 
 from .conftest import EPPI_FILES, write_batch, write_record
 
@@ -31,7 +32,7 @@ def instance():
 
 def run(settings, instance, key: str, **kwargs):
     instance.add_dynamic_partitions(import_records.name, [key])
-    job = build_defs(settings).resolve_job_def("import_record")
+    job = build_defs(settings).resolve_job_def(import_record_job.name)
     return job.execute_in_process(
         partition_key=key, instance=instance, raise_on_error=False, **kwargs
     )

@@ -12,9 +12,10 @@ import pytest
 
 from import_pipeline import store
 from import_pipeline.defs import build_defs
-from import_pipeline.defs.jobs import run_config_for
+from import_pipeline.defs.jobs import import_record_job, run_config_for
 from import_pipeline.defs.partitions import import_records
-from import_pipeline.demo import synergy_lines
+from import_pipeline.landing.demo import synergy_lines
+from import_pipeline.landing.records import BatchVersion
 from import_pipeline.settings import Settings
 
 from .conftest import EPPI_FILES, OPENALEX_FILE, write_batch, write_record
@@ -31,9 +32,11 @@ def run_record(
     settings: Settings, instance: dg.DagsterInstance, key: str, batches: list[str] | None = None
 ):
     instance.add_dynamic_partitions(import_records.name, [key])
-    job = build_defs(settings).resolve_job_def("import_record")
+    job = build_defs(settings).resolve_job_def(import_record_job.name)
     result = job.execute_in_process(
-        partition_key=key, instance=instance, run_config=run_config_for(batches or [])
+        partition_key=key,
+        instance=instance,
+        run_config=run_config_for(BatchVersion(name) for name in batches or []),
     )
     assert result.success
     return result

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from import_pipeline import progress
+from import_pipeline.pipeline import progress
 
 
 def test_a_stage_reports_to_the_listeners_of_its_thread() -> None:

@@ -7,9 +7,8 @@ import json
 import polars as pl
 
 from import_pipeline import store
-from import_pipeline.resolve import cluster_lines
 
-from .conftest import import_directly, results_of, write_batch, write_record
+from .conftest import cluster_lines, import_directly, results_of, write_batch, write_record
 
 
 def ids(*pairs: tuple[str, object]) -> str:

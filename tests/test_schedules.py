@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from import_pipeline.defs.resources import ImportPipelineResource
-from import_pipeline.defs.schedules import scheduled_ingestion
 
-from .conftest import import_directly, write_batch, write_record
+from .conftest import import_directly, scheduled_ingestion, write_batch, write_record
 
 LINE = '{"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/s"}]}\n'
 

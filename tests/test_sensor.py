@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -11,9 +12,8 @@ import pytest
 
 from import_pipeline import store
 from import_pipeline.defs.resources import ImportPipelineResource
-from import_pipeline.defs.sensors import landing_zone_sensor
 
-from .conftest import write_batch, write_record
+from .conftest import landing_zone_sensor, write_batch, write_record
 
 LINE = '{"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/x"}]}\n'
 
@@ -57,9 +57,10 @@ def test_a_stable_batch_is_taken_once(settings, landing, instance) -> None:
     (request,) = second.run_requests
     assert request.partition_key == "rec"
     assert request.tags["import_pipeline/batches"] == "b.jsonl"
+    checksum = hashlib.sha256(LINE.encode()).hexdigest()
     assert request.run_config["ops"]["import_results"]["ops"]["find_pending_batches"]["config"][
         "batches"
-    ] == ["b.jsonl"]
+    ] == [{"name": "b.jsonl", "checksum": checksum}]
     assert ticker.tick().run_requests == []
 
 

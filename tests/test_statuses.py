@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from import_pipeline import store
-from import_pipeline.models import ImportResultStatus, derive_batch_status
+from import_pipeline.domain.statuses import ImportResultStatus, derive_batch_status
 
 from .conftest import import_directly, write_batch, write_record
 
@@ -92,7 +92,7 @@ def test_summary_says_whether_the_expected_count_matches(settings, landing) -> N
     write_batch(landing, "rec", "a.jsonl", ONE_LINE)
     import_directly(settings, landing, "rec")
     with store.connect(settings.duckdb_path) as conn:
-        from import_pipeline.records import read_record
+        from import_pipeline.landing.records import read_record
 
         store.upsert_record(conn, "rec", read_record(landing, landing.record_folder("rec")).record)
         summary = store.record_summary(conn, "rec")

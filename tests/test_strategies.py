@@ -7,7 +7,7 @@ import json
 import pytest
 
 from import_pipeline import store
-from import_pipeline.models import CollisionStrategy
+from import_pipeline.domain.strategies import CollisionStrategy
 
 from .conftest import import_directly, results_of, write_batch, write_record
 
@@ -123,7 +123,7 @@ def test_a_line_matching_nothing_is_created_under_every_strategy(
 
 
 def test_strategy_comes_from_record_json(settings, landing) -> None:
-    from import_pipeline.records import read_record
+    from import_pipeline.landing.records import read_record
 
     write_record(landing, "rec", collision_strategy="append")
     assert read_record(landing, landing.record_folder("rec")).record.collision_strategy == "append"

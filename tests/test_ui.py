@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from import_pipeline.demo import demo_records
 from import_pipeline.landing import LandingZone
+from import_pipeline.landing.demo import demo_records
 
 from .dagster_dev import dagster_dev
 

@@ -9,12 +9,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from import_pipeline.domain.lines import ReferenceFileInput
+from import_pipeline.domain.strategies import CollisionStrategy
 from import_pipeline.landing import LandingZone
-from import_pipeline.models import CollisionStrategy, ReferenceFileInput
+from import_pipeline.pipeline.validate import validate_chunk
 from import_pipeline.settings import Settings
-from import_pipeline.validate import explain_line, validate_chunk
 
-from .conftest import import_directly, results_of, write_batch, write_record
+from .conftest import explain_line, import_directly, results_of, write_batch, write_record
 
 DOI_LINE = {"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/ok"}]}
 

@@ -1,4 +1,5 @@
-"""Assets: the landing zone → `import_results` (partitioned by record) → the reference store."""
+"""Assets: the landing zone → `import_results` → `reference_store`, both partitioned by record
+and materialised by each record run."""
 
 import time
 from typing import Any
@@ -14,8 +15,8 @@ from import_pipeline.defs.ops import (
 )
 from import_pipeline.defs.partitions import import_records
 from import_pipeline.defs.resources import ImportPipelineResource
-from import_pipeline.models import ImportResultStatus
-from import_pipeline.stages import StoredBatch
+from import_pipeline.domain.statuses import ImportResultStatus
+from import_pipeline.pipeline.stages import ResolvedBatch
 
 OWNERS = ["team:evidence-data-engineering"]
 TAGS = {"domain": "references", "pipeline": "import"}
@@ -29,16 +30,8 @@ landing_zone = dg.AssetSpec(
     kinds={"file"},
 )
 
-reference_store = dg.AssetSpec(
-    "reference_store",
-    owners=OWNERS,
-    tags=TAGS,
-    deps=["import_results"],
-    description="The DuckDB reference store: references, their identifiers and enhancements. "
-    "Written by every import_results run (one transaction per batch).",
-    group_name="import_pipeline",
-    kinds={"duckdb"},
-)
+IMPORT_RESULTS = dg.AssetKey("import_results")
+REFERENCE_STORE = dg.AssetKey("reference_store")
 
 
 def _failing_lines_markdown(record_key: str, rows: list[dict[str, Any]], total: int) -> str:
@@ -71,7 +64,7 @@ def failing_lines_command(record_key: str) -> str:
 
 def _record_metadata(
     summary: dict[str, Any],
-    stored: list[StoredBatch],
+    stored: list[ResolvedBatch],
     failing: list[dict[str, Any]],
     seconds: float,
 ) -> dict[str, Any]:
@@ -109,32 +102,20 @@ def _record_metadata(
 def summarise_record(
     context: dg.OpExecutionContext,
     record: RecordRun,
-    stored_groups: list[list[StoredBatch]],
+    resolved_groups: list[list[ResolvedBatch]],
     pipeline: ImportPipelineResource,
 ) -> dg.Output[dict[str, Any]]:
     """The record's results after this run, as the asset's value and metadata."""
-    stored = [batch for group in stored_groups for batch in group]
+    resolved = [batch for group in resolved_groups for batch in group]
     with pipeline.store(read_only=True) as conn:
         summary = store.record_summary(conn, record.record_key)
         failing = store.failing_lines(conn, record.record_key)
-        totals = store.table_counts(conn)
-    context.log_event(
-        dg.AssetMaterialization(
-            asset_key=reference_store.key,
-            description=f"after importing record {record.record_key}",
-            metadata={
-                "references": dg.MetadataValue.int(totals["reference"]),
-                "identifiers": dg.MetadataValue.int(totals["reference_identifier"]),
-                "enhancements": dg.MetadataValue.int(totals["reference_enhancement"]),
-                "import_results": dg.MetadataValue.int(totals["import_results"]),
-            },
-        )
-    )
     seconds = time.time() - record.started_at
-    return dg.Output(summary, metadata=_record_metadata(summary, stored, failing, seconds))
+    return dg.Output(summary, metadata=_record_metadata(summary, resolved, failing, seconds))
 
 
 @dg.graph_asset(
+    key=IMPORT_RESULTS,
     partitions_def=import_records,
     ins={"landing_zone": dg.AssetIn(key=landing_zone.key, dagster_type=dg.Nothing)},
     group_name="import_pipeline",
@@ -144,7 +125,32 @@ def summarise_record(
     description="One ImportResult per non-blank line of every batch of a record; one partition "
     "per import record. A run imports the record's batches that are new or changed.",
 )
-def import_results(landing_zone) -> dict[str, Any]:
+def import_results(landing_zone: Any) -> Any:
     groups, record = find_pending_batches(landing_zone)
-    stored = groups.map(import_batch_group)
-    return summarise_record(record, stored.collect())
+    resolved = groups.map(import_batch_group)
+    return summarise_record(record, resolved.collect())
+
+
+@dg.asset(
+    key=REFERENCE_STORE,
+    deps=[IMPORT_RESULTS],
+    partitions_def=import_records,
+    pool=DUCKDB_POOL,
+    group_name="import_pipeline",
+    kinds={"duckdb"},
+    owners=OWNERS,
+    tags=TAGS,
+    description="The DuckDB reference store: references, their identifiers and enhancements, "
+    "as each record's run left it (one partition per record; the counts are the whole store's).",
+)
+def reference_store(pipeline: ImportPipelineResource) -> dg.MaterializeResult:
+    with pipeline.store(read_only=True) as conn:
+        totals = store.table_counts(conn)
+    return dg.MaterializeResult(
+        metadata={
+            "references": dg.MetadataValue.int(totals["reference"]),
+            "identifiers": dg.MetadataValue.int(totals["reference_identifier"]),
+            "enhancements": dg.MetadataValue.int(totals["reference_enhancement"]),
+            "import_results": dg.MetadataValue.int(totals["import_results"]),
+        }
+    )

@@ -5,7 +5,7 @@ import warnings
 import dagster as dg
 
 from import_pipeline import store
-from import_pipeline.defs.assets import import_results
+from import_pipeline.defs.assets import IMPORT_RESULTS
 from import_pipeline.defs.partitions import import_records
 from import_pipeline.defs.resources import ImportPipelineResource
 
@@ -26,7 +26,7 @@ def _holds_when_empty(rows: list[tuple], count_name: str) -> dg.AssetCheckResult
 
 
 @dg.asset_check(
-    asset=import_results,
+    asset=IMPORT_RESULTS,
     partitions_def=import_records,
     blocking=True,
     description="Every non-blank line of every finished batch has exactly one result.",
@@ -40,7 +40,7 @@ def every_line_has_one_result(
 
 
 @dg.asset_check(
-    asset=import_results,
+    asset=IMPORT_RESULTS,
     partitions_def=import_records,
     description="Every result that is not failed points at a reference that exists.",
 )
@@ -53,7 +53,7 @@ def results_point_at_references(
 
 
 @dg.asset_check(
-    asset=import_results,
+    asset=IMPORT_RESULTS,
     partitions_def=import_records,
     description="No normalised trusted identifier of the record's references belongs to two "
     "references.",
@@ -67,7 +67,7 @@ def identifiers_belong_to_one_reference(
 
 
 @dg.asset_check(
-    asset=import_results,
+    asset=IMPORT_RESULTS,
     partitions_def=import_records,
     description="The number of results matches record.json's expected_reference_count, when known.",
 )

@@ -1,14 +1,26 @@
-"""The job the sensor, the schedule, the UI and the CLI all run: one record partition."""
+"""The jobs, and how a run of a record is asked for: its config and tags, the same whoever
+launches it (the sensor, the schedule, the CLI, the UI)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
 
 import dagster as dg
 
-from import_pipeline.defs.assets import import_results
-from import_pipeline.defs.ops import resolve_waiting_associations
+from import_pipeline.defs.assets import import_results, reference_store
+from import_pipeline.defs.ops import (
+    BatchVersionConfig,
+    find_pending_batches,
+    resolve_waiting_associations,
+)
 from import_pipeline.defs.partitions import import_records
+from import_pipeline.defs.tags import run_tags
+from import_pipeline.landing.records import BatchVersion, RecordPlan
 
 import_record_job = dg.define_asset_job(
     "import_record",
-    selection=[import_results],
+    selection=[import_results, reference_store],
     partitions_def=import_records,
     description="Imports the new or changed batches of one import record.",
 )
@@ -19,13 +31,27 @@ def resolve_associations() -> None:
     resolve_waiting_associations()
 
 
-def run_config_for(batch_names: list[str], checksums: dict[str, str] | None = None) -> dict:
-    """Run config restricting a run to some batches (empty: every pending batch).
+def run_config_for(batches: Iterable[BatchVersion]) -> dict[str, Any]:
+    """Run config restricting a run to some batch versions (none: every pending batch). A
+    checksum the caller already read saves the run reading that file to decide it is pending."""
+    config = {
+        "batches": [
+            BatchVersionConfig(name=b.name, checksum=b.checksum).model_dump()
+            for b in sorted(batches, key=lambda b: b.name)
+        ]
+    }
+    return {
+        "ops": {
+            import_results.node_def.name: {"ops": {find_pending_batches.name: {"config": config}}}
+        }
+    }
 
-    `checksums` are what the caller already read (the sensor hashes every batch it launches),
-    so the run does not read those files an extra time to decide they are pending.
-    """
-    names = sorted(batch_names)
-    known = checksums or {}
-    config = {"batches": names, "checksums": [known.get(name, "") for name in names]}
-    return {"ops": {"import_results": {"ops": {"find_pending_batches": {"config": config}}}}}
+
+def run_request(plan: RecordPlan, *, run_key: str, source: str) -> dg.RunRequest:
+    """The run that imports `plan`."""
+    return dg.RunRequest(
+        run_key=run_key,
+        partition_key=plan.record_key,
+        run_config=run_config_for(plan.batches),
+        tags=run_tags(plan.record_key, plan.batches, source),
+    )

@@ -3,57 +3,49 @@ validate → cluster → resolve and store, then summarise the record. Each op i
 `stages`; a group is one file when files are large, many when they are small
 (`stages.import_groups`)."""
 
-import json
 import re
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import dagster as dg
-import duckdb
 
-from import_pipeline import associations, progress, stages, store
+from import_pipeline import store
 from import_pipeline.defs.resources import ImportPipelineResource
-from import_pipeline.landing import BatchFile, is_valid_record_key, record_key_problem
-from import_pipeline.models import CollisionStrategy
-from import_pipeline.records import pending_batches, read_record
+from import_pipeline.defs.tags import run_tags
+from import_pipeline.landing import record_key_problem
+from import_pipeline.landing.records import BatchVersion
+from import_pipeline.pipeline import associations, progress, stages
 
 #: Every op that touches the DuckDB file: one at a time across all runs (dagster.yaml).
 DUCKDB_POOL = "duckdb_writer"
 
 
+class BatchVersionConfig(dg.Config):
+    """One batch of the record, at the content its launcher saw."""
+
+    name: str
+    checksum: str = ""  # "" when the launcher did not read it: the run hashes the file
+
+
 class PendingBatchesConfig(dg.Config):
     """Which batches of the record to import."""
 
-    batches: list[str] = []  # empty: every batch whose current content is not yet imported
-    checksums: list[str] = []  # parallel to `batches`: what the sensor read ("" if unknown)
-
-
-@dataclass(frozen=True)
-class BatchToImport:
-    batch: BatchFile
-    batch_id: str
-    strategy: CollisionStrategy
+    batches: list[BatchVersionConfig] = []  # empty: every batch whose content is not imported
 
 
 @dataclass(frozen=True)
 class BatchGroup:
     """Batches imported by one step of each stage (see `stages.import_groups`)."""
 
-    batches: tuple[BatchToImport, ...]
-
-    @property
-    def names(self) -> str:
-        return ", ".join(b.batch.name for b in self.batches)
+    batches: tuple[stages.BatchToImport, ...]
 
 
 @dataclass(frozen=True)
 class RecordRun:
     record_key: str
-    strategy: CollisionStrategy
     batch_names: tuple[str, ...]
     started_at: float
 
@@ -95,71 +87,40 @@ def find_pending_batches(
     context: dg.OpExecutionContext,
     config: PendingBatchesConfig,
     pipeline: ImportPipelineResource,
-):
+) -> Iterator[dg.Output[RecordRun] | dg.DynamicOutput[BatchGroup]]:
     """Reads the record folder, writes the record to the store and marks the batches to import."""
     started_at = time.time()
     record_key = context.partition_key
-    if not is_valid_record_key(record_key):
-        raise dg.Failure(description=record_key_problem(record_key), allow_retries=False)
-    landing = pipeline.landing_zone()
-    folder = landing.record_folder(record_key)
-    reading = read_record(landing, folder)
-    with pipeline.store() as conn:
-        store.upsert_record(
-            conn, record_key, reading.record, problem=reading.problem, finalised=folder.finalised
-        )
-        if reading.record is None:
-            raise dg.Failure(
-                description=reading.problem,
-                metadata={"record_key": record_key},
-                allow_retries=False,
-            )
-        imported = store.imported_checksums(conn, record_key)
-        known = dict(zip(config.batches, config.checksums, strict=False))
-        pending = pending_batches(
-            landing, folder, imported, only=set(config.batches) or None, known=known
-        )
-        checksums = {batch.name: checksum for batch, checksum in pending}
-        to_import = [
-            BatchToImport(
-                batch=batch,
-                batch_id=store.start_batch(conn, record_key, batch.name, batch.url, context.run_id),
-                strategy=reading.record.collision_strategy,
-            )
-            for batch, _ in pending
-        ]
-    for ignored in folder.ignored:
-        context.log.warning(ignored)
-    # Every run is findable by record, batch and checksum on the Runs page, however launched.
-    context.instance.add_run_tags(
+    if problem := record_key_problem(record_key):
+        raise dg.Failure(description=problem, allow_retries=False)
+    started = stages.start_record(
+        pipeline.store,
+        pipeline.landing_zone(),
+        record_key,
+        [BatchVersion(b.name, b.checksum) for b in config.batches],
         context.run_id,
-        {
-            "import_pipeline/record": record_key,
-            "import_pipeline/batches": ",".join(b.batch.name for b in to_import)[:4000] or "-",
-            "import_pipeline/checksums": ",".join(checksums[b.batch.name][:12] for b in to_import)[
-                :4000
-            ]
-            or "-",
-        },
     )
+    if started.problem is not None:
+        raise dg.Failure(
+            description=started.problem, metadata={"record_key": record_key}, allow_retries=False
+        )
+    for ignored in started.folder.ignored:
+        context.log.warning(ignored)
+    versions = [
+        BatchVersion(b.batch.name, started.checksums[b.batch.name]) for b in started.batches
+    ]
+    context.instance.add_run_tags(context.run_id, run_tags(record_key, versions))
     context.log.info(
         "record %s: %d batch(es) to import, %d already imported",
         record_key,
-        len(to_import),
-        len(folder.batches) - len(to_import),
+        len(started.batches),
+        len(started.folder.batches) - len(started.batches),
     )
-    yield dg.Output(
-        RecordRun(
-            record_key=record_key,
-            strategy=reading.record.collision_strategy,
-            batch_names=tuple(b.batch.name for b in to_import),
-            started_at=started_at,
-        ),
-        output_name="record",
-    )
-    groups = stages.import_groups([item.batch.size for item in to_import])
+    names = tuple(b.batch.name for b in started.batches)
+    yield dg.Output(RecordRun(record_key, names, started_at), output_name="record")
+    groups = stages.import_groups([item.batch.size for item in started.batches])
     for index, members in enumerate(groups):
-        group = BatchGroup(batches=tuple(to_import[i] for i in members))
+        group = BatchGroup(batches=tuple(started.batches[i] for i in members))
         yield dg.DynamicOutput(group, mapping_key=_mapping_key(index, group), output_name="groups")
 
 
@@ -173,7 +134,7 @@ def load_batches(
 
 
 def _load_one(
-    context: dg.OpExecutionContext, item: BatchToImport, pipeline: ImportPipelineResource
+    context: dg.OpExecutionContext, item: stages.BatchToImport, pipeline: ImportPipelineResource
 ) -> stages.LoadedBatch:
     settings = pipeline.settings()
     with _failing_with(item.batch.name, bytes_in_file=item.batch.size):
@@ -241,72 +202,62 @@ def cluster_batches(
     return clustered_batches
 
 
-_STORED = "stored.json"
-
-
 @dg.op(
     pool=DUCKDB_POOL,
     tags={"kind": "duckdb"},
     retry_policy=dg.RetryPolicy(max_retries=3, delay=5),
 )
-def resolve_and_store_batches(
+def resolve_batches(
     context: dg.OpExecutionContext,
     group: BatchGroup,
     clustered: list[stages.ClusteredBatch],
     pipeline: ImportPipelineResource,
-) -> list[stages.StoredBatch]:
+) -> list[stages.ResolvedBatch]:
     """Matches each batch's clusters to the store and writes its references and results in
     one transaction per batch. A batch that raises does not stop the others; a retry redoes
-    only the batches not yet stored (each leaves `stored.json` in its staging folder)."""
-    stored_batches: list[stages.StoredBatch] = []
+    only the batches not yet stored (`stages.resolve_once`)."""
+    resolved_batches: list[stages.ResolvedBatch] = []
     failures: dict[str, str] = {}
     with pipeline.store() as conn, _progress_in_log(context):
         lines = progress.Stage("store", sum(b.validated.lines_read for b in clustered))
         for item, batch in zip(group.batches, clustered, strict=True):
             try:
-                stored_batches.append(_store_one(context, conn, item, batch, pipeline))
+                resolved = stages.resolve_once(conn, batch, item.strategy)
             except Exception as exc:
                 context.log.exception("batch %s could not be stored", item.batch.name)
                 failures[item.batch.name] = f"{type(exc).__name__}: {exc}"
+            else:
+                _log_resolved(context, resolved)
+                resolved_batches.append(resolved)
             lines.advance(batch.validated.lines_read)
     if failures:
         raise dg.Failure(
             description="; ".join(f"batch {name}: {error}" for name, error in failures.items()),
-            metadata={"failed_batches": ", ".join(failures), "stored_batches": len(stored_batches)},
+            metadata={
+                "failed_batches": ", ".join(failures),
+                "stored_batches": len(resolved_batches),
+            },
         )
     for batch in clustered:
         stages.discard_staging(batch.validated.loaded.staging)
-    return stored_batches
+    return resolved_batches
 
 
-def _store_one(
-    context: dg.OpExecutionContext,
-    conn: duckdb.DuckDBPyConnection,
-    item: BatchToImport,
-    batch: stages.ClusteredBatch,
-    pipeline: ImportPipelineResource,
-) -> stages.StoredBatch:
-    marker = Path(batch.validated.loaded.staging) / _STORED
-    if marker.exists():  # stored by an earlier attempt of this step
-        return stages.StoredBatch(**json.loads(marker.read_text()))
-    stored = stages.store_batch(conn, batch, item.strategy, ttl=pipeline.settings().unresolved_ttl)
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps(stored.as_dict()))
+def _log_resolved(context: dg.OpExecutionContext, resolved: stages.ResolvedBatch) -> None:
     context.log.info(
         "batch %s: %s — %s; %d references created, %d merged",
-        stored.name,
-        stored.status,
-        ", ".join(f"{k} {v}" for k, v in stored.counts.items() if v),
-        stored.references_created,
-        stored.references_merged,
+        resolved.name,
+        resolved.status,
+        ", ".join(f"{k} {v}" for k, v in resolved.counts.items() if v),
+        resolved.references_created,
+        resolved.references_merged,
     )
-    return stored
 
 
 @dg.graph
-def import_batch_group(group: BatchGroup) -> list[stages.StoredBatch]:
+def import_batch_group(group: BatchGroup) -> list[stages.ResolvedBatch]:
     """A group of batch files: load → validate → cluster → resolve and store."""
-    return resolve_and_store_batches(group, cluster_batches(validate_batches(load_batches(group))))
+    return resolve_batches(group, cluster_batches(validate_batches(load_batches(group))))
 
 
 @dg.op(pool=DUCKDB_POOL, tags={"kind": "duckdb"})

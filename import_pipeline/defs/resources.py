@@ -1,4 +1,4 @@
-"""The one resource: where the landing zone and the reference store are."""
+"""The one resource: where the landing zone and the reference store are, and the limits."""
 
 from __future__ import annotations
 
@@ -11,85 +11,79 @@ from pydantic import Field
 
 from import_pipeline import store
 from import_pipeline.landing import LandingZone
-from import_pipeline.settings import DEFAULT_STORE_MEMORY, Settings, parse_ttl
+from import_pipeline.settings import RUN_TIME_VARIABLES, Settings, set_variables
+
+_UNSET = "unset: the contract's default"
 
 
 class ImportPipelineResource(dg.ConfigurableResource):
-    """The landing zone and the DuckDB reference store of an import pipeline.
+    """The landing zone and the DuckDB reference store of an import pipeline. Each field is
+    one environment variable of contract section 1, as text; an unset field takes the
+    contract's default (`Settings.from_env` applies them).
 
     Example:
         ```python
-        pipeline = ImportPipelineResource.from_settings(Settings.from_env())
-        with pipeline.store() as conn:
+        pipeline = ImportPipelineResource.from_environment()  # dg.EnvVar per variable set
+        with pipeline.store(read_only=True) as conn:
             store.table_counts(conn)
         ```
     """
 
-    home: str = Field(description="Root of local state (IMPORT_PIPELINE_HOME); staging lives here.")
-    landing: str = Field(
-        description="The landing zone: a path or fsspec URL (IMPORT_PIPELINE_LANDING)."
+    home: str | None = Field(default=None, description=f"IMPORT_PIPELINE_HOME ({_UNSET} ./var).")
+    landing: str | None = Field(
+        default=None, description=f"IMPORT_PIPELINE_LANDING: a path or fsspec URL ({_UNSET})."
     )
-    duckdb_path: str = Field(
-        description="The reference store's DuckDB file (IMPORT_PIPELINE_DUCKDB)."
+    duckdb_path: str | None = Field(
+        default=None, description=f"IMPORT_PIPELINE_DUCKDB: the store's file ({_UNSET})."
     )
-    unresolved_ttl: str = Field(
-        default="48h",
-        description="How long an unresolved association waits (IMPORT_PIPELINE_UNRESOLVED_TTL).",
+    unresolved_ttl: str | None = Field(
+        default=None, description=f"IMPORT_PIPELINE_UNRESOLVED_TTL, e.g. 48h ({_UNSET})."
     )
-    max_line_bytes: int = Field(description="Lines longer than this fail with LineTooLong.")
-    max_decompressed_bytes: int = Field(description="A gzip batch may not expand past this.")
-    max_decompression_ratio: int = Field(description="... nor past this many times its size.")
-    store_memory: str = Field(
-        default=DEFAULT_STORE_MEMORY,
-        description="DuckDB's memory per store connection (IMPORT_PIPELINE_STORE_MEMORY).",
+    max_line_bytes: str | None = Field(
+        default=None, description="IMPORT_PIPELINE_MAX_LINE_BYTES: longer lines fail alone."
+    )
+    max_decompressed_bytes: str | None = Field(
+        default=None, description="IMPORT_PIPELINE_MAX_DECOMPRESSED_BYTES: a gzip's limit."
+    )
+    max_decompression_ratio: str | None = Field(
+        default=None, description="IMPORT_PIPELINE_MAX_DECOMPRESSION_RATIO: ... as a ratio."
+    )
+    store_memory: str | None = Field(
+        default=None, description="IMPORT_PIPELINE_STORE_MEMORY: DuckDB's memory per connection."
     )
     lock_wait_seconds: float = Field(
         default=120.0, description="How long to wait for another process to release the store."
     )
 
     @classmethod
+    def from_environment(cls) -> ImportPipelineResource:
+        """Each field that has its variable set reads it through `dg.EnvVar`: resolved when a
+        run starts, and shown by name (not value) in the UI."""
+        return cls(**{v.field: dg.EnvVar(v.name) for v in set_variables()})
+
+    @classmethod
     def from_settings(cls, settings: Settings) -> ImportPipelineResource:
-        return cls(
-            home=str(settings.home),
-            landing=settings.landing,
-            duckdb_path=str(settings.duckdb_path),
-            unresolved_ttl=f"{int(settings.unresolved_ttl.total_seconds() // 60)}m",
-            max_line_bytes=settings.max_line_bytes,
-            max_decompressed_bytes=settings.max_decompressed_bytes,
-            max_decompression_ratio=settings.max_decompression_ratio,
-            store_memory=settings.store_memory,
-        )
+        """Explicit values, for a caller that resolved its settings itself (tests, the CLI)."""
+        variables = settings.as_variables()
+        return cls(**{v.field: variables[v.name] for v in RUN_TIME_VARIABLES})
 
     def settings(self) -> Settings:
-        from pathlib import Path
-
-        return Settings(
-            home=Path(self.home),
-            landing=self.landing,
-            duckdb_path=Path(self.duckdb_path),
-            dagster_home=Path(self.home) / "dagster",
-            unresolved_ttl=parse_ttl(self.unresolved_ttl),
-            max_line_bytes=self.max_line_bytes,
-            max_decompressed_bytes=self.max_decompressed_bytes,
-            max_decompression_ratio=self.max_decompression_ratio,
-            store_memory=self.store_memory,
-        )
+        values = {v.name: getattr(self, v.field) for v in RUN_TIME_VARIABLES}
+        return Settings.from_env({name: value for name, value in values.items() if value})
 
     def landing_zone(self) -> LandingZone:
-        return LandingZone(self.landing)
+        return LandingZone(self.settings().landing)
 
     @contextmanager
     def store(
         self, *, read_only: bool = False, wait_seconds: float | None = None
     ) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short-lived connection to the store, closed however the body ends."""
-        from pathlib import Path
-
-        wait = self.lock_wait_seconds if wait_seconds is None else wait_seconds
+        settings = self.settings()
         with store.connect(
-            Path(self.duckdb_path),
+            settings.duckdb_path,
             read_only=read_only,
-            wait_seconds=wait,
-            memory_limit=self.store_memory,
+            wait_seconds=self.lock_wait_seconds if wait_seconds is None else wait_seconds,
+            memory_limit=settings.store_memory,
         ) as conn:
             yield conn

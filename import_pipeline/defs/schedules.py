@@ -1,76 +1,85 @@
-"""Scheduled ingestion, for deployments that prefer a schedule to the sensor.
+"""The schedules: association resolution (hourly, on by default), and scheduled ingestion for
+deployments that prefer a schedule to the sensor (off by default).
 
-Dagster's `build_schedule_from_partitioned_job` refuses dynamic partitions, so this schedule
-is written by hand: on each tick it requests a run for every valid record that has batches
-whose current content is not imported yet.
+Dagster's `build_schedule_from_partitioned_job` refuses dynamic partitions, so scheduled
+ingestion is written by hand: on each tick it plans, with the sensor's planning function, a
+run for every valid record that has batches whose current content is not imported yet.
 """
 
-import hashlib
-import os
+from __future__ import annotations
 
 import dagster as dg
 
 from import_pipeline import store
-from import_pipeline.defs.jobs import import_record_job, resolve_associations, run_config_for
+from import_pipeline.defs.jobs import import_record_job, resolve_associations, run_request
 from import_pipeline.defs.partitions import import_records
 from import_pipeline.defs.resources import ImportPipelineResource
 from import_pipeline.errors import NotFound, StoreBusy
-from import_pipeline.records import pending_batches, read_record
-
-INGEST_CRON = os.environ.get("IMPORT_PIPELINE_INGEST_CRON", "0 2 * * *")
-RESOLVE_CRON = os.environ.get("IMPORT_PIPELINE_RESOLVE_CRON", "0 * * * *")
+from import_pipeline.landing import RecordFolder
+from import_pipeline.landing.records import BatchVersion, pending_batches, plan_record_runs
 
 
-@dg.schedule(
-    job=resolve_associations,
-    cron_schedule=RESOLVE_CRON,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Hourly: links associations whose targets arrived and expires those older than "
-    "IMPORT_PIPELINE_UNRESOLVED_TTL (their results become partially_failed).",
-)
-def hourly_association_resolution(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    return dg.RunRequest(run_key=f"resolve:{context.scheduled_execution_time:%Y%m%dT%H%M}")
+def build_association_schedule(cron: str) -> dg.ScheduleDefinition:
+    @dg.schedule(
+        name="hourly_association_resolution",
+        job=resolve_associations,
+        cron_schedule=cron,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Links associations whose targets arrived and expires those older than "
+        "IMPORT_PIPELINE_UNRESOLVED_TTL (their results become partially_failed) "
+        "(cron: IMPORT_PIPELINE_RESOLVE_CRON).",
+    )
+    def hourly_association_resolution(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        return dg.RunRequest(run_key=f"resolve:{context.scheduled_execution_time:%Y%m%dT%H%M}")
+
+    return hourly_association_resolution
 
 
-@dg.schedule(
-    job=import_record_job,
-    cron_schedule=INGEST_CRON,
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Imports every record's new or changed batches (cron: IMPORT_PIPELINE_INGEST_CRON).",
-)
-def scheduled_ingestion(context: dg.ScheduleEvaluationContext, pipeline: ImportPipelineResource):
+def _scheduled_runs(
+    context: dg.ScheduleEvaluationContext, pipeline: ImportPipelineResource
+) -> list[dg.RunRequest] | dg.SkipReason:
     landing = pipeline.landing_zone()
+    folders = landing.scan().records
     try:
         with pipeline.store(read_only=True, wait_seconds=10) as conn:
             imported = {
-                folder.key: store.imported_checksums(conn, folder.key)
-                for folder in landing.scan().records
+                folder.key: store.imported_checksums(conn, folder.key) for folder in folders
             }
     except NotFound:
         imported = {}
     except StoreBusy as exc:
         return dg.SkipReason(str(exc))
+
+    def pending(folder: RecordFolder) -> list[BatchVersion]:
+        found = pending_batches(landing, folder, imported.get(folder.key, {}))
+        return [BatchVersion(batch.name, checksum) for batch, checksum in found]
+
+    plans = [p.plan for p in plan_record_runs(landing, folders, pending) if p.plan is not None]
     known = set(import_records.get_partition_keys(dynamic_partitions_store=context.instance))
-    requests = []
-    for folder in landing.scan().records:
-        if read_record(landing, folder).record is None:
-            continue
-        pending = pending_batches(landing, folder, imported.get(folder.key, {}))
-        if not pending:
-            continue
-        if folder.key not in known:
-            context.instance.add_dynamic_partitions(import_records.name, [folder.key])
-        names = sorted(batch.name for batch, _ in pending)
-        state = hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
-        requests.append(
-            dg.RunRequest(
-                run_key=f"scheduled:{folder.key}:{context.scheduled_execution_time:%Y%m%dT%H%M}:{state}",
-                partition_key=folder.key,
-                run_config=run_config_for(names, {b.name: c for b, c in pending}),
-                tags={
-                    "import_pipeline/record": folder.key,
-                    "import_pipeline/batches": ",".join(names)[:4000],
-                },
-            )
-        )
+    new = [plan.record_key for plan in plans if plan.record_key not in known]
+    if new:
+        context.instance.add_dynamic_partitions(import_records.name, new)
+    tick = f"{context.scheduled_execution_time:%Y%m%dT%H%M}"
+    requests = [
+        run_request(plan, run_key=f"scheduled:{plan.record_key}:{tick}:{plan.identity[:16]}",
+                    source="schedule")
+        for plan in plans
+    ]  # fmt: skip
     return requests or dg.SkipReason("no record has batches waiting to be imported")
+
+
+def build_ingestion_schedule(cron: str) -> dg.ScheduleDefinition:
+    @dg.schedule(
+        name="scheduled_ingestion",
+        job=import_record_job,
+        cron_schedule=cron,
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description="Imports every record's new or changed batches "
+        "(cron: IMPORT_PIPELINE_INGEST_CRON).",
+    )
+    def scheduled_ingestion(
+        context: dg.ScheduleEvaluationContext, pipeline: ImportPipelineResource
+    ) -> list[dg.RunRequest] | dg.SkipReason:
+        return _scheduled_runs(context, pipeline)
+
+    return scheduled_ingestion

@@ -5,22 +5,19 @@ taken only once it is unchanged across two ticks) and the (size, version, checks
 launched, so a tick reads file contents only for files that changed.
 """
 
-import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 
 import dagster as dg
 
 from import_pipeline import store
-from import_pipeline.defs.jobs import import_record_job, run_config_for
+from import_pipeline.defs.jobs import import_record_job, run_request
 from import_pipeline.defs.partitions import import_records
 from import_pipeline.defs.resources import ImportPipelineResource
 from import_pipeline.errors import StoreBusy
 from import_pipeline.landing import LandingZone, RecordFolder
-from import_pipeline.records import read_record
+from import_pipeline.landing.records import BatchVersion, PlannedRecord, plan_record_runs
 
-SENSOR_INTERVAL_SECONDS = int(os.environ.get("IMPORT_PIPELINE_SENSOR_INTERVAL", "5"))
 # The sensor never waits long for the store: the run writes the record anyway.
 _STORE_WAIT_SECONDS = 2.0
 
@@ -56,8 +53,8 @@ class _Tick:
 
 def _ready_batches(
     landing: LandingZone, folder: RecordFolder, previous: LandingCursor, tick: _Tick
-) -> list[tuple[str, str]]:
-    """The (name, checksum) of this folder's batches that are stable and not yet launched."""
+) -> list[BatchVersion]:
+    """The versions of this folder's batches that are stable and not yet launched."""
     ready = []
     for batch in folder.batches:
         ident = f"{folder.key}/{batch.name}"
@@ -79,34 +76,11 @@ def _ready_batches(
         tick.cursor.taken[ident] = [*observed, checksum]
         if taken and taken[2] == checksum:
             continue  # touched, same content: the same batch is not imported again
-        ready.append((batch.name, checksum))
+        ready.append(BatchVersion(batch.name, checksum))
     return ready
 
 
-def _run_request(record_key: str, ready: list[tuple[str, str]]) -> dg.RunRequest:
-    identity = "\n".join(f"{name}:{checksum}" for name, checksum in sorted(ready))
-    names = [name for name, _ in sorted(ready)]
-    return dg.RunRequest(
-        # The content checksums are in the key: a changed file gets a new run, the same never.
-        run_key=f"{record_key}:{hashlib.sha256(identity.encode()).hexdigest()[:32]}",
-        partition_key=record_key,
-        run_config=run_config_for(names, dict(ready)),
-        tags={
-            "import_pipeline/record": record_key,
-            "import_pipeline/batches": ",".join(names)[:4000],
-            "import_pipeline/checksums": ",".join(c[:12] for _, c in sorted(ready))[:4000],
-        },
-    )
-
-
-@dg.sensor(
-    job=import_record_job,
-    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Watches the landing zone: registers each valid record folder as an "
-    "import_records partition and launches a run for its new or changed, stable batches.",
-)
-def landing_zone_sensor(
+def _landing_zone_tick(
     context: dg.SensorEvaluationContext, pipeline: ImportPipelineResource
 ) -> dg.SensorResult:
     landing = pipeline.landing_zone()
@@ -116,25 +90,34 @@ def landing_zone_sensor(
     for problem in scan.refused:
         tick.problems[problem] = problem
     known = set(import_records.get_partition_keys(dynamic_partitions_store=context.instance))
-    new_partitions: list[str] = []
-    records_to_write = []
-    for folder in scan.records:
-        for ignored in folder.ignored:
+    planned = plan_record_runs(
+        landing, scan.records, lambda folder: _ready_batches(landing, folder, previous, tick)
+    )
+    new_partitions = [
+        p.folder.key for p in planned if p.reading.record is not None and p.folder.key not in known
+    ]
+    for record in planned:
+        for ignored in record.folder.ignored:
             tick.problems[ignored] = ignored
-        reading = read_record(landing, folder)
-        records_to_write.append((folder, reading))
-        if reading.record is None:
-            tick.problems[folder.key] = reading.problem or "invalid record"
-            continue
-        if folder.key not in known:
-            new_partitions.append(folder.key)
-        ready = _ready_batches(landing, folder, previous, tick)
-        if ready:
-            tick.run_requests.append(_run_request(folder.key, ready))
+        if record.reading.record is None:
+            tick.problems[record.folder.key] = record.reading.problem or "invalid record"
+        if record.plan is not None:
+            # The content checksums are in the key: a changed file gets a new run, the same never.
+            run_key = f"{record.plan.record_key}:{record.plan.identity}"
+            tick.run_requests.append(run_request(record.plan, run_key=run_key, source="sensor"))
     for ident in sorted(previous.seen.keys() - tick.cursor.seen.keys()):
         context.log.info("batch %s is no longer in the landing zone", ident)
+    _write_records(context, pipeline, planned, tick, previous)
+    return _result(context, tick, previous, new_partitions)
 
-    _write_records(context, pipeline, records_to_write, tick, previous)
+
+def _result(
+    context: dg.SensorEvaluationContext,
+    tick: _Tick,
+    previous: LandingCursor,
+    new_partitions: list[str],
+) -> dg.SensorResult:
+    """The tick's runs, new partitions and cursor; its refusals logged once each."""
     new_problems = {k: v for k, v in tick.problems.items() if previous.problems.get(k) != v}
     for problem in new_problems.values():
         context.log.warning(problem)
@@ -155,10 +138,29 @@ def landing_zone_sensor(
     )
 
 
+def build_landing_zone_sensor(minimum_interval_seconds: int) -> dg.SensorDefinition:
+    """The landing-zone sensor, looking every `minimum_interval_seconds`."""
+
+    @dg.sensor(
+        name="landing_zone_sensor",
+        job=import_record_job,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Watches the landing zone: registers each valid record folder as an "
+        "import_records partition and launches a run for its new or changed, stable batches.",
+    )
+    def landing_zone_sensor(
+        context: dg.SensorEvaluationContext, pipeline: ImportPipelineResource
+    ) -> dg.SensorResult:
+        return _landing_zone_tick(context, pipeline)
+
+    return landing_zone_sensor
+
+
 def _write_records(
     context: dg.SensorEvaluationContext,
     pipeline: ImportPipelineResource,
-    records: list,
+    planned: list[PlannedRecord],
     tick: _Tick,
     previous: LandingCursor,
 ) -> None:
@@ -166,10 +168,10 @@ def _write_records(
     writes its record anyway), without taking the store's lock on every quiet tick."""
     launched = {r.partition_key for r in tick.run_requests}
     changed = [
-        (folder, reading)
-        for folder, reading in records
-        if folder.key in launched
-        or (reading.record is None and previous.problems.get(folder.key) != reading.problem)
+        (p.folder, p.reading)
+        for p in planned
+        if p.folder.key in launched
+        or (p.reading.record is None and previous.problems.get(p.folder.key) != p.reading.problem)
     ]
     if not changed:
         return

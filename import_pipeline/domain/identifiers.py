@@ -3,8 +3,8 @@
 Each type's rule is data (`RULES`): the characters it trims, an optional prefix it drops, the
 pattern the rest must match, and the case of the stored form. Two executions read the same
 rules: `normalise_identifier` with compiled Python `re` for single values (the pydantic
-validators, the CLI's `reference` lookup), and `normalised_identifier` as one Polars expression
-for whole columns. Both are written in the subset of regex syntax on which Python's `re` and
+validators, the CLI's `reference` lookup), and `pipeline/identifier_columns.py` as one Polars
+expression for whole columns. Both are written in the subset of regex syntax on which Python's `re` and
 Rust's `regex` agree (explicit character classes, no `\\d`, `\\s` or `\\w`), and a test proves
 they agree on every form in the tests, on the SYNERGY identifiers and on generated mutations.
 (Lower-casing follows each engine's Unicode tables, Python 3.11's 14.0 and Rust's newer ones:
@@ -17,8 +17,6 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
-
-import polars as pl
 
 
 class IdentifierType(StrEnum):
@@ -122,7 +120,7 @@ ACCEPTED_FORMS: dict[IdentifierType, str] = {kind: r.accepted_forms for kind, r 
 _TYPES = {kind.value: kind for kind in IdentifierType}
 
 
-def _ascii_case_insensitive(pattern: str) -> str:
+def ascii_case_insensitive(pattern: str) -> str:
     """`pattern` with its `(?i)` spelled out for ASCII letters only (`d` → `[dD]`, `[a-z]` →
     `[a-zA-Z]`): Python's `re` folds `ı`, `ſ` and the Kelvin sign to ASCII letters and Rust's
     `regex` folds only some of them, so neither is asked to fold at all."""
@@ -171,8 +169,8 @@ class _CompiledRule:
 _COMPILED = {
     kind: _CompiledRule(
         rule=rule,
-        prefix=re.compile(_ascii_case_insensitive(rule.prefix)) if rule.prefix else None,
-        pattern=re.compile(_ascii_case_insensitive(rule.pattern), re.DOTALL),
+        prefix=re.compile(ascii_case_insensitive(rule.prefix)) if rule.prefix else None,
+        pattern=re.compile(ascii_case_insensitive(rule.pattern), re.DOTALL),
         table=str.maketrans(dict(rule.translate)),
         # `fullmatch`: `$` alone would let a final line end through.
         normal_form=re.compile(rule.normal_form) if rule.normal_form else None,
@@ -209,47 +207,3 @@ def normalise_identifier(identifier_type: str, value: object) -> str | None:
     if match is None:
         return None
     return _case(match.group(1) if match.re.groups else match.group(0), rule.case)
-
-
-def _rule_expression(rule: IdentifierRule, text: pl.Expr) -> pl.Expr:
-    if rule.nfc:
-        text = text.str.normalize("NFC")
-    for old, new in rule.translate:
-        text = text.str.replace_all(old, new, literal=True)
-    text = text.str.strip_chars(WHITESPACE)
-    if rule.prefix is not None:
-        prefix = _ascii_case_insensitive(rule.prefix)
-        text = text.str.replace(prefix, "").str.strip_chars(WHITESPACE)
-    # `(?s)` so that `.` matches line ends, as re.DOTALL does on the Python side.
-    pattern = "(?s)" + _ascii_case_insensitive(rule.pattern)
-    if re.compile(rule.pattern).groups:
-        matched = text.str.extract(pattern, 1)
-    else:
-        matched = pl.when(text.str.contains(pattern)).then(text)
-    if rule.case == "lower":
-        return matched.str.to_lowercase()
-    if rule.case == "upper":
-        return matched.str.to_uppercase()
-    return matched
-
-
-def normalised_identifier(
-    identifier_type: pl.Expr = pl.col("identifier_type"),
-    value: pl.Expr = pl.col("identifier"),
-    is_integer: pl.Expr = pl.col("identifier_is_integer"),
-) -> pl.Expr:
-    """The normalised form of a column of identifiers (null where refused): the Polars twin
-    of `normalise_identifier`.
-
-    `value` is the identifier as text (a JSON integer rendered in decimal) and `is_integer`
-    says whether it was a JSON integer, which only `pm_id` accepts (positive).
-    """
-    as_text = pl.when(~is_integer).then(value)
-    expression = pl.when(pl.lit(False)).then(pl.lit(None, pl.String))
-    for kind, rule in RULES.items():
-        branch = _rule_expression(rule, as_text)
-        if rule.accepts_integers:
-            positive = pl.when(value.str.contains(r"^[1-9][0-9]*$")).then(value)
-            branch = pl.when(is_integer).then(positive).otherwise(branch)
-        expression = expression.when(identifier_type == kind.value).then(branch)
-    return expression.otherwise(None)

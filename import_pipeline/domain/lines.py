@@ -1,20 +1,19 @@
-"""Domain models: the import record, batch and result, and the batch-line format.
+"""The batch line: DESTINY's `ReferenceFileInput`, its identifiers and enhancements.
 
-Pure pydantic, no Dagster. These models are the schema's source of truth: the JSON Schema
-(`import-pipeline schema`), every line's verdict and its precise error messages (`validate.py`)
-all come from here. They follow the DESTINY SDK's models field by field; where they differ on
-purpose, `docs/decisions.md` says why.
+Pure pydantic. These models are the schema's source of truth: the JSON Schema
+(`import-pipeline schema`), every line's verdict and its precise error messages
+(`pipeline/validate.py`) all come from here. They follow the DESTINY SDK's models field by
+field; where they differ on purpose, `docs/decisions.md` says why.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -27,193 +26,12 @@ from pydantic import (
     field_validator,
 )
 
-from import_pipeline.identifiers import (
+from import_pipeline.domain.identifiers import (
     ACCEPTED_FORMS,
     WHITESPACE,
     IdentifierType,
     normalise_identifier,
 )
-
-# ---------------------------------------------------------------------------------------------
-# Statuses and strategies
-# ---------------------------------------------------------------------------------------------
-
-
-class ImportRecordStatus(StrEnum):
-    CREATED = "created"
-    STARTED = "started"
-    COMPLETED = "completed"
-
-
-class ImportBatchStatus(StrEnum):
-    CREATED = "created"
-    STARTED = "started"
-    COMPLETED = "completed"
-    PARTIALLY_FAILED = "partially_failed"
-    FAILED = "failed"
-
-
-class ImportResultStatus(StrEnum):
-    CREATED = "created"
-    STARTED = "started"
-    COMPLETED = "completed"
-    PARTIALLY_FAILED = "partially_failed"
-    FAILED = "failed"
-    RETRYING = "retrying"
-
-
-#: Results a finished run never leaves behind.
-TRANSIENT_RESULT_STATUSES = frozenset({ImportResultStatus.CREATED, ImportResultStatus.STARTED})
-#: Results whose reference exists in the store.
-WRITTEN_RESULT_STATUSES = frozenset(
-    {
-        ImportResultStatus.COMPLETED,
-        ImportResultStatus.PARTIALLY_FAILED,
-        ImportResultStatus.RETRYING,
-    }
-)
-
-
-class CollisionStrategy(StrEnum):
-    """What a line that matches one stored reference does to it (contract section 5)."""
-
-    MERGE_DEFENSIVE = "merge_defensive"
-    MERGE_AGGRESSIVE = "merge_aggressive"
-    APPEND = "append"
-    OVERWRITE = "overwrite"
-    DISCARD = "discard"
-    FAIL = "fail"
-
-
-class ErrorCode(StrEnum):
-    """Error codes of a result (commercetools ErrorObject style)."""
-
-    INVALID_JSON_INPUT = "InvalidJsonInput"
-    REQUIRED_FIELD = "RequiredField"
-    INVALID_FIELD = "InvalidField"
-    UNKNOWN_FIELD = "UnknownField"
-    INVALID_INPUT = "InvalidInput"
-    LINE_TOO_LONG = "LineTooLong"
-    IDENTIFIER_COLLISION = "IdentifierCollision"
-    DUPLICATE_REFERENCE = "DuplicateReference"
-    UNRESOLVED_REFERENCE = "UnresolvedReference"
-    GENERIC = "Generic"
-
-
-def derive_batch_status(counts: dict[str, int]) -> ImportBatchStatus:
-    """A batch's status from the count of its results per status (contract section 4)."""
-    present = {ImportResultStatus(status) for status, count in counts.items() if count > 0}
-    if not present:
-        return ImportBatchStatus.CREATED
-    if present & (TRANSIENT_RESULT_STATUSES | {ImportResultStatus.RETRYING}):
-        return ImportBatchStatus.STARTED
-    if present == {ImportResultStatus.COMPLETED}:
-        return ImportBatchStatus.COMPLETED
-    if present == {ImportResultStatus.FAILED}:
-        return ImportBatchStatus.FAILED
-    return ImportBatchStatus.PARTIALLY_FAILED
-
-
-# ---------------------------------------------------------------------------------------------
-# Import record, batch, result
-# ---------------------------------------------------------------------------------------------
-
-
-def _assume_utc_and_past(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    if value > datetime.now(UTC):
-        raise ValueError("searched_at must not be in the future")
-    return value
-
-
-class ImportRecordInput(BaseModel):
-    """The fields of `record.json`: what a processor says about an import."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    source_name: str = Field(
-        min_length=1, description="The source of the references being imported (eg. OpenAlex)."
-    )
-    processor_name: str = Field(
-        min_length=1, description="The name of the processor that is importing the data."
-    )
-    processor_version: str = Field(
-        min_length=1, description="The version of the processor that is importing the data."
-    )
-    expected_reference_count: int = Field(
-        ge=-1,
-        description="Number of references expected in this import; -1 if unknown.",
-    )
-    search_string: str | None = Field(
-        default=None, description="The search string used to produce this import."
-    )
-    searched_at: Annotated[datetime, AfterValidator(_assume_utc_and_past)] | None = Field(
-        default=None,
-        description="When the search that produced this import ran (ISO 8601). "
-        "No timezone means UTC; it may not be in the future.",
-    )
-    notes: str | None = Field(default=None, description="Free-text notes about the import.")
-    collision_strategy: CollisionStrategy = Field(
-        default=CollisionStrategy.MERGE_DEFENSIVE,
-        description="What a line matching one stored reference does to it.",
-    )
-
-
-class ImportRecord(ImportRecordInput):
-    """An import record as stored: one per record folder (and Dagster partition)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    id: uuid.UUID = Field(default_factory=uuid.uuid4)
-    record_key: str = Field(description="The landing-zone folder name; the partition key.")
-    status: ImportRecordStatus = ImportRecordStatus.CREATED
-
-
-class ImportBatch(BaseModel):
-    """One batch file of a record, at the version (checksum) last imported."""
-
-    id: uuid.UUID = Field(default_factory=uuid.uuid4)
-    record_key: str
-    name: str = Field(description="The batch file's name in the record folder.")
-    storage_url: str = Field(description="Where the batch file was read from.")
-    checksum: str | None = Field(default=None, description="SHA-256 of the imported bytes.")
-    status: ImportBatchStatus = ImportBatchStatus.CREATED
-    failure_details: str | None = Field(
-        default=None, description="Why the whole batch failed, when it could not be read."
-    )
-
-
-class ResultError(BaseModel):
-    """One error of a result, in the style of the commercetools Import API's ErrorObject."""
-
-    code: ErrorCode
-    message: str
-    field: str | None = Field(default=None, description="Path such as identifiers[1].identifier")
-
-
-class UnresolvedIdentifier(BaseModel):
-    identifier_type: str
-    identifier: str
-
-
-class ImportResult(BaseModel):
-    """The fate of one non-blank line of a batch."""
-
-    id: uuid.UUID = Field(default_factory=uuid.uuid4)
-    import_batch_id: uuid.UUID
-    line_number: int = Field(ge=1, description="Physical line number, from 1.")
-    status: ImportResultStatus
-    reference_id: uuid.UUID | None = None
-    errors: list[ResultError] = Field(default_factory=list)
-    failure_details: str | None = None
-    unresolved_references: list[UnresolvedIdentifier] = Field(default_factory=list)
-
-
-# ---------------------------------------------------------------------------------------------
-# The batch line: DESTINY's ReferenceFileInput
-# ---------------------------------------------------------------------------------------------
-
 
 _HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
 
@@ -542,22 +360,6 @@ EnhancementContent = Annotated[
     | RawEnhancement,
     Field(discriminator="enhancement_type"),
 ]
-
-ENHANCEMENT_TYPES: tuple[str, ...] = (
-    "bibliographic",
-    "abstract",
-    "annotation",
-    "location",
-    "reference_association",
-    "linked_data",
-    "full_text",
-    "raw",
-)
-
-
-#: Keys a DESTINY repository's export writes on each enhancement; accepted and ignored on
-#: import, as DESTINY does (contract section 3).
-EXPORT_KEYS = ("id", "reference_id", "derived_from", "created_at")
 
 
 class EnhancementFileInput(_Strict):

@@ -1,14 +1,17 @@
-"""Record folders: reading `record.json` and deciding which batches still need importing."""
+"""Record folders: reading `record.json`, deciding which batch versions still need importing,
+and planning a record's runs (the one function the sensor and the schedule share)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from import_pipeline.landing import BatchFile, LandingZone, RecordFolder
-from import_pipeline.models import ImportRecordInput
+from import_pipeline.domain.records import ImportRecordInput
+from import_pipeline.landing.zone import BatchFile, LandingZone, RecordFolder
 
 
 @dataclass(frozen=True)
@@ -72,3 +75,56 @@ def pending_batches(
         if imported.get(batch.name) != checksum:
             pending.append((batch, checksum))
     return pending
+
+
+@dataclass(frozen=True)
+class BatchVersion:
+    """A batch file at one content: the identity of what is imported (contract section 2).
+    `checksum` is empty when the caller has not read the file (the run reads it)."""
+
+    name: str
+    checksum: str = ""
+
+
+@dataclass(frozen=True)
+class RecordPlan:
+    """The batch versions of one record to import in one run."""
+
+    record_key: str
+    batches: tuple[BatchVersion, ...]
+
+    @property
+    def identity(self) -> str:
+        """A digest of the batch versions: the same content, the same identity."""
+        text = "\n".join(
+            f"{b.name}:{b.checksum}" for b in sorted(self.batches, key=lambda b: b.name)
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class PlannedRecord:
+    """A record folder as planning saw it: `record.json` read, and the run it needs (if any)."""
+
+    folder: RecordFolder
+    reading: RecordReading
+    plan: RecordPlan | None
+
+
+def plan_record_runs(
+    landing: LandingZone,
+    folders: Iterable[RecordFolder],
+    select: Callable[[RecordFolder], list[BatchVersion]],
+) -> list[PlannedRecord]:
+    """For each record folder, its `record.json` and, when that is valid, a plan of the batch
+    versions `select` picks for it (none picked: no plan). A record whose `record.json` is
+    missing or invalid is never planned: its batches wait (contract section 2)."""
+    planned = []
+    for folder in folders:
+        reading = read_record(landing, folder)
+        chosen = select(folder) if reading.record is not None else []
+        plan = (
+            RecordPlan(folder.key, tuple(sorted(chosen, key=lambda b: b.name))) if chosen else None
+        )
+        planned.append(PlannedRecord(folder, reading, plan))
+    return planned

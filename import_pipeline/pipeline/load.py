@@ -12,22 +12,39 @@ import hashlib
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 import polars as pl
 
 from import_pipeline.errors import BatchUnreadable
-
-#: Schema of a loaded chunk: one row per non-blank physical line.
-LINES_SCHEMA = {"line_number": pl.Int64, "text": pl.String, "problem": pl.String}
-NOT_UTF8 = "not_utf8"
-TOO_LONG = "too_long"
+from import_pipeline.pipeline.frames import NOT_UTF8, TOO_LONG
 
 _READ_BLOCK = 8 * 1024 * 1024
 #: Text of a chunk of lines, about.
 CHUNK_BYTES = 64 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
+
+
+@dataclass
+class LoadedBatch:
+    """A batch file read into staged line chunks, or the reason it could not be read."""
+
+    record_key: str
+    name: str
+    batch_id: str
+    storage_url: str
+    staging: str
+    chunk_paths: list[str] = field(default_factory=list)
+    chunk_text_bytes: list[int] = field(default_factory=list)  # parallel to chunk_paths
+    chunk_lines: list[int] = field(default_factory=list)  # parallel to chunk_paths
+    stats: dict[str, Any] = field(default_factory=dict)
+    unreadable: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def checksum(self) -> str:
+        return str(self.stats.get("checksum", ""))
 
 
 @dataclass
@@ -169,7 +186,7 @@ def iter_line_chunks(
 
 
 def line_frame(head: LineHead, max_line_bytes: int) -> tuple[pl.DataFrame, int]:
-    """A chunk's frame of lines (see `LINES_SCHEMA`) and how many of its lines were blank."""
+    """A chunk's frame of lines (see `LOADED_LINES`) and how many of its lines were blank."""
     frame, _, blanks = _frame(head.first_line, head.text, list(head.too_long_lines), max_line_bytes)
     return frame, blanks
 

@@ -1,0 +1,35 @@
+"""The tags every record run carries, so the Runs page finds it by record, batch and checksum
+however it was launched (the sensor, the schedule, the CLI, the UI)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from import_pipeline.landing.records import BatchVersion
+
+
+class RunTags:
+    """The tags every record run carries, so the Runs page finds it by record, batch and
+    checksum however it was launched."""
+
+    RECORD = "import_pipeline/record"
+    BATCHES = "import_pipeline/batches"
+    CHECKSUMS = "import_pipeline/checksums"
+    SOURCE = "import_pipeline/source"
+    #: Dagster refuses longer tag values.
+    LIMIT = 4000
+
+
+def run_tags(
+    record_key: str, batches: Iterable[BatchVersion], source: str | None = None
+) -> dict[str, str]:
+    """The tags of a run of `record_key` importing `batches` (`source`: who launched it)."""
+    versions = sorted(batches, key=lambda b: b.name)
+    tags = {
+        RunTags.RECORD: record_key,
+        RunTags.BATCHES: ",".join(b.name for b in versions)[: RunTags.LIMIT] or "-",
+        RunTags.CHECKSUMS: ",".join(b.checksum[:12] for b in versions)[: RunTags.LIMIT] or "-",
+    }
+    if source is not None:
+        tags[RunTags.SOURCE] = source
+    return tags

@@ -1,0 +1,51 @@
+"""`record.json`: what a processor says about an import (contract section 2)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from import_pipeline.domain.strategies import CollisionStrategy
+
+
+def _assume_utc_and_past(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if value > datetime.now(UTC):
+        raise ValueError("searched_at must not be in the future")
+    return value
+
+
+class ImportRecordInput(BaseModel):
+    """The fields of `record.json`: what a processor says about an import."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source_name: str = Field(
+        min_length=1, description="The source of the references being imported (eg. OpenAlex)."
+    )
+    processor_name: str = Field(
+        min_length=1, description="The name of the processor that is importing the data."
+    )
+    processor_version: str = Field(
+        min_length=1, description="The version of the processor that is importing the data."
+    )
+    expected_reference_count: int = Field(
+        ge=-1,
+        description="Number of references expected in this import; -1 if unknown.",
+    )
+    search_string: str | None = Field(
+        default=None, description="The search string used to produce this import."
+    )
+    searched_at: Annotated[datetime, AfterValidator(_assume_utc_and_past)] | None = Field(
+        default=None,
+        description="When the search that produced this import ran (ISO 8601). "
+        "No timezone means UTC; it may not be in the future.",
+    )
+    notes: str | None = Field(default=None, description="Free-text notes about the import.")
+    collision_strategy: CollisionStrategy = Field(
+        default=CollisionStrategy.MERGE_DEFENSIVE,
+        description="What a line matching one stored reference does to it.",
+    )

@@ -1,0 +1,191 @@
+"""Results: one per line, its status, reference and errors (contract section 4).
+
+The rules of a line's result over a window of lines (Polars), and how a result's errors are
+written: the JSON list and its `Line N:` rendering, as expressions over a `List(ERROR)` column,
+so a batch's results are rendered in one pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+
+from import_pipeline.domain.error_codes import ErrorCode
+from import_pipeline.domain.statuses import ImportResultStatus
+from import_pipeline.domain.strategies import OnMatch, StrategyRule
+from import_pipeline.pipeline.frames import ERROR, ERRORS
+
+
+def errors_json(errors: pl.Expr) -> pl.Expr:
+    """The `errors` column: a JSON array of `{"code", "message", "field"}` objects."""
+    return pl.format(
+        "[{}]",
+        errors.list.eval(pl.element().struct.json_encode()).list.join(",").fill_null(""),
+    )
+
+
+def failure_details(line_number: pl.Expr, errors: pl.Expr) -> pl.Expr:
+    """``Line N: Code at field: message; …``, or null when there is no error."""
+    rendered = errors.list.eval(
+        pl.format(
+            "{}{}: {}",
+            pl.element().struct.field("code"),
+            pl.when(pl.element().struct.field("field").is_not_null())
+            .then(pl.format(" at {}", pl.element().struct.field("field")))
+            .otherwise(pl.lit("")),
+            pl.element().struct.field("message"),
+        )
+    ).list.join("; ")
+    return pl.when(errors.list.len() > 0).then(pl.format("Line {}: {}", line_number, rendered))
+
+
+def error_struct(code: ErrorCode, message: pl.Expr, field: str | None) -> pl.Expr:
+    """One error of a result (`frames.ERROR`) from expressions."""
+    return pl.struct(code=pl.lit(code.value), message=message, field=pl.lit(field, pl.String))
+
+
+@dataclass(frozen=True)
+class ResultInputs:
+    """What decides the results of a window of lines."""
+
+    lines: pl.DataFrame  # every line read: line_number
+    fates: pl.DataFrame  # usable lines: their cluster's match (matched, refs), reference_id
+    errors: pl.DataFrame  # frames.ERRORS
+    associated: pl.Series  # line numbers with a valid association
+
+
+def read_window(
+    conn: duckdb.DuckDBPyConnection, tables: ResultTables, first: int, end: int
+) -> ResultInputs:
+    """The inputs of the results of lines `first` ≤ n < `end`, from the resolver's tables."""
+    window = {"first": first, "end": end}
+    bounds = "line_number >= $first AND line_number < $end"
+
+    def read(sql: str) -> pl.DataFrame:
+        return conn.sql(sql, params=window).pl()
+
+    return ResultInputs(
+        lines=read(f"SELECT line_number FROM {tables.all_lines} WHERE {bounds}"),
+        fates=read(
+            f"""
+            SELECT line_number, l.cluster, l.has_errors, c.matched, c.refs::VARCHAR[] AS refs,
+                t.reference_id::VARCHAR AS reference_id
+            FROM {tables.lines} l JOIN {tables.clusters} c USING (cluster)
+            LEFT JOIN {tables.targets} t USING (cluster)
+            WHERE {bounds}
+            """
+        ),
+        errors=read(f"SELECT * FROM {tables.errors} WHERE {bounds}"),
+        associated=read(f"SELECT line_number FROM {tables.associated} WHERE {bounds}")[
+            "line_number"
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class ResultTables:
+    """The resolver's temp tables a result is decided from (see `pipeline/resolve.py`)."""
+
+    all_lines: str
+    lines: str
+    clusters: str
+    targets: str
+    errors: str
+    associated: str
+
+
+def _match_errors(fates: pl.DataFrame, rule: StrategyRule) -> pl.DataFrame:
+    """The fatal errors of matching (`frames.ERRORS`): a cluster that matches two or more
+    stored references, or one when the strategy fails on a match."""
+
+    def rows(condition: pl.Expr, code: ErrorCode, message: pl.Expr) -> pl.DataFrame:
+        return fates.filter(condition).select(
+            "line_number",
+            code=pl.lit(code.value),
+            field=pl.lit("identifiers"),
+            message=message,
+            fatal=pl.lit(True),
+        )
+
+    collided = rows(
+        pl.col("matched") >= 2,
+        ErrorCode.IDENTIFIER_COLLISION,
+        pl.format(
+            "the line's identifiers match {} different stored references: {}",
+            pl.col("matched"),
+            pl.col("refs").list.join(", "),
+        ),
+    )
+    duplicate = rows(
+        (pl.col("matched") == 1) & pl.lit(rule.on_match is OnMatch.FAIL),
+        ErrorCode.DUPLICATE_REFERENCE,
+        pl.format(
+            "a stored reference has these identifiers ({}) and the record's "
+            "collision_strategy is 'fail'",
+            pl.col("refs").list.first(),
+        ),
+    )
+    return pl.concat([collided, duplicate]).cast(ERRORS)  # type: ignore[arg-type]
+
+
+def _status(rule: StrategyRule, associated: pl.Series) -> pl.Expr:
+    """A failed line is `failed`; a written line with associations waits for them
+    (`retrying`, see associations.py); one with errors is `partially_failed`."""
+    waits = (
+        pl.col("line_number").is_in(associated.implode())
+        & pl.col("reference_id").is_not_null()
+        # (under `discard` no line waits, not even one that created its reference)
+        & pl.lit(rule.on_match is not OnMatch.KEEP_STORED)
+    )
+    return (
+        pl.when(pl.col("is_failed"))
+        .then(pl.lit(ImportResultStatus.FAILED.value))
+        .when(waits)
+        .then(pl.lit(ImportResultStatus.RETRYING.value))
+        .when(pl.col("errors").list.len() > 0)
+        .then(pl.lit(ImportResultStatus.PARTIALLY_FAILED.value))
+        .otherwise(pl.lit(ImportResultStatus.COMPLETED.value))
+    )
+
+
+def line_results(inputs: ResultInputs, rule: StrategyRule) -> pl.DataFrame:
+    """One result per line of the window (`frames.RESULTS`)."""
+    all_errors = pl.concat([inputs.errors.cast(ERRORS), _match_errors(inputs.fates, rule)])  # type: ignore[arg-type]
+    failed = all_errors.filter("fatal").select("line_number").unique()
+    # `discard`: the line is completed with the stored reference it matched.
+    kept_stored = pl.when(
+        (pl.col("matched") == 1) & pl.lit(rule.on_match is OnMatch.KEEP_STORED)
+    ).then(pl.col("refs").list.first())
+    per_line = (
+        all_errors.sort("line_number")
+        .group_by("line_number", maintain_order=True)
+        .agg(errors=pl.struct("code", "message", "field"))
+    )
+    return (
+        inputs.lines.select("line_number")
+        .join(
+            inputs.fates.select("line_number", "reference_id", "refs", "matched"),
+            on="line_number",
+            how="left",
+        )
+        .join(per_line, on="line_number", how="left")
+        .with_columns(is_failed=pl.col("line_number").is_in(failed["line_number"].implode()))
+        .with_columns(
+            reference_id=pl.when(pl.col("is_failed"))
+            .then(None)
+            .otherwise(pl.coalesce("reference_id", kept_stored)),
+            errors=pl.col("errors")
+            .fill_null(pl.lit([], dtype=pl.List(ERROR)))
+            .cast(pl.List(ERROR)),
+        )
+        .select(
+            "line_number",
+            status=_status(rule, inputs.associated),
+            reference_id="reference_id",
+            errors=errors_json(pl.col("errors")),
+            failure_details=failure_details(pl.col("line_number"), pl.col("errors")),
+        )
+        .sort("line_number")
+    )

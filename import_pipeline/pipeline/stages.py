@@ -1,0 +1,380 @@
+"""The stages of a record run, as the Dagster ops, the CLI, the tests and the benchmark all
+call them: start the record → per batch load → validate → cluster → resolve.
+
+Each stage reads the Parquet files the previous one staged and writes its own, so the ops
+that call them pass only small handles, a run can be inspected stage by stage, and memory
+stays bounded by a chunk. No Dagster here.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from import_pipeline import store
+from import_pipeline.domain.strategies import CollisionStrategy
+from import_pipeline.errors import BatchUnreadable
+from import_pipeline.landing import BatchFile, LandingZone, RecordFolder
+from import_pipeline.landing.records import BatchVersion, pending_batches, read_record
+from import_pipeline.pipeline import progress
+from import_pipeline.pipeline.cluster import cluster_to_parquet
+from import_pipeline.pipeline.load import (
+    CHUNK_BYTES,
+    LineHead,
+    LoadedBatch,
+    LoadStats,
+    check_not_empty,
+    iter_line_heads,
+    line_frame,
+)
+from import_pipeline.pipeline.passes import ValidatedBatch, validate_batches
+from import_pipeline.pipeline.resolve import StagedBatch, resolve_batch
+from import_pipeline.pipeline.workers import WORKER_PROCESSES, worker_pool
+
+__all__ = [  # the stages, in the order a batch goes through them
+    "start_record",
+    "load_batch",
+    "validate_batches",
+    "cluster_batch",
+    "resolve_once",
+    "resolve_clustered",
+    "LoadedBatch",
+    "ValidatedBatch",
+    "ClusteredBatch",
+    "ResolvedBatch",
+]
+from import_pipeline.settings import Settings
+
+
+@dataclass(frozen=True)
+class BatchToImport:
+    """A batch file a run imports, with its id in the store and its record's strategy."""
+
+    batch: BatchFile
+    batch_id: str
+    strategy: CollisionStrategy
+
+
+@dataclass(frozen=True)
+class StartedRecord:
+    """A record as its run found it: the folder, why it is refused (if it is), and the
+    batches the run imports with the checksum of the content each will be read at."""
+
+    folder: RecordFolder
+    problem: str | None
+    batches: list[BatchToImport]
+    checksums: dict[str, str]
+
+
+#: A short-lived connection to the store for writing, opened by the caller's means.
+OpenStore = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+
+
+def start_record(
+    open_store: OpenStore,
+    landing: LandingZone,
+    record_key: str,
+    requested: list[BatchVersion],
+    run_id: str,
+) -> StartedRecord:
+    """Writes what `record.json` says to the store and marks the batches to import `started`:
+    the `requested` ones (every batch when none is named) whose current content is not
+    imported yet. Files are hashed between two short store connections, never while the
+    store is held."""
+    folder = landing.record_folder(record_key)
+    reading = read_record(landing, folder)
+    with open_store() as conn:
+        store.upsert_record(
+            conn, record_key, reading.record, problem=reading.problem, finalised=folder.finalised
+        )
+        imported = store.imported_checksums(conn, record_key)
+    if reading.record is None:
+        return StartedRecord(folder, reading.problem or "invalid record.json", [], {})
+    known = {version.name: version.checksum for version in requested if version.checksum}
+    only = {version.name for version in requested} or None
+    pending = pending_batches(landing, folder, imported, only=only, known=known)
+    strategy = reading.record.collision_strategy
+    with open_store() as conn:
+        batches = [
+            BatchToImport(
+                batch=batch,
+                batch_id=store.start_batch(conn, record_key, batch.name, batch.url, run_id),
+                strategy=strategy,
+            )
+            for batch, _ in pending
+        ]
+    return StartedRecord(folder, None, batches, {batch.name: c for batch, c in pending})
+
+
+@dataclass
+class ClusteredBatch:
+    validated: ValidatedBatch
+    clusters_path: str = ""
+    clusters: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class ResolvedBatch:
+    record_key: str
+    name: str
+    batch_id: str
+    checksum: str
+    status: str
+    counts: dict[str, int]
+    lines_read: int
+    references_created: int = 0
+    references_merged: int = 0
+    associations_waiting: int = 0
+    failure_details: str | None = None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+#: Batches of one run are imported in groups: one Dagster step of each stage per group, not
+#: per file, so that thousands of small files do not each pay Dagster's per-step events.
+#: A file of this size or more is a group of its own.
+GROUP_BYTES = 64 * 1024 * 1024
+#: ... and a group holds at most this many files (an unexpected error fails its group).
+GROUP_FILES = 100
+
+
+def import_groups(sizes: list[int]) -> list[list[int]]:
+    """The indexes of `sizes` (files in import order) grouped: consecutive files, each group
+    under `GROUP_BYTES` unless it is one file, and at most `GROUP_FILES` files."""
+    groups: list[list[int]] = []
+    group: list[int] = []
+    group_bytes = 0
+    for index, size in enumerate(sizes):
+        if group and (group_bytes + size > GROUP_BYTES or len(group) == GROUP_FILES):
+            groups.append(group)
+            group, group_bytes = [], 0
+        group.append(index)
+        group_bytes += size
+    if group:
+        groups.append(group)
+    return groups
+
+
+def staging_dir(settings: Settings, run_id: str, record_key: str, name: str) -> Path:
+    return settings.staging / run_id / record_key / name
+
+
+def load_batch(
+    landing: LandingZone,
+    batch: BatchFile,
+    *,
+    batch_id: str,
+    staging: Path,
+    settings: Settings,
+) -> LoadedBatch:
+    """Reads a batch file into Parquet chunks of lines (see `load.LINES_SCHEMA`)."""
+    started = time.perf_counter()
+    staging.mkdir(parents=True, exist_ok=True)
+    loaded = LoadedBatch(
+        record_key=batch.record_key,
+        name=batch.name,
+        batch_id=batch_id,
+        storage_url=batch.url,
+        staging=str(staging),
+    )
+    stats = LoadStats()
+    gzipped = batch.name.endswith(".gz")
+    # Stored bytes read (compressed ones for gzip), of the file's size.
+    read = progress.Stage("load", batch.size, unit="bytes")
+    # Splitting a chunk into lines holds the GIL: a file of several chunks is split by worker
+    # processes while this one reads on. At most one chunk per worker waits.
+    workers = WORKER_PROCESSES if batch.size > CHUNK_BYTES else 0
+    try:
+        with landing.open_binary(batch.path) as handle, worker_pool(workers) as pool:
+            pending: deque[Future[_WrittenChunk]] = deque()
+            heads = iter_line_heads(
+                handle,
+                gzipped=gzipped,
+                stored_size=batch.size,
+                stats=stats,
+                max_line_bytes=settings.max_line_bytes,
+                max_decompressed_bytes=settings.max_decompressed_bytes,
+                max_decompression_ratio=settings.max_decompression_ratio,
+                chunk_bytes=CHUNK_BYTES,
+            )
+            for index, head in enumerate(heads):
+                # Not "lines-…": validation writes its parts (`VALIDATED_PARTS`) beside them.
+                path = str(staging / f"chunk-{index:05d}.parquet")
+                pending.append(pool.submit(_write_chunk, head, path, settings.max_line_bytes))
+                while len(pending) > max(workers, 1) or (pending and pending[0].done()):
+                    _add_chunk(loaded, stats, pending.popleft().result())
+                    read.advance(stats.bytes_read - read.done)
+            while pending:
+                _add_chunk(loaded, stats, pending.popleft().result())
+            read.advance(stats.bytes_read - read.done)
+        check_not_empty(stats)
+    except BatchUnreadable as exc:
+        loaded.unreadable = exc.reason
+    except FileNotFoundError:
+        loaded.unreadable = "the batch file disappeared before it could be read"
+    loaded.stats = asdict(stats)
+    loaded.seconds = time.perf_counter() - started
+    return loaded
+
+
+@dataclass(frozen=True)
+class _WrittenChunk:
+    path: str | None  # None: every line of the chunk was blank
+    text_bytes: int
+    lines: int  # rows written: the chunk's lines but the blank ones
+    blanks: int
+
+
+def _write_chunk(head: LineHead, path: str, max_line_bytes: int) -> _WrittenChunk:
+    """Splits a chunk into its frame of lines and writes it (in a worker process, for big files)."""
+    frame, blanks = line_frame(head, max_line_bytes)
+    if not frame.height:
+        return _WrittenChunk(None, 0, 0, blanks)
+    frame.write_parquet(path)
+    return _WrittenChunk(path, int(frame["text"].str.len_bytes().sum() or 0), frame.height, blanks)
+
+
+def _add_chunk(loaded: LoadedBatch, stats: LoadStats, chunk: _WrittenChunk) -> None:
+    stats.blank_lines += chunk.blanks
+    if chunk.path is not None:
+        loaded.chunk_paths.append(chunk.path)
+        loaded.chunk_text_bytes.append(chunk.text_bytes)
+        loaded.chunk_lines.append(chunk.lines)
+
+
+def cluster_batch(
+    validated: ValidatedBatch, engine: duckdb.DuckDBPyConnection | None = None
+) -> ClusteredBatch:
+    """Groups the batch's lines that share trusted identifiers (contract section 5). A group's
+    batches may share one `engine` (a `store.scratch_engine`): opening one costs ~25 ms,
+    which adds up over a hundred small files."""
+    started = time.perf_counter()
+    clustered = ClusteredBatch(validated=validated)
+    if validated.loaded.unreadable:
+        return clustered
+    clustered.clusters_path = str(Path(validated.loaded.staging) / "clusters.parquet")
+    own_engine = engine is None
+    engine = engine or store.scratch_engine()
+    try:
+        clustered.clusters = cluster_to_parquet(
+            engine,
+            lines=validated.paths["lines"],
+            identifiers=validated.paths["identifiers"],
+            path=clustered.clusters_path,
+        )
+    finally:
+        if own_engine:
+            engine.close()
+    clustered.seconds = time.perf_counter() - started
+    return clustered
+
+
+def _unreadable(conn: duckdb.DuckDBPyConnection, loaded: LoadedBatch) -> ResolvedBatch:
+    """A batch that could not be read ends `failed`, with the reason on the batch."""
+    stats = loaded.stats
+    store.fail_batch(
+        conn,
+        loaded.batch_id,
+        loaded.unreadable or "unreadable",
+        checksum=loaded.checksum or None,
+        physical_lines=stats.get("physical_lines"),
+        blank_lines=stats.get("blank_lines"),
+    )
+    return ResolvedBatch(
+        record_key=loaded.record_key,
+        name=loaded.name,
+        batch_id=loaded.batch_id,
+        checksum=loaded.checksum,
+        status="failed",
+        counts={},
+        lines_read=0,
+        failure_details=loaded.unreadable,
+        stage_seconds={"load": loaded.seconds},
+    )
+
+
+def resolve_clustered(
+    conn: duckdb.DuckDBPyConnection,
+    clustered: ClusteredBatch,
+    strategy: CollisionStrategy,
+    *,
+    now: datetime | None = None,
+) -> ResolvedBatch:
+    """Resolves the batch against the store and writes it with its results, in one
+    transaction."""
+    started = time.perf_counter()
+    validated = clustered.validated
+    loaded = validated.loaded
+    if loaded.unreadable:
+        return _unreadable(conn, loaded)
+    outcome = resolve_batch(
+        conn,
+        StagedBatch(
+            batch_id=loaded.batch_id,
+            checksum=loaded.checksum,
+            parts={**validated.paths, "clusters": [clustered.clusters_path]},
+            physical_lines=int(loaded.stats["physical_lines"]),
+            blank_lines=int(loaded.stats["blank_lines"]),
+        ),
+        strategy,
+        now=now or datetime.now(UTC),
+    )
+    return ResolvedBatch(
+        record_key=loaded.record_key,
+        name=loaded.name,
+        batch_id=loaded.batch_id,
+        checksum=loaded.checksum,
+        status=outcome.status,
+        counts=outcome.counts,
+        lines_read=validated.lines_read,
+        references_created=outcome.references_created,
+        references_merged=outcome.references_merged,
+        associations_waiting=outcome.associations_waiting,
+        stage_seconds={
+            "load": loaded.seconds,
+            "validate": validated.seconds,
+            "cluster": clustered.seconds,
+            "resolve": time.perf_counter() - started,
+        },
+    )
+
+
+#: Left in a batch's staging folder once its results are in the store, so that a retried
+#: step does not write the batch again.
+_RESOLVED_MARKER = "resolved.json"
+
+
+def resolve_once(
+    conn: duckdb.DuckDBPyConnection,
+    clustered: ClusteredBatch,
+    strategy: CollisionStrategy,
+    *,
+    now: datetime | None = None,
+) -> ResolvedBatch:
+    """`resolve_clustered`, unless an earlier attempt already stored this staged batch: a
+    retried step redoes only the batches it had not stored."""
+    marker = Path(clustered.validated.loaded.staging) / _RESOLVED_MARKER
+    if marker.exists():
+        return ResolvedBatch(**json.loads(marker.read_text()))
+    resolved = resolve_clustered(conn, clustered, strategy, now=now)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(resolved.as_dict()))
+    return resolved
+
+
+def discard_staging(path: str | Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

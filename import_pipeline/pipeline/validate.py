@@ -1,0 +1,258 @@
+"""Validate: loaded lines → valid identifiers, enhancements and associations, and errors, per line.
+
+Pydantic decides every line with one `validate_json` call against the line model
+(`domain.lines.ReferenceFileInput`, or any model derived from it) with each identifier and
+enhancement allowed to come back as its raw JSON value when it does not validate. A clean
+line costs that one call and the dump of its enhancements' contents; a line with a bad part
+is explained part by part (`explain.py`), so that the part fails alone and the rest is kept.
+Two rules sit on top of the model: JSON nested deeper than `MAX_NESTING_DEPTH` is refused,
+and a key repeated in the line, an identifier, an enhancement or its content is refused (JSON
+parsers keep the last value silently; which one did the sender mean?).
+
+The stored content of an enhancement is the model's dump of what was sent: normalised
+(identifiers, URLs, blank pagination), with the DESTINY SDK's defaults filled in, and without
+the keys the model dropped.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any, get_args, get_origin
+
+import polars as pl
+from pydantic import BaseModel, Field, ValidationError, create_model
+
+from import_pipeline.domain.error_codes import ErrorCode
+from import_pipeline.domain.lines import ReferenceFileInput
+from import_pipeline.pipeline.explain import explain_line_level, explain_parts
+from import_pipeline.pipeline.frames import (
+    ASSOCIATIONS,
+    ENHANCEMENTS,
+    ERRORS,
+    IDENTIFIERS,
+    LINES,
+    NOT_UTF8,
+    TOO_LONG,
+)
+from import_pipeline.pipeline.line_parts import KEY_END, LineParts, add_accepted, error_row
+
+#: Deeper JSON is refused (InvalidJsonInput): pydantic's parser stops near 255 levels and
+#: Python's near 1,000; real records nest fewer than 10.
+MAX_NESTING_DEPTH = 64
+
+
+_JSON_STRING = r'"(?:[^"\\]|\\.)*"'
+
+
+def _item_or_raw(item: Any) -> Any:
+    # Left to right: the item's model first; only what it refuses falls through to `Any`
+    # (converted to Python), so a clean item costs nothing extra.
+    return Annotated[item | Any, Field(union_mode="left_to_right")]
+
+
+def _lenient(model: type[BaseModel]) -> type[BaseModel]:
+    """`model` with the items of its list fields kept raw where they do not validate."""
+    fields: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if get_origin(annotation) is list:
+            (item,) = get_args(annotation)
+            annotation = list[_item_or_raw(item)]  # type: ignore[misc]
+        fields[name] = (annotation, info)
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        f"Lenient{model.__name__}", __config__=model.model_config, **fields
+    )
+
+
+@dataclass(frozen=True)
+class LineModel:
+    """A batch-line model and its lenient form, which decides every line: the rules of a
+    line are the model's, whatever fields it has."""
+
+    strict: type[BaseModel]
+    lenient: type[BaseModel]
+
+
+@functools.cache
+def line_model(model: type[BaseModel] = ReferenceFileInput) -> LineModel:
+    """The `LineModel` of `model` (built once per model)."""
+    return LineModel(strict=model, lenient=_lenient(model))
+
+
+@dataclass
+class ValidatedChunk:
+    lines: pl.DataFrame
+    identifiers: pl.DataFrame
+    enhancements: pl.DataFrame
+    associations: pl.DataFrame
+    errors: pl.DataFrame
+    slow_path: pl.DataFrame  # the line numbers explained part by part
+
+    @property
+    def slow_path_lines(self) -> int:
+        return self.slow_path.height
+
+
+@dataclass
+class _Rows:
+    """Rows of one frame (tuples in `schema`'s order), turned into columns once."""
+
+    schema: dict[str, Any]
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def frame(self) -> pl.DataFrame:
+        return pl.DataFrame(self.rows, schema=self.schema, orient="row")
+
+
+@dataclass
+class _ChunkRows:
+    """The rows of each staged frame a chunk produces."""
+
+    lines: _Rows = field(default_factory=lambda: _Rows(LINES))
+    identifiers: _Rows = field(default_factory=lambda: _Rows(IDENTIFIERS))
+    enhancements: _Rows = field(default_factory=lambda: _Rows(ENHANCEMENTS))
+    associations: _Rows = field(default_factory=lambda: _Rows(ASSOCIATIONS))
+    errors: _Rows = field(default_factory=lambda: _Rows(ERRORS))
+    slow: list[int] = field(default_factory=list)
+
+    def commit(self, line_number: int, visibility: str | None, parts: LineParts) -> None:
+        """Adds a line and its parts, unless it failed; a line left with no identifier fails."""
+        self.lines.rows.append((line_number, visibility))
+        if parts.errors:
+            self.errors.rows.extend(parts.errors)
+            if any(error[-1] for error in parts.errors):  # fatal
+                return
+        if not parts.identifiers:
+            message = "no valid identifier is left: the line cannot be imported"
+            self.errors.rows.append(
+                error_row(line_number, ErrorCode.INVALID_FIELD, message, "identifiers", True)
+            )
+            return
+        self.identifiers.rows.extend(parts.identifiers)
+        self.enhancements.rows.extend(parts.enhancements)
+        self.associations.rows.extend(row for _, row in parts.associations)
+
+    def chunk(self) -> ValidatedChunk:
+        return ValidatedChunk(
+            lines=self.lines.frame().sort("line_number"),
+            identifiers=self.identifiers.frame(),
+            enhancements=self.enhancements.frame(),
+            associations=self.associations.frame().unique(maintain_order=True),
+            errors=self.errors.frame(),
+            slow_path=pl.DataFrame({"line_number": self.slow}, schema={"line_number": pl.Int64}),
+        )
+
+
+def _keys_sent(texts: pl.Series) -> list[int]:
+    """How many keys each text writes, counted as `":`; -1 for a text that writes a key's
+    colon after white space, or spells a quote or a colon as `\u0022` / `\u003a` (which the
+    dumps spell `\"` and `:`): such a line is always checked for repeated keys."""
+    counted = (
+        pl.when(texts.str.contains(r'(?i)"[ \t\r\n]+:|\\u00(?:22|3a)'))
+        .then(-1)
+        .otherwise(texts.str.count_matches(KEY_END, literal=True))
+    )
+    return pl.select(counted).to_series().to_list()
+
+
+def validate_chunk(chunk: pl.DataFrame, model: LineModel | None = None) -> ValidatedChunk:
+    """Validates one loaded chunk (`frames.LOADED_LINES`) against the line model (the
+    project's `ReferenceFileInput` unless another is given)."""
+    model = model or line_model()
+    rows = _ChunkRows()
+    readable = chunk.filter(pl.col("problem").is_null())
+    texts = readable["text"]
+    deep = set(readable.filter(nested_too_deep(texts))["line_number"].to_list())
+    deep_message = f"JSON nested more than {MAX_NESTING_DEPTH} levels deep"
+    with _collector_paused():
+        for (line_number, text), keys_sent in zip(
+            readable.select("line_number", "text").iter_rows(), _keys_sent(texts), strict=True
+        ):
+            if line_number in deep:
+                error = error_row(
+                    line_number, ErrorCode.INVALID_JSON_INPUT, deep_message, None, True
+                )
+                rows.slow.append(line_number)
+                rows.commit(line_number, None, LineParts(errors=[error]))
+                continue
+            visibility, parts, explained = _validate_line(model, line_number, text, keys_sent)
+            if explained:
+                rows.slow.append(line_number)
+            rows.commit(line_number, visibility, parts)
+    unreadable = chunk.filter(pl.col("problem").is_not_null()).select("line_number", "problem")
+    for line_number, problem in unreadable.iter_rows():
+        code, message = _PROBLEMS.get(problem, (ErrorCode.INVALID_INPUT, "the line cannot be read"))
+        rows.commit(
+            line_number, None, LineParts(errors=[error_row(line_number, code, message, None, True)])
+        )
+    return rows.chunk()
+
+
+_PROBLEMS = {
+    TOO_LONG: (ErrorCode.LINE_TOO_LONG, "the line is longer than the maximum line size"),
+    NOT_UTF8: (ErrorCode.INVALID_INPUT, "the line is not valid UTF-8"),
+}
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    # A chunk's models are freed by reference counting; the cyclic collector would only walk
+    # them again and again (a third of the time of a large chunk).
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _validate_line(
+    model: LineModel, line_number: int, text: str, keys_sent: int
+) -> tuple[str | None, LineParts, bool]:
+    """The line's visibility, its parts and errors, and whether it was explained part by part."""
+    try:
+        line = model.lenient.model_validate_json(text)
+    except ValidationError as exc:
+        errors = explain_line_level(line_number, text, exc, model.strict)
+        return None, LineParts(errors=errors), True
+    parts = LineParts(keys=len(line.__pydantic_fields_set__))
+    identifiers: list[Any] = line.identifiers  # type: ignore[attr-defined]
+    enhancements: list[Any] = line.enhancements  # type: ignore[attr-defined]
+    identifiers_clean = add_accepted(parts, line_number, "identifiers", identifiers)
+    enhancements_clean = add_accepted(parts, line_number, "enhancements", enhancements)
+    clean = identifiers_clean and enhancements_clean
+    visibility = line.visibility  # type: ignore[attr-defined]
+    # Every key of the text was seen once: none was repeated.
+    unrepeated = parts.keys == keys_sent
+    if clean and unrepeated:
+        return visibility, parts, False
+    explained = explain_parts(
+        line_number, text, parts, identifiers, enhancements, unrepeated=unrepeated
+    )
+    return visibility, explained, True
+
+
+def nested_too_deep(texts: pl.Series, limit: int = MAX_NESTING_DEPTH) -> pl.Series:
+    """Whether each text nests brackets more than `limit` levels deep (strings ignored).
+
+    Only texts with more than `limit` brackets can be that deep; for those, strings are cut
+    out and innermost `{}`/`[]` pairs removed pass after pass: what is left after `limit`
+    passes was deeper.
+    """
+    frame = pl.DataFrame({"row": pl.int_range(0, texts.len(), eager=True), "text": texts})
+    left = frame.filter(pl.col("text").str.count_matches(r"[\[{]") > limit).select(
+        "row",
+        text=pl.col("text").str.replace_all(_JSON_STRING, "").str.replace_all(r"[^\[\]{}]", ""),
+    )
+    for _ in range(limit):
+        if left.is_empty():
+            break
+        left = left.with_columns(pl.col("text").str.replace_all(r"\{\}|\[\]", "")).filter(
+            pl.col("text") != ""
+        )
+    return frame["row"].is_in(left["row"].implode())

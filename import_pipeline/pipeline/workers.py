@@ -1,0 +1,39 @@
+"""Worker processes for the work that holds the GIL (splitting lines, validating them)."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+#: Worker processes for the work that holds the GIL (splitting lines, validating them): one
+#: per core of the machine the benchmarks and CI run on.
+WORKER_PROCESSES = 2
+
+
+class InThisProcess(Executor):
+    """The executor of work too small to be worth a worker process: runs each call at once."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to the caller by `result()`, as a pool does
+            future.set_exception(exc)
+        return future
+
+
+@contextmanager
+def worker_pool(processes: int) -> Iterator[Executor]:
+    """`processes` worker processes, or this process for 0 or 1 (one worker would only add
+    the hand-over). Workers start from a fork server that has imported the data path, so each
+    starts in milliseconds and never inherits the threads of a Dagster step."""
+    if processes <= 1:
+        yield InThisProcess()
+        return
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["import_pipeline.pipeline.stages"])
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        yield pool

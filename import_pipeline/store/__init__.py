@@ -1,0 +1,54 @@
+"""The reference store: its schema, connections, the writes of records and batches, the
+readers' queries and the invariants the checks ask. The names below are its public face;
+`batch_writes` holds the writes of a resolved batch, which only the resolver makes.
+"""
+
+from import_pipeline.store.connection import connect, scratch_engine, sql_literal, transaction
+from import_pipeline.store.invariants import (
+    identifiers_on_two_references,
+    lines_without_one_result,
+    results_with_missing_reference,
+)
+from import_pipeline.store.readers import (
+    RESULT_STATUSES,
+    failing_lines,
+    find_reference,
+    list_results,
+    record_summary,
+    table_counts,
+)
+from import_pipeline.store.records import (
+    fail_batch,
+    fail_batches_of_run,
+    imported_checksums,
+    start_batch,
+    update_batch_statuses,
+    upsert_record,
+)
+from import_pipeline.store.schema import ALL_TABLES, REFERENCE_TABLES, SCHEMA_VERSION, ensure_schema
+
+__all__ = [
+    "ALL_TABLES",
+    "REFERENCE_TABLES",
+    "RESULT_STATUSES",
+    "SCHEMA_VERSION",
+    "connect",
+    "ensure_schema",
+    "fail_batch",
+    "fail_batches_of_run",
+    "failing_lines",
+    "find_reference",
+    "identifiers_on_two_references",
+    "imported_checksums",
+    "lines_without_one_result",
+    "list_results",
+    "record_summary",
+    "results_with_missing_reference",
+    "scratch_engine",
+    "sql_literal",
+    "start_batch",
+    "table_counts",
+    "transaction",
+    "update_batch_statuses",
+    "upsert_record",
+]

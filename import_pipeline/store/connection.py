@@ -1,0 +1,150 @@
+"""Connections to the reference store (a DuckDB file) and to scratch engines, and transactions.
+
+DuckDB lets one process hold the file at a time (even read-only opens fail while a writer holds
+it), so every connection is short-lived and opened through `connect`, which waits a bounded
+time for the lock instead of failing at once. Writers are also serialised by a Dagster pool.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from import_pipeline.errors import NotFound, StoreBusy
+from import_pipeline.settings import DEFAULT_STORE_MEMORY
+from import_pipeline.store.schema import ensure_schema
+
+_LOCK_MARKERS = ("lock", "Conflicting", "being used by another process")
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    return any(marker in str(exc) for marker in _LOCK_MARKERS)
+
+
+#: Memory of a scratch engine: chunks are processed a slice at a time, and what does not fit
+#: spills to disk, so a batch of any size fits.
+SCRATCH_MEMORY = "640MB"
+
+
+def sql_literal(value: str) -> str:
+    """`value` as an SQL string literal, for the one statement DuckDB takes no parameter in
+    (`COPY … TO`)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def scratch_engine() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for a stage's own work (clustering), never the store: capped memory,
+    spilling to the system's temp folder (not `./.tmp`, DuckDB's default)."""
+    spill = Path(tempfile.gettempdir()) / "import_pipeline-duckdb"
+    engine = duckdb.connect(
+        ":memory:", config={"memory_limit": SCRATCH_MEMORY, "temp_directory": str(spill)}
+    )
+    engine.execute("SET enable_progress_bar = false")
+    return engine
+
+
+def _open(
+    path: Path, *, read_only: bool, wait_seconds: float, memory_limit: str
+) -> duckdb.DuckDBPyConnection:
+    """Opens the file, waiting (with backoff) while another process holds it."""
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(
+                str(path), read_only=read_only, config={"memory_limit": memory_limit}
+            )
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            if not _is_lock_error(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise StoreBusy(
+                    f"the reference store {path} is held by another process (an import is "
+                    f"writing); gave up after waiting {wait_seconds:.0f}s — try again shortly"
+                ) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+@contextmanager
+def connect(
+    path: Path,
+    *,
+    read_only: bool = False,
+    wait_seconds: float = 120.0,
+    memory_limit: str = DEFAULT_STORE_MEMORY,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Opens the store, waiting up to `wait_seconds` while another process holds it; a writer
+    finds the schema in place. Closed however the body ends.
+
+    Raises:
+        NotFound: a reader asked for a store that does not exist yet.
+        StoreBusy: the store stayed locked for longer than `wait_seconds`.
+    """
+    if read_only and not path.exists():
+        raise NotFound(f"no reference store at {path}: nothing has been imported yet")
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    conn = _open(path, read_only=read_only, wait_seconds=wait_seconds, memory_limit=memory_limit)
+    try:
+        conn.execute("SET enable_progress_bar = false")
+        if not read_only:
+            ensure_schema(conn)
+        yield conn
+    finally:
+        conn.close()
+
+
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All or nothing: commits when the body returns, rolls back when it raises."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+class TempTables:
+    """The temp tables of one sequence of SQL steps, named in its namespace and dropped when
+    the sequence ends, however it ends. A step creates a table with `create` and hands its
+    name to the next: the names are the interface, and no one else keeps a list of them."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, namespace: str) -> None:
+        self.conn = conn
+        self.namespace = namespace
+        self._created: list[str] = []
+
+    def create(self, name: str, select: str, params: dict[str, object] | None = None) -> str:
+        """`CREATE TEMP TABLE <namespace>_<name> AS <select>`; returns the table's name.
+        `params` may name more than `select` uses: it gets those it names (`$name`)."""
+        table = f"{self.namespace}_{name}"
+        used = {key: value for key, value in (params or {}).items() if f"${key}" in select}
+        self.conn.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {select}", used or None)
+        if table not in self._created:
+            self._created.append(table)
+        return table
+
+    def drop(self, table: str) -> None:
+        self.conn.execute(f"DROP TABLE IF EXISTS {table}")
+        if table in self._created:
+            self._created.remove(table)
+
+    def __enter__(self) -> TempTables:
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        tables, self._created = self._created, []
+        for table in reversed(tables):
+            try:
+                self.conn.execute(f"DROP TABLE IF EXISTS {table}")
+            except duckdb.Error:
+                if exc_type is None:  # else the error that stopped the steps is the one to see
+                    raise

@@ -1,0 +1,298 @@
+"""The readers' queries: the documents of `import-pipeline summary`, `results` and `reference`,
+and the figures the Dagster assets show."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import duckdb
+
+from import_pipeline.domain.statuses import ImportResultStatus, record_status
+from import_pipeline.errors import NotFound
+from import_pipeline.store.schema import ALL_TABLES
+
+RESULT_STATUSES = [s.value for s in ImportResultStatus]
+#: The results a user has to look at.
+_FAILING = [ImportResultStatus.FAILED.value, ImportResultStatus.PARTIALLY_FAILED.value]
+
+
+def _zero_counts() -> dict[str, int]:
+    return dict.fromkeys(RESULT_STATUSES, 0)
+
+
+def _result_counts_by_batch(
+    conn: duckdb.DuckDBPyConnection, record_key: str
+) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for batch_id, result_status, count in conn.execute(
+        """
+        SELECT r.import_batch_id::VARCHAR, r.status, count(*)
+        FROM import_results r JOIN import_batches b ON b.id = r.import_batch_id
+        WHERE b.record_key = ? GROUP BY 1, 2
+        """,
+        [record_key],
+    ).fetchall():
+        counts.setdefault(batch_id, _zero_counts())[result_status] = count
+    return counts
+
+
+def _failure_details_by_batch(
+    conn: duckdb.DuckDBPyConnection, record_key: str
+) -> dict[str, list[str]]:
+    failing: dict[str, list[str]] = {}
+    for batch_id, text in conn.execute(
+        """
+        SELECT r.import_batch_id::VARCHAR, r.failure_details
+        FROM import_results r JOIN import_batches b ON b.id = r.import_batch_id
+        WHERE b.record_key = ? AND r.failure_details IS NOT NULL
+        ORDER BY b.name, r.line_number
+        """,
+        [record_key],
+    ).fetchall():
+        failing.setdefault(batch_id, []).append(text)
+    return failing
+
+
+def record_summary(conn: duckdb.DuckDBPyConnection, record_key: str) -> dict[str, Any]:
+    """The `import-pipeline summary` document of one record."""
+    columns = [
+        "id", "record_key", "source_name", "processor_name", "processor_version",
+        "expected_reference_count", "search_string", "searched_at", "notes",
+        "collision_strategy", "problem", "finalised", "created_at", "updated_at",
+    ]  # fmt: skip
+    row = conn.execute(
+        f"SELECT {', '.join(columns)} FROM import_records WHERE record_key = ?", [record_key]
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no import record {record_key!r}")
+    record = {c: _jsonable(v) for c, v in zip(columns, row, strict=True)}
+    # Three queries for the whole record, whatever its number of batches.
+    counts = _result_counts_by_batch(conn, record_key)
+    failing = _failure_details_by_batch(conn, record_key)
+    batches = []
+    totals = _zero_counts()
+    for batch_id, name, url, status, reason in conn.execute(
+        """
+        SELECT id::VARCHAR, name, storage_url, status, failure_details FROM import_batches
+        WHERE record_key = ? ORDER BY name
+        """,
+        [record_key],
+    ).fetchall():
+        batch_counts = counts.get(batch_id, _zero_counts())
+        for result_status, count in batch_counts.items():
+            totals[result_status] += count
+        batches.append(
+            {
+                "id": batch_id,
+                "name": name,
+                "storage_url": url,
+                "status": status,
+                "results": batch_counts,
+                # The batch-level reason, else the failing lines' details (as DESTINY's summary).
+                "failure_details": reason if reason is not None else failing.get(batch_id, []),
+            }
+        )
+    record["status"] = record_status(
+        [b["status"] for b in batches], bool(record["finalised"])
+    ).value
+    total = sum(totals.values())
+    expected = record.get("expected_reference_count")
+    record["expected_reference_count_matches"] = (
+        None if expected in (None, -1) else expected == total
+    )
+    return {"record": record, "batches": batches, "results": totals, "total": total}
+
+
+def _check_exists(conn: duckdb.DuckDBPyConnection, record_key: str, batch: str | None) -> None:
+    """Raises NotFound unless the record (and the batch, when named) exists."""
+    if (
+        conn.execute("SELECT 1 FROM import_records WHERE record_key = ?", [record_key]).fetchone()
+        is None
+    ):
+        raise NotFound(f"no import record {record_key!r}")
+    if batch is None:
+        return
+    found = conn.execute(
+        "SELECT 1 FROM import_batches WHERE record_key = ? AND name = ?", [record_key, batch]
+    ).fetchone()
+    if found is None:
+        raise NotFound(f"record {record_key!r} has no batch {batch!r}")
+
+
+def list_results(
+    conn: duckdb.DuckDBPyConnection,
+    record_key: str,
+    *,
+    batch: str | None = None,
+    status: str | list[str] | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """The `import-pipeline results` document: one page of results, by batch then line."""
+    _check_exists(conn, record_key, batch)
+    statuses = [status] if isinstance(status, str) else status
+    where = (
+        "b.record_key = $key AND ($batch IS NULL OR b.name = $batch) "
+        "AND ($statuses IS NULL OR list_contains($statuses, r.status))"
+    )
+    params: dict[str, Any] = {"key": record_key, "batch": batch, "statuses": statuses}
+    total_row = conn.execute(
+        f"SELECT count(*) FROM import_results r JOIN import_batches b ON r.import_batch_id = b.id WHERE {where}",
+        params,
+    ).fetchone()
+    rows = conn.execute(
+        f"""
+        SELECT r.id, r.import_batch_id, r.line_number, r.status, r.reference_id, r.errors,
+            r.failure_details, r.unresolved_references
+        FROM import_results r JOIN import_batches b ON r.import_batch_id = b.id
+        WHERE {where}
+        ORDER BY b.name, r.line_number
+        LIMIT $limit OFFSET $offset
+        """,
+        {**params, "limit": limit, "offset": offset},
+    ).fetchall()
+    results = [
+        {
+            "id": str(rid),
+            "import_batch_id": str(batch_id),
+            "line_number": line,
+            "status": result_status,
+            "reference_id": str(ref) if ref else None,
+            "errors": json.loads(errors),
+            "failure_details": details,
+            "unresolved_references": json.loads(unresolved),
+        }
+        for rid, batch_id, line, result_status, ref, errors, details, unresolved in rows
+    ]
+    return {
+        "limit": limit,
+        "offset": offset,
+        "count": len(results),
+        "total": total_row[0] if total_row else 0,
+        "results": results,
+    }
+
+
+def _reference_with(
+    conn: duckdb.DuckDBPyConnection,
+    identifier_type: str | None,
+    identifier: str | None,
+    other_identifier_name: str | None,
+) -> str:
+    """The id of a reference that has this (normalised) identifier."""
+    row = conn.execute(
+        """
+        SELECT reference_id FROM reference_identifier
+        WHERE identifier_type = ? AND identifier = ?
+            AND (? IS NULL OR other_identifier_name = ?)
+        LIMIT 1
+        """,
+        [identifier_type, identifier, other_identifier_name, other_identifier_name],
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no reference with {identifier_type} {identifier!r}")
+    return str(row[0])
+
+
+def find_reference(
+    conn: duckdb.DuckDBPyConnection,
+    *,
+    reference_id: str | None = None,
+    identifier_type: str | None = None,
+    identifier: str | None = None,
+    other_identifier_name: str | None = None,
+) -> dict[str, Any]:
+    """One reference with its identifiers and enhancements, by id or by identifier."""
+    if reference_id is None:
+        reference_id = _reference_with(conn, identifier_type, identifier, other_identifier_name)
+    ref = conn.execute(
+        "SELECT id, visibility, created_at, updated_at FROM reference WHERE id = ?", [reference_id]
+    ).fetchone()
+    if ref is None:
+        raise NotFound(f"no reference {reference_id}")
+    identifiers = [
+        {"identifier_type": t, "identifier": v, **({"other_identifier_name": n} if n else {})}
+        for t, v, n in conn.execute(
+            """
+            SELECT identifier_type, identifier, other_identifier_name FROM reference_identifier
+            WHERE reference_id = ? ORDER BY identifier_type, identifier
+            """,
+            [reference_id],
+        ).fetchall()
+    ]
+    enhancements = [
+        {
+            "id": str(eid),
+            "source": source,
+            "visibility": visibility,
+            "robot_version": robot_version,
+            "processor_version": processor_version,
+            "content": json.loads(content),
+        }
+        for eid, source, visibility, robot_version, processor_version, content in conn.execute(
+            """
+            SELECT id, source, visibility, robot_version, processor_version, content
+            FROM reference_enhancement WHERE reference_id = ?
+            ORDER BY enhancement_type, source, created_at, content_hash
+            """,
+            [reference_id],
+        ).fetchall()
+    ]
+    return {
+        "id": str(ref[0]),
+        "visibility": ref[1],
+        "created_at": _jsonable(ref[2]),
+        "updated_at": _jsonable(ref[3]),
+        "identifiers": identifiers,
+        "enhancements": enhancements,
+    }
+
+
+def table_counts(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    out = {}
+    for table in ALL_TABLES:
+        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # names are constants
+        out[table] = int(row[0]) if row else 0
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def failing_lines(
+    conn: duckdb.DuckDBPyConnection, record_key: str, limit: int = 25
+) -> list[dict[str, Any]]:
+    """The first failed or partially failed lines of a record, by batch then line, each with
+    its first error and how many more it has."""
+    rows = conn.execute(
+        """
+        SELECT b.name, r.line_number, r.status, r.errors::VARCHAR
+        FROM import_results r JOIN import_batches b ON b.id = r.import_batch_id
+        WHERE b.record_key = ? AND list_contains(?, r.status)
+        ORDER BY b.name, r.line_number
+        LIMIT ?
+        """,
+        [record_key, _FAILING, limit],
+    ).fetchall()
+    out = []
+    for batch, line, status, errors_text in rows:
+        errors = json.loads(errors_text) or [{"code": "", "field": None, "message": ""}]
+        first = errors[0]
+        out.append(
+            {
+                "batch": batch,
+                "line": line,
+                "status": status,
+                "code": first["code"],
+                "field": first.get("field"),
+                "message": first["message"]
+                + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""),
+            }
+        )
+    return out

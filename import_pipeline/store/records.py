@@ -1,0 +1,155 @@
+"""Writes of records and batches: what record.json says, which batch is being imported, which
+failed as a whole."""
+
+from __future__ import annotations
+
+import duckdb
+
+from import_pipeline.domain.records import ImportRecordInput
+from import_pipeline.domain.statuses import (
+    TERMINAL_BATCH_SQL,
+    ImportBatchStatus,
+    batch_status_sql,
+)
+from import_pipeline.store.connection import transaction
+
+_STARTED = ImportBatchStatus.STARTED.value
+_FAILED = ImportBatchStatus.FAILED.value
+
+
+def upsert_record(
+    conn: duckdb.DuckDBPyConnection,
+    record_key: str,
+    record: ImportRecordInput | None,
+    *,
+    problem: str | None = None,
+    finalised: bool = False,
+) -> None:
+    """Writes what record.json says (or why it is refused) for `record_key`."""
+    values = record.model_dump(mode="json") if record else {}
+    conn.execute(
+        """
+        INSERT INTO import_records AS r (id, record_key, source_name, processor_name,
+            processor_version, expected_reference_count, search_string, searched_at, notes,
+            collision_strategy, problem, finalised)
+        VALUES (uuid(), $key, $source_name, $processor_name, $processor_version,
+            $expected_reference_count, $search_string, $searched_at, $notes,
+            $collision_strategy, $problem, $finalised)
+        ON CONFLICT (record_key) DO UPDATE SET
+            source_name = COALESCE(excluded.source_name, r.source_name),
+            processor_name = COALESCE(excluded.processor_name, r.processor_name),
+            processor_version = COALESCE(excluded.processor_version, r.processor_version),
+            expected_reference_count =
+                COALESCE(excluded.expected_reference_count, r.expected_reference_count),
+            search_string = CASE WHEN excluded.problem IS NULL
+                THEN excluded.search_string ELSE r.search_string END,
+            searched_at = CASE WHEN excluded.problem IS NULL
+                THEN excluded.searched_at ELSE r.searched_at END,
+            notes = CASE WHEN excluded.problem IS NULL THEN excluded.notes ELSE r.notes END,
+            collision_strategy = COALESCE(excluded.collision_strategy, r.collision_strategy),
+            problem = excluded.problem,
+            finalised = excluded.finalised,
+            updated_at = now()
+        """,
+        {
+            "key": record_key,
+            "source_name": values.get("source_name"),
+            "processor_name": values.get("processor_name"),
+            "processor_version": values.get("processor_version"),
+            "expected_reference_count": values.get("expected_reference_count"),
+            "search_string": values.get("search_string"),
+            "searched_at": values.get("searched_at"),
+            "notes": values.get("notes"),
+            "collision_strategy": values.get("collision_strategy"),
+            "problem": problem,
+            "finalised": finalised,
+        },
+    )
+
+
+def imported_checksums(conn: duckdb.DuckDBPyConnection, record_key: str) -> dict[str, str]:
+    """Batch name → checksum of the version whose import finished, for one record."""
+    rows = conn.execute(
+        f"""
+        SELECT name, checksum FROM import_batches
+        WHERE record_key = ? AND checksum IS NOT NULL AND status IN {TERMINAL_BATCH_SQL}
+        """,
+        [record_key],
+    ).fetchall()
+    return {name: checksum for name, checksum in rows}
+
+
+def start_batch(
+    conn: duckdb.DuckDBPyConnection, record_key: str, name: str, storage_url: str, run_id: str
+) -> str:
+    """Marks a batch as being imported; returns its id (stable across versions)."""
+    row = conn.execute(
+        """
+        INSERT INTO import_batches AS b (id, record_key, name, storage_url, status, run_id)
+        VALUES (uuid(), $key, $name, $url, $started, $run)
+        ON CONFLICT (record_key, name) DO UPDATE SET
+            status = $started, storage_url = excluded.storage_url, run_id = excluded.run_id,
+            updated_at = now()
+        RETURNING id
+        """,
+        {"key": record_key, "name": name, "url": storage_url, "started": _STARTED, "run": run_id},
+    ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def fail_batch(
+    conn: duckdb.DuckDBPyConnection,
+    batch_id: str,
+    reason: str,
+    *,
+    checksum: str | None,
+    physical_lines: int | None = None,
+    blank_lines: int | None = None,
+) -> None:
+    """A batch that cannot be read at all: `failed`, with the reason on the batch."""
+    with transaction(conn):
+        conn.execute("DELETE FROM import_results WHERE import_batch_id = ?", [batch_id])
+        conn.execute("DELETE FROM reference_association WHERE import_batch_id = ?", [batch_id])
+        conn.execute(
+            """
+            UPDATE import_batches SET status = ?, failure_details = ?, checksum = ?,
+                physical_lines = ?, blank_lines = ?, updated_at = now()
+            WHERE id = ?
+            """,
+            [_FAILED, reason, checksum, physical_lines, blank_lines, batch_id],
+        )
+
+
+def fail_batches_of_run(conn: duckdb.DuckDBPyConnection, run_id: str, reason: str) -> list[str]:
+    """Marks the batches a dead run left `started` as `failed`, with the reason; their names."""
+    rows = conn.execute(
+        """
+        UPDATE import_batches SET status = $failed, failure_details = $reason, updated_at = now()
+        WHERE run_id = $run AND status = $started
+        RETURNING record_key || '/' || name
+        """,
+        {"failed": _FAILED, "reason": reason, "run": run_id, "started": _STARTED},
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
+def update_batch_statuses(conn: duckdb.DuckDBPyConnection, batch_ids: list[str]) -> None:
+    """Re-derives the status of these batches from their results (the ladder of contract
+    section 4), in one statement."""
+    if not batch_ids:
+        return
+    conn.execute(
+        f"""
+        UPDATE import_batches b SET status = s.status, updated_at = now()
+        FROM (
+            SELECT b2.id, {batch_status_sql("list(DISTINCT r.status) FILTER (WHERE r.status IS NOT NULL)")}
+                AS status
+            FROM import_batches b2 LEFT JOIN import_results r ON r.import_batch_id = b2.id
+            WHERE list_contains($ids, b2.id::VARCHAR)
+            GROUP BY b2.id
+        ) s
+        WHERE b.id = s.id
+        """,
+        {"ids": [str(batch_id) for batch_id in batch_ids]},
+    )

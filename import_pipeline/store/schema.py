@@ -1,0 +1,117 @@
+"""The reference store's tables, created on first write; `SCHEMA_VERSION` says which layout."""
+
+from __future__ import annotations
+
+import duckdb
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+
+CREATE TABLE IF NOT EXISTS import_records (
+    id UUID PRIMARY KEY,
+    record_key VARCHAR NOT NULL UNIQUE,
+    source_name VARCHAR,
+    processor_name VARCHAR,
+    processor_version VARCHAR,
+    expected_reference_count BIGINT,
+    search_string VARCHAR,
+    searched_at TIMESTAMPTZ,
+    notes VARCHAR,
+    collision_strategy VARCHAR,
+    problem VARCHAR,            -- why record.json blocks the record, or NULL
+    finalised BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS import_batches (
+    id UUID PRIMARY KEY,
+    record_key VARCHAR NOT NULL,
+    name VARCHAR NOT NULL,
+    storage_url VARCHAR NOT NULL,
+    checksum VARCHAR,           -- of the version whose results are stored
+    status VARCHAR NOT NULL,
+    failure_details VARCHAR,    -- the batch-level reason, when the batch cannot be read
+    physical_lines BIGINT,
+    blank_lines BIGINT,
+    run_id VARCHAR,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    UNIQUE (record_key, name)
+);
+
+CREATE TABLE IF NOT EXISTS import_results (
+    id UUID NOT NULL,
+    import_batch_id UUID NOT NULL,
+    line_number BIGINT NOT NULL,
+    status VARCHAR NOT NULL,
+    reference_id UUID,
+    errors JSON NOT NULL,
+    failure_details VARCHAR,
+    unresolved_references JSON NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS reference (
+    id UUID PRIMARY KEY,
+    visibility VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS reference_identifier (
+    reference_id UUID NOT NULL,
+    identifier_type VARCHAR NOT NULL,
+    identifier VARCHAR NOT NULL,            -- normalised (contract section 3)
+    other_identifier_name VARCHAR,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS reference_enhancement (
+    id UUID NOT NULL,
+    reference_id UUID NOT NULL,
+    enhancement_type VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    visibility VARCHAR NOT NULL,
+    robot_version VARCHAR,
+    processor_version VARCHAR,
+    content JSON NOT NULL,
+    content_hash VARCHAR NOT NULL,          -- an exact duplicate has the same hash
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+-- One row per target of a reference_association enhancement of a written line: waiting
+-- (no target_reference_id yet), linked, or expired after IMPORT_PIPELINE_UNRESOLVED_TTL.
+CREATE TABLE IF NOT EXISTS reference_association (
+    reference_id UUID NOT NULL,             -- the reference that has the association
+    import_batch_id UUID NOT NULL,          -- the result (batch, line) that brought it
+    line_number BIGINT NOT NULL,
+    association_type VARCHAR NOT NULL,
+    target_type VARCHAR NOT NULL,           -- identifier type, or 'reference_id'
+    target VARCHAR NOT NULL,                -- normalised identifier or reference UUID
+    target_other_name VARCHAR,
+    target_reference_id UUID,               -- set once linked
+    created_at TIMESTAMPTZ NOT NULL,
+    linked_at TIMESTAMPTZ,
+    expired_at TIMESTAMPTZ
+);
+"""
+
+#: The tables that hold references, for counts and checks.
+REFERENCE_TABLES = (
+    "reference",
+    "reference_identifier",
+    "reference_enhancement",
+    "reference_association",
+)
+ALL_TABLES = ("import_records", "import_batches", "import_results", *REFERENCE_TABLES)
+
+
+def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(_SCHEMA)
+    conn.execute(
+        "INSERT INTO store_meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
+        [str(SCHEMA_VERSION)],
+    )
