@@ -157,31 +157,32 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _copy_into_landing(
+def _copy_record_folder(
     path: Path, record: str | None, landing: LandingZone
 ) -> tuple[str, list[str]]:
-    """Copies a record folder or one batch file in; returns the record key and batch names."""
-    if not path.exists():
-        raise UsageProblem(f"{path} does not exist")
-    if path.is_dir():
-        key = record or path.name
-        if problem := record_key_problem(key):
-            raise UsageProblem(problem)
-        if not (path / RECORD_FILE).is_file():
-            raise UsageProblem(f"{path} has no {RECORD_FILE}: a record folder needs one")
-        landing.put_file(str(path / RECORD_FILE), key, RECORD_FILE)
-        names = []
-        for item in sorted(path.iterdir()):
-            if (
-                item.is_file()
-                and item.name not in (RECORD_FILE, FINALISED_MARKER)
-                and not batch_name_problem(item.name)
-            ):
-                landing.put_file(str(item), key, item.name)
-                names.append(item.name)
-        if (path / FINALISED_MARKER).exists():
-            landing.put_file(str(path / FINALISED_MARKER), key, FINALISED_MARKER)
-        return key, names
+    """Copies a record folder in (record.json, its batches, the marker)."""
+    key = record or path.name
+    if problem := record_key_problem(key):
+        raise UsageProblem(problem)
+    if not (path / RECORD_FILE).is_file():
+        raise UsageProblem(f"{path} has no {RECORD_FILE}: a record folder needs one")
+    landing.put_file(str(path / RECORD_FILE), key, RECORD_FILE)
+    names = []
+    for item in sorted(path.iterdir()):
+        if (
+            item.is_file()
+            and item.name not in (RECORD_FILE, FINALISED_MARKER)
+            and not batch_name_problem(item.name)
+        ):
+            landing.put_file(str(item), key, item.name)
+            names.append(item.name)
+    if (path / FINALISED_MARKER).exists():
+        landing.put_file(str(path / FINALISED_MARKER), key, FINALISED_MARKER)
+    return key, names
+
+
+def _copy_batch_file(path: Path, record: str | None, landing: LandingZone) -> tuple[str, list[str]]:
+    """Copies one batch file into its record (named, or the folder beside its record.json)."""
     if problem := batch_name_problem(path.name):
         raise UsageProblem(
             problem if problem != "in progress" else f"{path.name} is not a batch name"
@@ -204,13 +205,24 @@ def _copy_into_landing(
     return key, [path.name]
 
 
+def _copy_into_landing(
+    path: Path, record: str | None, landing: LandingZone
+) -> tuple[str, list[str]]:
+    """Copies a record folder or one batch file in; returns the record key and batch names."""
+    if not path.exists():
+        raise UsageProblem(f"{path} does not exist")
+    if path.is_dir():
+        return _copy_record_folder(path, record, landing)
+    return _copy_batch_file(path, record, landing)
+
+
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     prepare_dagster_home(settings)
     import dagster as dg
 
     from import_pipeline.defs import build_defs
     from import_pipeline.defs.jobs import import_record_job, run_config_for
-    from import_pipeline.defs.partitions import import_records
+    from import_pipeline.defs.partitions import IMPORT_RECORDS
     from import_pipeline.defs.tags import run_tags
     from import_pipeline.landing.records import BatchVersion, read_record
 
@@ -223,7 +235,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         f"copied {len(names)} batch file(s) into {landing.url}/{key}; importing…", file=sys.stderr
     )
     with dg.DagsterInstance.get() as instance, progress.listening(progress.to_terminal()):
-        instance.add_dynamic_partitions(import_records.name, [key])
+        instance.add_dynamic_partitions(IMPORT_RECORDS, [key])
         versions = [BatchVersion(name) for name in names]
         result = (
             build_defs(settings)

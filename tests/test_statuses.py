@@ -98,3 +98,27 @@ def test_summary_says_whether_the_expected_count_matches(settings, landing) -> N
         summary = store.record_summary(conn, "rec")
     assert summary["record"]["expected_reference_count"] == 2
     assert summary["record"]["expected_reference_count_matches"] is False
+
+
+def test_the_ladder_in_sql_agrees_with_python_on_every_mix_of_statuses() -> None:
+    """`batch_status_sql` and `batch_status` are read from one ladder: they agree on each of
+    the 64 sets of result statuses a batch can have."""
+    import itertools
+
+    import duckdb
+
+    from import_pipeline.domain.statuses import batch_status, batch_status_sql
+
+    statuses = [s.value for s in ImportResultStatus]
+    mixes = [
+        list(mix)
+        for size in range(len(statuses) + 1)
+        for mix in itertools.combinations(statuses, size)
+    ]
+    engine = duckdb.connect()
+    for mix in mixes:
+        (in_sql,) = engine.execute(
+            f"SELECT {batch_status_sql('$mix::VARCHAR[]')}", {"mix": mix}
+        ).fetchone()
+        assert in_sql == batch_status(mix).value, mix
+    assert len(mixes) == 64

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from pydantic import Field
 
 from import_pipeline.domain.lines import ReferenceFileInput
 from import_pipeline.domain.strategies import CollisionStrategy
 from import_pipeline.landing import LandingZone
-from import_pipeline.pipeline.validate import validate_chunk
+from import_pipeline.pipeline.frames import LOADED_LINES
+from import_pipeline.pipeline.validate import line_model, validate_chunk
 from import_pipeline.settings import Settings
 
 from .conftest import explain_line, import_directly, results_of, write_batch, write_record
@@ -506,3 +508,36 @@ def test_an_unknown_key_in_an_association_target_is_dropped_alone() -> None:
     assert stored["associated_reference_ids"] == [
         {"identifier_type": "doi", "identifier": "10.1234/x"}
     ]
+
+
+def test_a_field_added_to_a_copy_of_the_line_model_is_enforced_by_the_model_alone() -> None:
+    """The top-level rules come from the model: a new field needs no validator code."""
+
+    class WithYear(ReferenceFileInput):
+        year: int | None = Field(default=None, ge=1000)
+
+    identifiers = '"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/x"}]'
+    texts = [
+        "{" + identifiers + ', "year": 2020}',
+        "{" + identifiers + ', "year": "2020"}',  # strict: a string is not a year
+        "{" + identifiers + ', "year": 12}',
+        "{" + identifiers + "}",
+    ]
+    chunk = pl.DataFrame(
+        {"line_number": [1, 2, 3, 4], "text": texts, "problem": [None] * 4},
+        schema=LOADED_LINES,
+    )
+    with_year = validate_chunk(chunk, line_model(WithYear))
+    refused = {row["line_number"]: row for row in with_year.errors.to_dicts()}
+    assert sorted(refused) == [2, 3]
+    assert {row["code"] for row in refused.values()} == {"InvalidField"}
+    assert {row["field"] for row in refused.values()} == {"year"}
+    assert all(row["fatal"] for row in refused.values())
+    assert sorted(with_year.identifiers["line_number"].to_list()) == [1, 4]
+    # The project's own model has no such field: the same lines are refused for it.
+    plain = validate_chunk(chunk).errors.to_dicts()
+    assert {(row["line_number"], row["code"], row["field"]) for row in plain} == {
+        (1, "UnknownField", "year"),
+        (2, "UnknownField", "year"),
+        (3, "UnknownField", "year"),
+    }

@@ -2,4 +2,6 @@
 
 import dagster as dg
 
-import_records = dg.DynamicPartitionsDefinition(name="import_records")
+#: The partitions' name, for the instance calls that take one.
+IMPORT_RECORDS = "import_records"
+import_records = dg.DynamicPartitionsDefinition(name=IMPORT_RECORDS)

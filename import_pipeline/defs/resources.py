@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -59,13 +60,15 @@ class ImportPipelineResource(dg.ConfigurableResource):
     def from_environment(cls) -> ImportPipelineResource:
         """Each field that has its variable set reads it through `dg.EnvVar`: resolved when a
         run starts, and shown by name (not value) in the UI."""
-        return cls(**{v.field: dg.EnvVar(v.name) for v in set_variables()})
+        fields: dict[str, Any] = {v.field: dg.EnvVar(v.name) for v in set_variables()}
+        return cls(**fields)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ImportPipelineResource:
         """Explicit values, for a caller that resolved its settings itself (tests, the CLI)."""
         variables = settings.as_variables()
-        return cls(**{v.field: variables[v.name] for v in RUN_TIME_VARIABLES})
+        fields: dict[str, Any] = {v.field: variables[v.name] for v in RUN_TIME_VARIABLES}
+        return cls(**fields)
 
     def settings(self) -> Settings:
         values = {v.name: getattr(self, v.field) for v in RUN_TIME_VARIABLES}

@@ -12,7 +12,7 @@ import dagster as dg
 
 from import_pipeline import store
 from import_pipeline.defs.jobs import import_record_job, resolve_associations, run_request
-from import_pipeline.defs.partitions import import_records
+from import_pipeline.defs.partitions import IMPORT_RECORDS, import_records
 from import_pipeline.defs.resources import ImportPipelineResource
 from import_pipeline.errors import NotFound, StoreBusy
 from import_pipeline.landing import RecordFolder
@@ -58,7 +58,7 @@ def _scheduled_runs(
     known = set(import_records.get_partition_keys(dynamic_partitions_store=context.instance))
     new = [plan.record_key for plan in plans if plan.record_key not in known]
     if new:
-        context.instance.add_dynamic_partitions(import_records.name, new)
+        context.instance.add_dynamic_partitions(IMPORT_RECORDS, new)
     tick = f"{context.scheduled_execution_time:%Y%m%dT%H%M}"
     requests = [
         run_request(plan, run_key=f"scheduled:{plan.record_key}:{tick}:{plan.identity[:16]}",

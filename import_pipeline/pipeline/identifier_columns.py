@@ -8,6 +8,7 @@ generated mutations.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import polars as pl
 
@@ -53,7 +54,7 @@ def normalised_identifier(
     says whether it was a JSON integer, which only `pm_id` accepts (positive).
     """
     as_text = pl.when(~is_integer).then(value)
-    expression = pl.when(pl.lit(False)).then(pl.lit(None, pl.String))
+    expression: Any = pl.when(pl.lit(False)).then(pl.lit(None, pl.String))
     for kind, rule in RULES.items():
         branch = _rule_expression(rule, as_text)
         if rule.accepts_integers:

@@ -99,11 +99,12 @@ def _add_enhancement(
     )
     if kind == "reference_association":
         for target in content.associated_reference_ids:  # type: ignore[union-attr]
+            row: tuple[str, str, str | None]
             if isinstance(target, uuid.UUID):
                 row = ("reference_id", str(target), None)
             else:
                 name = getattr(target, "other_identifier_name", None)
-                row = (target.identifier_type, target.identifier, name)
+                row = (target.identifier_type, str(target.identifier), name)
             parts.associations.append((position, (line, content.association_type, *row)))  # type: ignore[union-attr]
 
 

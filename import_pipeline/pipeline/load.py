@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import polars as pl
 
@@ -57,8 +57,12 @@ class LoadStats:
     checksum: str = ""
 
 
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 def _blocks(
-    handle: IO[bytes], *, gzipped: bool, stored_size: int, max_decompressed: int, max_ratio: int
+    handle: _Readable, *, gzipped: bool, stored_size: int, max_decompressed: int, max_ratio: int
 ) -> Iterator[bytes]:
     """Yields the file's content in blocks, decompressing gzip with a bound on its size."""
     if not gzipped:
@@ -66,34 +70,38 @@ def _blocks(
             yield block
         return
     limit = min(max_decompressed, max(stored_size, 1) * max_ratio)
-    inflater = zlib.decompressobj(wbits=31)
     produced = 0
-    while True:
-        compressed = handle.read(_READ_BLOCK)
-        if not compressed:
-            break
+    for block in _gunzipped(handle):
+        produced += len(block)
+        if produced > limit:
+            raise BatchUnreadable(
+                f"decompressed size passed the limit of {limit} bytes "
+                f"(at most {max_ratio}x the {stored_size}-byte file, and at most "
+                f"{max_decompressed} bytes): refused as a possible gzip bomb"
+            )
+        yield block
+
+
+def _gunzipped(handle: _Readable) -> Iterator[bytes]:
+    """The decompressed blocks of a gzip stream (concatenated members too), at most
+    `_READ_BLOCK` bytes each, so that what is read is bounded by the caller's checks."""
+    inflater = zlib.decompressobj(wbits=31)
+    while compressed := handle.read(_READ_BLOCK):
         while compressed:
             try:
                 block = inflater.decompress(compressed, _READ_BLOCK)
             except zlib.error as exc:
                 raise BatchUnreadable(f"corrupt gzip: {exc}") from exc
             compressed = inflater.unconsumed_tail
-            produced += len(block)
-            if produced > limit:
-                raise BatchUnreadable(
-                    f"decompressed size passed the limit of {limit} bytes "
-                    f"(at most {max_ratio}x the {stored_size}-byte file, and at most "
-                    f"{max_decompressed} bytes): refused as a possible gzip bomb"
-                )
             yield block
             if inflater.eof:
-                if inflater.unused_data.strip(b"\0"):
-                    # Concatenated gzip members are legal: continue with the next member.
-                    rest = inflater.unused_data
-                    inflater = zlib.decompressobj(wbits=31)
-                    compressed = rest + compressed
-                else:
+                rest = inflater.unused_data
+                if not rest.strip(b"\0"):
                     compressed = b""
+                    continue
+                # Concatenated gzip members are legal: continue with the next member.
+                inflater = zlib.decompressobj(wbits=31)
+                compressed = rest + compressed
     if not inflater.eof:
         raise BatchUnreadable(
             "truncated gzip: the file ends in the middle of the compressed stream"
@@ -199,6 +207,55 @@ def check_not_empty(stats: LoadStats) -> None:
         )
 
 
+class _Chunker:
+    """Cuts a stream of blocks into chunks of whole lines of about `chunk_bytes`; the bytes of
+    a line longer than `max_line_bytes` are dropped as they come, never held whole."""
+
+    def __init__(self, chunk_bytes: int, max_line_bytes: int) -> None:
+        self.chunk_bytes = chunk_bytes
+        self.max_line_bytes = max_line_bytes
+        self.buffer = bytearray()
+        self.too_long_lines: list[int] = []
+        self.oversized = False  # inside a line already known to be too long
+        self.next_line = 1
+
+    def _emit(self, text: bytes) -> LineHead:
+        head = LineHead(self.next_line, text, tuple(self.too_long_lines))
+        self.next_line += head.lines
+        self.too_long_lines = []
+        return head
+
+    def feed(self, block: bytes) -> LineHead | None:
+        """Takes the next block; returns a chunk when one is complete."""
+        if self.oversized:
+            end = block.find(b"\n")
+            if end < 0:
+                return None  # still inside the long line
+            block = block[end:]  # the long line now ends: an empty line stands in for it
+            self.oversized = False
+        self.buffer += block
+        cut = self.buffer.rfind(b"\n")
+        head = None
+        if cut >= 0 and len(self.buffer) >= self.chunk_bytes:
+            head = self._emit(bytes(memoryview(self.buffer)[:cut]))  # one copy, not two
+            del self.buffer[: cut + 1]
+            cut = -1  # what is left holds no line end
+        if cut < 0 and len(self.buffer) > self.max_line_bytes:
+            self.too_long_lines.append(self.next_line)
+            self.buffer.clear()
+            self.oversized = True
+        return head
+
+    def finish(self) -> LineHead | None:
+        """The last chunk, once the stream has ended."""
+        if self.oversized:
+            return self._emit(b"")  # the file ended inside the long line
+        if self.buffer or self.too_long_lines:
+            text = bytes(self.buffer)
+            return self._emit(text[:-1] if text.endswith(b"\n") else text)
+        return None
+
+
 def iter_line_heads(
     handle: IO[bytes],
     *,
@@ -214,57 +271,25 @@ def iter_line_heads(
     the work that holds the GIL: the caller may do it elsewhere); fills `stats` but for the
     blank lines, which only splitting tells (`line_frame`)."""
     counting = _CountingReader(handle)
-    buffer = bytearray()
-    too_long_lines: list[int] = []
-    oversized = False  # inside a line already known to be too long: drop its bytes
-    next_line = 1
-    at_start = True
-
-    def emit(text: bytes) -> LineHead:
-        nonlocal next_line, too_long_lines
-        head = LineHead(next_line, text, tuple(too_long_lines))
-        next_line += head.lines
-        too_long_lines = []
-        return head
-
-    for block in _blocks(
+    chunker = _Chunker(chunk_bytes, max_line_bytes)
+    blocks = _blocks(
         counting,
         gzipped=gzipped,
         stored_size=stored_size,
         max_decompressed=max_decompressed_bytes,
         max_ratio=max_decompression_ratio,
-    ):
-        if at_start:
-            at_start = False
-            if block.startswith(_BOM):
-                block = block[len(_BOM) :]
-        if oversized:
-            end = block.find(b"\n")
-            if end < 0:
-                continue  # still inside the long line
-            block = block[end:]  # the long line now ends: an empty line stands in for it
-            oversized = False
-        buffer += block
-        cut = buffer.rfind(b"\n")
-        if cut >= 0 and len(buffer) >= chunk_bytes:
-            head = bytes(memoryview(buffer)[:cut])  # one copy, not two
-            del buffer[: cut + 1]
+    )
+    for index, block in enumerate(blocks):
+        if index == 0 and block.startswith(_BOM):
+            block = block[len(_BOM) :]
+        head = chunker.feed(block)
+        if head is not None:
             stats.bytes_read = counting.count  # so far: what a progress report reads
-            yield emit(head)
-            cut = -1  # what is left holds no line end
-        if cut < 0 and len(buffer) > max_line_bytes:
-            # A line longer than allowed: its bytes are dropped as they come, never held whole.
-            too_long_lines.append(next_line)
-            buffer.clear()
-            oversized = True
-    if oversized:
-        yield emit(b"")  # the file ended inside the long line
-    elif buffer or too_long_lines:
-        text = bytes(buffer)
-        if text.endswith(b"\n"):
-            text = text[:-1]
-        yield emit(text)
-    stats.physical_lines = next_line - 1
+            yield head
+    last = chunker.finish()
+    if last is not None:
+        yield last
+    stats.physical_lines = chunker.next_line - 1
     stats.bytes_read = counting.count
     stats.checksum = counting.hexdigest()
 

@@ -98,7 +98,7 @@ def _by_batch(frame: pl.DataFrame, batch_indexes: set[int]) -> dict[int, pl.Data
         "_batch", as_dict=True, include_key=False
     )
     return {
-        int(key[0]): part.with_columns(pl.col("line_number") % _BATCH_STRIDE)  # type: ignore[call-overload]
+        int(key[0]): part.with_columns(pl.col("line_number") % _BATCH_STRIDE)
         for key, part in parts.items()
     }
 

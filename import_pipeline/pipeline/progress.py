@@ -56,7 +56,8 @@ _listeners = threading.local()
 def _current() -> list[Listener]:
     if not hasattr(_listeners, "stack"):
         _listeners.stack = []
-    return _listeners.stack  # type: ignore[no-any-return]
+    stack: list[Listener] = _listeners.stack
+    return stack
 
 
 @contextmanager

@@ -58,14 +58,15 @@ def _lenient(model: type[BaseModel]) -> type[BaseModel]:
     """`model` with the items of its list fields kept raw where they do not validate."""
     fields: dict[str, Any] = {}
     for name, info in model.model_fields.items():
-        annotation = info.annotation
+        annotation: Any = info.annotation
         if get_origin(annotation) is list:
             (item,) = get_args(annotation)
             annotation = list[_item_or_raw(item)]  # type: ignore[misc]
         fields[name] = (annotation, info)
-    return create_model(  # type: ignore[call-overload, no-any-return]
+    lenient: type[BaseModel] = create_model(
         f"Lenient{model.__name__}", __config__=model.model_config, **fields
     )
+    return lenient
 
 
 @dataclass(frozen=True)
