@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import IO, Any
 
 import duckdb
 import polars as pl
@@ -22,6 +23,7 @@ from import_pipeline.landing.records import BatchVersion
 from import_pipeline.pipeline import stages
 from import_pipeline.pipeline.cluster import cluster_lines_in
 from import_pipeline.pipeline.frames import LOADED_LINES
+from import_pipeline.pipeline.load import LoadStats, check_not_empty, iter_line_heads, line_frame
 from import_pipeline.pipeline.validate import validate_chunk
 from import_pipeline.settings import Settings
 from import_pipeline.store.connection import TempTables
@@ -156,3 +158,20 @@ def synergy() -> Path:
 def store_conn(settings: Settings) -> Iterator:
     with store.connect(settings.duckdb_path) as conn:
         yield conn
+
+
+def iter_line_chunks(
+    handle: IO[bytes], *, stats: LoadStats, max_line_bytes: int, **reading: Any
+) -> Iterator[pl.DataFrame]:
+    """Yields frames of the file's lines, about `chunk_bytes` of text each; fills `stats`.
+    Takes the arguments of `iter_line_heads`, and splits each chunk here.
+
+    Raises `BatchUnreadable` for a file that cannot be read as a whole (corrupt or truncated
+    gzip, past the decompression limit, empty or only blank lines).
+    """
+    for head in iter_line_heads(handle, stats=stats, max_line_bytes=max_line_bytes, **reading):
+        frame, blanks = line_frame(head, max_line_bytes)
+        stats.blank_lines += blanks
+        if frame.height:
+            yield frame
+    check_not_empty(stats)

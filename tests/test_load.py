@@ -12,7 +12,9 @@ import pytest
 
 from import_pipeline.errors import BatchUnreadable
 from import_pipeline.pipeline.frames import NOT_UTF8, TOO_LONG
-from import_pipeline.pipeline.load import LoadStats, iter_line_chunks
+from import_pipeline.pipeline.load import LoadStats
+
+from .conftest import iter_line_chunks
 
 
 def load(

@@ -86,8 +86,3 @@ RESULTS = {
     "errors": pl.String,  # JSON list of ERROR
     "failure_details": pl.String,
 }
-
-
-def empty(schema: dict[str, pl.DataType] | dict[str, type[pl.DataType]]) -> pl.DataFrame:
-    """A frame with no rows in `schema`."""
-    return pl.DataFrame(schema=schema)

@@ -176,23 +176,6 @@ class LineHead:
         return self.text.count(b"\n") + 1
 
 
-def iter_line_chunks(
-    handle: IO[bytes], *, stats: LoadStats, max_line_bytes: int, **reading: Any
-) -> Iterator[pl.DataFrame]:
-    """Yields frames of the file's lines, about `chunk_bytes` of text each; fills `stats`.
-    Takes the arguments of `iter_line_heads`, and splits each chunk here.
-
-    Raises `BatchUnreadable` for a file that cannot be read as a whole (corrupt or truncated
-    gzip, past the decompression limit, empty or only blank lines).
-    """
-    for head in iter_line_heads(handle, stats=stats, max_line_bytes=max_line_bytes, **reading):
-        frame, blanks = line_frame(head, max_line_bytes)
-        stats.blank_lines += blanks
-        if frame.height:
-            yield frame
-    check_not_empty(stats)
-
-
 def line_frame(head: LineHead, max_line_bytes: int) -> tuple[pl.DataFrame, int]:
     """A chunk's frame of lines (see `LOADED_LINES`) and how many of its lines were blank."""
     frame, _, blanks = _frame(head.first_line, head.text, list(head.too_long_lines), max_line_bytes)

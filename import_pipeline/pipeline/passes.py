@@ -16,7 +16,7 @@ from import_pipeline.pipeline import progress
 from import_pipeline.pipeline.frames import ERRORS, VALIDATED_PARTS
 from import_pipeline.pipeline.load import LoadedBatch
 from import_pipeline.pipeline.validate import validate_chunk
-from import_pipeline.pipeline.workers import WORKER_PROCESSES, worker_pool
+from import_pipeline.pipeline.workers import WORKER_PROCESSES, pack_consecutive, worker_pool
 
 
 @dataclass
@@ -60,21 +60,14 @@ def _slices(batch_index: int, loaded: LoadedBatch) -> Iterator[tuple[_Slice, int
 def _validation_passes(batches: list[LoadedBatch]) -> list[list[_Slice]]:
     """The slices of each pass: slices of a big batch's chunks one by one, the chunks of small
     batches packed together, each pass up to about `VALIDATION_PASS_BYTES` of text."""
-    passes: list[list[_Slice]] = []
-    packed: list[_Slice] = []
-    packed_bytes = 0
-    for batch_index, loaded in enumerate(batches):
-        if loaded.unreadable:
-            continue
-        for piece, size in _slices(batch_index, loaded):
-            if packed and packed_bytes + size > VALIDATION_PASS_BYTES:
-                passes.append(packed)
-                packed, packed_bytes = [], 0
-            packed.append(piece)
-            packed_bytes += size
-    if packed:
-        passes.append(packed)
-    return passes
+    pieces = [
+        (piece, size)
+        for batch_index, loaded in enumerate(batches)
+        if not loaded.unreadable
+        for piece, size in _slices(batch_index, loaded)
+    ]
+    groups = pack_consecutive([size for _, size in pieces], VALIDATION_PASS_BYTES)
+    return [[pieces[index][0] for index in group] for group in groups]
 
 
 def _read_pass(pieces: list[_Slice]) -> pl.DataFrame:

@@ -40,7 +40,7 @@ from import_pipeline.pipeline.load import (
 )
 from import_pipeline.pipeline.passes import ValidatedBatch, validate_batches
 from import_pipeline.pipeline.resolve import StagedBatch, resolve_batch
-from import_pipeline.pipeline.workers import WORKER_PROCESSES, worker_pool
+from import_pipeline.pipeline.workers import WORKER_PROCESSES, pack_consecutive, worker_pool
 
 __all__ = [  # the stages, in the order a batch goes through them
     "start_record",
@@ -155,18 +155,7 @@ GROUP_FILES = 100
 def import_groups(sizes: list[int]) -> list[list[int]]:
     """The indexes of `sizes` (files in import order) grouped: consecutive files, each group
     under `GROUP_BYTES` unless it is one file, and at most `GROUP_FILES` files."""
-    groups: list[list[int]] = []
-    group: list[int] = []
-    group_bytes = 0
-    for index, size in enumerate(sizes):
-        if group and (group_bytes + size > GROUP_BYTES or len(group) == GROUP_FILES):
-            groups.append(group)
-            group, group_bytes = [], 0
-        group.append(index)
-        group_bytes += size
-    if group:
-        groups.append(group)
-    return groups
+    return pack_consecutive(sizes, GROUP_BYTES, GROUP_FILES)
 
 
 def staging_dir(settings: Settings, run_id: str, record_key: str, name: str) -> Path:

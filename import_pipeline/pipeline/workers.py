@@ -1,4 +1,5 @@
-"""Worker processes for the work that holds the GIL (splitting lines, validating them)."""
+"""How work is shared out: worker processes for the work that holds the GIL (splitting lines,
+validating them), and consecutive items packed into bounded groups (steps, passes)."""
 
 from __future__ import annotations
 
@@ -37,3 +38,24 @@ def worker_pool(processes: int) -> Iterator[Executor]:
     context.set_forkserver_preload(["import_pipeline.pipeline.stages"])
     with ProcessPoolExecutor(processes, mp_context=context) as pool:
         yield pool
+
+
+def pack_consecutive(
+    sizes: list[int], max_size: int, max_items: int | None = None
+) -> list[list[int]]:
+    """The indexes of `sizes`, in order, packed into groups of consecutive items: a group
+    closes before it would pass `max_size` (an item as big alone is a group of its own) or hold
+    more than `max_items`."""
+    groups: list[list[int]] = []
+    group: list[int] = []
+    group_size = 0
+    for index, size in enumerate(sizes):
+        full = max_items is not None and len(group) == max_items
+        if group and (group_size + size > max_size or full):
+            groups.append(group)
+            group, group_size = [], 0
+        group.append(index)
+        group_size += size
+    if group:
+        groups.append(group)
+    return groups
