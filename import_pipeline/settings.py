@@ -55,6 +55,13 @@ def _number(name: str, text: str) -> int:
         raise ConfigurationError(f"{name}={text!r} is not a whole number") from None
 
 
+def _seconds(name: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigurationError(f"{name}={text!r} is not a number of seconds") from None
+
+
 @dataclass(frozen=True)
 class Variable:
     """An environment variable and the `Settings` field it sets. `run_time`: the resource
@@ -124,7 +131,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """The settings `environ` (the process's environment unless given) asks for, with the
-        contract's defaults for what it leaves unset."""
+        contract's defaults for what it leaves unset (an empty variable is unset)."""
         env = os.environ if environ is None else environ
 
         def get(name: str) -> str | None:
@@ -156,7 +163,10 @@ class Settings:
                 "IMPORT_PIPELINE_MAX_DECOMPRESSION_RATIO", DEFAULT_MAX_DECOMPRESSION_RATIO
             ),
             store_memory=get("IMPORT_PIPELINE_STORE_MEMORY") or DEFAULT_STORE_MEMORY,
-            read_wait_seconds=float(get("IMPORT_PIPELINE_READ_WAIT") or DEFAULT_READ_WAIT_SECONDS),
+            read_wait_seconds=_seconds(
+                "IMPORT_PIPELINE_READ_WAIT",
+                get("IMPORT_PIPELINE_READ_WAIT") or str(DEFAULT_READ_WAIT_SECONDS),
+            ),
             sensor_interval_seconds=number(
                 "IMPORT_PIPELINE_SENSOR_INTERVAL", DEFAULT_SENSOR_INTERVAL_SECONDS
             ),

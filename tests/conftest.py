@@ -107,7 +107,15 @@ def import_directly(
         )
         clustered = stages.cluster_batch(validate_batch(loaded))
         with store.connect(settings.duckdb_path) as conn:
-            out.append(stages.resolve_once(conn, clustered, strategy or item.strategy, now=now))
+            out.append(
+                stages.resolve_once(
+                    conn,
+                    clustered,
+                    strategy or item.strategy,
+                    ttl=settings.unresolved_ttl,
+                    now=now,
+                )
+            )
     return out
 
 

@@ -148,3 +148,29 @@ def test_the_resolution_job_runs_in_dagster(settings, landing) -> None:
     assert result.success
     assert result.output_for_node("resolve_waiting_associations")["expired"] == 1
     assert results_of(settings, "rec")[0]["status"] == "partially_failed"
+
+
+def test_a_later_import_links_only_what_it_brings_and_expires_what_waited_too_long(
+    settings, landing
+) -> None:
+    """An import links its own targets and those it writes, not every waiting association;
+    one that waited past the TTL expires with any later import, as with the hourly job."""
+    write_record(landing, "rec")
+    write_batch(landing, "rec", "a.jsonl", citing("10.1000/a", doi("10.1000/later")) + "\n")
+    write_batch(landing, "rec", "b.jsonl", citing("10.1000/b", doi("10.1000/never")) + "\n")
+    import_directly(settings, landing, "rec", now=T0)
+    assert [r["status"] for r in results_of(settings, "rec")] == ["retrying", "retrying"]
+    # Within the TTL, an unrelated record's import moves neither.
+    write_record(landing, "other")
+    write_batch(landing, "other", "c.jsonl", plain("10.1000/c") + "\n")
+    import_directly(settings, landing, "other", now=T0 + timedelta(hours=1))
+    assert [r["status"] for r in results_of(settings, "rec")] == ["retrying", "retrying"]
+    # The target of a.jsonl arrives after the TTL: a's line links, b's expires.
+    write_batch(landing, "other", "d.jsonl", plain("10.1000/later") + "\n")
+    import_directly(settings, landing, "other", ["d.jsonl"], now=T0 + timedelta(hours=49))
+    a, b = results_of(settings, "rec")
+    assert a["status"] == "completed" and a["unresolved_references"] == []
+    assert b["status"] == "partially_failed"
+    assert [e["code"] for e in b["errors"]] == ["UnresolvedReference"]
+    assert batch_status(settings, "rec", "a.jsonl") == "completed"
+    assert batch_status(settings, "rec", "b.jsonl") == "partially_failed"

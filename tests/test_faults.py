@@ -103,7 +103,7 @@ _WRITER = textwrap.dedent(
     clustered = stages.cluster_batch(stages.validate_batches([loaded])[0])
     print("writing", flush=True)
     with store.connect(settings.duckdb_path) as conn:
-        stages.resolve_clustered(conn, clustered, CollisionStrategy.MERGE_DEFENSIVE)
+        stages.resolve_clustered(conn, clustered, CollisionStrategy.MERGE_DEFENSIVE, ttl=settings.unresolved_ttl)
     print("written", flush=True)
     """
 )
@@ -226,6 +226,7 @@ def test_a_batch_deleted_before_it_is_read_fails_with_a_reason(settings, landing
             conn,
             stages.cluster_batch(validate_batch(loaded)),
             CollisionStrategy.MERGE_DEFENSIVE,
+            ttl=settings.unresolved_ttl,
         )
     assert stored.status == "failed" and "disappeared" in stored.failure_details
 

@@ -222,7 +222,9 @@ def resolve_batches(
         lines = progress.Stage("store", sum(b.validated.lines_read for b in clustered))
         for item, batch in zip(group.batches, clustered, strict=True):
             try:
-                resolved = stages.resolve_once(conn, batch, item.strategy)
+                resolved = stages.resolve_once(
+                    conn, batch, item.strategy, ttl=pipeline.settings().unresolved_ttl
+                )
             except Exception as exc:
                 context.log.exception("batch %s could not be stored", item.batch.name)
                 failures[item.batch.name] = f"{type(exc).__name__}: {exc}"

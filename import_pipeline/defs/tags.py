@@ -28,7 +28,11 @@ def run_tags(
     tags = {
         RunTags.RECORD: record_key,
         RunTags.BATCHES: ",".join(b.name for b in versions)[: RunTags.LIMIT] or "-",
-        RunTags.CHECKSUMS: ",".join(b.checksum[:12] for b in versions)[: RunTags.LIMIT] or "-",
+        # A launcher that did not read the files has no checksums: the run adds them.
+        RunTags.CHECKSUMS: ",".join(b.checksum[:12] for b in versions if b.checksum)[
+            : RunTags.LIMIT
+        ]
+        or "-",
     }
     if source is not None:
         tags[RunTags.SOURCE] = source

@@ -8,7 +8,7 @@ target links it and the result becomes `completed`; after the TTL it becomes
 
 Two callers, two scopes: an import links its own associations and the waiting ones whose
 targets it wrote (`link_batch`, inside its transaction); the hourly job links whatever is
-left and expires what waited past the TTL (`refresh_associations`). `now` is a parameter so
+left (`refresh_associations`). Both expire what waited past the TTL. `now` is a parameter so
 tests can move the clock.
 """
 
@@ -43,11 +43,11 @@ class AssociationOutcome:
 #: its own, and those whose target is one of the references it wrote (a table of them).
 _BATCH_TARGETS = """(a2.import_batch_id = $batch::UUID
     OR ri.reference_id IN (SELECT reference_id FROM {references}))"""
-#: Which `retrying` results (`r`) an import moves: its own, and those it linked.
+#: Which `retrying` results (`r`) an import moves: its own, and those it linked or expired.
 _BATCH_RESULTS = """(r.import_batch_id = $batch::UUID OR EXISTS (
     SELECT 1 FROM reference_association x
     WHERE x.import_batch_id = r.import_batch_id AND x.line_number = r.line_number
-        AND x.linked_at = $now))"""
+        AND (x.linked_at = $now OR x.expired_at = $now)))"""
 _ALL = "TRUE"
 
 
@@ -136,15 +136,19 @@ def link_batch(
     parts: dict[str, list[str]],
     references: str,
     now: datetime,
+    ttl: timedelta,
 ) -> AssociationOutcome:
     """Records the batch's associations, then links those whose targets exist and the waiting
     ones of other batches whose target is one of `references` (a table of the references the
-    batch wrote), and moves the results they belong to. Inside the batch's transaction."""
+    batch wrote), expires those that waited past `ttl` (so that a deployment without the
+    hourly job still sees them expire), and moves the results they belong to. Inside the
+    batch's transaction."""
     record_associations(conn, batch_id, parts["associations"], now)
     params: dict[str, object] = {"now": now, "batch": batch_id}
     targets = _BATCH_TARGETS.format(references=references)
     linked = _count(conn, _link_by_identifier_sql(targets), params)
     linked += _count(conn, _link_by_reference_id_sql("a.import_batch_id = $batch::UUID"), params)
+    expired = _count(conn, _EXPIRE_SQL, {"now": now, "ttl": ttl})
     moved = _move_results(conn, _BATCH_RESULTS, params)
     waiting = _count(
         conn,
@@ -152,7 +156,9 @@ def link_batch(
         "AND target_reference_id IS NULL AND expired_at IS NULL",
         {"batch": batch_id},
     )
-    return AssociationOutcome(linked=linked, expired=0, waiting=waiting, results_changed=moved)
+    return AssociationOutcome(
+        linked=linked, expired=expired, waiting=waiting, results_changed=moved
+    )
 
 
 def refresh_associations(

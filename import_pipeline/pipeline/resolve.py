@@ -11,7 +11,7 @@ never held whole in Python; results are computed in Polars a slice of lines at a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import duckdb
 
@@ -195,6 +195,7 @@ def resolve_batch(
     strategy: CollisionStrategy,
     *,
     now: datetime,
+    ttl: timedelta,
 ) -> BatchOutcome:
     """Matches each cluster to the store, writes references and one result per line, links
     the batch's associations, all in one transaction."""
@@ -209,7 +210,12 @@ def resolve_batch(
         )
         written = _references_written(conn, staged, batch.batch_id)
         linked = associations.link_batch(
-            conn, batch_id=batch.batch_id, parts=batch.parts, references=staged.targets, now=now
+            conn,
+            batch_id=batch.batch_id,
+            parts=batch.parts,
+            references=staged.targets,
+            now=now,
+            ttl=ttl,
         )
         update_batch_statuses(conn, [batch.batch_id])
         counts = _result_counts(conn, batch.batch_id)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -301,10 +301,11 @@ def resolve_clustered(
     clustered: ClusteredBatch,
     strategy: CollisionStrategy,
     *,
+    ttl: timedelta,
     now: datetime | None = None,
 ) -> ResolvedBatch:
     """Resolves the batch against the store and writes it with its results, in one
-    transaction."""
+    transaction; `ttl` is how long an unresolved association waits."""
     started = time.perf_counter()
     validated = clustered.validated
     loaded = validated.loaded
@@ -321,6 +322,7 @@ def resolve_clustered(
         ),
         strategy,
         now=now or datetime.now(UTC),
+        ttl=ttl,
     )
     return ResolvedBatch(
         record_key=loaded.record_key,
@@ -352,6 +354,7 @@ def resolve_once(
     clustered: ClusteredBatch,
     strategy: CollisionStrategy,
     *,
+    ttl: timedelta,
     now: datetime | None = None,
 ) -> ResolvedBatch:
     """`resolve_clustered`, unless an earlier attempt already stored this staged batch: a
@@ -359,7 +362,7 @@ def resolve_once(
     marker = Path(clustered.validated.loaded.staging) / _RESOLVED_MARKER
     if marker.exists():
         return ResolvedBatch(**json.loads(marker.read_text()))
-    resolved = resolve_clustered(conn, clustered, strategy, now=now)
+    resolved = resolve_clustered(conn, clustered, strategy, ttl=ttl, now=now)
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps(resolved.as_dict()))
     return resolved
