@@ -14,7 +14,6 @@ import sys
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -118,14 +117,15 @@ def _emit(doc: Any, as_json: bool, render: Callable[[Any], str]) -> None:
 
 
 def prepare_dagster_home(settings: Settings) -> Path:
-    """Points DAGSTER_HOME at a lasting folder with the shipped dagster.yaml (contract §1)."""
+    """Points DAGSTER_HOME at a lasting folder with the shipped dagster.yaml (contract §1),
+    its storage on PostgreSQL when DAGSTER_POSTGRES_URL is set (§9)."""
+    from import_pipeline.defs.instance import write_instance_config
+
     home = settings.dagster_home
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        shipped = resources.files("import_pipeline") / "dagster.yaml"
-        config.write_text(shipped.read_text(encoding="utf-8"), encoding="utf-8")
+    write_instance_config(home, postgres=settings.dagster_postgres_url is not None)
     os.environ["DAGSTER_HOME"] = str(home)
+    if settings.dagster_postgres_url is not None:  # with its driver, for every process started
+        os.environ["DAGSTER_POSTGRES_URL"] = settings.dagster_postgres_url
     return home
 
 

@@ -48,6 +48,15 @@ def format_ttl(ttl: timedelta) -> str:
     return f"{int(ttl.total_seconds() // 60)}m"
 
 
+def postgres_url_for_dagster(url: str) -> str:
+    """`url` with the driver dagster-postgres needs (psycopg2) when it names none: SQLAlchemy
+    2.1 reads a bare `postgresql://` as psycopg 3, which dagster-postgres cannot use."""
+    for bare in ("postgresql://", "postgres://"):
+        if url.startswith(bare):
+            return "postgresql+psycopg2://" + url.removeprefix(bare)
+    return url
+
+
 def _number(name: str, text: str) -> int:
     try:
         return int(text)
@@ -83,6 +92,7 @@ VARIABLES = (
     Variable("max_decompression_ratio", "IMPORT_PIPELINE_MAX_DECOMPRESSION_RATIO"),
     Variable("store_memory", "IMPORT_PIPELINE_STORE_MEMORY"),
     Variable("dagster_home", "DAGSTER_HOME", run_time=False),
+    Variable("dagster_postgres_url", "DAGSTER_POSTGRES_URL", run_time=False),
     Variable("read_wait_seconds", "IMPORT_PIPELINE_READ_WAIT", run_time=False),
     Variable("sensor_interval_seconds", "IMPORT_PIPELINE_SENSOR_INTERVAL", run_time=False),
     Variable("ingest_cron", "IMPORT_PIPELINE_INGEST_CRON", run_time=False),
@@ -117,6 +127,8 @@ class Settings:
     sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS
     ingest_cron: str = DEFAULT_INGEST_CRON
     resolve_cron: str = DEFAULT_RESOLVE_CRON
+    #: Where the Dagster instance lives when it is shared (PostgreSQL); None: DAGSTER_HOME.
+    dagster_postgres_url: str | None = None
 
     @property
     def staging(self) -> Path:
@@ -172,4 +184,7 @@ class Settings:
             ),
             ingest_cron=get("IMPORT_PIPELINE_INGEST_CRON") or DEFAULT_INGEST_CRON,
             resolve_cron=get("IMPORT_PIPELINE_RESOLVE_CRON") or DEFAULT_RESOLVE_CRON,
+            dagster_postgres_url=(
+                postgres_url_for_dagster(url) if (url := get("DAGSTER_POSTGRES_URL")) else None
+            ),
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -15,8 +14,9 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
+
+from import_pipeline.defs.instance import write_instance_config
 
 STARTUP_SECONDS = 180
 STOP_SECONDS = 20
@@ -97,20 +97,23 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def dagster_dev(root: Path, *, sensor_interval: int = 1) -> Iterator[DagsterDev]:
-    """Starts `dagster dev` on 127.0.0.1 with its own DAGSTER_HOME, landing zone and store."""
+def dagster_dev(
+    root: Path, *, sensor_interval: int = 1, env: dict[str, str] | None = None
+) -> Iterator[DagsterDev]:
+    """Starts `dagster dev` on 127.0.0.1 with its own DAGSTER_HOME, landing zone and store;
+    `env` adds variables (an S3 landing zone, DAGSTER_POSTGRES_URL: the instance file then
+    keeps the instance in PostgreSQL)."""
     home = root / "home"
     dagster_home = home / "dagster"
-    dagster_home.mkdir(parents=True)
-    shutil.copy(
-        str(resources.files("import_pipeline") / "dagster.yaml"), dagster_home / "dagster.yaml"
-    )
+    extra = env or {}
+    write_instance_config(dagster_home, postgres="DAGSTER_POSTGRES_URL" in extra)
     port = free_port()
     env = {
         **os.environ,
         "IMPORT_PIPELINE_HOME": str(home),
         "DAGSTER_HOME": str(dagster_home),
         "IMPORT_PIPELINE_SENSOR_INTERVAL": str(sensor_interval),
+        **extra,
     }
     log = root / "dagster-dev.log"
     dagster = Path(sys.executable).with_name("dagster")

@@ -1,8 +1,10 @@
 """The landing zone (contract section 2) behind one small, fsspec-shaped interface.
 
 Everything that decides what is a record, what is a batch and what is refused lives here; the
-sensor, the ops and the CLI only call it. Local folders are the tested backend; any fsspec URL
-(`s3://bucket/prefix`) goes through the same calls.
+sensor, the ops and the CLI only call it. A local folder and an `s3://bucket/prefix` (s3fs,
+credentials and endpoint from the standard AWS variables) are the tested backends; any fsspec
+URL goes through the same calls. On object storage every listing is read afresh (fsspec would
+otherwise cache it for the life of the process) and pages through any number of objects.
 """
 
 from __future__ import annotations
@@ -98,15 +100,27 @@ class LandingZone:
         if self._is_local:
             self.root = os.path.realpath(self.root)
 
+    def _ls(self, path: str) -> list[dict[str, Any]]:
+        """A fresh listing: another process may have changed the zone since the last one."""
+        if not self._is_local:
+            self.fs.invalidate_cache(path)
+        entries: list[dict[str, Any]] = self.fs.ls(path, detail=True)
+        return entries
+
     # -- reading -------------------------------------------------------------------------
     def scan(self) -> LandingScan:
         """Lists every record folder and its batches; refuses what the contract refuses."""
+        if not self._is_local:
+            self.fs.invalidate_cache(self.root)
         if not self.fs.exists(self.root):
             return LandingScan(records=())
         records: list[RecordFolder] = []
         refused: list[str] = []
-        for entry in sorted(self.fs.ls(self.root, detail=True), key=lambda e: e["name"]):
+        for entry in sorted(self._ls(self.root), key=lambda e: e["name"]):
             name = posixpath.basename(entry["name"].rstrip("/"))
+            if name in _DOT_SEGMENTS:
+                refused.append(_dot_segment_problem(entry["name"]))
+                continue
             if self._kind(entry) != "directory" or name.startswith((".", "_")):
                 continue
             problem = self._outside_problem(entry) or record_key_problem(name)
@@ -148,6 +162,9 @@ class LandingZone:
         )
 
     def url_of(self, path: str) -> str:
+        """The URL of a listed path (`s3://bucket/…`, `file:///…`)."""
+        if not self._is_local:
+            return str(self.fs.unstrip_protocol(path))
         return path if "://" in self.url else f"file://{path}"
 
     # -- writing (the CLI's demo and ingest) -----------------------------------------------
@@ -170,11 +187,14 @@ class LandingZone:
         batches: list[BatchFile] = []
         ignored: list[str] = []
         try:
-            entries = self.fs.ls(folder, detail=True)
+            entries = self._ls(folder)
         except FileNotFoundError:
             entries = []
         for entry in sorted(entries, key=lambda e: e["name"]):
             name = posixpath.basename(entry["name"].rstrip("/"))
+            if name in _DOT_SEGMENTS:
+                ignored.append(_dot_segment_problem(entry["name"]))
+                continue
             if name == FINALISED_MARKER:
                 finalised = True
                 continue
@@ -234,8 +254,21 @@ class LandingZone:
         return f"{name!r} is a link that leads outside the landing zone; refused"
 
     def _check_inside(self, path: str) -> None:
-        if self._is_local and not _is_under(os.path.realpath(path), self.root):
+        inside = (
+            _is_under(os.path.realpath(path), self.root)
+            if self._is_local
+            else _is_under(path, self.root) and not set(path.split("/")) & _DOT_SEGMENTS
+        )
+        if not inside:
             raise LandingError(f"{path!r} leads outside the landing zone {self.root!r}; refused")
+
+
+#: Path segments that would lead elsewhere: an object key may hold them, a folder cannot.
+_DOT_SEGMENTS = frozenset({".", ".."})
+
+
+def _dot_segment_problem(path: str) -> str:
+    return f"{path!r} has a '.' or '..' segment, which would lead elsewhere; refused"
 
 
 def _is_under(path: str, root: str) -> bool:
