@@ -20,9 +20,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks.generate import duckdb_floor_seconds, preload_store, write_batch
+from import_pipeline.settings import Settings
 
 RECORD = {
     "source_name": "benchmark",
@@ -78,24 +80,31 @@ def import_benchmark(root: Path, lines: int, store_size: int, defects: float = 0
     }
 
 
-def sensor_benchmark(root: Path, files: int) -> dict:
+_SENSOR_LINE = '{"identifiers": [{"identifier_type": "doi", "identifier": "10.5555/s%d"}]}\n'
+_SENSOR_FILES_PER_RECORD = 100
+
+
+def _sensor_files(files: int) -> Iterator[tuple[str, bytes]]:
+    """(relative path, content) of the sensor benchmark's landing zone: 100 batches a record."""
+    record = json.dumps(RECORD).encode()
+    for index in range(files):
+        folder = f"rec-{index // _SENSOR_FILES_PER_RECORD:04d}"
+        if index % _SENSOR_FILES_PER_RECORD == 0:
+            yield f"{folder}/record.json", record
+        yield (
+            f"{folder}/b{index % _SENSOR_FILES_PER_RECORD:03d}.jsonl",
+            (_SENSOR_LINE % index).encode(),
+        )
+
+
+def _time_ticks(settings: Settings) -> list[dict]:
+    """Three sensor ticks over the landing zone of `settings`, carrying the cursor."""
     import dagster as dg
 
     from import_pipeline.defs.resources import ImportPipelineResource
     from import_pipeline.defs.sensors import build_landing_zone_sensor
 
     landing_zone_sensor = build_landing_zone_sensor(5)
-    from import_pipeline.settings import Settings
-
-    home = root / "sensor"
-    per_record = 100
-    line = '{"identifiers": [{"identifier_type": "doi", "identifier": "10.5555/s%d"}]}\n'
-    for index in range(files):
-        folder = home / "landing" / f"rec-{index // per_record:04d}"
-        if index % per_record == 0:
-            _write_record(folder)
-        (folder / f"b{index % per_record:03d}.jsonl").write_text(line % index)
-    settings = Settings.from_env({"IMPORT_PIPELINE_HOME": str(home)})
     resource = ImportPipelineResource.from_settings(settings)
     ticks = []
     with dg.instance_for_test() as instance:
@@ -117,8 +126,55 @@ def sensor_benchmark(root: Path, files: int) -> dict:
                 instance.add_dynamic_partitions(
                     request.partitions_def_name, list(request.partition_keys)
                 )
+    return ticks
+
+
+def sensor_benchmark(root: Path, files: int) -> dict:
+    """Sensor ticks over `files` batch files in a local landing zone."""
+    home = root / "sensor"
+    for relative, content in _sensor_files(files):
+        path = home / "landing" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    settings = Settings.from_env({"IMPORT_PIPELINE_HOME": str(home)})
     return {
         "files": files,
+        "ticks": _time_ticks(settings),
+        "note": "tick 1 sees, tick 2 hashes and launches, tick 3 is quiet",
+    }
+
+
+def s3_sensor_benchmark(root: Path, files: int) -> dict:
+    """Sensor ticks over `files` objects of an s3:// landing zone on moto in server mode."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests import s3  # the suite's moto server (a test dependency)
+
+    with s3.moto_server() as endpoint:
+        saved = s3.set_environment(endpoint)
+        try:
+            bucket = s3.new_bucket(endpoint)
+            client = s3.client(endpoint)
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(
+                    lambda item: client.put_object(Bucket=bucket, Key=f"landing/{item[0]}", Body=item[1]),
+                    _sensor_files(files),
+                ))  # fmt: skip
+            settings = Settings.from_env(
+                {"IMPORT_PIPELINE_HOME": str(root / "s3-sensor"),
+                 "IMPORT_PIPELINE_LANDING": f"s3://{bucket}/landing"}
+            )  # fmt: skip
+            ticks = _time_ticks(settings)
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+    return {
+        "files": files,
+        "landing": "s3 (moto server on 127.0.0.1)",
         "ticks": ticks,
         "note": "tick 1 sees, tick 2 hashes and launches, tick 3 is quiet",
     }
@@ -194,6 +250,9 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=1_000_000, help="0 skips the import")
     parser.add_argument("--store", type=int, default=1_000_000, help="references preloaded")
     parser.add_argument("--sensor-files", type=int, default=10_000)
+    parser.add_argument(
+        "--s3", action="store_true", help="also time the sensor over an s3:// landing zone (moto)"
+    )
     parser.add_argument("--daemon", action="store_true", help="also run files through dagster dev")
     parser.add_argument("--daemon-files", type=int, default=1000)
     parser.add_argument("--daemon-lines", type=int, default=1000)
@@ -224,6 +283,9 @@ def main() -> None:
         if args.sensor_files:
             results["sensor"] = sensor_benchmark(root, args.sensor_files)
             print(json.dumps(results["sensor"], indent=2), flush=True)
+        if args.sensor_files and args.s3:
+            results["sensor_s3"] = s3_sensor_benchmark(root, args.sensor_files)
+            print(json.dumps(results["sensor_s3"], indent=2), flush=True)
         if args.daemon:
             results["daemon"] = daemon_benchmark(root, args.daemon_files, args.daemon_lines, 10)
             print(json.dumps(results["daemon"], indent=2), flush=True)

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -90,3 +91,17 @@ def test_the_instance_file_is_the_shipped_one_and_never_a_users_own(tmp_path) ->
     own.write_text("telemetry:\n  enabled: false\n")
     write_instance_config(tmp_path / "b", postgres=True)
     assert own.read_text() == "telemetry:\n  enabled: false\n"
+
+
+def test_the_deploy_folder_ships_the_same_instance_file_and_valid_yaml() -> None:
+    import yaml
+
+    from import_pipeline.defs.instance import instance_yaml
+
+    deploy = Path(__file__).resolve().parents[1] / "deploy"
+    assert (deploy / "dagster.yaml").read_text() == instance_yaml(postgres=True)
+    values = yaml.safe_load((deploy / "values.yaml").read_text())
+    (deployment,) = values["dagster-user-deployments"]["deployments"]
+    assert deployment["dagsterApiGrpcArgs"] == ["-m", "import_pipeline.definitions"]
+    assert values["runLauncher"]["type"] == "K8sRunLauncher"
+    assert "import_pipeline.definitions" in (deploy / "Dockerfile").read_text()

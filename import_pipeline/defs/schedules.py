@@ -50,9 +50,16 @@ def _scheduled_runs(
     except StoreBusy as exc:
         return dg.SkipReason(str(exc))
 
-    def pending(folder: RecordFolder) -> list[BatchVersion]:
-        found = pending_batches(landing, folder, imported.get(folder.key, {}))
-        return [BatchVersion(batch.name, checksum) for batch, checksum in found]
+    def pending(folders: list[RecordFolder]) -> dict[str, list[BatchVersion]]:
+        return {
+            folder.key: [
+                BatchVersion(batch.name, checksum)
+                for batch, checksum in pending_batches(
+                    landing, folder, imported.get(folder.key, {})
+                )
+            ]
+            for folder in folders
+        }
 
     plans = [p.plan for p in plan_record_runs(landing, folders, pending) if p.plan is not None]
     known = set(import_records.get_partition_keys(dynamic_partitions_store=context.instance))

@@ -15,7 +15,7 @@ from import_pipeline.defs.jobs import import_record_job, run_request
 from import_pipeline.defs.partitions import import_records
 from import_pipeline.defs.resources import ImportPipelineResource
 from import_pipeline.errors import StoreBusy
-from import_pipeline.landing import LandingZone, RecordFolder
+from import_pipeline.landing import RecordFolder
 from import_pipeline.landing.records import BatchVersion, PlannedRecord, plan_record_runs
 
 # The sensor never waits long for the store: the run writes the record anyway.
@@ -51,10 +51,27 @@ class _Tick:
     waiting: int = 0
 
 
+def _to_read(folder: RecordFolder, previous: LandingCursor) -> list[str]:
+    """The paths of this folder's batches whose content must be read: stable since the last
+    tick, and not launched at this size and version."""
+    paths = []
+    for batch in folder.batches:
+        ident = f"{folder.key}/{batch.name}"
+        observed = [batch.size, batch.version]
+        taken = previous.taken.get(ident)
+        if previous.seen.get(ident) == observed and not (taken and taken[:2] == observed):
+            paths.append(batch.path)
+    return paths
+
+
 def _ready_batches(
-    landing: LandingZone, folder: RecordFolder, previous: LandingCursor, tick: _Tick
+    folder: RecordFolder,
+    previous: LandingCursor,
+    tick: _Tick,
+    checksums: dict[str, str | None],
 ) -> list[BatchVersion]:
-    """The versions of this folder's batches that are stable and not yet launched."""
+    """The versions of this folder's batches that are stable and not yet launched
+    (`checksums`: the content of those `_to_read` named, read already)."""
     ready = []
     for batch in folder.batches:
         ident = f"{folder.key}/{batch.name}"
@@ -68,10 +85,9 @@ def _ready_batches(
             continue
         if taken and taken[:2] == observed:
             continue
-        try:
-            checksum = landing.checksum(batch.path)
-        except FileNotFoundError:
-            tick.problems[ident] = f"batch {ident} disappeared before it could be read"
+        checksum = checksums.get(batch.path)
+        if checksum is None:
+            tick.problems[ident] = f"batch {ident} disappeared or changed before it could be read"
             continue
         tick.cursor.taken[ident] = [*observed, checksum]
         if taken and taken[2] == checksum:
@@ -90,9 +106,13 @@ def _landing_zone_tick(
     for problem in scan.refused:
         tick.problems[problem] = problem
     known = set(import_records.get_partition_keys(dynamic_partitions_store=context.instance))
-    planned = plan_record_runs(
-        landing, scan.records, lambda folder: _ready_batches(landing, folder, previous, tick)
-    )
+
+    def ready(folders: list[RecordFolder]) -> dict[str, list[BatchVersion]]:
+        # The contents to hash are read together: on object storage each read is a round trip.
+        checksums = landing.checksums([path for f in folders for path in _to_read(f, previous)])
+        return {f.key: _ready_batches(f, previous, tick, checksums) for f in folders}
+
+    planned = plan_record_runs(landing, scan.records, ready)
     new_partitions = [
         p.folder.key for p in planned if p.reading.record is not None and p.folder.key not in known
     ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -111,20 +112,27 @@ class PlannedRecord:
     plan: RecordPlan | None
 
 
+#: `record.json` files read at once (from object storage each read waits on the network).
+_READERS = 16
+
+
 def plan_record_runs(
     landing: LandingZone,
     folders: Iterable[RecordFolder],
-    select: Callable[[RecordFolder], list[BatchVersion]],
+    select: Callable[[list[RecordFolder]], dict[str, list[BatchVersion]]],
 ) -> list[PlannedRecord]:
     """For each record folder, its `record.json` and, when that is valid, a plan of the batch
-    versions `select` picks for it (none picked: no plan). A record whose `record.json` is
-    missing or invalid is never planned: its batches wait (contract section 2)."""
+    versions `select` picks for it (`select` gets every valid folder at once, so that it can
+    read their files together; none picked: no plan). A record whose `record.json` is missing
+    or invalid is never planned: its batches wait (contract section 2)."""
+    folders = list(folders)
+    with ThreadPoolExecutor(_READERS) as pool:
+        readings = list(pool.map(lambda folder: read_record(landing, folder), folders))
+    valid = [f for f, r in zip(folders, readings, strict=True) if r.record is not None]
+    chosen = select(valid)
     planned = []
-    for folder in folders:
-        reading = read_record(landing, folder)
-        chosen = select(folder) if reading.record is not None else []
-        plan = (
-            RecordPlan(folder.key, tuple(sorted(chosen, key=lambda b: b.name))) if chosen else None
-        )
+    for folder, reading in zip(folders, readings, strict=True):
+        versions = sorted(chosen.get(folder.key, []), key=lambda b: b.name)
+        plan = RecordPlan(folder.key, tuple(versions)) if versions else None
         planned.append(PlannedRecord(folder, reading, plan))
     return planned

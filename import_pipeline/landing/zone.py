@@ -15,6 +15,7 @@ import posixpath
 import re
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -31,6 +32,8 @@ _IN_PROGRESS_SUFFIXES = (".tmp", ".part")
 # Names a person could type; control characters (a newline in a name) are refused.
 _SAFE_NAME = re.compile(r"^[^\x00-\x1f\x7f/\\]{1,255}$")
 _CHECKSUM_BLOCK = 8 * 1024 * 1024
+#: Reads at once from object storage (each mostly waits on the network).
+_REMOTE_READERS = 16
 
 
 def is_valid_record_key(key: str) -> bool:
@@ -103,20 +106,32 @@ class LandingZone:
     def _ls(self, path: str) -> list[dict[str, Any]]:
         """A fresh listing: another process may have changed the zone since the last one."""
         if not self._is_local:
-            self.fs.invalidate_cache(path)
+            self.fs.invalidate_cache()  # all of it: s3fs drops a path's parents, not its children
         entries: list[dict[str, Any]] = self.fs.ls(path, detail=True)
         return entries
 
     # -- reading -------------------------------------------------------------------------
+    def _children(self) -> dict[str, list[dict[str, Any]]]:
+        """Everything under a remote root in one paged listing, by parent folder: one request
+        per thousand objects instead of one per folder."""
+        self.fs.invalidate_cache()
+        children: dict[str, list[dict[str, Any]]] = {}
+        for path, entry in self.fs.find(self.root, withdirs=True, detail=True).items():
+            children.setdefault(posixpath.dirname(path.rstrip("/")), []).append(entry)
+        return children
+
     def scan(self) -> LandingScan:
         """Lists every record folder and its batches; refuses what the contract refuses."""
         if not self._is_local:
-            self.fs.invalidate_cache(self.root)
-        if not self.fs.exists(self.root):
+            children: dict[str, list[dict[str, Any]]] | None = self._children()
+            top = (children or {}).get(self.root, [])
+        elif self.fs.exists(self.root):
+            children, top = None, self._ls(self.root)
+        else:
             return LandingScan(records=())
         records: list[RecordFolder] = []
         refused: list[str] = []
-        for entry in sorted(self._ls(self.root), key=lambda e: e["name"]):
+        for entry in sorted(top, key=lambda e: e["name"]):
             name = posixpath.basename(entry["name"].rstrip("/"))
             if name in _DOT_SEGMENTS:
                 refused.append(_dot_segment_problem(entry["name"]))
@@ -127,7 +142,8 @@ class LandingZone:
             if problem:
                 refused.append(problem)
                 continue
-            records.append(self._record_folder(name))
+            listed = None if children is None else children.get(self.path_of(name), [])
+            records.append(self._record_folder(name, listed))
         return LandingScan(records=tuple(records), refused=tuple(refused))
 
     def record_folder(self, key: str) -> RecordFolder:
@@ -145,6 +161,25 @@ class LandingZone:
         self._check_inside(path)
         with self.fs.open(path, "rb") as handle:
             yield handle
+
+    def checksums(self, paths: list[str]) -> dict[str, str | None]:
+        """`checksum` of each path (None: it disappeared, or was replaced while being read),
+        several at a time from object storage, where each read waits on the network."""
+
+        def one(path: str) -> str | None:
+            try:
+                return self.checksum(path)
+            except FileNotFoundError:
+                return None
+            except OSError:
+                if self._is_local:
+                    raise
+                return None  # replaced while read (its ETag no longer the listed one)
+
+        if self._is_local or len(paths) < 2:
+            return {path: one(path) for path in paths}
+        with ThreadPoolExecutor(_REMOTE_READERS) as pool:
+            return dict(zip(paths, pool.map(one, paths), strict=True))
 
     def checksum(self, path: str) -> str:
         """SHA-256 of the stored bytes (the compressed bytes for .jsonl.gz)."""
@@ -180,16 +215,14 @@ class LandingZone:
         return target
 
     # -- internals -------------------------------------------------------------------------
-    def _record_folder(self, key: str) -> RecordFolder:
+    def _record_folder(self, key: str, listed: list[dict[str, Any]] | None = None) -> RecordFolder:
+        """The folder of `key` from its entries (`listed`, or listed now)."""
         folder = self.path_of(key)
         record_path: str | None = None
         finalised = False
         batches: list[BatchFile] = []
         ignored: list[str] = []
-        try:
-            entries = self._ls(folder)
-        except FileNotFoundError:
-            entries = []
+        entries = self._ls_or_nothing(folder) if listed is None else listed
         for entry in sorted(entries, key=lambda e: e["name"]):
             name = posixpath.basename(entry["name"].rstrip("/"))
             if name in _DOT_SEGMENTS:
@@ -231,6 +264,12 @@ class LandingZone:
             finalised=finalised,
             ignored=tuple(ignored),
         )
+
+    def _ls_or_nothing(self, folder: str) -> list[dict[str, Any]]:
+        try:
+            return self._ls(folder)
+        except FileNotFoundError:
+            return []
 
     def _kind(self, entry: dict[str, Any]) -> str:
         """ "file" or "directory"; a local link counts as what it points at."""
