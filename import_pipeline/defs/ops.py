@@ -46,7 +46,6 @@ class BatchGroup:
 @dataclass(frozen=True)
 class RecordRun:
     record_key: str
-    batch_names: tuple[str, ...]
     started_at: float
 
 
@@ -116,8 +115,7 @@ def find_pending_batches(
         len(started.batches),
         len(started.folder.batches) - len(started.batches),
     )
-    names = tuple(b.batch.name for b in started.batches)
-    yield dg.Output(RecordRun(record_key, names, started_at), output_name="record")
+    yield dg.Output(RecordRun(record_key, started_at), output_name="record")
     groups = stages.import_groups([item.batch.size for item in started.batches])
     for index, members in enumerate(groups):
         group = BatchGroup(batches=tuple(started.batches[i] for i in members))

@@ -51,15 +51,25 @@ class _Tick:
     waiting: int = 0
 
 
+def _unchanged_since_last_tick(ident: str, observed: list, previous: LandingCursor) -> bool:
+    return previous.seen.get(ident) == observed
+
+
+def _launched_at(ident: str, observed: list, previous: LandingCursor) -> bool:
+    """Already launched at this size and version: its content need not be read again."""
+    taken = previous.taken.get(ident)
+    return taken is not None and taken[:2] == observed
+
+
 def _to_read(folder: RecordFolder, previous: LandingCursor) -> list[str]:
     """The paths of this folder's batches whose content must be read: stable since the last
     tick, and not launched at this size and version."""
     paths = []
     for batch in folder.batches:
-        ident = f"{folder.key}/{batch.name}"
-        observed = [batch.size, batch.version]
-        taken = previous.taken.get(ident)
-        if previous.seen.get(ident) == observed and not (taken and taken[:2] == observed):
+        ident, observed = f"{folder.key}/{batch.name}", [batch.size, batch.version]
+        if _unchanged_since_last_tick(ident, observed, previous) and not _launched_at(
+            ident, observed, previous
+        ):
             paths.append(batch.path)
     return paths
 
@@ -74,16 +84,15 @@ def _ready_batches(
     (`checksums`: the content of those `_to_read` named, read already)."""
     ready = []
     for batch in folder.batches:
-        ident = f"{folder.key}/{batch.name}"
-        observed = [batch.size, batch.version]
+        ident, observed = f"{folder.key}/{batch.name}", [batch.size, batch.version]
         tick.cursor.seen[ident] = observed
         taken = previous.taken.get(ident)
         if taken:
             tick.cursor.taken[ident] = taken
-        if previous.seen.get(ident) != observed:
+        if not _unchanged_since_last_tick(ident, observed, previous):
             tick.waiting += 1  # new or still changing: look again next tick
             continue
-        if taken and taken[:2] == observed:
+        if _launched_at(ident, observed, previous):
             continue
         checksum = checksums.get(batch.path)
         if checksum is None:
