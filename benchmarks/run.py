@@ -185,7 +185,7 @@ import sys
 from import_pipeline import store
 from import_pipeline.settings import Settings
 settings = Settings.from_env({"IMPORT_PIPELINE_HOME": sys.argv[1]})
-with store.connect(settings.duckdb_path, read_only=True, wait_seconds=240) as conn:
+with store.connect(settings.store, read_only=True, wait_seconds=240) as conn:
     print(conn.execute(
         "SELECT count(*) FROM import_batches WHERE record_key LIKE 'bench-%' "
         "AND status NOT IN ('created', 'started')").fetchall()[0][0])

@@ -135,7 +135,7 @@ def _reading(
     """A read-only store connection, waiting up to `wait` seconds (the setting's unless
     given) for a writer to finish."""
     return store.connect(
-        settings.duckdb_path,
+        settings.store,
         read_only=True,
         wait_seconds=settings.read_wait_seconds if wait is None else wait,
         memory_limit=settings.store_memory,

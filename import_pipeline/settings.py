@@ -71,6 +71,18 @@ def _seconds(name: str, text: str) -> float:
         raise ConfigurationError(f"{name}={text!r} is not a number of seconds") from None
 
 
+def _store_url(url: str | None) -> str | None:
+    """IMPORT_PIPELINE_STORE: a PostgreSQL URL (the one engine beyond the file, section 9)."""
+    if url is None:
+        return None
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigurationError(
+            f"IMPORT_PIPELINE_STORE={url!r}: expected a postgresql:// URL (the store on "
+            f"PostgreSQL); for a DuckDB file, set IMPORT_PIPELINE_DUCKDB instead"
+        )
+    return url
+
+
 @dataclass(frozen=True)
 class Variable:
     """An environment variable and the `Settings` field it sets. `run_time`: the resource
@@ -86,6 +98,7 @@ VARIABLES = (
     Variable("home", "IMPORT_PIPELINE_HOME"),
     Variable("landing", "IMPORT_PIPELINE_LANDING"),
     Variable("duckdb_path", "IMPORT_PIPELINE_DUCKDB"),
+    Variable("store_url", "IMPORT_PIPELINE_STORE", text=lambda url: str(url or "")),
     Variable("unresolved_ttl", "IMPORT_PIPELINE_UNRESOLVED_TTL", text=format_ttl),  # type: ignore[arg-type]
     Variable("max_line_bytes", "IMPORT_PIPELINE_MAX_LINE_BYTES"),
     Variable("max_decompressed_bytes", "IMPORT_PIPELINE_MAX_DECOMPRESSED_BYTES"),
@@ -129,6 +142,13 @@ class Settings:
     resolve_cron: str = DEFAULT_RESOLVE_CRON
     #: Where the Dagster instance lives when it is shared (PostgreSQL); None: DAGSTER_HOME.
     dagster_postgres_url: str | None = None
+    #: The reference store on PostgreSQL (contract section 9); None: the DuckDB file.
+    store_url: str | None = None
+
+    @property
+    def store(self) -> Path | str:
+        """Where the reference store lives: the PostgreSQL URL when set, else the file."""
+        return self.store_url or self.duckdb_path
 
     @property
     def staging(self) -> Path:
@@ -187,4 +207,5 @@ class Settings:
             dagster_postgres_url=(
                 postgres_url_for_dagster(url) if (url := get("DAGSTER_POSTGRES_URL")) else None
             ),
+            store_url=_store_url(get("IMPORT_PIPELINE_STORE")),
         )

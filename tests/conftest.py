@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -47,10 +48,40 @@ RECORD = {
 }
 
 
+#: `IMPORT_PIPELINE_TEST_STORE=postgres` runs the tests that use the `settings` fixture with the
+#: reference store on PostgreSQL (a database of its own per test) instead of the DuckDB file.
+ON_POSTGRES = os.environ.get("IMPORT_PIPELINE_TEST_STORE") == "postgres"
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[str]:
+    """One PostgreSQL server for the session (started on first use); yields its admin URL."""
+    from .postgres import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Settings whose home, landing zone and store all live in this test's tmp_path."""
-    return Settings.from_env({"IMPORT_PIPELINE_HOME": str(tmp_path / "home")})
+def store_database(request: pytest.FixtureRequest, postgres_cluster: str) -> str:
+    """A new, empty database for this test's reference store; its URL."""
+    from .postgres import new_database
+
+    return new_database(postgres_cluster, f"store_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def settings(
+    tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    """Settings whose home, landing zone and store all live in this test's tmp_path (the store
+    in a database of its own when the suite runs on PostgreSQL; then the variable is set too,
+    for the commands a test runs)."""
+    environ = {"IMPORT_PIPELINE_HOME": str(tmp_path / "home")}
+    if ON_POSTGRES:
+        environ["IMPORT_PIPELINE_STORE"] = request.getfixturevalue("store_database")
+        monkeypatch.setenv("IMPORT_PIPELINE_STORE", environ["IMPORT_PIPELINE_STORE"])
+    return Settings.from_env(environ)
 
 
 @pytest.fixture
@@ -89,7 +120,7 @@ def import_directly(
     the ops call, one batch at a time. `strategy` overrides record.json's."""
     run_id = f"test-{uuid.uuid4().hex[:12]}"  # a run of its own: its own staging folders
     started = stages.start_record(
-        lambda: store.connect(settings.duckdb_path),
+        lambda: store.connect(settings.store),
         landing,
         key,
         [BatchVersion(name) for name in names or []],
@@ -106,7 +137,7 @@ def import_directly(
             settings=settings,
         )
         clustered = stages.cluster_batch(validate_batch(loaded))
-        with store.connect(settings.duckdb_path) as conn:
+        with store.connect(settings.store) as conn:
             out.append(
                 stages.resolve_once(
                     conn,
@@ -146,7 +177,7 @@ def cluster_lines(identifiers: pl.DataFrame, lines: pl.Series) -> pl.DataFrame:
 
 
 def results_of(settings: Settings, key: str) -> list[dict]:
-    with store.connect(settings.duckdb_path, read_only=True) as conn:
+    with store.connect(settings.store, read_only=True) as conn:
         return store.list_results(conn, key, limit=500)["results"]
 
 
@@ -164,7 +195,7 @@ def synergy() -> Path:
 
 @pytest.fixture
 def store_conn(settings: Settings) -> Iterator:
-    with store.connect(settings.duckdb_path) as conn:
+    with store.connect(settings.store) as conn:
         yield conn
 
 

@@ -63,3 +63,17 @@ def postgres_server() -> Iterator[str]:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60,
         )  # fmt: skip
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def new_database(server_url: str, name: str) -> str:
+    """Creates database `name` on the server of `server_url`; returns its URL."""
+    import psycopg2
+
+    admin = psycopg2.connect(server_url)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        admin.close()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"

@@ -49,7 +49,7 @@ def plain(value: str) -> str:
 
 
 def batch_status(settings, key: str, name: str) -> str:
-    with store.connect(settings.duckdb_path, read_only=True) as conn:
+    with store.connect(settings.store, read_only=True) as conn:
         doc = store.record_summary(conn, key)
     return next(b["status"] for b in doc["batches"] if b["name"] == name)
 
@@ -79,7 +79,7 @@ def test_a_missing_target_waits_then_links_when_a_later_batch_brings_it(settings
     )
     assert linked["status"] == "completed" and linked["unresolved_references"] == []
     assert batch_status(settings, "rec", "a.jsonl") == "completed"
-    with store.connect(settings.duckdb_path, read_only=True) as conn:
+    with store.connect(settings.store, read_only=True) as conn:
         cited = store.find_reference(conn, identifier_type="doi", identifier="10.1000/cited")
         (target,) = conn.execute(
             "SELECT target_reference_id::VARCHAR FROM reference_association"
@@ -93,13 +93,13 @@ def test_a_target_that_never_arrives_expires_after_the_ttl(settings, landing) ->
     import_directly(settings, landing, "rec", now=T0)
     ttl = settings.unresolved_ttl
     assert ttl == timedelta(hours=48)
-    with store.connect(settings.duckdb_path) as conn, store.transaction(conn):
+    with store.connect(settings.store) as conn, store.transaction(conn):
         early = associations.refresh_associations(
             conn, now=T0 + ttl - timedelta(minutes=1), ttl=ttl
         )
     assert (early.expired, early.waiting) == (0, 1)
     assert results_of(settings, "rec")[0]["status"] == "retrying"
-    with store.connect(settings.duckdb_path) as conn, store.transaction(conn):
+    with store.connect(settings.store) as conn, store.transaction(conn):
         late = associations.refresh_associations(conn, now=T0 + ttl, ttl=ttl)
     assert (late.expired, late.waiting, late.results_changed) == (1, 0, 1)
     (result,) = results_of(settings, "rec")

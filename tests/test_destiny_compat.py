@@ -83,7 +83,7 @@ def _import(root: Path, lines: list[str]) -> list[dict[str, Any]]:
     write_record(landing, "compat")
     write_batch(landing, "compat", "cases.jsonl", "".join(line + "\n" for line in lines))
     import_directly(settings, landing, "compat")
-    with store.connect(settings.duckdb_path, read_only=True) as conn:
+    with store.connect(settings.store, read_only=True) as conn:
         results = []
         while len(results) < len(lines):
             page = store.list_results(conn, "compat", limit=500, offset=len(results))["results"]
@@ -202,7 +202,7 @@ def test_a_repository_export_round_trips(settings: Settings, landing, destiny: P
     )
     (exported,) = import_directly(settings, landing, "export")
     assert exported.counts["completed"] == exported.lines_read == 10
-    with store.connect(settings.duckdb_path, read_only=True) as conn:
+    with store.connect(settings.store, read_only=True) as conn:
         after_export = store.table_counts(conn)
     assert after_export["reference"] == 10 and after_export["reference_enhancement"] == 52
     write_batch(
@@ -210,7 +210,7 @@ def test_a_repository_export_round_trips(settings: Settings, landing, destiny: P
     )
     (plain,) = import_directly(settings, landing, "export", ["b-plain.jsonl"])
     assert plain.counts["completed"] == 10 and plain.references_created == 0
-    with store.connect(settings.duckdb_path, read_only=True) as conn:
+    with store.connect(settings.store, read_only=True) as conn:
         after_plain = store.table_counts(conn)
     changed = {t: (after_export[t], n) for t, n in after_plain.items() if "result" not in t}
     assert {t: n for t, n in changed.items() if n[0] != n[1] and t not in ("import_batches",)} == {}

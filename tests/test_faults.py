@@ -52,7 +52,7 @@ def synthetic_lines(count: int, offset: int = 0) -> str:
 
 def canonical_store(settings: Settings) -> tuple[dict[str, int], str]:
     """Row counts of every table and a hash of their content, independent of generated ids."""
-    with store.connect(settings.duckdb_path, read_only=True) as conn:
+    with store.connect(settings.store, read_only=True) as conn:
         counts = store.table_counts(conn)
         refs = dict(
             conn.execute(
@@ -96,13 +96,13 @@ _WRITER = textwrap.dedent(
     settings = Settings.from_env({"IMPORT_PIPELINE_HOME": sys.argv[1]})
     landing = LandingZone(settings.landing)
     batch = landing.record_folder("rec").batches[0]
-    with store.connect(settings.duckdb_path) as conn:
+    with store.connect(settings.store) as conn:
         store.upsert_record(conn, "rec", None)
         batch_id = store.start_batch(conn, "rec", batch.name, batch.url, "killed-run")
     loaded = stages.load_batch(landing, batch, batch_id=batch_id, staging=settings.staging / "k", settings=settings)
     clustered = stages.cluster_batch(stages.validate_batches([loaded])[0])
     print("writing", flush=True)
-    with store.connect(settings.duckdb_path) as conn:
+    with store.connect(settings.store) as conn:
         stages.resolve_clustered(conn, clustered, CollisionStrategy.MERGE_DEFENSIVE, ttl=settings.unresolved_ttl)
     print("written", flush=True)
     """
@@ -132,7 +132,7 @@ def test_a_writer_killed_mid_batch_leaves_all_or_nothing_and_a_rerun_converges(
     writer.wait()
     assert writer.stdout.read() == ""  # it never got to "written"
 
-    with store.connect(killed.duckdb_path, read_only=True) as conn:
+    with store.connect(killed.store, read_only=True) as conn:
         counts = store.table_counts(conn)
     assert counts["import_results"] in (0, lines)
     assert counts["reference"] in (0, lines // 2)
@@ -194,7 +194,7 @@ def test_two_runs_of_the_same_record_at_once_write_everything_once(
     for process in (first, second):
         out, err = process.communicate(timeout=300)
         assert out.strip() == "ok", err[-3000:]
-    with store.connect(settings.duckdb_path, read_only=True) as conn:
+    with store.connect(settings.store, read_only=True) as conn:
         counts = store.table_counts(conn)
         duplicate_results = conn.execute(
             "SELECT count(*) FROM (SELECT import_batch_id, line_number FROM import_results GROUP BY ALL HAVING count(*) > 1)"
@@ -215,13 +215,13 @@ def test_a_batch_deleted_before_it_is_read_fails_with_a_reason(settings, landing
     path = write_batch(landing, "rec", "gone.jsonl", synthetic_lines(3))
     (batch,) = landing.record_folder("rec").batches
     path.unlink()
-    with store.connect(settings.duckdb_path) as conn:
+    with store.connect(settings.store) as conn:
         store.upsert_record(conn, "rec", None)
         batch_id = store.start_batch(conn, "rec", batch.name, batch.url, "run")
     loaded = stages.load_batch(
         landing, batch, batch_id=batch_id, staging=settings.staging / "g", settings=settings
     )
-    with store.connect(settings.duckdb_path) as conn:
+    with store.connect(settings.store) as conn:
         stored = stages.resolve_clustered(
             conn,
             stages.cluster_batch(validate_batch(loaded)),
@@ -263,7 +263,7 @@ def test_two_hundred_files_across_twenty_records_are_imported_exactly_once(
                 )  # fmt: skip
                 assert run.success
     assert sorted(launched) == [f"rec-{r:02d}" for r in range(20)]
-    with store.connect(settings.duckdb_path, read_only=True) as conn:
+    with store.connect(settings.store, read_only=True) as conn:
         counts = store.table_counts(conn)
         per_batch = conn.execute(
             "SELECT count(*) FROM import_results GROUP BY import_batch_id"

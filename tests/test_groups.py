@@ -146,7 +146,7 @@ def test_many_small_files_run_as_one_group(settings, landing, instance, destiny)
     ]
     results = results_of(settings, "small")
     assert len(results) == 30 and {r["status"] for r in results} == {"completed"}
-    with store.connect(settings.duckdb_path, read_only=True) as conn:
+    with store.connect(settings.store, read_only=True) as conn:
         batches = store.record_summary(conn, "small")["batches"]
     assert len(batches) == 30 and {b["status"] for b in batches} == {"completed"}
 

@@ -201,7 +201,7 @@ def test_a_bad_file_fails_alone(settings, landing, case: str) -> None:
     write_batch(landing, "rec", name, _gzip_bomb() if content is None else content)
     write_batch(landing, "rec", "good.jsonl", GOOD + "\n")
     import_directly(settings, landing, "rec")
-    with store.connect(settings.duckdb_path, read_only=True) as conn:
+    with store.connect(settings.store, read_only=True) as conn:
         batches = {b["name"]: b for b in store.record_summary(conn, "rec")["batches"]}
     assert batches[name]["status"] == "failed"
     assert reason in batches[name]["failure_details"]

@@ -114,7 +114,7 @@ def test_checks_fail_when_the_store_is_damaged(settings, landing, instance, dest
     write_record(landing, "rec", expected_reference_count=99)
     write_batch(landing, "rec", "e.jsonl", (destiny / "eppi_import.jsonl").read_bytes())
     assert checks_of(run(settings, instance, "rec"))["expected_reference_count"] is False
-    with store.connect(settings.duckdb_path) as conn:
+    with store.connect(settings.store) as conn:
         conn.execute("DELETE FROM import_results WHERE line_number = 2")
         conn.execute(
             "DELETE FROM reference WHERE id = (SELECT reference_id FROM import_results WHERE line_number = 3)"
@@ -144,7 +144,7 @@ def test_a_failed_run_marks_its_batches_failed(settings, landing, instance) -> N
     write_batch(landing, "rec", "b.jsonl", BAD[0] + "\n")
     failed = run(settings, instance, "rec")
     assert not failed.success
-    with store.connect(settings.duckdb_path) as conn:
+    with store.connect(settings.store) as conn:
         store.start_batch(conn, "rec", "b.jsonl", "file:///b.jsonl", failed.run_id)  # left behind
     (failure,) = instance.all_logs(failed.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
     failure_event = failure.dagster_event
@@ -156,7 +156,7 @@ def test_a_failed_run_marks_its_batches_failed(settings, landing, instance) -> N
         resources={"pipeline": ImportPipelineResource.from_settings(settings)},
     ).for_run_failure()
     mark_batches_of_failed_runs(context)
-    with store.connect(settings.duckdb_path, read_only=True) as conn:
+    with store.connect(settings.store, read_only=True) as conn:
         (batch,) = store.record_summary(conn, "rec")["batches"]
     assert batch["status"] == "failed"
     assert batch["failure_details"].startswith(f"run {failed.run_id} failed")

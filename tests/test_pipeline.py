@@ -59,7 +59,7 @@ def test_three_eppi_exports_end_as_four_references(settings, landing, instance, 
     assert metadata["completed"] == 12 and metadata["failed"] == 0
     assert metadata["references_created"] == 4 and metadata["references_merged"] == 8
     assert metadata["dagster/row_count"] == 12
-    with store.connect(settings.duckdb_path, read_only=True) as conn:
+    with store.connect(settings.store, read_only=True) as conn:
         counts = store.table_counts(conn)
         assert counts["reference"] == 4
         types = conn.execute(
@@ -83,7 +83,7 @@ def test_openalex_file_keeps_every_identifier_and_enhancement(
     write_batch(landing, "oa", OPENALEX_FILE, (destiny / OPENALEX_FILE).read_bytes())
     run_record(settings, instance, "oa")
     lines = [json.loads(line) for line in (destiny / OPENALEX_FILE).read_text().splitlines()]
-    with store.connect(settings.duckdb_path, read_only=True) as conn:
+    with store.connect(settings.store, read_only=True) as conn:
         assert store.table_counts(conn)["reference"] == 10
         for source in lines:
             first = source["identifiers"][0]
@@ -162,7 +162,7 @@ def test_six_synergy_reviews_resolve_like_a_union_find(
         name = path.name.removesuffix("_ids.csv") + ".jsonl"
         write_batch(landing, "synergy", name, "\n".join(synergy_lines(path)) + "\n")
         run_record(settings, instance, "synergy", [name])
-    with store.connect(settings.duckdb_path, read_only=True) as conn:
+    with store.connect(settings.store, read_only=True) as conn:
         summary = store.record_summary(conn, "synergy")
         assert store.table_counts(conn)["reference"] == expected_references
         assert store.identifiers_on_two_references(conn) == []
@@ -175,11 +175,11 @@ def test_the_same_content_is_never_imported_twice(settings, landing, instance, d
     write_record(landing, "oa")
     write_batch(landing, "oa", OPENALEX_FILE, (destiny / OPENALEX_FILE).read_bytes())
     run_record(settings, instance, "oa")
-    with store.connect(settings.duckdb_path, read_only=True) as conn:
+    with store.connect(settings.store, read_only=True) as conn:
         before = store.table_counts(conn)
     again = materialization(run_record(settings, instance, "oa"), "import_results")
     assert again["batches_imported_this_run"] == 0 and again["completed"] == 10
-    with store.connect(settings.duckdb_path, read_only=True) as conn:
+    with store.connect(settings.store, read_only=True) as conn:
         assert store.table_counts(conn) == before
 
 
@@ -194,7 +194,7 @@ def test_the_shared_identifier_check_is_scoped_to_the_record(settings, landing) 
     write_record(landing, "other")
     write_batch(landing, "other", "b.jsonl", json.dumps({"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/alone"}]}) + "\n")  # fmt: skip
     import_directly(settings, landing, "other")
-    with store.connect(settings.duckdb_path) as conn:
+    with store.connect(settings.store) as conn:
         assert store.identifiers_on_two_references(conn, "mine") == []
         # A second reference with the same DOI, as a broken writer would leave it.
         conn.execute("INSERT INTO reference (id, visibility) VALUES (uuid(), 'public')")

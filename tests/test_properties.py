@@ -59,7 +59,7 @@ def test_invariants_hold_for_any_mix_of_lines(batches: list[list[str]]) -> None:
             write_batch(landing, "rec", f"b{index}.jsonl", "\n".join(lines) + "\n")
             import_directly(settings, landing, "rec", [f"b{index}.jsonl"])
 
-        with store.connect(settings.duckdb_path, read_only=True) as conn:
+        with store.connect(settings.store, read_only=True) as conn:
             results = conn.execute(
                 """
                 SELECT b.name, r.line_number, r.status, r.reference_id::VARCHAR, ref.id IS NOT NULL

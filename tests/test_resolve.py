@@ -64,7 +64,7 @@ def test_chain_in_a_batch_ends_as_one_reference(settings, landing) -> None:
     assert stored.references_created == 2
     results = results_of(settings, "rec")
     assert len({r["reference_id"] for r in results[:3]}) == 1
-    with store.connect(settings.duckdb_path, read_only=True) as conn:
+    with store.connect(settings.store, read_only=True) as conn:
         ref = store.find_reference(conn, identifier_type="open_alex", identifier="W9")
     assert sorted((i["identifier_type"], i["identifier"]) for i in ref["identifiers"]) == [
         ("doi", "10.1000/a"), ("open_alex", "W9"), ("pm_id", "7"),
@@ -94,7 +94,7 @@ def test_copies_of_an_enhancement_in_a_batch_are_stored_once_per_reference(
     write_batch(landing, "rec", "b.jsonl", "\n".join(lines) + "\n")
     (stored,) = import_directly(settings, landing, "rec")
     assert stored.status == "completed" and stored.references_created == 2
-    with store.connect(settings.duckdb_path, read_only=True) as conn:
+    with store.connect(settings.store, read_only=True) as conn:
         kept = conn.execute(
             """
             SELECT ri.identifier, re.content->>'$.abstract' AS abstract
@@ -107,7 +107,7 @@ def test_copies_of_an_enhancement_in_a_batch_are_stored_once_per_reference(
 
 
 def _snapshot(settings) -> dict:
-    with store.connect(settings.duckdb_path, read_only=True) as conn:
+    with store.connect(settings.store, read_only=True) as conn:
         return {
             "counts": store.table_counts(conn),
             "identifiers": conn.execute(
@@ -139,7 +139,7 @@ def test_the_same_lines_under_another_name_add_no_reference(settings, landing, d
     first, second = import_directly(settings, landing, "rec")
     assert (first.references_created, second.references_created) == (4, 0)
     assert second.references_merged == 4
-    with store.connect(settings.duckdb_path, read_only=True) as conn:
+    with store.connect(settings.store, read_only=True) as conn:
         counts = store.table_counts(conn)
     assert counts["reference"] == 4 and counts["reference_enhancement"] == 8
     assert counts["import_results"] == 8

@@ -103,7 +103,7 @@ def test_a_record_on_s3_imports_like_a_local_one(endpoint, bucket, s3_settings, 
     assert [r.status for r in resolved] == ["completed"] * 3
     results = results_of(s3_settings, "rec")
     assert len(results) == 12 and {r["status"] for r in results} == {"completed"}
-    with store.connect(s3_settings.duckdb_path, read_only=True) as conn:
+    with store.connect(s3_settings.store, read_only=True) as conn:
         batches = store.record_summary(conn, "rec")["batches"]
     assert {b["storage_url"] for b in batches} == {
         f"s3://{bucket}/landing/rec/{name}.gz" for name in EPPI_FILES

@@ -108,7 +108,7 @@ def test_refused_records_are_reported_and_never_partitions(settings, landing, in
     assert "'bad key' is not a valid record key" in result.skip_reason.skip_message
     assert "searched_at" in result.skip_reason.skip_message
     assert "no record.json" in result.skip_reason.skip_message
-    with store.connect(settings.duckdb_path, read_only=True) as conn:
+    with store.connect(settings.store, read_only=True) as conn:
         problems = dict(conn.execute("SELECT record_key, problem FROM import_records").fetchall())
     assert "not valid JSON" in problems["broken"]
     assert "future" in problems["future"]

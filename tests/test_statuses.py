@@ -56,20 +56,20 @@ def test_every_mix_of_result_statuses(present: list[str]) -> None:
 
 
 def _record_status(settings, key: str) -> str:
-    with store.connect(settings.duckdb_path, read_only=True) as conn:
+    with store.connect(settings.store, read_only=True) as conn:
         return store.record_summary(conn, key)["record"]["status"]
 
 
 def test_record_goes_created_started_completed(settings, landing) -> None:
     write_record(landing, "rec")
-    with store.connect(settings.duckdb_path) as conn:
+    with store.connect(settings.store) as conn:
         store.upsert_record(conn, "rec", None)
     assert _record_status(settings, "rec") == "created"
     write_batch(landing, "rec", "a.jsonl", ONE_LINE)
     import_directly(settings, landing, "rec")
     assert _record_status(settings, "rec") == "started"  # not finalised yet
     (Path(landing.root) / "rec" / "_finalised").touch()
-    with store.connect(settings.duckdb_path) as conn:
+    with store.connect(settings.store) as conn:
         store.upsert_record(conn, "rec", None, finalised=True)
     assert _record_status(settings, "rec") == "completed"
 
@@ -79,7 +79,7 @@ def test_an_unreadable_batch_is_failed_with_its_reason(settings, landing) -> Non
     write_batch(landing, "rec", "empty.jsonl", "")
     write_batch(landing, "rec", "blank.jsonl", "\n\n  \n")
     import_directly(settings, landing, "rec")
-    with store.connect(settings.duckdb_path, read_only=True) as conn:
+    with store.connect(settings.store, read_only=True) as conn:
         batches = {b["name"]: b for b in store.record_summary(conn, "rec")["batches"]}
     assert batches["empty.jsonl"]["status"] == "failed"
     assert batches["empty.jsonl"]["failure_details"] == "the batch is empty"
@@ -91,7 +91,7 @@ def test_summary_says_whether_the_expected_count_matches(settings, landing) -> N
     write_record(landing, "rec", expected_reference_count=2)
     write_batch(landing, "rec", "a.jsonl", ONE_LINE)
     import_directly(settings, landing, "rec")
-    with store.connect(settings.duckdb_path) as conn:
+    with store.connect(settings.store) as conn:
         from import_pipeline.landing.records import read_record
 
         store.upsert_record(conn, "rec", read_record(landing, landing.record_folder("rec")).record)

@@ -75,7 +75,7 @@ EXPECTED = {
 
 
 def _stored(settings) -> tuple[list, list, int]:
-    with store.connect(settings.duckdb_path, read_only=True) as conn:
+    with store.connect(settings.store, read_only=True) as conn:
         ref = store.find_reference(conn, identifier_type="doi", identifier="10.1000/s")
         references = store.table_counts(conn)["reference"]
     identifiers = sorted((i["identifier_type"], i["identifier"]) for i in ref["identifiers"])

@@ -18,7 +18,7 @@ _UNSET = "unset: the contract's default"
 
 
 class ImportPipelineResource(dg.ConfigurableResource):
-    """The landing zone and the DuckDB reference store of an import pipeline. Each field is
+    """The landing zone and the reference store (a DuckDB file or PostgreSQL) of an import pipeline. Each field is
     one environment variable of contract section 1, as text; an unset field takes the
     contract's default (`Settings.from_env` applies them).
 
@@ -36,6 +36,10 @@ class ImportPipelineResource(dg.ConfigurableResource):
     )
     duckdb_path: str | None = Field(
         default=None, description=f"IMPORT_PIPELINE_DUCKDB: the store's file ({_UNSET})."
+    )
+    store_url: str | None = Field(
+        default=None,
+        description="IMPORT_PIPELINE_STORE: the store on PostgreSQL (postgresql://…), else the file.",
     )
     unresolved_ttl: str | None = Field(
         default=None, description=f"IMPORT_PIPELINE_UNRESOLVED_TTL, e.g. 48h ({_UNSET})."
@@ -84,7 +88,7 @@ class ImportPipelineResource(dg.ConfigurableResource):
         """A short-lived connection to the store, closed however the body ends."""
         settings = self.settings()
         with store.connect(
-            settings.duckdb_path,
+            settings.store,
             read_only=read_only,
             wait_seconds=self.lock_wait_seconds if wait_seconds is None else wait_seconds,
             memory_limit=settings.store_memory,

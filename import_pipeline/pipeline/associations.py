@@ -24,6 +24,7 @@ from import_pipeline.domain.error_codes import ErrorCode
 from import_pipeline.domain.statuses import ImportResultStatus
 from import_pipeline.pipeline.frames import ERROR, TARGET
 from import_pipeline.pipeline.results import error_struct, errors_json, failure_details
+from import_pipeline.store.connection import TempTables
 from import_pipeline.store.records import update_batch_statuses
 
 #: The target type of an association that names a reference by its UUID.
@@ -188,16 +189,26 @@ def _move_results(conn: duckdb.DuckDBPyConnection, scope: str, params: dict[str,
     changed = _next_states(waiting)
     if not changed.height:
         return 0
+    # Rewritten (delete, then insert with the same ids) rather than updated in place: the
+    # PostgreSQL store's engine cannot UPDATE a JSON column from a frame.
+    columns = (
+        "id, import_batch_id, line_number, status, reference_id, errors, failure_details, "
+        "unresolved_references, created_at"
+    )
     conn.register("frame_moved", changed)
     try:
-        conn.execute(
-            """
-            UPDATE import_results r SET status = m.status, errors = m.errors,
-                failure_details = m.failure_details,
-                unresolved_references = m.unresolved_references
-            FROM frame_moved m WHERE r.id::VARCHAR = m.id
-            """
-        )
+        with TempTables(conn, "moved") as tables:
+            moved = tables.create(
+                "results",
+                """
+                SELECT r.id, r.import_batch_id, r.line_number, m.status, r.reference_id,
+                    m.errors::JSON AS errors, m.failure_details,
+                    m.unresolved_references::JSON AS unresolved_references, r.created_at
+                FROM import_results r JOIN frame_moved m ON r.id::VARCHAR = m.id
+                """,
+            )
+            conn.execute(f"DELETE FROM import_results WHERE id IN (SELECT id FROM {moved})")
+            conn.execute(f"INSERT INTO import_results ({columns}) SELECT {columns} FROM {moved}")
     finally:
         conn.unregister("frame_moved")
     update_batch_statuses(conn, changed["batch_id"].unique().to_list())

@@ -17,8 +17,8 @@ from import_pipeline.store.connection import TempTables
 
 def _insert_new_references_sql(targets: str) -> str:
     return f"""
-        INSERT INTO reference (id, visibility)
-        SELECT reference_id, visibility FROM {targets} WHERE is_new
+        INSERT INTO reference (id, visibility, created_at, updated_at)
+        SELECT reference_id, visibility, now(), now() FROM {targets} WHERE is_new
     """
 
 
@@ -87,8 +87,9 @@ def _insert_identifiers_sql(targets: str, identifiers: str, stored: str) -> str:
     a type the reference has already is left out (the stored one wins)."""
     return f"""
         INSERT INTO reference_identifier (reference_id, identifier_type, identifier,
-            other_identifier_name)
-        SELECT DISTINCT t.reference_id, i.identifier_type, i.identifier, i.other_identifier_name
+            other_identifier_name, created_at)
+        SELECT DISTINCT t.reference_id, i.identifier_type, i.identifier, i.other_identifier_name,
+            now()
         FROM {identifiers} i JOIN {targets} t USING (cluster)
         WHERE NOT EXISTS (
             SELECT 1 FROM {stored} ri
@@ -105,7 +106,7 @@ def _insert_enhancements_sql(targets: str, enhancements: str, stored: str) -> st
     is left out."""
     return f"""
         INSERT INTO reference_enhancement (id, reference_id, enhancement_type, source,
-            visibility, robot_version, processor_version, content, content_hash)
+            visibility, robot_version, processor_version, content, content_hash, created_at)
         WITH keyed AS NOT MATERIALIZED (  -- narrow: scanned twice rather than stored
             SELECT e.line_number, e.position, t.reference_id,
                 hash(t.reference_id, e.content_hash) AS copy_key
@@ -126,7 +127,7 @@ def _insert_enhancements_sql(targets: str, enhancements: str, stored: str) -> st
             ) WHERE copy > 1
         )
         SELECT uuid(), reference_id, enhancement_type, source, visibility, robot_version,
-            processor_version, content, content_hash
+            processor_version, content, content_hash, now()
         FROM (
             SELECT t.reference_id, e.*
             FROM {enhancements} e JOIN {targets} t USING (cluster)
@@ -184,9 +185,9 @@ def insert_results(conn: duckdb.DuckDBPyConnection, batch_id: str, results: pl.D
         conn.execute(
             """
             INSERT INTO import_results (id, import_batch_id, line_number, status,
-                reference_id, errors, failure_details, unresolved_references)
+                reference_id, errors, failure_details, unresolved_references, created_at)
             SELECT uuid(), $batch, line_number, status, reference_id::UUID, errors,
-                failure_details, '[]' FROM frame_results
+                failure_details, '[]', now() FROM frame_results
             """,
             {"batch": batch_id},
         )

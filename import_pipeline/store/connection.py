@@ -1,8 +1,11 @@
-"""Connections to the reference store (a DuckDB file) and to scratch engines, and transactions.
+"""Connections to the reference store (a DuckDB file, or PostgreSQL) and to scratch engines,
+and transactions.
 
 DuckDB lets one process hold the file at a time (even read-only opens fail while a writer holds
 it), so every connection is short-lived and opened through `connect`, which waits a bounded
 time for the lock instead of failing at once. Writers are also serialised by a Dagster pool.
+On PostgreSQL (`store.postgres`) the same SQL runs through DuckDB over the attached database;
+readers never wait, and writers wait for the writer lock as they would for the file.
 """
 
 from __future__ import annotations
@@ -17,7 +20,11 @@ import duckdb
 
 from import_pipeline.errors import NotFound, StoreBusy
 from import_pipeline.settings import DEFAULT_STORE_MEMORY
+from import_pipeline.store import postgres
 from import_pipeline.store.schema import ensure_schema
+
+#: Where a store lives: a DuckDB file, or a `postgresql://` URL.
+StoreLocation = Path | str
 
 _LOCK_MARKERS = ("lock", "Conflicting", "being used by another process")
 
@@ -37,12 +44,13 @@ def sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def scratch_engine() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB for a stage's own work (clustering), never the store: capped memory,
-    spilling to the system's temp folder (not `./.tmp`, DuckDB's default)."""
+def scratch_engine(memory_limit: str = SCRATCH_MEMORY) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for a stage's own work (clustering, or the SQL over a PostgreSQL
+    store): capped memory, spilling to the system's temp folder (not `./.tmp`, DuckDB's
+    default)."""
     spill = Path(tempfile.gettempdir()) / "import_pipeline-duckdb"
     engine = duckdb.connect(
-        ":memory:", config={"memory_limit": SCRATCH_MEMORY, "temp_directory": str(spill)}
+        ":memory:", config={"memory_limit": memory_limit, "temp_directory": str(spill)}
     )
     engine.execute("SET enable_progress_bar = false")
     return engine
@@ -73,19 +81,26 @@ def _open(
 
 @contextmanager
 def connect(
-    path: Path,
+    location: StoreLocation,
     *,
     read_only: bool = False,
     wait_seconds: float = 120.0,
     memory_limit: str = DEFAULT_STORE_MEMORY,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Opens the store, waiting up to `wait_seconds` while another process holds it; a writer
-    finds the schema in place. Closed however the body ends.
+    """Opens the store, waiting up to `wait_seconds` while another process writes to it (a
+    reader of a PostgreSQL store never waits); a writer finds the schema in place. Closed
+    however the body ends.
 
     Raises:
         NotFound: a reader asked for a store that does not exist yet.
-        StoreBusy: the store stayed locked for longer than `wait_seconds`.
+        StoreBusy: the store stayed held by a writer for longer than `wait_seconds`.
     """
+    if postgres.is_postgres(location):
+        assert isinstance(location, str)
+        with _postgres_store(location, read_only, wait_seconds, memory_limit) as conn:
+            yield conn
+        return
+    path = Path(location)
     if read_only and not path.exists():
         raise NotFound(f"no reference store at {path}: nothing has been imported yet")
     if not read_only:
@@ -96,6 +111,32 @@ def connect(
         if not read_only:
             ensure_schema(conn)
         yield conn
+    finally:
+        conn.close()
+
+
+@contextmanager
+def _postgres_store(
+    url: str, read_only: bool, wait_seconds: float, memory_limit: str
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB engine over the PostgreSQL store. A writer holds the writer lock while
+    connected; a reader reads one snapshot (a transaction it never commits), so a command
+    that asks several questions never sees half of a batch committed between them."""
+    conn = scratch_engine(memory_limit)
+    try:
+        if read_only:
+            postgres.attach(conn, url, read_only=True)
+            if not postgres.has_schema(conn):
+                raise NotFound(f"no reference store in {postgres.without_password(url)}: "
+                               "nothing has been imported yet")  # fmt: skip
+            conn.execute("BEGIN TRANSACTION")
+            yield conn
+            return
+        with postgres.writer_lease(url, wait_seconds=wait_seconds):
+            postgres.attach(conn, url, read_only=False)
+            ensure_schema(conn)
+            postgres.ensure_indexes(conn)
+            yield conn
     finally:
         conn.close()
 

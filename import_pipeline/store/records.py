@@ -31,10 +31,10 @@ def upsert_record(
         """
         INSERT INTO import_records AS r (id, record_key, source_name, processor_name,
             processor_version, expected_reference_count, search_string, searched_at, notes,
-            collision_strategy, problem, finalised)
+            collision_strategy, problem, finalised, created_at, updated_at)
         VALUES (uuid(), $key, $source_name, $processor_name, $processor_version,
             $expected_reference_count, $search_string, $searched_at, $notes,
-            $collision_strategy, $problem, $finalised)
+            $collision_strategy, $problem, $finalised, now(), now())
         ON CONFLICT (record_key) DO UPDATE SET
             source_name = COALESCE(excluded.source_name, r.source_name),
             processor_name = COALESCE(excluded.processor_name, r.processor_name),
@@ -82,17 +82,21 @@ def imported_checksums(conn: duckdb.DuckDBPyConnection, record_key: str) -> dict
 def start_batch(
     conn: duckdb.DuckDBPyConnection, record_key: str, name: str, storage_url: str, run_id: str
 ) -> str:
-    """Marks a batch as being imported; returns its id (stable across versions)."""
-    row = conn.execute(
+    """Marks a batch as being imported; returns its id (stable across versions). (No
+    `RETURNING`: the PostgreSQL store's engine does not take it.)"""
+    conn.execute(
         """
-        INSERT INTO import_batches AS b (id, record_key, name, storage_url, status, run_id)
-        VALUES (uuid(), $key, $name, $url, $started, $run)
+        INSERT INTO import_batches AS b (id, record_key, name, storage_url, status, run_id,
+            created_at, updated_at)
+        VALUES (uuid(), $key, $name, $url, $started, $run, now(), now())
         ON CONFLICT (record_key, name) DO UPDATE SET
             status = $started, storage_url = excluded.storage_url, run_id = excluded.run_id,
             updated_at = now()
-        RETURNING id
         """,
         {"key": record_key, "name": name, "url": storage_url, "started": _STARTED, "run": run_id},
+    )
+    row = conn.execute(
+        "SELECT id FROM import_batches WHERE record_key = ? AND name = ?", [record_key, name]
     ).fetchone()
     assert row is not None
     return str(row[0])
@@ -123,14 +127,21 @@ def fail_batch(
 
 def fail_batches_of_run(conn: duckdb.DuckDBPyConnection, run_id: str, reason: str) -> list[str]:
     """Marks the batches a dead run left `started` as `failed`, with the reason; their names."""
-    rows = conn.execute(
-        """
-        UPDATE import_batches SET status = $failed, failure_details = $reason, updated_at = now()
-        WHERE run_id = $run AND status = $started
-        RETURNING record_key || '/' || name
-        """,
-        {"failed": _FAILED, "reason": reason, "run": run_id, "started": _STARTED},
-    ).fetchall()
+    left = {"run": run_id, "started": _STARTED}
+    with transaction(conn):
+        rows = conn.execute(
+            "SELECT record_key || '/' || name FROM import_batches "
+            "WHERE run_id = $run AND status = $started ORDER BY 1",
+            left,
+        ).fetchall()
+        conn.execute(
+            """
+            UPDATE import_batches SET status = $failed, failure_details = $reason,
+                updated_at = now()
+            WHERE run_id = $run AND status = $started
+            """,
+            {**left, "failed": _FAILED, "reason": reason},
+        )
     return [name for (name,) in rows]
 
 

@@ -1,4 +1,9 @@
-"""The reference store's tables, created on first write; `SCHEMA_VERSION` says which layout."""
+"""The reference store's tables, created on first write; `SCHEMA_VERSION` says which layout.
+
+The same DDL makes the tables of a PostgreSQL store (through DuckDB's `postgres` extension).
+That engine writes every column of a row, so a column's DEFAULT never applies there: every
+INSERT names its timestamps (`now()`) itself.
+"""
 
 from __future__ import annotations
 
