@@ -153,9 +153,10 @@ def write_batch(path: Path, count: int, store_size: int, defects: float = 0.0) -
     return path.stat().st_size
 
 
-def preload_store(path: Path, works: int) -> None:
-    """A store holding `works` references with their identifiers and one enhancement each."""
-    with store.connect(path) as conn:
+def preload_store(location: Path | str, works: int) -> None:
+    """A store (a DuckDB file, or a PostgreSQL URL) holding `works` references with their
+    identifiers and one enhancement each."""
+    with store.connect(location) as conn:
         # Setup, not measured: writing 10M references (and their key index) in one transaction
         # needs more memory than an import's connection is given.
         conn.execute("SET memory_limit = '4GB'")
@@ -164,15 +165,18 @@ def preload_store(path: Path, works: int) -> None:
         )
         conn.execute(
             """
-            INSERT INTO reference (id, visibility) SELECT id, 'public' FROM w;
-            INSERT INTO reference_identifier (reference_id, identifier_type, identifier)
-                SELECT id, 'open_alex', 'W' || (4000000000 + work) FROM w
-                UNION ALL SELECT id, 'doi', '10.5555/bench.' || work FROM w
-                UNION ALL SELECT id, 'pm_id', (30000000 + work)::VARCHAR FROM w WHERE work % 4 <> 0;
+            INSERT INTO reference (id, visibility, created_at, updated_at)
+                SELECT id, 'public', now(), now() FROM w;
+            INSERT INTO reference_identifier (reference_id, identifier_type, identifier, created_at)
+                SELECT id, 'open_alex', 'W' || (4000000000 + work), now() FROM w
+                UNION ALL SELECT id, 'doi', '10.5555/bench.' || work, now() FROM w
+                UNION ALL SELECT id, 'pm_id', (30000000 + work)::VARCHAR, now() FROM w
+                    WHERE work % 4 <> 0;
             INSERT INTO reference_enhancement (id, reference_id, enhancement_type, source,
-                    visibility, content, content_hash)
+                    visibility, content, content_hash, created_at)
                 SELECT uuid(), id, 'annotation', 'preload', 'public',
-                    '{"enhancement_type":"annotation","annotations":[]}', md5(work::VARCHAR) FROM w;
+                    '{"enhancement_type":"annotation","annotations":[]}', md5(work::VARCHAR),
+                    now() FROM w;
             """
         )
 

@@ -93,8 +93,8 @@ def _step_name(step_key: str | None) -> str | None:
     return next((s for s in STEPS if s in (step_key or "")), None)
 
 
-def main(home: str, record: str) -> None:
-    settings = Settings.from_env({"IMPORT_PIPELINE_HOME": home})
+def main(home: str, record: str, store_url: str = "") -> None:
+    settings = Settings.from_env({"IMPORT_PIPELINE_HOME": home, "IMPORT_PIPELINE_STORE": store_url})
     job = build_defs(settings).resolve_job_def(import_record_job.name)
     sampler = _RssSampler()
     with dg.instance_for_test() as instance:
@@ -146,4 +146,4 @@ def main(home: str, record: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:4])

@@ -39,8 +39,14 @@ def _write_record(folder: Path) -> None:
     (folder / "record.json").write_text(json.dumps(RECORD))
 
 
-def import_benchmark(root: Path, lines: int, store_size: int, defects: float = 0.0) -> dict:
+def import_benchmark(
+    root: Path, lines: int, store_size: int, defects: float = 0.0, store_url: str = ""
+) -> dict:
+    """`lines` into a store of `store_size` references: the DuckDB file, or the PostgreSQL
+    database of `store_url`."""
     home = root / ("import" if not defects else f"import-defects-{defects}")
+    if store_url:
+        home = root / "import-postgres"
     _write_record(home / "landing" / "bench")
     batch = home / "landing" / "bench" / "batch.jsonl"
     started = time.perf_counter()
@@ -48,18 +54,20 @@ def import_benchmark(root: Path, lines: int, store_size: int, defects: float = 0
     generated = time.perf_counter() - started
     started = time.perf_counter()
     if store_size:
-        preload_store(home / "references.duckdb", store_size)
+        preload_store(store_url or home / "references.duckdb", store_size)
     preloaded = time.perf_counter() - started
     floor = duckdb_floor_seconds(batch)
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.import_once", str(home), "bench"],
+        [sys.executable, "-m", "benchmarks.import_once", str(home), "bench", store_url],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if done.returncode != 0:
         raise SystemExit(done.stderr[-4000:])
     measured = json.loads(done.stdout.strip().splitlines()[-1])
     wall = measured["wall_seconds"]
+    readers = reader_seconds(store_url or home / "references.duckdb")
     return {
+        "store": "postgresql" if store_url else "duckdb file",
         "lines": lines,
         "defects": defects,
         "store_references": store_size,
@@ -77,7 +85,40 @@ def import_benchmark(root: Path, lines: int, store_size: int, defects: float = 0
         "counts": measured["counts"],
         "references_created": measured["references_created"],
         "references_merged": measured["references_merged"],
+        "reader_seconds": readers,
     }
+
+
+def reader_seconds(location: Path | str) -> dict[str, float]:
+    """The CLI's questions after the import, each on a connection of its own (as a command
+    opens one): `summary`, the first page of `results`, `reference` by DOI."""
+    from import_pipeline import store
+
+    questions = {
+        "summary": lambda conn: store.record_summary(conn, "bench"),
+        "results_first_page": lambda conn: store.list_results(conn, "bench", limit=20),
+        "reference_by_doi": lambda conn: store.find_reference(
+            conn, identifier_type="doi", identifier="10.5555/bench.7"
+        ),
+    }
+    timings = {}
+    for name, ask in questions.items():
+        started = time.perf_counter()
+        with store.connect(location, read_only=True) as conn:
+            ask(conn)
+        timings[name] = round(time.perf_counter() - started, 3)
+    return timings
+
+
+def postgres_import_benchmark(root: Path, lines: int, store_size: int) -> dict:
+    """The import benchmark with the store on a PostgreSQL 15 started for it (the suite's)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.postgres import new_database, postgres_server
+
+    with postgres_server() as server:
+        return import_benchmark(
+            root, lines, store_size, store_url=new_database(server, "references")
+        )
 
 
 _SENSOR_LINE = '{"identifiers": [{"identifier_type": "doi", "identifier": "10.5555/s%d"}]}\n'
@@ -192,6 +233,62 @@ with store.connect(settings.store, read_only=True, wait_seconds=240) as conn:
 """
 
 
+_RUN_STATS = """
+query RunStats($tags: [ExecutionTag!]) {
+  runsOrError(filter: {tags: $tags}) {
+    ... on Runs { results { runId status creationTime startTime endTime
+      stepStats { stepKey startTime endTime } } }
+  }
+}
+"""
+
+
+def _covered_seconds(intervals: list[tuple[float, float]]) -> float:
+    """The time inside at least one of the intervals."""
+    covered, reach = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        if end > reach:
+            covered += end - max(start, reach)
+            reach = end
+    return covered
+
+
+def dagster_overhead(server: object, record_keys: list[str]) -> dict:
+    """What the runs spent outside the project's code, from Dagster's own run and step
+    records: waiting in the queue (created → started), and inside a run the time no step was
+    running (starting the run worker and each step's process, the executor's bookkeeping)."""
+    runs = [
+        run
+        for key in record_keys
+        for run in server.graphql(  # type: ignore[attr-defined]
+            _RUN_STATS, {"tags": [{"key": "import_pipeline/record", "value": key}]}
+        )["runsOrError"]["results"]
+    ]
+    finished = [r for r in runs if r["startTime"] and r["endTime"]]
+    steps = [s for r in finished for s in r["stepStats"] if s["startTime"] and s["endTime"]]
+    run_seconds = sum(r["endTime"] - r["startTime"] for r in finished)
+    in_steps = sum(
+        _covered_seconds([(s["startTime"], s["endTime"]) for s in r["stepStats"]
+                          if s["startTime"] and s["endTime"]])
+        for r in finished
+    )  # fmt: skip
+    return {
+        "runs": len(runs),
+        "steps": len(steps),
+        "queued_seconds_mean": round(
+            sum(r["startTime"] - r["creationTime"] for r in finished) / max(len(finished), 1), 1
+        ),
+        "run_seconds_total": round(run_seconds, 1),
+        "step_seconds_total": round(sum(s["endTime"] - s["startTime"] for s in steps), 1),
+        "run_seconds_outside_steps": round(run_seconds - in_steps, 1),
+        "outside_steps_per_run": round((run_seconds - in_steps) / max(len(finished), 1), 2),
+        "first_created_to_last_ended_minutes": round(
+            (max(r["endTime"] for r in finished) - min(r["creationTime"] for r in finished)) / 60,
+            2,
+        ) if finished else None,
+    }  # fmt: skip
+
+
 def daemon_benchmark(root: Path, files: int, lines: int, records: int) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from benchmarks.generate import batch_lines
@@ -234,6 +331,7 @@ def daemon_benchmark(root: Path, files: int, lines: int, records: int) -> dict:
                 break
             time.sleep(2)
         runs_ended = time.perf_counter() - started
+        overhead = dagster_overhead(server, [f"bench-{r:02d}" for r in range(records)])
     return {
         "files": files,
         "lines_per_file": lines,
@@ -242,7 +340,77 @@ def daemon_benchmark(root: Path, files: int, lines: int, records: int) -> dict:
         "wall_minutes": round(wall / 60, 2),
         "runs_ended_minutes": round(runs_ended / 60, 2),
         "runs": {s: sum(r["status"] == s for r in runs) for s in {r["status"] for r in runs}},
+        "dagster": overhead,
     }
+
+
+def _one_run_at_a_time(dagster_home: Path) -> None:
+    """A dagster.yaml of the user's own (so the CLI leaves it) that queues runs one by one."""
+    from import_pipeline.defs.instance import SHIPPED_MARKER, instance_yaml
+
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    shipped = instance_yaml(postgres=False).replace(
+        SHIPPED_MARKER, "# benchmark: one run at a time"
+    )
+    (dagster_home / "dagster.yaml").write_text(
+        shipped.replace("max_concurrent_runs: 4", "max_concurrent_runs: 1")
+    )
+
+
+def parallel_benchmark(root: Path, records: int, lines: int) -> dict:
+    """`records` records of one `lines`-line file each, dropped at once into a running
+    `dagster dev`: with the shipped run queue (runs at once), then queued one at a time. The
+    wall time is from the first file put to the last run ended."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.generate import batch_lines
+    from tests.dagster_dev import dagster_dev
+
+    staged = root / "parallel-files"
+    staged.mkdir()
+    for record in range(records):
+        body = batch_lines(lines, matching_every=lines + 1, store_size=record * lines)
+        (staged / f"p{record:02d}.jsonl").write_text("\n".join(body) + "\n")
+    figures = {}
+    for mode in ("together", "one_at_a_time"):
+        folder = root / f"parallel-{mode}"
+        if mode == "one_at_a_time":
+            _one_run_at_a_time(folder / "home" / "dagster")
+        keys = [f"par-{record:02d}" for record in range(records)]
+        with dagster_dev(folder, sensor_interval=2) as server:
+            landing = server.home / "landing"
+            started = time.time()
+            for record, key in enumerate(keys):
+                _write_record(landing / key)
+                shutil.copy(staged / f"p{record:02d}.jsonl", landing / key / "works.jsonl")
+            runs = _wait_for_runs(server, keys, timeout=3600)
+            overhead = dagster_overhead(server, keys)
+        ended = max(run["endTime"] for run in runs)
+        figures[mode] = {
+            "wall_seconds": round(ended - started, 1),
+            "runs": {s: sum(r["status"] == s for r in runs) for s in {r["status"] for r in runs}},
+            "dagster": overhead,
+        }
+    figures["speed_up"] = round(
+        figures["one_at_a_time"]["wall_seconds"] / figures["together"]["wall_seconds"], 2
+    )
+    return {"records": records, "lines_per_record": lines, **figures}
+
+
+def _wait_for_runs(server: object, keys: list[str], timeout: float) -> list[dict]:
+    """Every record's runs, once each record has one and all have ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        by_record = {
+            key: server.graphql(  # type: ignore[attr-defined]
+                _RUN_STATS, {"tags": [{"key": "import_pipeline/record", "value": key}]}
+            )["runsOrError"]["results"]
+            for key in keys
+        }
+        runs = [run for record_runs in by_record.values() for run in record_runs]
+        if all(by_record.values()) and all(run["endTime"] for run in runs):
+            return runs
+        time.sleep(2)
+    raise SystemExit("the runs did not end in time")
 
 
 def main() -> None:
@@ -253,7 +421,18 @@ def main() -> None:
     parser.add_argument(
         "--s3", action="store_true", help="also time the sensor over an s3:// landing zone (moto)"
     )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="also import the same batch into a store on PostgreSQL (a server started here)",
+    )
     parser.add_argument("--daemon", action="store_true", help="also run files through dagster dev")
+    parser.add_argument(
+        "--parallel",
+        action="store_true",
+        help="also time 10 records of 100,000 lines dropped at once, against one run at a time",
+    )
+    parser.add_argument("--parallel-lines", type=int, default=100_000)
     parser.add_argument("--daemon-files", type=int, default=1000)
     parser.add_argument("--daemon-lines", type=int, default=1000)
     parser.add_argument("--out", default="benchmarks/out/results.json")
@@ -273,6 +452,9 @@ def main() -> None:
         if args.lines:
             results["import"] = import_benchmark(root, args.lines, args.store)
             print(json.dumps(results["import"], indent=2), flush=True)
+        if args.lines and args.postgres:
+            results["import_postgres"] = postgres_import_benchmark(root, args.lines, args.store)
+            print(json.dumps(results["import_postgres"], indent=2), flush=True)
         if args.lines and args.defects:
             defective = import_benchmark(root, args.lines, args.store, args.defects)
             defective["ratio_to_clean"] = round(
@@ -289,6 +471,9 @@ def main() -> None:
         if args.daemon:
             results["daemon"] = daemon_benchmark(root, args.daemon_files, args.daemon_lines, 10)
             print(json.dumps(results["daemon"], indent=2), flush=True)
+        if args.parallel:
+            results["parallel"] = parallel_benchmark(root, 10, args.parallel_lines)
+            print(json.dumps(results["parallel"], indent=2), flush=True)
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2))

@@ -48,9 +48,33 @@ RECORD = {
 }
 
 
-#: `IMPORT_PIPELINE_TEST_STORE=postgres` runs the tests that use the `settings` fixture with the
-#: reference store on PostgreSQL (a database of its own per test) instead of the DuckDB file.
+#: The modules whose tests run twice, on the DuckDB file and with the reference store on
+#: PostgreSQL (contract section 9): everything that writes or reads the store through the
+#: resolver, the commands, the sensor and the schedules.
+ON_BOTH_STORES = {
+    "test_resolve",
+    "test_strategies",
+    "test_associations",
+    "test_statuses",
+    "test_cli",
+    "test_schedules",
+    "test_sensor",
+}
+#: `IMPORT_PIPELINE_TEST_STORE=postgres` runs every test that uses the `settings` fixture with
+#: the store on PostgreSQL (the whole suite's check; 321 tests).
 ON_POSTGRES = os.environ.get("IMPORT_PIPELINE_TEST_STORE") == "postgres"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if "settings" in metafunc.fixturenames and module in ON_BOTH_STORES and not ON_POSTGRES:
+        metafunc.parametrize("store_kind", ["duckdb", "postgres"], indirect=True)
+
+
+@pytest.fixture
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Where this test's reference store lives: "duckdb" (the file) or "postgres"."""
+    return getattr(request, "param", "postgres" if ON_POSTGRES else "duckdb")
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +87,7 @@ def postgres_cluster() -> Iterator[str]:
 
 
 @pytest.fixture
-def store_database(request: pytest.FixtureRequest, postgres_cluster: str) -> str:
+def store_database(postgres_cluster: str) -> str:
     """A new, empty database for this test's reference store; its URL."""
     from .postgres import new_database
 
@@ -72,13 +96,16 @@ def store_database(request: pytest.FixtureRequest, postgres_cluster: str) -> str
 
 @pytest.fixture
 def settings(
-    tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    store_kind: str,
 ) -> Settings:
     """Settings whose home, landing zone and store all live in this test's tmp_path (the store
-    in a database of its own when the suite runs on PostgreSQL; then the variable is set too,
-    for the commands a test runs)."""
+    in a database of its own on PostgreSQL; then the variable is set too, for the commands a
+    test runs)."""
     environ = {"IMPORT_PIPELINE_HOME": str(tmp_path / "home")}
-    if ON_POSTGRES:
+    if store_kind == "postgres":
         environ["IMPORT_PIPELINE_STORE"] = request.getfixturevalue("store_database")
         monkeypatch.setenv("IMPORT_PIPELINE_STORE", environ["IMPORT_PIPELINE_STORE"])
     return Settings.from_env(environ)

@@ -125,22 +125,21 @@ def _insert_enhancements_sql(targets: str, enhancements: str, stored: str) -> st
                 JOIN {enhancements} e USING (line_number, position)
                 WHERE k.copy_key IN (SELECT copy_key FROM repeated)
             ) WHERE copy > 1
-        )
-        SELECT uuid(), reference_id, enhancement_type, source, visibility, robot_version,
-            processor_version, content, content_hash, now()
-        FROM (
-            SELECT t.reference_id, e.*
+        ), kept AS (
+            -- Decided on narrow rows (keys, hash, type, source); the wide content is joined
+            -- once, at the end, rather than carried through every anti-join.
+            SELECT e.line_number, e.position, t.reference_id
             FROM {enhancements} e JOIN {targets} t USING (cluster)
             ANTI JOIN later_copies c USING (line_number, position)
-        ) e
-        WHERE NOT EXISTS (
-                SELECT 1 FROM {stored} re
-                WHERE re.reference_id = e.reference_id AND re.content_hash = e.content_hash)
-            AND NOT ($new_type_and_source_only AND EXISTS (
-                SELECT 1 FROM {stored} re
-                WHERE re.reference_id = e.reference_id
-                    AND re.enhancement_type = e.enhancement_type
-                    AND re.source = e.source))
+            ANTI JOIN {stored} same
+                ON same.reference_id = t.reference_id AND same.content_hash = e.content_hash
+            ANTI JOIN {stored} kind
+                ON $new_type_and_source_only AND kind.reference_id = t.reference_id
+                AND kind.enhancement_type = e.enhancement_type AND kind.source = e.source
+        )
+        SELECT uuid(), k.reference_id, e.enhancement_type, e.source, e.visibility,
+            e.robot_version, e.processor_version, e.content, e.content_hash, now()
+        FROM kept k JOIN {enhancements} e USING (line_number, position)
     """
 
 
