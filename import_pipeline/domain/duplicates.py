@@ -1,0 +1,111 @@
+"""Duplicates without a shared identifier (contract section 8): the decisions, and the rules
+that find the same work from its bibliographic record — as data, read by
+`pipeline.duplicates`, which runs them as SQL over the store's engine.
+
+A candidate pair is scored on features computed from the normalised keys of both records
+(`pipeline.bibliographic`); a pair is a duplicate when a `MATCH_RULES` entry holds and no
+`VETOES` entry does, a `maybe` when only `MAYBE_RULE` holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Decision(StrEnum):
+    CANONICAL = "canonical"  # the reference its duplicates point to
+    DUPLICATE = "duplicate"  # of exactly one canonical (a star, never a chain)
+    MAYBE = "maybe"  # a pair a person should look at
+    DISTINCT = "distinct"
+
+
+class DecidedBy(StrEnum):
+    SYSTEM = "system"
+    PERSON = "person"  # final: detection never overrides it
+
+
+@dataclass(frozen=True)
+class BlockingKey:
+    """Records that share this key (an SQL expression over one record's keys) are compared.
+    Several keys, each built from different fields, so that no single missing or garbled
+    field hides a pair."""
+
+    name: str
+    sql: str
+
+
+#: Each key is NULL (no block) when a field it needs is missing.
+BLOCKING_KEYS = (
+    BlockingKey("title_start", "nullif(left(title, 30), '')"),
+    BlockingKey("title_end", "CASE WHEN length(title) >= 30 THEN right(title, 30) END"),
+    BlockingKey(
+        "title_rare_words",
+        "CASE WHEN title <> '' THEN list_sort(string_split(title, ' '))[-3:]::VARCHAR END",
+    ),
+    BlockingKey("year_first_author", "year::VARCHAR || '|' || first_author"),
+    BlockingKey("year_title_start", "year::VARCHAR || '|' || nullif(left(title, 12), '')"),
+    BlockingKey("first_author_title_start", "first_author || '|' || nullif(left(title, 10), '')"),
+    BlockingKey("volume_first_page", "volume || '|' || first_page"),
+    BlockingKey("first_author_first_page", "first_author || '|' || first_page"),
+    BlockingKey("year_first_page", "year::VARCHAR || '|' || first_page"),
+)
+
+#: A block larger than this is too common a key to tell works apart (a year and a page "1"):
+#: its pairs come from the other keys.
+MAX_BLOCK_SIZE = 200
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A named SQL condition over a pair's features (`pipeline.duplicates.FEATURES`), and
+    the fields it rests on (the evidence recorded with the decision)."""
+
+    name: str
+    sql: str
+    evidence: tuple[str, ...]
+
+
+#: What makes a pair a duplicate (any one suffices).
+MATCH_RULES = (
+    Rule(
+        "same_title_no_conflict",
+        "title_similarity >= 0.98 AND NOT pages_conflict AND NOT volume_conflict",
+        ("title", "year"),
+    ),
+    Rule(
+        "same_title_authors_venue",
+        "title_similarity >= 0.98 AND year_same AND first_author_same "
+        "AND coalesce(author_similarity, 0) >= 0.93 AND coalesce(venue_similarity, 1) >= 0.9",
+        ("title", "year", "authors", "venue"),
+    ),
+    Rule(
+        "close_title_same_place",
+        "(title_similarity >= 0.90 OR title_jaro_winkler >= 0.97 OR title_prefix) AND year_same "
+        "AND NOT pages_conflict AND NOT volume_conflict "
+        "AND (first_page_same OR (volume_same AND issue_same)) "
+        "AND coalesce(author_similarity, 1) >= 0.7",
+        ("title", "year", "pages", "volume"),
+    ),
+    Rule(
+        "same_place_same_authors",
+        "year_same AND volume_same AND first_page_same AND page_range_same "
+        "AND (first_author_same OR coalesce(author_similarity, 0) >= 0.9) "
+        "AND title_jaro_winkler >= 0.6",
+        ("year", "volume", "pages", "authors"),
+    ),
+)
+
+#: What rules a pair out whatever else agrees: the same title in another year, or on
+#: different pages, is another work (a reprint, a conference abstract, an erratum of its own).
+VETOES = (
+    Rule("years_apart", "coalesce(year_gap, 0) > 1", ("year",)),
+    Rule("no_title", "least(length(title_a), length(title_b)) < 10", ("title",)),
+)
+
+#: A pair a person should see: titles close, nothing vetoed, but no rule is sure.
+MAYBE_RULE = Rule(
+    "close_title",
+    "(title_similarity >= 0.85 OR title_prefix) AND coalesce(author_similarity, 1) >= 0.6",
+    ("title",),
+)

@@ -1,0 +1,87 @@
+"""Normalised bibliographic keys of references, from their `bibliographic` enhancements (all of
+them: a reference has one key row per enhancement), in DuckDB SQL — no Python per record.
+
+Title: HTML, accents, case and punctuation gone; a trailing language tag ("[Chinese]"), the
+brackets of a translated title and MEDLINE's trailing notes ("erratum appears in …") dropped.
+Authors: family names in order, from "Last, F." and "First Last" forms. Pages: the first page,
+and the last page written out ("73-6" ends at 76). Volume and issue: their first number.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+#: Language tags MEDLINE and Embase put after a translated title.
+LANGUAGES = (
+    "chinese", "german", "french", "spanish", "russian", "japanese", "italian", "portuguese",
+    "polish", "dutch", "korean", "turkish", "czech", "hungarian", "danish", "swedish",
+    "norwegian", "hebrew", "persian", "arabic", "croatian", "serbian", "finnish", "greek",
+    "romanian", "slovak", "slovenian", "bulgarian", "lithuanian", "ukrainian",
+    "english abstract", "author's transl", "author.s transl",
+)  # fmt: skip
+
+#: Notes a database appends to a title that are not part of it.
+TRAILING_NOTES = (
+    "published erratum appears in", "erratum appears in", "erratum in", "comment in",
+    "retraction in", "update in", "corrected and republished in",
+)  # fmt: skip
+
+_MACROS = r"""
+CREATE OR REPLACE TEMP MACRO bib_text(s) AS
+  trim(regexp_replace(
+    lower(strip_accents(regexp_replace(coalesce(s, ''), '<[^>]*>', ' ', 'g'))),
+    '[^a-z0-9]+', ' ', 'g'));
+CREATE OR REPLACE TEMP MACRO bib_title(s) AS
+  bib_text(regexp_replace(regexp_replace(regexp_replace(trim(coalesce(s, '')),
+      '\s*[\[(]?\s*({notes})\s.*$', '', 'i'),
+      '\s*[\[(]({languages})[\])]\.?\s*$', '', 'i'),
+      '^\[(.*)\]\.?$', '\1'));
+CREATE OR REPLACE TEMP MACRO bib_number(s) AS nullif(regexp_extract(coalesce(s, ''), '\d+', 0), '');
+CREATE OR REPLACE TEMP MACRO bib_last_page(first, last) AS
+  CASE WHEN first IS NULL OR last IS NULL THEN last
+       WHEN length(last) < length(first) THEN left(first, length(first) - length(last)) || last
+       ELSE last END;
+CREATE OR REPLACE TEMP MACRO bib_family(name) AS
+  CASE WHEN name LIKE '%,%' THEN bib_text(split_part(name, ',', 1))
+       ELSE bib_text(regexp_extract(trim(name), '(\S+)$', 1)) END;
+"""
+
+
+def install_macros(conn: duckdb.DuckDBPyConnection) -> None:
+    """The normalisation functions, as temp macros of this connection."""
+    alternatives = {
+        "notes": "|".join(TRAILING_NOTES),
+        "languages": "|".join(language.replace("'", "''") for language in LANGUAGES),
+    }
+    conn.execute(_MACROS.replace("{notes}", alternatives["notes"]).replace(
+        "{languages}", alternatives["languages"]))  # fmt: skip
+
+
+def keys_sql(enhancements: str) -> str:
+    """One row of keys per bibliographic enhancement in `enhancements` (a table or query with
+    `reference_id`, `enhancement_type` and `content`)."""
+    return f"""
+        WITH bib AS (
+            SELECT reference_id, content::JSON AS c FROM {enhancements}
+            WHERE enhancement_type = 'bibliographic'
+        ), authors AS (
+            SELECT reference_id, c,
+                list_filter(list_transform(
+                    CAST(json_extract(c, '$.authorship[*].display_name') AS VARCHAR[]),
+                    name -> bib_family(name)), family -> family <> '') AS families
+            FROM bib
+        )
+        SELECT reference_id,
+            bib_title(c ->> 'title') AS title,
+            coalesce(TRY_CAST(c ->> 'publication_year' AS INTEGER),
+                     year(TRY_CAST(c ->> 'publication_date' AS DATE))) AS year,
+            nullif(array_to_string(families, ' '), '') AS authors,
+            families[1] AS first_author,
+            nullif(bib_text(c -> 'publication_venue' ->> 'display_name'), '') AS venue,
+            bib_number(c -> 'pagination' ->> 'volume') AS volume,
+            bib_number(c -> 'pagination' ->> 'issue') AS issue,
+            bib_number(c -> 'pagination' ->> 'first_page') AS first_page,
+            bib_last_page(bib_number(c -> 'pagination' ->> 'first_page'),
+                          bib_number(c -> 'pagination' ->> 'last_page')) AS last_page
+        FROM authors
+    """

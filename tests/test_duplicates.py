@@ -1,0 +1,159 @@
+"""Duplicates without a shared identifier (issue 17, in progress): the normalised keys, the
+blocking, the rules and vetoes, and stars — over real DuckDB, through the SQL the detection
+runs."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+from import_pipeline.domain.duplicates import Decision
+from import_pipeline.pipeline import bibliographic
+from import_pipeline.pipeline.duplicates import Pair, find_pairs, stars
+
+
+def _keys(**content: object) -> dict:
+    conn = duckdb.connect()
+    bibliographic.install_macros(conn)
+    conn.execute("CREATE TABLE e (reference_id VARCHAR, enhancement_type VARCHAR, content JSON)")
+    conn.execute(
+        "INSERT INTO e VALUES ('r', 'bibliographic', ?)",
+        [json.dumps({"enhancement_type": "bibliographic", **content})],
+    )
+    row = conn.execute(bibliographic.keys_sql("e")).fetchone()
+    assert row is not None
+    names = [d[0] for d in conn.description]
+    return dict(zip(names, row, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("title", "key"),
+    [
+        ("Efficacy of batroxobin. [Chinese]", "efficacy of batroxobin"),
+        ("Efficacy of batroxobin (German).", "efficacy of batroxobin"),
+        (
+            "[Efficacy of batroxobin in vascular impairment].",
+            "efficacy of batroxobin in vascular impairment",
+        ),
+        ("<i>Helicobacter</i> pylori &amp; ulcers", "helicobacter pylori amp ulcers"),
+        ("Évaluation des résultats", "evaluation des resultats"),
+        (
+            "Eculizumab for aHUS [erratum appears in N Engl J Med 2009;360:2487]",
+            "eculizumab for ahus",
+        ),
+        ("Stroke: a RANDOMISED trial!", "stroke a randomised trial"),
+    ],
+)
+def test_titles_are_normalised(title: str, key: str) -> None:
+    assert _keys(title=title)["title"] == key
+
+
+@pytest.mark.parametrize(
+    ("names", "families"),
+    [
+        (["Zhai, Q. J.", "Yue, X. Y."], "zhai yue"),
+        (["Maya Yutsis", "Thomas Bergquist"], "yutsis bergquist"),
+        (["Müller, K."], "muller"),
+    ],
+)
+def test_authors_become_family_names_in_order(names: list[str], families: str) -> None:
+    authorship = [{"display_name": n, "position": "middle"} for n in names]
+    keys = _keys(title="t", authorship=authorship)
+    assert keys["authors"] == families
+    assert keys["first_author"] == families.split()[0]
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "expected"),
+    [("73", "6", "76"), ("1297", "1306", "1306"), ("e123", None, None), ("S12", "S19", "19")],
+)
+def test_a_short_last_page_is_written_out(
+    first: str, last: str | None, expected: str | None
+) -> None:
+    keys = _keys(title="t", pagination={"first_page": first, "last_page": last, "volume": "Vol. 7"})
+    assert keys["last_page"] == expected
+    assert keys["volume"] == "7"
+
+
+def _records(conn: duckdb.DuckDBPyConnection, records: dict[str, dict]) -> None:
+    conn.execute("CREATE TABLE e (reference_id VARCHAR, enhancement_type VARCHAR, content JSON)")
+    for ref, content in records.items():
+        conn.execute(
+            "INSERT INTO e VALUES (?, 'bibliographic', ?)",
+            [ref, json.dumps({"enhancement_type": "bibliographic", **content})],
+        )
+
+
+def _pairs(records: dict[str, dict]) -> dict[tuple[str, str], Pair]:
+    conn = duckdb.connect()
+    _records(conn, records)
+    found = find_pairs(conn, "e", "(SELECT DISTINCT reference_id FROM e)")
+    return {(p.a, p.b): p for p in found}
+
+
+TITLE = "Diabetes, comorbidities and increased long-term mortality in older patients"
+AUTHORS = [
+    {"display_name": "Zekry, D.", "position": "first"},
+    {"display_name": "Graf, C.", "position": "last"},
+]
+PLACE = {"volume": "38", "issue": "2", "first_page": "149", "last_page": "155"}
+
+
+def test_the_same_work_written_twice_is_a_duplicate_with_its_evidence() -> None:
+    work = {"title": TITLE, "authorship": AUTHORS, "publication_year": 2012, "pagination": PLACE,
+            "publication_venue": {"display_name": "Diabetes & metabolism"}}  # fmt: skip
+    other = {
+        **work,
+        "title": TITLE.upper() + ".",
+        "publication_venue": {"display_name": "Diabetes & Metabolism"},
+    }
+    pair = _pairs({"a": work, "b": other})[("a", "b")]
+    assert pair.decision is Decision.DUPLICATE
+    assert "title" in pair.evidence and pair.score >= 0.98
+
+
+def test_blocking_finds_a_pair_that_shares_one_field_only() -> None:
+    # The second record has the same title and nothing else in common (no authors, year or
+    # pages): the title blocks find it, and it is scored (a `maybe` at least).
+    pairs = _pairs({
+        "a": {"title": TITLE, "authorship": AUTHORS, "publication_year": 2012, "pagination": PLACE},
+        "b": {"title": TITLE, "publication_venue": {"display_name": "Elsewhere"}},
+    })  # fmt: skip
+    assert ("a", "b") in pairs
+    # Only the volume and pages in common, the title garbled: the page blocks find it.
+    pairs = _pairs({
+        "a": {"title": TITLE, "authorship": AUTHORS, "publication_year": 2012, "pagination": PLACE},
+        "b": {"title": "Mortalite a long terme chez les patients ages diabetiques",
+              "authorship": AUTHORS, "publication_year": 2012, "pagination": PLACE},
+    })  # fmt: skip
+    assert pairs[("a", "b")].decision is Decision.DUPLICATE
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"publication_year": 2016},  # the same title four years on: another work
+        {
+            "pagination": {**PLACE, "first_page": "301", "last_page": "309"},
+            "publication_venue": {"display_name": "Other journal"},
+        },
+    ],
+)
+def test_vetoes_keep_the_same_title_apart(change: dict) -> None:
+    work = {"title": TITLE, "authorship": AUTHORS, "publication_year": 2012, "pagination": PLACE,
+            "publication_venue": {"display_name": "Diabetes & metabolism"}}  # fmt: skip
+    pairs = _pairs({"a": work, "b": {**work, **change}})
+    assert ("a", "b") not in pairs or pairs[("a", "b")].decision is not Decision.DUPLICATE
+
+
+def test_a_third_record_matching_a_duplicate_points_to_the_canonical() -> None:
+    pairs = [
+        Pair("a", "b", Decision.DUPLICATE, 1.0, ("title",)),
+        Pair("b", "c", Decision.DUPLICATE, 1.0, ("title",)),
+        Pair("c", "d", Decision.MAYBE, 0.9, ("title",)),
+    ]
+    found, maybes = stars(pairs, {"a": 2, "b": 1, "c": 3, "d": 4})
+    assert [(s.canonical, s.duplicates) for s in found] == [("b", ["a", "c"])]
+    assert [(p.a, p.b) for p in maybes] == [("c", "d")]
