@@ -26,7 +26,7 @@ from import_pipeline.domain.strategies import CollisionStrategy
 from import_pipeline.landing import LandingZone
 from import_pipeline.landing.records import BatchVersion
 from import_pipeline.pipeline import stages
-from import_pipeline.pipeline.duplicates import find_pairs, stars
+from import_pipeline.pipeline.detection import detect
 from import_pipeline.settings import Settings
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dedup"
@@ -127,19 +127,20 @@ def evaluate(dataset: str, root: Path) -> dict:
             "SELECT reference_id::VARCHAR, identifier FROM reference_identifier "
             "WHERE identifier_type = 'other'"
         ).fetchall())  # fmt: skip
-        order = dict(conn.execute(
-            "SELECT reference_id::VARCHAR, min(line_number) FROM import_results GROUP BY 1"
-        ).fetchall())  # fmt: skip
         started = time.perf_counter()
-        pairs = find_pairs(
-            conn, "reference_enhancement", "(SELECT id AS reference_id FROM reference)"
-        )
-        found, maybes = stars(pairs, order)
+        with store.transaction(conn):
+            outcome = detect(conn, "(SELECT id AS reference_id FROM reference)")
         seconds = time.perf_counter() - started
+        decided = conn.execute(
+            "SELECT reference_id::VARCHAR, decision, duplicate_of::VARCHAR FROM duplicate_decisions"
+        ).fetchall()
+    stars: dict[str, list[str]] = {}
+    for ref, decision, of in decided:
+        if decision == "duplicate":
+            stars.setdefault(of, [of]).append(ref)
     predicted: set[tuple[str, str]] = set()
-    for star in found:
-        members = sorted(ids[ref] for ref in (star.canonical, *star.duplicates))
-        predicted |= set(itertools.combinations(members, 2))
+    for members in stars.values():
+        predicted |= set(itertools.combinations(sorted(ids[ref] for ref in members), 2))
     truth = truth_pairs(dataset)
     hits = len(predicted & truth)
     precision = hits / len(predicted) if predicted else 1.0
@@ -151,7 +152,7 @@ def evaluate(dataset: str, root: Path) -> dict:
         "predicted_pairs": len(predicted),
         "false_positives": len(predicted - truth),
         "false_negatives": len(truth - predicted),
-        "maybe_pairs": len(maybes),
+        "maybe": outcome.counts.get("maybe", 0),
         "precision": round(precision, 4),
         "recall": round(recall, 4),
         "f1": round(2 * precision * recall / (precision + recall), 4) if hits else 0.0,
@@ -181,7 +182,7 @@ def main() -> None:
     for f in figures:
         print(f"| {f['dataset']} | {f['records']} | {f['true_pairs']} | {f['precision']} | "
               f"{f['recall']} | {f['f1']} | {f['false_positives']} | {f['false_negatives']} | "
-              f"{f['maybe_pairs']} | {f['records_per_second']} |")  # fmt: skip
+              f"{f['maybe']} | {f['records_per_second']} |")  # fmt: skip
     print(f"| all | | {true} | {overall['precision']} | {overall['recall']} | {overall['f1']} "
           f"| | | | {overall['records_per_second']} |")  # fmt: skip
     out = Path("benchmarks/out/dedup.json")

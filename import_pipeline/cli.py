@@ -15,15 +15,21 @@ import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
-from import_pipeline import store
+from import_pipeline import rendering, store
+from import_pipeline.domain.duplicates import Decision
 from import_pipeline.domain.identifiers import TRUSTED_TYPES, IdentifierType, normalise_identifier
 from import_pipeline.domain.lines import batch_line_json_schema
 from import_pipeline.domain.statuses import ImportResultStatus
-from import_pipeline.errors import ImportPipelineError, LandingError, NotFound, StoreBusy
+from import_pipeline.errors import (
+    DecisionRefused,
+    ImportPipelineError,
+    LandingError,
+    NotFound,
+    StoreBusy,
+)
 from import_pipeline.landing import (
     FINALISED_MARKER,
     RECORD_FILE,
@@ -37,78 +43,6 @@ from import_pipeline.settings import Settings
 
 class UsageProblem(ImportPipelineError):
     """Bad arguments or unusable input: exit 2."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Output
-# ---------------------------------------------------------------------------------------------
-
-
-def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
-    return "\n".join(lines)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
-    text = str(value).replace("\n", " ")
-    return text if len(text) <= 100 else text[:97] + "..."
-
-
-def _render_summary(doc: dict[str, Any]) -> str:
-    record = doc["record"]
-    head = (
-        f"record {record['record_key']}  status {record['status']}  source {record['source_name']}"
-        f"  strategy {record['collision_strategy']}  expected {record['expected_reference_count']}"
-        f"  results {doc['total']}"
-    )
-    if record.get("problem"):
-        head += f"\nproblem: {record['problem']}"
-    statuses = [s.value for s in ImportResultStatus]
-    rows = [
-        {"batch": b["name"], "status": b["status"], **b["results"],
-         "failure": b["failure_details"] if isinstance(b["failure_details"], str)
-         else f"{len(b['failure_details'] or [])} failing line(s)"}
-        for b in doc["batches"]
-    ]  # fmt: skip
-    rows.append({"batch": "(all)", "status": "", **doc["results"], "failure": ""})
-    return head + "\n\n" + _table(rows, ["batch", "status", *statuses, "failure"])
-
-
-def _render_results(doc: dict[str, Any]) -> str:
-    head = f"results {doc['offset'] + 1}-{doc['offset'] + doc['count']} of {doc['total']}"
-    return (
-        head
-        + "\n\n"
-        + _table(doc["results"], ["line_number", "status", "reference_id", "failure_details"])
-    )
-
-
-def _render_reference(doc: dict[str, Any]) -> str:
-    lines = [f"reference {doc['id']}  visibility {doc['visibility']}", "", "identifiers:"]
-    lines += [
-        f"  {i['identifier_type']}"
-        + (f" ({i['other_identifier_name']})" if i.get("other_identifier_name") else "")
-        + f": {i['identifier']}"
-        for i in doc["identifiers"]
-    ]
-    lines += ["", "enhancements:"]
-    lines += [
-        f"  {e['content'].get('enhancement_type')}  source {e['source']}  {e['visibility']}"
-        for e in doc["enhancements"]
-    ]
-    return "\n".join(lines)
-
-
-def _emit(doc: Any, as_json: bool, render: Callable[[Any], str]) -> None:
-    print(json.dumps(doc, indent=2, ensure_ascii=False) if as_json else render(doc))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,7 +80,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from import_pipeline.landing.demo import install_demo
 
     keys = install_demo(LandingZone(settings.landing))
-    _emit(
+    rendering.emit(
         {"landing": settings.landing, "records": keys},
         args.json,
         lambda d: (
@@ -255,14 +189,14 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     print(f"run {result.run_id} finished", file=sys.stderr)
     with _reading(settings, None) as conn:
         doc = store.record_summary(conn, key)
-    _emit(doc, args.json, _render_summary)
+    rendering.emit(doc, args.json, rendering.render_summary)
     return 0
 
 
 def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
     with _reading(settings, args.wait) as conn:
         doc = store.record_summary(conn, args.key)
-    _emit(doc, args.json, _render_summary)
+    rendering.emit(doc, args.json, rendering.render_summary)
     return 0
 
 
@@ -276,7 +210,7 @@ def cmd_results(args: argparse.Namespace, settings: Settings) -> int:
             limit=args.limit,
             offset=args.offset,
         )
-    _emit(doc, args.json, _render_results)
+    rendering.emit(doc, args.json, rendering.render_results)
     return 0
 
 
@@ -309,7 +243,26 @@ def cmd_reference(args: argparse.Namespace, settings: Settings) -> int:
     query = parse_lookup(args.lookup)
     with _reading(settings, args.wait) as conn:
         doc = store.find_reference(conn, **query)
-    _emit(doc, args.json, _render_reference)
+    rendering.emit(doc, args.json, rendering.render_reference)
+    return 0
+
+
+def cmd_duplicates(args: argparse.Namespace, settings: Settings) -> int:
+    with _reading(settings, args.wait) as conn:
+        doc = store.list_decisions(
+            conn, record_key=args.record, decision=args.decision, limit=args.limit,
+            offset=args.offset,
+        )  # fmt: skip
+    rendering.emit(doc, args.json, rendering.render_duplicates)
+    return 0
+
+
+def cmd_decide(args: argparse.Namespace, settings: Settings) -> int:
+    with store.connect(settings.store, memory_limit=settings.store_memory) as conn:
+        decided = store.decide(conn, args.reference, duplicate_of=args.duplicate_of)
+    doc = {"reference_id": decided.reference_id, "decision": decided.decision.value,
+           "duplicate_of": decided.duplicate_of, "decided_by": decided.decided_by.value}  # fmt: skip
+    rendering.emit(doc, args.json, rendering.render_decision)
     return 0
 
 
@@ -388,6 +341,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="a UUID, doi:…, pm_id:…, open_alex:…, eric:…, pro_quest:… or other:<name>:<value>",
     )
     readers.append(p)
+    p = command("duplicates", cmd_duplicates, "duplicate decisions, a page at a time")
+    p.add_argument("--record", help="only the references of this record's results")
+    p.add_argument("--decision", choices=[d.value for d in Decision])
+    p.add_argument("--limit", type=_bounded(0, 500), default=20)
+    p.add_argument("--offset", type=_bounded(0, 100_000), default=0)
+    readers.append(p)
+    p = command("decide", cmd_decide, "record a person's duplicate decision (final)")
+    p.add_argument("reference", help="the reference's UUID")
+    choice = p.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--duplicate-of", metavar="CANONICAL", help="the canonical's UUID")
+    choice.add_argument("--distinct", action="store_true", help="not a duplicate of anything")
     for reader in readers:
         reader.add_argument(
             "--wait",
@@ -411,7 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NotFound as exc:
         print(f"import-pipeline: {exc}", file=sys.stderr)
         return 1
-    except (UsageProblem, LandingError, StoreBusy, ImportPipelineError) as exc:
+    except (UsageProblem, LandingError, StoreBusy, DecisionRefused, ImportPipelineError) as exc:
         print(f"import-pipeline: {exc}", file=sys.stderr)
         return 2
 

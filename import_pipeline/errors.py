@@ -29,3 +29,8 @@ class StoreBusy(ImportPipelineError):
 
 class NotFound(ImportPipelineError):
     """A record, batch or reference asked for by a reader does not exist."""
+
+
+class DecisionRefused(ImportPipelineError):
+    """A person's duplicate decision that would break the rules of contract section 8 (a chain
+    or a cycle): nothing is recorded."""

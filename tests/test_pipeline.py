@@ -14,6 +14,7 @@ from import_pipeline import store
 from import_pipeline.defs import build_defs
 from import_pipeline.defs.jobs import import_record_job, run_config_for
 from import_pipeline.defs.partitions import import_records
+from import_pipeline.domain.duplicates import Decision
 from import_pipeline.landing.demo import synergy_lines
 from import_pipeline.landing.records import BatchVersion
 from import_pipeline.settings import Settings
@@ -72,8 +73,12 @@ def test_three_eppi_exports_end_as_four_references(settings, landing, instance, 
     }  # fmt: skip
     assert checks == dict.fromkeys(
         ["every_line_has_one_result", "results_point_at_references",
-         "identifiers_belong_to_one_reference", "expected_reference_count"], True
+         "identifiers_belong_to_one_reference", "expected_reference_count",
+         "every_duplicate_points_to_a_canonical"], True
     )  # fmt: skip
+    decisions = materialization(result, "duplicate_decisions")
+    assert decisions["references_compared"] == 4  # the four the run created or merged
+    assert sum(decisions[d.value] for d in Decision) == 4
 
 
 def test_openalex_file_keeps_every_identifier_and_enhancement(

@@ -6,6 +6,10 @@ import dagster as dg
 
 from import_pipeline.defs.assets import import_results, landing_zone, reference_store
 from import_pipeline.defs.checks import import_results_checks
+from import_pipeline.defs.duplicates import (
+    duplicate_decisions,
+    every_duplicate_points_to_a_canonical,
+)
 from import_pipeline.defs.jobs import import_record_job, resolve_associations
 from import_pipeline.defs.resources import ImportPipelineResource
 from import_pipeline.defs.schedules import build_association_schedule, build_ingestion_schedule
@@ -21,8 +25,8 @@ def build_defs(
     values of `settings` themselves (tests, the CLI), and for the code location
     `ImportPipelineResource.from_environment()` (read when each run starts)."""
     return dg.Definitions(
-        assets=[landing_zone, import_results, reference_store],
-        asset_checks=import_results_checks,
+        assets=[landing_zone, import_results, reference_store, duplicate_decisions],
+        asset_checks=[*import_results_checks, every_duplicate_points_to_a_canonical],
         jobs=[import_record_job, resolve_associations],
         sensors=[
             build_landing_zone_sensor(settings.sensor_interval_seconds),

@@ -9,6 +9,7 @@ from typing import Any
 import dagster as dg
 
 from import_pipeline.defs.assets import import_results, reference_store
+from import_pipeline.defs.duplicates import duplicate_decisions
 from import_pipeline.defs.ops import (
     BatchVersionConfig,
     find_pending_batches,
@@ -20,9 +21,10 @@ from import_pipeline.landing.records import BatchVersion, RecordPlan
 
 import_record_job = dg.define_asset_job(
     "import_record",
-    selection=[import_results, reference_store],
+    selection=[import_results, reference_store, duplicate_decisions],
     partitions_def=import_records,
-    description="Imports the new or changed batches of one import record.",
+    description="Imports the new or changed batches of one import record, then decides the "
+    "duplicates among the references they created or merged.",
 )
 
 

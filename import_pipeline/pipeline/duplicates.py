@@ -110,11 +110,14 @@ def find_pairs(conn: duckdb.DuckDBPyConnection, enhancements: str, subjects: str
     involve a reference of `subjects` (a table or query of `reference_id`), one per pair of
     references: a duplicate if any pair of their records is one, else the best `maybe`."""
     bibliographic.install_macros(conn)
+    return pairs_among(conn, f"({bibliographic.keys_sql(enhancements)})", subjects)
+
+
+def pairs_among(conn: duckdb.DuckDBPyConnection, keys_source: str, subjects: str) -> list[Pair]:
+    """`find_pairs` over key rows already computed (`keys_source`, e.g. the store's
+    `reference_bibliographic_keys`)."""
     with TempTables(conn, "dedup") as tables:
-        keys = tables.create(
-            "keys",
-            f"SELECT row_number() OVER () AS row, * FROM ({bibliographic.keys_sql(enhancements)})",
-        )
+        keys = tables.create("keys", f"SELECT row_number() OVER () AS row, * FROM {keys_source}")
         candidates = tables.create("candidates", _candidates_sql(keys, subjects))
         rows = conn.execute(
             f"""
@@ -160,3 +163,26 @@ def stars(pairs: list[Pair], order: dict[str, int]) -> tuple[list[Star], list[Pa
     ]
     maybes = [p for p in pairs if p.decision is Decision.MAYBE and root(p.a) != root(p.b)]
     return found, maybes
+
+
+#: The bibliographic enhancements of references that have no stored keys yet.
+_WITHOUT_KEYS = """
+    (SELECT e.reference_id, e.enhancement_type, e.content FROM reference_enhancement e
+     WHERE e.enhancement_type = 'bibliographic'
+        AND e.reference_id NOT IN (SELECT k.reference_id FROM reference_bibliographic_keys k))
+"""
+
+
+def refresh_keys(conn: duckdb.DuckDBPyConnection, subjects: str) -> None:
+    """The stored keys of the subjects recomputed from their enhancements, and those of any
+    reference with bibliographic enhancements but no keys yet (a store from before
+    detection). Call inside a transaction."""
+    bibliographic.install_macros(conn)
+    conn.execute(
+        "DELETE FROM reference_bibliographic_keys "
+        f"WHERE reference_id IN (SELECT s.reference_id FROM {subjects} s)"
+    )
+    conn.execute(
+        "INSERT INTO reference_bibliographic_keys "
+        f"SELECT * FROM ({bibliographic.keys_sql(_WITHOUT_KEYS)})"
+    )

@@ -4,6 +4,13 @@ readers' queries and the invariants the checks ask. The names below are its publ
 """
 
 from import_pipeline.store.connection import connect, scratch_engine, sql_literal, transaction
+from import_pipeline.store.duplicates import (
+    decide,
+    decisions_of,
+    duplicates_without_canonical,
+    list_decisions,
+    maybe_pairs,
+)
 from import_pipeline.store.invariants import (
     identifiers_on_two_references,
     lines_without_one_result,
@@ -33,6 +40,11 @@ __all__ = [
     "RESULT_STATUSES",
     "SCHEMA_VERSION",
     "connect",
+    "decide",
+    "decisions_of",
+    "duplicates_without_canonical",
+    "list_decisions",
+    "maybe_pairs",
     "ensure_schema",
     "fail_batch",
     "fail_batches_of_run",

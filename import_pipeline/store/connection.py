@@ -189,3 +189,16 @@ class TempTables:
             except duckdb.Error:
                 if exc_type is None:  # else the error that stopped the steps is the one to see
                     raise
+
+
+@contextmanager
+def values_table(conn: duckdb.DuckDBPyConnection, name: str, values: list[str]) -> Iterator[str]:
+    """`values` as a one-column (`value`) table named `name` for the body: a big list bound
+    as a parameter costs DuckDB per element, a registered frame does not."""
+    import polars as pl
+
+    conn.register(name, pl.DataFrame({"value": values}, schema={"value": pl.String}))
+    try:
+        yield name
+    finally:
+        conn.unregister(name)

@@ -239,6 +239,17 @@ def find_reference(
             [reference_id],
         ).fetchall()
     ]
+    decided = conn.execute(
+        "SELECT decision, duplicate_of::VARCHAR FROM duplicate_decisions WHERE reference_id = ?",
+        [reference_id],
+    ).fetchone()
+    duplicates = [
+        ref for (ref,) in conn.execute(
+            "SELECT reference_id::VARCHAR FROM duplicate_decisions "
+            "WHERE duplicate_of = ? AND decision = 'duplicate' ORDER BY 1",
+            [reference_id],
+        ).fetchall()
+    ]  # fmt: skip
     return {
         "id": str(ref[0]),
         "visibility": ref[1],
@@ -246,6 +257,9 @@ def find_reference(
         "updated_at": _jsonable(ref[3]),
         "identifiers": identifiers,
         "enhancements": enhancements,
+        "duplicate_decision": decided[0] if decided else None,
+        "duplicate_of": decided[1] if decided and decided[0] == "duplicate" else None,
+        "duplicates": duplicates,
     }
 
 

@@ -102,6 +102,32 @@ CREATE TABLE IF NOT EXISTS reference_association (
     linked_at TIMESTAMPTZ,
     expired_at TIMESTAMPTZ
 );
+
+-- The normalised bibliographic keys of each bibliographic enhancement (pipeline.bibliographic),
+-- kept for duplicate detection: a batch's references are compared with these, not recomputed.
+CREATE TABLE IF NOT EXISTS reference_bibliographic_keys (
+    reference_id UUID NOT NULL,
+    title VARCHAR,
+    year INTEGER,
+    authors VARCHAR,
+    first_author VARCHAR,
+    venue VARCHAR,
+    volume VARCHAR,
+    issue VARCHAR,
+    first_page VARCHAR,
+    last_page VARCHAR
+);
+
+-- One decision per reference (contract section 8); a person's is final.
+CREATE TABLE IF NOT EXISTS duplicate_decisions (
+    reference_id UUID PRIMARY KEY,
+    decision VARCHAR NOT NULL,              -- canonical, duplicate, maybe, distinct
+    duplicate_of UUID,                      -- the canonical (a maybe: the reference to compare)
+    score DOUBLE,
+    decided_by VARCHAR NOT NULL,            -- system or person
+    evidence JSON NOT NULL,                 -- the fields that agreed
+    decided_at TIMESTAMPTZ NOT NULL
+);
 """
 
 #: The tables that hold references, for counts and checks.

@@ -1,0 +1,179 @@
+"""Detection after a batch is stored (contract section 8): the batch's new or merged references
+(the subjects) are compared with the store and each gets a decision; the stars they join keep
+one canonical. A person's decision is never changed, and the same store gives the same
+decisions (re-importing a batch changes none)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import duckdb
+
+from import_pipeline.domain.duplicates import DecidedBy, Decision
+from import_pipeline.pipeline.duplicates import Pair, pairs_among, refresh_keys
+from import_pipeline.store.connection import values_table
+from import_pipeline.store.duplicates import StoredDecision, decisions_of, write_decisions
+
+
+@dataclass(frozen=True)
+class DetectionOutcome:
+    subjects: int
+    pairs: int
+    changed: int
+    counts: dict[str, int]  # decisions of the subjects
+
+
+class _Groups:
+    """Union-find over references; a group's root is its member first in `order`."""
+
+    def __init__(self, order: dict[str, tuple]) -> None:
+        self.order = order
+        self.parent: dict[str, str] = {}
+
+    def root(self, ref: str) -> str:
+        while self.parent.get(ref, ref) != ref:
+            ref = self.parent[ref]
+        return ref
+
+    def join(self, a: str, b: str) -> None:
+        first, second = sorted((self.root(a), self.root(b)), key=lambda r: (self.order[r], r))
+        if first != second:
+            self.parent[second] = first
+
+    def members(self) -> dict[str, list[str]]:
+        groups: dict[str, list[str]] = {}
+        for ref in list(self.parent) + list(self.parent.values()):
+            groups.setdefault(self.root(ref), [])
+            if ref not in groups[self.root(ref)]:
+                groups[self.root(ref)].append(ref)
+        return groups
+
+
+def _creation_order(conn: duckdb.DuckDBPyConnection, refs: list[str]) -> dict[str, tuple]:
+    with values_table(conn, "frame_order", refs) as table:
+        rows = conn.execute(
+            f"SELECT id::VARCHAR, created_at FROM reference "
+            f"WHERE id IN (SELECT value::UUID FROM {table})"
+        ).fetchall()
+    return {ref: (created, ref) for ref, created in rows}
+
+
+def _strength(pair: Pair) -> tuple[bool, float, str, str]:
+    return (pair.decision is Decision.DUPLICATE, pair.score, pair.a, pair.b)
+
+
+def _best_pairs(pairs: list[Pair], kept_apart: set[str]) -> dict[str, Pair]:
+    """Each reference's strongest pair (a duplicate before a maybe, then the higher score),
+    leaving out the references a person said are distinct."""
+    best: dict[str, Pair] = {}
+    for pair in pairs:
+        if {pair.a, pair.b} & kept_apart:
+            continue
+        for ref in (pair.a, pair.b):
+            if ref not in best or _strength(pair) > _strength(best[ref]):
+                best[ref] = pair
+    return best
+
+
+def assign(
+    pairs: list[Pair],
+    subjects: list[str],
+    stored: dict[str, StoredDecision],
+    order: dict[str, tuple],
+) -> list[StoredDecision]:
+    """The system's decisions: stars from the duplicate pairs and the stars already stored
+    (but a subject's own stored decision, which is being made again), a `maybe` or
+    `distinct` for the other subjects; nothing for a reference a person decided."""
+    person = {ref for ref, d in stored.items() if d.decided_by is DecidedBy.PERSON}
+    fresh = set(subjects) - person
+    groups = _Groups(order)
+    for ref, d in stored.items():
+        if d.decision is Decision.DUPLICATE and d.duplicate_of and ref not in fresh:
+            groups.join(ref, d.duplicate_of)
+    kept_apart = {ref for ref in person if stored[ref].decision is Decision.DISTINCT}
+    best = _best_pairs(pairs, kept_apart)
+    for pair in pairs:
+        if pair.decision is Decision.DUPLICATE and not {pair.a, pair.b} & kept_apart:
+            groups.join(pair.a, pair.b)
+    decisions: list[StoredDecision] = []
+    grouped: set[str] = set()
+    for members in groups.members().values():
+        decisions += _star(members, stored, order, best, person)
+        grouped |= set(members)
+    for ref in sorted(fresh - grouped):
+        strongest = best.get(ref)
+        if strongest is None:
+            decisions.append(
+                StoredDecision(ref, Decision.DISTINCT, None, None, DecidedBy.SYSTEM, ())
+            )
+        else:
+            other = strongest.b if strongest.a == ref else strongest.a
+            decisions.append(StoredDecision(ref, Decision.MAYBE, other, strongest.score,
+                                            DecidedBy.SYSTEM, strongest.evidence))  # fmt: skip
+    return decisions
+
+
+def _star(
+    members: list[str],
+    stored: dict[str, StoredDecision],
+    order: dict[str, tuple],
+    best: dict[str, Pair],
+    person: set[str],
+) -> list[StoredDecision]:
+    """One group's decisions: its canonical (a stored canonical first, a person's before the
+    system's, else the member first in order) and every other member its duplicate."""
+    ranked = sorted(members, key=lambda r: (order[r], r))
+    stored_canonicals = [
+        r for r in ranked if stored.get(r) and stored[r].decision is Decision.CANONICAL
+    ]
+    canonical = next((r for r in stored_canonicals if r in person), None)
+    canonical = canonical or (stored_canonicals[0] if stored_canonicals else ranked[0])
+    decisions = []
+    for ref in ranked:
+        if ref in person:
+            continue
+        if ref == canonical:
+            decisions.append(
+                StoredDecision(ref, Decision.CANONICAL, None, None, DecidedBy.SYSTEM, ())
+            )
+            continue
+        pair = best.get(ref)
+        evidence = pair.evidence if pair else stored[ref].evidence if ref in stored else ()
+        score = pair.score if pair else stored[ref].score if ref in stored else None
+        decisions.append(StoredDecision(ref, Decision.DUPLICATE, canonical, score,
+                                        DecidedBy.SYSTEM, evidence))  # fmt: skip
+    return decisions
+
+
+def detect(conn: duckdb.DuckDBPyConnection, subjects: str) -> DetectionOutcome:
+    """Decides the subjects (a table or query of `reference_id`) against the store. Call
+    inside a transaction."""
+    refresh_keys(conn, subjects)
+    pairs = pairs_among(conn, "reference_bibliographic_keys", subjects)
+    subject_ids = [
+        ref for (ref,) in conn.execute(
+            f"SELECT DISTINCT s.reference_id::VARCHAR FROM {subjects} s ORDER BY 1"
+        ).fetchall()
+    ]  # fmt: skip
+    involved = sorted(set(subject_ids) | {r for p in pairs for r in (p.a, p.b)})
+    stored = decisions_of(conn, involved)
+    # The stars the involved references already belong to, whole.
+    canonicals = {d.duplicate_of for d in stored.values() if d.duplicate_of}
+    with values_table(conn, "frame_canonicals", sorted(canonicals)) as table:
+        members = conn.execute(
+            f"SELECT reference_id::VARCHAR FROM duplicate_decisions "
+            f"WHERE duplicate_of IN (SELECT value::UUID FROM {table})"
+        ).fetchall()
+    involved = sorted(set(involved) | canonicals | {r for (r,) in members})
+    stored = decisions_of(conn, involved)
+    order = _creation_order(conn, involved)
+    decisions = assign(pairs, subject_ids, stored, order)
+    changed = write_decisions(conn, decisions)
+    final = decisions_of(conn, subject_ids)
+    return DetectionOutcome(
+        subjects=len(subject_ids),
+        pairs=len(pairs),
+        changed=changed,
+        counts=dict(Counter(d.decision.value for d in final.values())),
+    )

@@ -1,0 +1,269 @@
+"""The store's duplicate decisions (contract section 8): read, written by detection (never over
+a person's), and a person's own through `decide`, which refuses chains and cycles."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from import_pipeline.domain.duplicates import DecidedBy, Decision
+from import_pipeline.errors import DecisionRefused, NotFound
+from import_pipeline.store.connection import transaction, values_table
+
+
+@dataclass(frozen=True)
+class StoredDecision:
+    reference_id: str
+    decision: Decision
+    duplicate_of: str | None
+    score: float | None
+    decided_by: DecidedBy
+    evidence: tuple[str, ...]
+
+
+def decisions_of(
+    conn: duckdb.DuckDBPyConnection, references: list[str]
+) -> dict[str, StoredDecision]:
+    """The stored decisions of these references (those that have one)."""
+    if not references:
+        return {}
+    with values_table(conn, "frame_refs", references) as refs:
+        rows = conn.execute(
+            f"""
+            SELECT reference_id::VARCHAR, decision, duplicate_of::VARCHAR, score, decided_by,
+                evidence::VARCHAR
+            FROM duplicate_decisions WHERE reference_id IN (SELECT value::UUID FROM {refs})
+            """
+        ).fetchall()
+    return {
+        r[0]: StoredDecision(
+            r[0], Decision(r[1]), r[2], r[3], DecidedBy(r[4]), tuple(json.loads(r[5]))
+        )
+        for r in rows
+    }
+
+
+def write_decisions(conn: duckdb.DuckDBPyConnection, decisions: list[StoredDecision]) -> int:
+    """Writes the system's decisions that differ from what is stored, leaving a person's
+    untouched; how many changed. Call inside a transaction."""
+    if not decisions:
+        return 0
+    stored = decisions_of(conn, [d.reference_id for d in decisions])
+    changed = [
+        d
+        for d in decisions
+        if d.reference_id not in stored
+        or (stored[d.reference_id].decided_by is DecidedBy.SYSTEM and stored[d.reference_id] != d)
+    ]
+    _upsert_all(conn, changed)
+    return len(changed)
+
+
+def _upsert_all(conn: duckdb.DuckDBPyConnection, decisions: list[StoredDecision]) -> None:
+    """The decisions written in one statement (a frame of them)."""
+    if not decisions:
+        return
+    frame = pl.DataFrame(
+        {
+            "reference_id": [d.reference_id for d in decisions],
+            "decision": [d.decision.value for d in decisions],
+            "duplicate_of": [d.duplicate_of for d in decisions],
+            "score": [d.score for d in decisions],
+            "decided_by": [d.decided_by.value for d in decisions],
+            "evidence": [json.dumps(list(d.evidence)) for d in decisions],
+        },
+        schema={"reference_id": pl.String, "decision": pl.String, "duplicate_of": pl.String,
+                "score": pl.Float64, "decided_by": pl.String, "evidence": pl.String},
+    )  # fmt: skip
+    conn.register("frame_decisions", frame)
+    try:
+        # Replaced (delete, then insert) rather than upserted: the PostgreSQL store's engine
+        # cannot UPDATE a JSON column from a frame. The caller holds the transaction.
+        conn.execute(
+            "DELETE FROM duplicate_decisions "
+            "WHERE reference_id IN (SELECT reference_id::UUID FROM frame_decisions)"
+        )
+        conn.execute(
+            """
+            INSERT INTO duplicate_decisions (reference_id, decision, duplicate_of, score,
+                decided_by, evidence, decided_at)
+            SELECT reference_id::UUID, decision, duplicate_of::UUID, score, decided_by,
+                evidence::JSON, now()
+            FROM frame_decisions
+            """
+        )
+    finally:
+        conn.unregister("frame_decisions")
+
+
+def _upsert(conn: duckdb.DuckDBPyConnection, decision: StoredDecision) -> None:
+    _upsert_all(conn, [decision])
+
+
+def _exists(conn: duckdb.DuckDBPyConnection, reference_id: str) -> bool:
+    try:
+        found = conn.execute(
+            "SELECT 1 FROM reference WHERE id = ?::UUID", [reference_id]
+        ).fetchone()
+    except duckdb.ConversionException:
+        return False
+    return found is not None
+
+
+def decide(
+    conn: duckdb.DuckDBPyConnection, reference_id: str, *, duplicate_of: str | None
+) -> StoredDecision:
+    """A person's decision: `reference_id` is a duplicate of `duplicate_of`, or distinct
+    (None). Final: detection never changes it.
+
+    Raises:
+        NotFound: either reference does not exist.
+        UsageProblem: the decision would make a chain or a cycle.
+    """
+    for ref in (reference_id, duplicate_of):
+        if ref is not None and not _exists(conn, ref):
+            raise NotFound(f"no reference {ref}")
+    with transaction(conn):
+        stored = decisions_of(conn, [r for r in (reference_id, duplicate_of) if r])
+        pointing = conn.execute(
+            "SELECT count(*) FROM duplicate_decisions WHERE duplicate_of = ?::UUID "
+            "AND decision = 'duplicate'",
+            [reference_id],
+        ).fetchone()
+        has_duplicates = pointing is not None and pointing[0] > 0
+        if duplicate_of is not None:
+            _refuse_chain(reference_id, duplicate_of, stored.get(duplicate_of), has_duplicates)
+            target = stored.get(duplicate_of)
+            if target is None or target.decision is not Decision.CANONICAL:
+                _upsert(conn, StoredDecision(duplicate_of, Decision.CANONICAL, None, None,
+                                             DecidedBy.PERSON, ("person",)))  # fmt: skip
+            decision = StoredDecision(reference_id, Decision.DUPLICATE, duplicate_of, None,
+                                      DecidedBy.PERSON, ("person",))  # fmt: skip
+        else:
+            if has_duplicates:
+                raise DecisionRefused(
+                    f"reference {reference_id} is the canonical of duplicates: decide those "
+                    "first (point them elsewhere or mark them distinct)"
+                )
+            decision = StoredDecision(reference_id, Decision.DISTINCT, None, None,
+                                      DecidedBy.PERSON, ("person",))  # fmt: skip
+        _upsert(conn, decision)
+    return decision
+
+
+def _refuse_chain(
+    reference_id: str, duplicate_of: str, target: StoredDecision | None, has_duplicates: bool
+) -> None:
+    if reference_id == duplicate_of:
+        raise DecisionRefused("a reference cannot be a duplicate of itself (a cycle)")
+    if target is not None and target.decision is Decision.DUPLICATE:
+        raise DecisionRefused(
+            f"reference {duplicate_of} is itself a duplicate of {target.duplicate_of}: point "
+            f"to that canonical instead (no chains)"
+        )
+    if has_duplicates:
+        raise DecisionRefused(
+            f"reference {reference_id} is the canonical of duplicates: it cannot become a "
+            "duplicate itself (that would make a chain)"
+        )
+
+
+def list_decisions(
+    conn: duckdb.DuckDBPyConnection,
+    *,
+    record_key: str | None = None,
+    decision: str | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """The `import-pipeline duplicates` document: one page of decisions."""
+    where: list[str] = ["TRUE"]
+    params: dict[str, object] = {"limit": limit, "offset": offset}
+    if record_key is not None:
+        where.append(
+            """d.reference_id IN (SELECT r.reference_id FROM import_results r
+               JOIN import_batches b ON b.id = r.import_batch_id WHERE b.record_key = $record)"""
+        )
+        params["record"] = record_key
+    if decision is not None:
+        where.append("d.decision = $decision")
+        params["decision"] = decision
+    condition = " AND ".join(where)
+    count_params = {k: v for k, v in params.items() if k not in ("limit", "offset")}
+    total_row = conn.execute(
+        f"SELECT count(*) FROM duplicate_decisions d WHERE {condition}", count_params or None
+    ).fetchone()
+    rows = conn.execute(
+        f"""
+        SELECT d.reference_id::VARCHAR, d.decision, d.duplicate_of::VARCHAR, d.score,
+            d.decided_by, d.evidence::VARCHAR
+        FROM duplicate_decisions d WHERE {condition}
+        ORDER BY d.decision, d.reference_id LIMIT $limit OFFSET $offset
+        """,
+        params,
+    ).fetchall()
+    results = [
+        {"reference_id": r[0], "decision": r[1], "duplicate_of": r[2], "score": r[3],
+         "decided_by": r[4], "evidence": json.loads(r[5])}
+        for r in rows
+    ]  # fmt: skip
+    return {
+        "limit": limit,
+        "offset": offset,
+        "count": len(results),
+        "total": total_row[0] if total_row else 0,
+        "results": results,
+    }
+
+
+def duplicates_without_canonical(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """Duplicates whose `duplicate_of` is not a canonical (the asset check's rule)."""
+    return conn.execute(
+        """
+        SELECT d.reference_id::VARCHAR, d.duplicate_of::VARCHAR, c.decision
+        FROM duplicate_decisions d LEFT JOIN duplicate_decisions c ON c.reference_id = d.duplicate_of
+        WHERE d.decision = 'duplicate' AND (c.decision IS NULL OR c.decision <> 'canonical')
+        LIMIT 100
+        """
+    ).fetchall()
+
+
+#: A reference's first bibliographic record, as the `maybe` table shows it.
+_BIBLIOGRAPHIC = """
+    SELECT reference_id, arg_min(content, created_at) AS c FROM reference_enhancement
+    WHERE enhancement_type = 'bibliographic' GROUP BY reference_id
+"""
+
+
+def maybe_pairs(
+    conn: duckdb.DuckDBPyConnection, references: list[str], limit: int = 10
+) -> list[dict[str, Any]]:
+    """The first `maybe` decisions among `references`, each beside the reference it may
+    duplicate: title, authors, year, venue and pages of both."""
+    fields = """
+        {x}.c ->> 'title' AS {x}_title,
+        array_to_string(CAST(json_extract({x}.c, '$.authorship[*].display_name') AS VARCHAR[]), '; ')
+            AS {x}_authors,
+        {x}.c ->> 'publication_year' AS {x}_year,
+        {x}.c -> 'publication_venue' ->> 'display_name' AS {x}_venue,
+        concat_ws('-', {x}.c -> 'pagination' ->> 'first_page', {x}.c -> 'pagination' ->> 'last_page')
+            AS {x}_pages
+    """
+    with values_table(conn, "frame_maybe", references) as refs:
+        cursor = conn.execute(
+            f"""
+            SELECT d.reference_id::VARCHAR AS reference, d.duplicate_of::VARCHAR AS other,
+                d.score, {fields.format(x="a")}, {fields.format(x="b")}
+            FROM duplicate_decisions d
+            LEFT JOIN ({_BIBLIOGRAPHIC}) a ON a.reference_id = d.reference_id
+            LEFT JOIN ({_BIBLIOGRAPHIC}) b ON b.reference_id = d.duplicate_of
+            WHERE d.decision = 'maybe' AND d.reference_id IN (SELECT value::UUID FROM {refs})
+            ORDER BY d.score DESC, d.reference_id LIMIT {int(limit)}
+            """
+        )
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -1,0 +1,149 @@
+"""Duplicate decisions in the store (contract section 8), through the real data path and the
+commands: detection after an import, stars, a person's decision final, re-import changes
+nothing, `duplicates` paging and `decide` refusing chains and cycles."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from import_pipeline import store
+from import_pipeline.cli import main
+from import_pipeline.pipeline.detection import detect
+
+from .conftest import import_directly, write_batch, write_record
+
+TITLE = "Diabetes, comorbidities and increased long-term mortality in older patients"
+PLACE = {"volume": "38", "issue": "2", "first_page": "149", "last_page": "155"}
+
+
+def _line(ident: str, title: str, year: int = 2012, place: dict | None = None) -> str:
+    content = {
+        "enhancement_type": "bibliographic",
+        "title": title,
+        "publication_year": year,
+        "authorship": [{"display_name": "Zekry, D.", "position": "first"}],
+        "pagination": place or PLACE,
+        "publication_venue": {"display_name": "Diabetes & Metabolism"},
+    }
+    return json.dumps({
+        "identifiers": [{"identifier_type": "other", "identifier": ident, "other_identifier_name": "export"}],
+        "enhancements": [{"source": "export", "visibility": "public", "content": content}],
+    })  # fmt: skip
+
+
+LINES = [
+    _line("a", TITLE),
+    _line("b", TITLE.upper() + "."),  # the same work again
+    _line("c", TITLE + " [Chinese]"),  # and again
+    _line("d", "An unrelated trial of something else entirely", 2001, {"first_page": "9"}),
+]
+
+
+@pytest.fixture(autouse=True)
+def _commands_use_this_store(settings, monkeypatch) -> None:
+    monkeypatch.setenv("IMPORT_PIPELINE_HOME", str(settings.home))
+
+
+def _detect_all(settings) -> None:
+    with store.connect(settings.store) as conn, store.transaction(conn):
+        detect(conn, "(SELECT id AS reference_id FROM reference)")
+
+
+def _decisions(settings) -> dict[str, tuple[str, str | None, str]]:
+    """`other` identifier → (decision, the identifier of duplicate_of, decided_by)."""
+    with store.connect(settings.store, read_only=True) as conn:
+        rows = conn.execute(
+            """
+            SELECT i.identifier, d.decision, o.identifier, d.decided_by
+            FROM duplicate_decisions d
+            JOIN reference_identifier i ON i.reference_id = d.reference_id
+            LEFT JOIN reference_identifier o ON o.reference_id = d.duplicate_of
+            """
+        ).fetchall()
+    return {ident: (decision, of, by) for ident, decision, of, by in rows}
+
+
+def _ref(settings, ident: str) -> str:
+    with store.connect(settings.store, read_only=True) as conn:
+        row = conn.execute(
+            "SELECT reference_id::VARCHAR FROM reference_identifier WHERE identifier = ?", [ident]
+        ).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def _imported(settings, landing):
+    write_record(landing, "rec")
+    write_batch(landing, "rec", "works.jsonl", "\n".join(LINES) + "\n")
+    import_directly(settings, landing, "rec")
+    _detect_all(settings)
+    return _decisions(settings)
+
+
+def test_three_copies_make_one_star_and_the_fourth_is_distinct(settings, landing) -> None:
+    decided = _imported(settings, landing)
+    (canonical,) = [i for i, (d, _, _) in decided.items() if d == "canonical"]
+    duplicates = {i: of for i, (d, of, _) in decided.items() if d == "duplicate"}
+    assert set(duplicates) | {canonical} == {"a", "b", "c"}
+    assert set(duplicates.values()) == {canonical}  # a star: every one points at the canonical
+    assert decided["d"] == ("distinct", None, "system")
+
+
+def test_detection_again_and_a_reimport_change_no_decision(settings, landing) -> None:
+    before = _imported(settings, landing)
+    _detect_all(settings)
+    import_directly(settings, landing, "rec")  # nothing new: the same content
+    _detect_all(settings)
+    assert _decisions(settings) == before
+
+
+def test_a_persons_decision_is_final(settings, landing, capsys) -> None:
+    decided = _imported(settings, landing)
+    duplicate = next(i for i, (d, _, _) in decided.items() if d == "duplicate")
+    assert main(["decide", _ref(settings, duplicate), "--distinct", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["decision"] == "distinct"
+    _detect_all(settings)
+    assert _decisions(settings)[duplicate] == ("distinct", None, "person")
+
+
+def test_decide_refuses_chains_and_cycles_with_exit_2(settings, landing, capsys) -> None:
+    decided = _imported(settings, landing)
+    canonical = next(i for i, (d, _, _) in decided.items() if d == "canonical")
+    duplicate = next(i for i, (d, _, _) in decided.items() if d == "duplicate")
+    other = _ref(settings, "d")
+    # d pointing at a duplicate would be a chain; the canonical pointing anywhere too.
+    assert main(["decide", other, "--duplicate-of", _ref(settings, duplicate)]) == 2
+    assert "no chains" in capsys.readouterr().err
+    assert main(["decide", _ref(settings, canonical), "--duplicate-of", other]) == 2
+    assert main(["decide", other, "--duplicate-of", other]) == 2
+    assert "cycle" in capsys.readouterr().err
+    assert main(["decide", "00000000-0000-0000-0000-000000000000", "--distinct"]) == 1
+    assert main(["decide", other, "--duplicate-of", _ref(settings, canonical)]) == 0
+    assert _decisions(settings)["d"] == ("duplicate", canonical, "person")
+
+
+def test_duplicates_pages_and_filters(settings, landing, capsys) -> None:
+    _imported(settings, landing)
+    assert main(["duplicates", "--json", "--limit", "2"]) == 0
+    page = json.loads(capsys.readouterr().out)
+    assert (page["limit"], page["offset"], page["count"], page["total"]) == (2, 0, 2, 4)
+    assert set(page["results"][0]) == {"reference_id", "decision", "duplicate_of", "score",
+                                       "decided_by", "evidence"}  # fmt: skip
+    assert main(["duplicates", "--json", "--decision", "duplicate", "--record", "rec"]) == 0
+    duplicates = json.loads(capsys.readouterr().out)
+    assert duplicates["total"] == 2 and all("title" in r["evidence"] for r in duplicates["results"])
+    assert main(["duplicates", "--json", "--offset", "4"]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == 0
+    with pytest.raises(SystemExit) as refused:  # argparse refuses an unknown decision
+        main(["duplicates", "--decision", "nonsense"])
+    assert refused.value.code == 2
+
+
+def test_reference_shows_its_duplicates(settings, landing, capsys) -> None:
+    decided = _imported(settings, landing)
+    canonical = next(i for i, (d, _, _) in decided.items() if d == "canonical")
+    assert main(["reference", _ref(settings, canonical), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["duplicate_decision"] == "canonical" and len(doc["duplicates"]) == 2
