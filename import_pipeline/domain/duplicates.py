@@ -88,6 +88,12 @@ MATCH_RULES = (
         ("title", "year", "pages", "volume"),
     ),
     Rule(
+        "close_title_same_authors_volume",
+        "title_similarity >= 0.92 AND year_same AND volume_same AND NOT pages_conflict "
+        "AND first_author_same AND coalesce(author_similarity, 0) >= 0.9",
+        ("title", "year", "volume", "authors"),
+    ),
+    Rule(
         "same_place_same_authors",
         "year_same AND volume_same AND first_page_same AND page_range_same "
         "AND (first_author_same OR coalesce(author_similarity, 0) >= 0.9) "
