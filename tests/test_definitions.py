@@ -57,11 +57,12 @@ def test_every_dagster_object_is_defined(env) -> None:
     )
     assert done.returncode == 0, done.stderr
     assets, automation, jobs, checks, sensor_status = done.stdout.strip().splitlines()
-    assert assets == "['import_results', 'landing_zone', 'reference_store']"
+    assert assets == "['duplicate_decisions', 'import_results', 'landing_zone', 'reference_store']"
     assert automation == (
         "['landing_zone_sensor', 'mark_batches_of_failed_runs'] "
         "['hourly_association_resolution', 'scheduled_ingestion']"
     )
     assert "import_record" in jobs and "resolve_associations" in jobs
     assert "every_line_has_one_result" in checks
+    assert "every_duplicate_points_to_a_canonical" in checks
     assert sensor_status == "RUNNING"

@@ -93,7 +93,8 @@ _WRITER = textwrap.dedent(
     from import_pipeline.domain.strategies import CollisionStrategy
     from import_pipeline.settings import Settings
 
-    settings = Settings.from_env({"IMPORT_PIPELINE_HOME": sys.argv[1]})
+    store_url = sys.argv[2] if len(sys.argv) > 2 else ""  # a PostgreSQL store, else the file
+    settings = Settings.from_env({"IMPORT_PIPELINE_HOME": sys.argv[1], "IMPORT_PIPELINE_STORE": store_url})
     landing = LandingZone(settings.landing)
     batch = landing.record_folder("rec").batches[0]
     with store.connect(settings.store) as conn:
@@ -101,8 +102,8 @@ _WRITER = textwrap.dedent(
         batch_id = store.start_batch(conn, "rec", batch.name, batch.url, "killed-run")
     loaded = stages.load_batch(landing, batch, batch_id=batch_id, staging=settings.staging / "k", settings=settings)
     clustered = stages.cluster_batch(stages.validate_batches([loaded])[0])
-    print("writing", flush=True)
     with store.connect(settings.store) as conn:
+        print("writing", flush=True)
         stages.resolve_clustered(conn, clustered, CollisionStrategy.MERGE_DEFENSIVE, ttl=settings.unresolved_ttl)
     print("written", flush=True)
     """

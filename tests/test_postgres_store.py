@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 import uuid
@@ -26,6 +25,7 @@ from import_pipeline.store import postgres
 
 from .conftest import RECORD, import_directly, write_batch, write_record
 from .postgres import new_database
+from .test_faults import _WRITER as WRITER
 from .test_faults import canonical_store, synthetic_lines
 
 IMPORTERS = 4
@@ -217,31 +217,6 @@ def test_four_importers_and_a_reader_at_once_write_everything_once(
     assert canonical_store(shared) == canonical_store(alone)
 
 
-_KILLED_WRITER = textwrap.dedent(
-    """
-    import sys
-    from import_pipeline import store
-    from import_pipeline.pipeline import stages
-    from import_pipeline.landing import LandingZone
-    from import_pipeline.domain.strategies import CollisionStrategy
-    from import_pipeline.settings import Settings
-
-    settings = Settings.from_env({"IMPORT_PIPELINE_HOME": sys.argv[1], "IMPORT_PIPELINE_STORE": sys.argv[2]})
-    landing = LandingZone(settings.landing)
-    batch = landing.record_folder("rec").batches[0]
-    with store.connect(settings.store) as conn:
-        store.upsert_record(conn, "rec", None)
-        batch_id = store.start_batch(conn, "rec", batch.name, batch.url, "killed-run")
-    loaded = stages.load_batch(landing, batch, batch_id=batch_id, staging=settings.staging / "k", settings=settings)
-    clustered = stages.cluster_batch(stages.validate_batches([loaded])[0])
-    with store.connect(settings.store) as conn:
-        print("writing", flush=True)
-        stages.resolve_clustered(conn, clustered, CollisionStrategy.MERGE_DEFENSIVE, ttl=settings.unresolved_ttl)
-    print("written", flush=True)
-    """
-)
-
-
 def _wait_for_rows_in_flight(url: str, timeout: float = 60) -> None:
     """Until the writer's transaction has sent rows to PostgreSQL (a COPY or INSERT running
     in an open transaction): the kill must land mid-write, not before it."""
@@ -278,7 +253,7 @@ def test_a_writer_killed_mid_transaction_leaves_nothing_and_a_rerun_converges(
         write_batch(landing, "rec", "big.jsonl", content)
 
     writer = subprocess.Popen(
-        [sys.executable, "-c", _KILLED_WRITER, str(killed.home), str(killed.store)],
+        [sys.executable, "-c", WRITER, str(killed.home), str(killed.store)],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert writer.stdout is not None

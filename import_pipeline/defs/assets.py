@@ -30,6 +30,16 @@ landing_zone = dg.AssetSpec(
     kinds={"file"},
 )
 
+#: What every asset written by a record run shares: a partition per record, the writer pool.
+RECORD_STORE_ASSET: dict[str, Any] = {
+    "partitions_def": import_records,
+    "pool": DUCKDB_POOL,
+    "group_name": "import_pipeline",
+    "kinds": {"duckdb"},
+    "owners": OWNERS,
+    "tags": TAGS,
+}
+
 IMPORT_RESULTS = dg.AssetKey("import_results")
 REFERENCE_STORE = dg.AssetKey("reference_store")
 
@@ -134,13 +144,8 @@ def import_results(landing_zone: Any) -> Any:
 @dg.asset(
     key=REFERENCE_STORE,
     deps=[IMPORT_RESULTS],
-    partitions_def=import_records,
-    pool=DUCKDB_POOL,
-    group_name="import_pipeline",
-    kinds={"duckdb"},
-    owners=OWNERS,
-    tags=TAGS,
-    description="The DuckDB reference store: references, their identifiers and enhancements, "
+    **RECORD_STORE_ASSET,
+    description="The reference store: references, their identifiers and enhancements, "
     "as each record's run left it (one partition per record; the counts are the whole store's).",
 )
 def reference_store(pipeline: ImportPipelineResource) -> dg.MaterializeResult:

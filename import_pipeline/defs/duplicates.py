@@ -7,8 +7,7 @@ from typing import Any
 import dagster as dg
 
 from import_pipeline import store
-from import_pipeline.defs.assets import OWNERS, REFERENCE_STORE, TAGS
-from import_pipeline.defs.ops import DUCKDB_POOL
+from import_pipeline.defs.assets import RECORD_STORE_ASSET, REFERENCE_STORE
 from import_pipeline.defs.partitions import import_records
 from import_pipeline.defs.resources import ImportPipelineResource
 from import_pipeline.domain.duplicates import Decision
@@ -55,12 +54,7 @@ def maybe_markdown(rows: list[dict[str, Any]]) -> str:
 @dg.asset(
     key=DUPLICATE_DECISIONS,
     deps=[REFERENCE_STORE],
-    partitions_def=import_records,
-    pool=DUCKDB_POOL,
-    group_name="import_pipeline",
-    kinds={"duckdb"},
-    owners=OWNERS,
-    tags=TAGS,
+    **RECORD_STORE_ASSET,
     description="A duplicate decision per reference (canonical, duplicate, maybe, distinct) for "
     "the references this run's batches created or merged, compared with the whole store on "
     "their bibliographic records. Never a merge or a delete; a person's decision is final.",

@@ -13,6 +13,7 @@ import polars as pl
 from import_pipeline.domain.duplicates import DecidedBy, Decision
 from import_pipeline.errors import DecisionRefused, NotFound
 from import_pipeline.store.connection import transaction, values_table
+from import_pipeline.store.readers import page
 
 
 @dataclass(frozen=True)
@@ -211,13 +212,7 @@ def list_decisions(
          "decided_by": r[4], "evidence": json.loads(r[5])}
         for r in rows
     ]  # fmt: skip
-    return {
-        "limit": limit,
-        "offset": offset,
-        "count": len(results),
-        "total": total_row[0] if total_row else 0,
-        "results": results,
-    }
+    return page(results, limit=limit, offset=offset, total=total_row[0] if total_row else 0)
 
 
 def duplicates_without_canonical(conn: duckdb.DuckDBPyConnection) -> list[tuple]:

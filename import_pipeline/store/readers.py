@@ -165,13 +165,13 @@ def list_results(
         }
         for rid, batch_id, line, result_status, ref, errors, details, unresolved in rows
     ]
-    return {
-        "limit": limit,
-        "offset": offset,
-        "count": len(results),
-        "total": total_row[0] if total_row else 0,
-        "results": results,
-    }
+    return page(results, limit=limit, offset=offset, total=total_row[0] if total_row else 0)
+
+
+def page(results: list[dict[str, Any]], *, limit: int, offset: int, total: int) -> dict[str, Any]:
+    """A page of a listing command (`results`, `duplicates`): contract section 6's shape."""
+    return {"limit": limit, "offset": offset, "count": len(results), "total": total,
+            "results": results}  # fmt: skip
 
 
 def _reference_with(
