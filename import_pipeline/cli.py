@@ -303,6 +303,23 @@ def _bounded(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def _add_duplicate_commands(
+    command: Callable[[str, Callable[..., int], str], argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    """`duplicates` (returned: a reader) and `decide` (contract section 8)."""
+    p = command("decide", cmd_decide, "record a person's duplicate decision (final)")
+    p.add_argument("reference", help="the reference's UUID")
+    choice = p.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--duplicate-of", metavar="CANONICAL", help="the canonical's UUID")
+    choice.add_argument("--distinct", action="store_true", help="not a duplicate of anything")
+    p = command("duplicates", cmd_duplicates, "duplicate decisions, a page at a time")
+    p.add_argument("--record", help="only the references of this record's results")
+    p.add_argument("--decision", choices=[d.value for d in Decision])
+    p.add_argument("--limit", type=_bounded(0, 500), default=20)
+    p.add_argument("--offset", type=_bounded(0, 100_000), default=0)
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="import-pipeline", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -341,17 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a UUID, doi:…, pm_id:…, open_alex:…, eric:…, pro_quest:… or other:<name>:<value>",
     )
     readers.append(p)
-    p = command("duplicates", cmd_duplicates, "duplicate decisions, a page at a time")
-    p.add_argument("--record", help="only the references of this record's results")
-    p.add_argument("--decision", choices=[d.value for d in Decision])
-    p.add_argument("--limit", type=_bounded(0, 500), default=20)
-    p.add_argument("--offset", type=_bounded(0, 100_000), default=0)
-    readers.append(p)
-    p = command("decide", cmd_decide, "record a person's duplicate decision (final)")
-    p.add_argument("reference", help="the reference's UUID")
-    choice = p.add_mutually_exclusive_group(required=True)
-    choice.add_argument("--duplicate-of", metavar="CANONICAL", help="the canonical's UUID")
-    choice.add_argument("--distinct", action="store_true", help="not a duplicate of anything")
+    readers.append(_add_duplicate_commands(command))
     for reader in readers:
         reader.add_argument(
             "--wait",

@@ -239,6 +239,19 @@ def find_reference(
             [reference_id],
         ).fetchall()
     ]
+    return {
+        "id": str(ref[0]),
+        "visibility": ref[1],
+        "created_at": _jsonable(ref[2]),
+        "updated_at": _jsonable(ref[3]),
+        "identifiers": identifiers,
+        "enhancements": enhancements,
+        **_duplicate_links(conn, reference_id),
+    }
+
+
+def _duplicate_links(conn: duckdb.DuckDBPyConnection, reference_id: str) -> dict[str, Any]:
+    """A reference's duplicate decision, its canonical, and a canonical's duplicates."""
     decided = conn.execute(
         "SELECT decision, duplicate_of::VARCHAR FROM duplicate_decisions WHERE reference_id = ?",
         [reference_id],
@@ -251,12 +264,6 @@ def find_reference(
         ).fetchall()
     ]  # fmt: skip
     return {
-        "id": str(ref[0]),
-        "visibility": ref[1],
-        "created_at": _jsonable(ref[2]),
-        "updated_at": _jsonable(ref[3]),
-        "identifiers": identifiers,
-        "enhancements": enhancements,
         "duplicate_decision": decided[0] if decided else None,
         "duplicate_of": decided[1] if decided and decided[0] == "duplicate" else None,
         "duplicates": duplicates,
