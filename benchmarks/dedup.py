@@ -5,6 +5,7 @@ detection over the store, scored pairwise against `merged_record_ids.csv`.
 
     python -m benchmarks.dedup                 # every dataset; a table and benchmarks/out/dedup.json
     python -m benchmarks.dedup stroke          # one
+    python -m benchmarks.dedup --scale 100000 1000000   # detection for a batch into a big store
 
 Pairs are those within each star (the canonical and its duplicates); `maybe` pairs are not
 counted as duplicates.
@@ -162,6 +163,11 @@ def evaluate(dataset: str, root: Path) -> dict:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--scale"]:
+        lines, stored = (int(v) for v in (sys.argv[2:4] or ["100000", "1000000"]))
+        figures = scale(lines, stored)
+        print(json.dumps(figures, indent=2))
+        return
     datasets = sys.argv[1:] or list(DATASETS)
     with tempfile.TemporaryDirectory(prefix="import-pipeline-dedup-") as root:
         figures = [evaluate(dataset, Path(root)) for dataset in datasets]
@@ -188,6 +194,139 @@ def main() -> None:
     out = Path("benchmarks/out/dedup.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"datasets": figures, "overall": overall}, indent=2))
+
+
+# -- the cost of detection at scale ---------------------------------------------------------------
+
+#: Synthetic works: titles of 8-14 words from a vocabulary, authors from a list of family names,
+#: years, volumes and pages — varied enough that blocks stay small, as real records do.
+_WORK_SQL = """
+    SELECT w AS work,
+        list_transform(range(8 + w % 7), k -> 'term' || ((hash(w, k) % 5000)::INTEGER)::VARCHAR) AS words,
+        list_transform(range(1 + w % 5), k -> 'family' || ((hash(w, k, 'a') % 20000)::INTEGER)::VARCHAR) AS families,
+        1980 + (hash(w, 'y') % 45)::INTEGER AS year,
+        (1 + hash(w, 'v') % 300)::VARCHAR AS volume,
+        (1 + hash(w, 'p') % 2000)::INTEGER AS first_page
+    FROM range($first, $last) t(w)
+"""
+
+_CONTENT_SQL = """
+    json_object('enhancement_type', 'bibliographic',
+        'title', array_to_string(words, ' '),
+        'authorship', list_transform(families, f -> json_object('display_name', f || ', A.', 'position', 'middle')),
+        'publication_year', year,
+        'pagination', json_object('volume', volume, 'first_page', first_page::VARCHAR,
+                                  'last_page', (first_page + 9)::VARCHAR),
+        'publication_venue', json_object('display_name', 'Journal ' || (hash(work, 'j') % 500)::VARCHAR))
+"""
+
+
+def _preload_bibliographic_store(location: Path, works: int) -> None:
+    """`works` references, each with one synthetic bibliographic enhancement, and their keys."""
+    from import_pipeline.pipeline.duplicates import refresh_keys
+
+    with store.connect(location) as conn, store.transaction(conn):
+        conn.execute("SET memory_limit = '4GB'")
+        conn.execute(
+            f"CREATE TEMP TABLE w AS SELECT uuid() AS id, {_CONTENT_SQL} AS content "
+            f"FROM ({_WORK_SQL})",
+            {"first": 0, "last": works},
+        )
+        conn.execute(
+            """
+            INSERT INTO reference (id, visibility, created_at, updated_at)
+                SELECT id, 'public', now(), now() FROM w;
+            INSERT INTO reference_enhancement (id, reference_id, enhancement_type, source,
+                    visibility, content, content_hash, created_at)
+                SELECT uuid(), id, 'bibliographic', 'preload', 'public', content,
+                    md5(content::VARCHAR), now() FROM w;
+            """
+        )
+        refresh_keys(conn, "(SELECT NULL::UUID AS reference_id WHERE false)")
+
+
+def _scale_batch(path: Path, lines: int, store_size: int) -> None:
+    """`lines` lines: one in 20 a stored work written differently (its title in upper case with
+    a full stop), the rest new works."""
+    import duckdb
+
+    conn = duckdb.connect()
+    conn.execute(
+        f"CREATE TABLE works AS SELECT *, {_CONTENT_SQL} AS content FROM ({_WORK_SQL})",
+        {"first": store_size, "last": store_size + lines},
+    )
+    again = conn.execute(
+        f"""
+        SELECT json_merge_patch({_CONTENT_SQL},
+            json_object('title', upper(array_to_string(words, ' ')) || '.'))::VARCHAR
+        FROM ({_WORK_SQL}) WHERE work % {max(store_size // max(lines // 20, 1), 1)} = 0
+        LIMIT {lines // 20}
+        """,
+        {"first": 0, "last": store_size},
+    ).fetchall()
+    new = conn.execute(f"SELECT content::VARCHAR FROM works LIMIT {lines - len(again)}").fetchall()
+    with path.open("w") as out:
+        for index, (content,) in enumerate([*again, *new]):
+            identifier = {"identifier_type": "other", "identifier": f"scale-{index}",
+                          "other_identifier_name": "benchmark"}  # fmt: skip
+            enhancement = {
+                "source": "benchmark",
+                "visibility": "public",
+                "content": json.loads(content),
+            }
+            out.write(
+                json.dumps({"identifiers": [identifier], "enhancements": [enhancement]}) + "\n"
+            )
+
+
+def scale(lines: int, store_size: int) -> dict:
+    """A `lines`-line batch imported into a store of `store_size` references, then detection
+    for the batch's references against the whole store: the two timed apart."""
+    with tempfile.TemporaryDirectory(prefix="import-pipeline-dedup-scale-") as root:
+        home = Path(root)
+        settings = Settings.from_env({"IMPORT_PIPELINE_HOME": str(home)})
+        started = time.perf_counter()
+        _preload_bibliographic_store(settings.store, store_size)
+        preload = time.perf_counter() - started
+        folder = Path(settings.landing) / "scale"
+        folder.mkdir(parents=True)
+        (folder / "record.json").write_text(json.dumps(RECORD))
+        _scale_batch(folder / "batch.jsonl", lines, store_size)
+        landing = LandingZone(settings.landing)
+        started = time.perf_counter()
+        run_id = uuid.uuid4().hex[:12]
+        begun = stages.start_record(
+            lambda: store.connect(settings.store), landing, "scale", [], run_id
+        )
+        item = begun.batches[0]
+        loaded = stages.load_batch(
+            landing, item.batch, batch_id=item.batch_id,
+            staging=stages.staging_dir(settings, run_id, "scale", item.batch.name),
+            settings=settings,
+        )  # fmt: skip
+        clustered = stages.cluster_batch(stages.validate_batches([loaded])[0])
+        with store.connect(settings.store) as conn:
+            stages.resolve_once(conn, clustered, CollisionStrategy.MERGE_DEFENSIVE,
+                                ttl=settings.unresolved_ttl)  # fmt: skip
+        imported = time.perf_counter() - started
+        with store.connect(settings.store) as conn:
+            started = time.perf_counter()
+            with store.transaction(conn):
+                outcome = detect(
+                    conn,
+                    "(SELECT DISTINCT reference_id FROM import_results WHERE reference_id IS NOT NULL)",
+                )
+            detection = time.perf_counter() - started
+    return {
+        "lines": lines,
+        "store_references": store_size,
+        "preload_seconds": round(preload, 1),
+        "import_seconds": round(imported, 1),
+        "detection_seconds": round(detection, 1),
+        "detection_records_per_second": round(lines / detection),
+        "pairs_scored": outcome.pairs,
+        "decisions": outcome.counts,
+    }
 
 
 if __name__ == "__main__":

@@ -48,7 +48,6 @@ BLOCKING_KEYS = (
     BlockingKey("first_author_title_start", "first_author || '|' || nullif(left(title, 10), '')"),
     BlockingKey("volume_first_page", "volume || '|' || first_page"),
     BlockingKey("first_author_first_page", "first_author || '|' || first_page"),
-    BlockingKey("year_first_page", "year::VARCHAR || '|' || first_page"),
 )
 
 #: A block larger than this is too common a key to tell works apart (a year and a page "1"):

@@ -64,7 +64,8 @@ class Pair:
 
 
 def _candidates_sql(keys: str, subjects: str) -> str:
-    """Pairs of key rows that share a blocking key, at least one of them a subject's."""
+    """Pairs of key rows that share a blocking key, at least one of them a subject's: each
+    subject's rows are joined with every row of its blocks (never the store with itself)."""
     blocks = " UNION ALL ".join(
         f"SELECT '{key.name}' AS block, {key.sql} AS value, reference_id, row FROM {keys}"
         for key in BLOCKING_KEYS
@@ -74,12 +75,16 @@ def _candidates_sql(keys: str, subjects: str) -> str:
         small AS (
             SELECT block, value FROM keyed GROUP BY ALL HAVING count(*) <= {MAX_BLOCK_SIZE}
         ),
-        members AS (SELECT k.* FROM keyed k SEMI JOIN small USING (block, value))
-        SELECT DISTINCT x.row AS row_a, y.row AS row_b
-        FROM members x JOIN members y USING (block, value)
-        WHERE x.reference_id < y.reference_id
-            AND (x.reference_id IN (SELECT s.reference_id FROM {subjects} s)
-                 OR y.reference_id IN (SELECT s.reference_id FROM {subjects} s))
+        members AS (SELECT k.* FROM keyed k SEMI JOIN small USING (block, value)),
+        mine AS (
+            SELECT m.* FROM members m
+            WHERE m.reference_id IN (SELECT s.reference_id FROM {subjects} s)
+        )
+        SELECT DISTINCT
+            CASE WHEN x.reference_id < y.reference_id THEN x.row ELSE y.row END AS row_a,
+            CASE WHEN x.reference_id < y.reference_id THEN y.row ELSE x.row END AS row_b
+        FROM mine x JOIN members y USING (block, value)
+        WHERE x.reference_id <> y.reference_id
     """
 
 
