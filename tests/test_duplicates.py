@@ -11,7 +11,8 @@ import pytest
 
 from import_pipeline.domain.duplicates import Decision
 from import_pipeline.pipeline import bibliographic
-from import_pipeline.pipeline.duplicates import Pair, find_pairs, stars
+from import_pipeline.pipeline.detection import assign
+from import_pipeline.pipeline.duplicates import Pair, find_pairs
 
 
 def _keys(**content: object) -> dict:
@@ -154,6 +155,12 @@ def test_a_third_record_matching_a_duplicate_points_to_the_canonical() -> None:
         Pair("b", "c", Decision.DUPLICATE, 1.0, ("title",)),
         Pair("c", "d", Decision.MAYBE, 0.9, ("title",)),
     ]
-    found, maybes = stars(pairs, {"a": 2, "b": 1, "c": 3, "d": 4})
-    assert [(s.canonical, s.duplicates) for s in found] == [("b", ["a", "c"])]
-    assert [(p.a, p.b) for p in maybes] == [("c", "d")]
+    decided = {
+        d.reference_id: d
+        for d in assign(pairs, ["a", "b", "c", "d"], {}, {"a": 2, "b": 1, "c": 3, "d": 4})
+    }
+    canonicals = [ref for ref, d in decided.items() if d.decision is Decision.CANONICAL]
+    duplicates = sorted(ref for ref, d in decided.items() if d.decision is Decision.DUPLICATE)
+    assert (canonicals, duplicates) == (["b"], ["a", "c"])
+    assert {decided[ref].duplicate_of for ref in duplicates} == {"b"}
+    assert (decided["d"].decision, decided["d"].duplicate_of) == (Decision.MAYBE, "c")

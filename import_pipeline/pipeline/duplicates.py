@@ -1,6 +1,6 @@
 """Finding duplicates without a shared identifier (contract section 8), in the store's engine:
 candidate pairs from several blocking keys, features from string similarity, decisions by
-the rules and vetoes of `domain.duplicates`, then stars (never chains).
+the rules and vetoes of `domain.duplicates`; `detection` turns the pairs into stars.
 
 The SQL steps work on a table of keys (`bibliographic.keys_sql`) and a table of the
 references to look at (`subjects`): a batch's new or merged references are compared with each
@@ -9,7 +9,7 @@ other and with every reference in the keys table, never the whole store with its
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import duckdb
 
@@ -135,42 +135,6 @@ def pairs_among(conn: duckdb.DuckDBPyConnection, keys_source: str, subjects: str
             """
         ).fetchall()
     return [Pair(a, b, Decision(d), float(s), tuple(e)) for a, b, d, s, e in rows]
-
-
-@dataclass
-class Star:
-    """A canonical and the references that are its duplicates."""
-
-    canonical: str
-    duplicates: list[str] = field(default_factory=list)
-
-
-def stars(pairs: list[Pair], order: dict[str, int]) -> tuple[list[Star], list[Pair]]:
-    """Stars from the duplicate pairs, never chains: the references connected by duplicate
-    pairs are one work, and the one first in `order` is its canonical, which every other
-    member points to (a third record that matches a duplicate points to the canonical, not to
-    the duplicate). Returns the stars and the `maybe` pairs outside them."""
-    parent: dict[str, str] = {}
-
-    def root(ref: str) -> str:
-        while parent.get(ref, ref) != ref:
-            ref = parent[ref]
-        return ref
-
-    for pair in pairs:
-        if pair.decision is Decision.DUPLICATE:
-            first, second = sorted((root(pair.a), root(pair.b)), key=lambda r: (order[r], r))
-            if first != second:
-                parent[second] = first
-    groups: dict[str, list[str]] = {}
-    for ref in {r for p in pairs if p.decision is Decision.DUPLICATE for r in (p.a, p.b)}:
-        groups.setdefault(root(ref), []).append(ref)
-    found = [
-        Star(canonical, sorted((m for m in members if m != canonical), key=lambda r: (order[r], r)))
-        for canonical, members in sorted(groups.items(), key=lambda g: (order[g[0]], g[0]))
-    ]
-    maybes = [p for p in pairs if p.decision is Decision.MAYBE and root(p.a) != root(p.b)]
-    return found, maybes
 
 
 #: The bibliographic enhancements of references that have no stored keys yet.
