@@ -14,6 +14,7 @@ import time
 import uuid
 from pathlib import Path
 
+import duckdb
 import psycopg2
 import pytest
 
@@ -21,7 +22,7 @@ from import_pipeline import store
 from import_pipeline.errors import NotFound, StoreBusy
 from import_pipeline.landing import LandingZone
 from import_pipeline.settings import Settings
-from import_pipeline.store import postgres
+from import_pipeline.store import connection, postgres
 
 from .conftest import RECORD, import_directly, write_batch, write_record
 from .postgres import new_database
@@ -61,6 +62,37 @@ def test_an_empty_database_is_no_store_yet_for_a_reader(store_url: str) -> None:
         store.connect(store_url, read_only=True),
     ):
         pass
+
+
+def test_a_reader_sees_every_table_or_none_while_the_first_writer_creates_them(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader that looked while the tables were half made used to fail on a missing table
+    (seen in CI): the schema is now made in one transaction, so it is all or nothing."""
+    seen_midway: list[str] = []
+    create_tables = connection.ensure_schema
+
+    def create_then_look(conn: duckdb.DuckDBPyConnection) -> None:
+        create_tables(conn)
+        try:
+            with store.connect(store_url, read_only=True, wait_seconds=0) as reader:
+                _count_every_table(reader)
+                seen_midway.append("a store")
+        except NotFound as exc:
+            seen_midway.append(str(exc))
+
+    monkeypatch.setattr(connection, "ensure_schema", create_then_look)
+    with store.connect(store_url):
+        pass
+    assert len(seen_midway) == 1 and "nothing has been imported yet" in seen_midway[0]
+    with store.connect(store_url, read_only=True, wait_seconds=0) as reader:
+        assert _count_every_table(reader) == 0
+
+
+def _count_every_table(conn: duckdb.DuckDBPyConnection) -> int:
+    tables = (*store.ALL_TABLES, "duplicate_decisions", "reference_bibliographic_keys")
+    counts = [conn.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] for table in tables]
+    return sum(counts)
 
 
 def test_a_reader_reads_while_a_writer_holds_the_store_and_a_second_writer_waits(

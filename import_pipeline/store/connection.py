@@ -109,7 +109,8 @@ def connect(
     try:
         conn.execute("SET enable_progress_bar = false")
         if not read_only:
-            ensure_schema(conn)
+            with transaction(conn):
+                ensure_schema(conn)
         yield conn
     finally:
         conn.close()
@@ -134,7 +135,8 @@ def _postgres_store(
             return
         with postgres.writer_lease(url, wait_seconds=wait_seconds):
             postgres.attach(conn, url, read_only=False)
-            ensure_schema(conn)
+            with transaction(conn):
+                ensure_schema(conn)
             postgres.ensure_indexes(conn)
             yield conn
     finally:

@@ -12,8 +12,6 @@ import duckdb
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
-
 CREATE TABLE IF NOT EXISTS import_records (
     id UUID PRIMARY KEY,
     record_key VARCHAR NOT NULL UNIQUE,
@@ -128,6 +126,9 @@ CREATE TABLE IF NOT EXISTS duplicate_decisions (
     evidence JSON NOT NULL,                 -- the fields that agreed
     decided_at TIMESTAMPTZ NOT NULL
 );
+
+-- Last: a reader takes this table as the sign that a store is there.
+CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
 """
 
 #: The tables that hold references, for counts and checks.
@@ -141,6 +142,8 @@ ALL_TABLES = ("import_records", "import_batches", "import_results", *REFERENCE_T
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    """Creates what is missing. Call it inside a transaction: a reader of a PostgreSQL store
+    that is being created then sees every table or none."""
     conn.execute(_SCHEMA)
     conn.execute(
         "INSERT INTO store_meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
