@@ -272,9 +272,14 @@ def dagster_overhead(server: object, record_keys: list[str]) -> dict:
                           if s["startTime"] and s["endTime"]])
         for r in finished
     )  # fmt: skip
+    by_op: dict[str, float] = {}
+    for step in steps:
+        op = step["stepKey"].split("[")[0].rsplit(".", 1)[-1]
+        by_op[op] = by_op.get(op, 0.0) + step["endTime"] - step["startTime"]
     return {
         "runs": len(runs),
         "steps": len(steps),
+        "step_seconds_by_op": {op: round(s, 1) for op, s in sorted(by_op.items())},
         "queued_seconds_mean": round(
             sum(r["startTime"] - r["creationTime"] for r in finished) / max(len(finished), 1), 1
         ),

@@ -24,22 +24,14 @@ from import_pipeline.domain.duplicates import (
 from import_pipeline.pipeline import bibliographic
 from import_pipeline.store.connection import TempTables
 
-#: What a pair's rules read: computed once per candidate pair of key rows.
-FEATURES = """
-    jaro_winkler_similarity(a.title, b.title) AS title_jaro_winkler,
-    -- Levenshtein costs length² (0.1 ms for two long titles): computed only where Jaro-Winkler
-    -- leaves it a chance of reaching the rules' thresholds.
-    CASE WHEN jaro_winkler_similarity(a.title, b.title) >= 0.8
-        THEN 1 - levenshtein(a.title, b.title) / greatest(length(a.title), length(b.title), 1)
-        ELSE 0 END AS title_similarity,
-    least(length(a.title), length(b.title)) >= 30
-        AND (starts_with(a.title, b.title) OR starts_with(b.title, a.title)) AS title_prefix,
+#: What a pair's rules read, in two stages. First the comparisons that cost nothing (equal
+#: fields, the year gap, the titles' lengths), over every candidate pair of key rows: the
+#: vetoes read only these, so a vetoed pair never reaches the string similarities.
+EXACT_FEATURES = """
     a.title AS title_a, b.title AS title_b,
-    CASE WHEN a.authors IS NOT NULL AND b.authors IS NOT NULL
-        THEN jaro_winkler_similarity(a.authors, b.authors) END AS author_similarity,
+    a.authors AS authors_a, b.authors AS authors_b,
+    a.venue AS venue_a, b.venue AS venue_b,
     coalesce(a.first_author = b.first_author, false) AS first_author_same,
-    CASE WHEN a.venue IS NOT NULL AND b.venue IS NOT NULL
-        THEN jaro_winkler_similarity(a.venue, b.venue) END AS venue_similarity,
     abs(a.year - b.year) AS year_gap,
     coalesce(a.year = b.year, false) AS year_same,
     coalesce(a.volume = b.volume, false) AS volume_same,
@@ -48,6 +40,24 @@ FEATURES = """
     coalesce(a.first_page = b.first_page, false) AS first_page_same,
     coalesce(a.first_page <> b.first_page, false) AS pages_conflict,
     coalesce(a.last_page = b.last_page AND a.last_page <> a.first_page, false) AS page_range_same
+"""
+
+#: Then the string similarities, once each, over the pairs no veto ruled out.
+SIMILARITY_FEATURES = """
+    -- Levenshtein costs length² (0.1 ms for two long titles): computed only where Jaro-Winkler
+    -- and the lengths leave the titles a chance of the rules' lowest threshold (0.85; an edit
+    -- distance is at least the difference in length).
+    CASE WHEN title_jaro_winkler >= 0.8
+            AND abs(length(title_a) - length(title_b))
+                <= 0.15 * greatest(length(title_a), length(title_b))
+        THEN 1 - levenshtein(title_a, title_b) / greatest(length(title_a), length(title_b), 1)
+        ELSE 0 END AS title_similarity,
+    least(length(title_a), length(title_b)) >= 30
+        AND (starts_with(title_a, title_b) OR starts_with(title_b, title_a)) AS title_prefix,
+    CASE WHEN authors_a IS NOT NULL AND authors_b IS NOT NULL
+        THEN jaro_winkler_similarity(authors_a, authors_b) END AS author_similarity,
+    CASE WHEN venue_a IS NOT NULL AND venue_b IS NOT NULL
+        THEN jaro_winkler_similarity(venue_a, venue_b) END AS venue_similarity
 """
 
 
@@ -64,27 +74,35 @@ class Pair:
 
 
 def _candidates_sql(keys: str, subjects: str) -> str:
-    """Pairs of key rows that share a blocking key, at least one of them a subject's: each
-    subject's rows are joined with every row of its blocks (never the store with itself)."""
-    blocks = " UNION ALL ".join(
-        f"SELECT '{key.name}' AS block, {key.sql} AS value, reference_id, row FROM {keys}"
+    """Pairs of references that share a blocking key, at least one of them a subject: only
+    the blocks the subjects are in are looked up in the store (one pass over its key rows per
+    key, no block of the whole store built), and a block over `MAX_BLOCK_SIZE` references is
+    dropped."""
+    wanted = " UNION ALL ".join(
+        f"SELECT DISTINCT '{key.name}' AS block, {key.sql} AS value FROM mine"
+        for key in BLOCKING_KEYS
+    )
+    members = " UNION ALL ".join(
+        f"SELECT DISTINCT '{key.name}' AS block, {key.sql} AS value, reference_id FROM {keys} "
+        f"WHERE {key.sql} IN (SELECT w.value FROM wanted w WHERE w.block = '{key.name}')"
         for key in BLOCKING_KEYS
     )
     return f"""
-        WITH keyed AS (SELECT * FROM ({blocks}) WHERE value IS NOT NULL),
-        small AS (
-            SELECT block, value FROM keyed GROUP BY ALL HAVING count(*) <= {MAX_BLOCK_SIZE}
+        WITH mine AS MATERIALIZED (
+            SELECT k.* FROM {keys} k
+            WHERE k.reference_id IN (SELECT s.reference_id FROM {subjects} s)
         ),
-        members AS (SELECT k.* FROM keyed k SEMI JOIN small USING (block, value)),
-        mine AS (
-            SELECT m.* FROM members m
-            WHERE m.reference_id IN (SELECT s.reference_id FROM {subjects} s)
-        )
-        SELECT DISTINCT
-            CASE WHEN x.reference_id < y.reference_id THEN x.row ELSE y.row END AS row_a,
-            CASE WHEN x.reference_id < y.reference_id THEN y.row ELSE x.row END AS row_b
-        FROM mine x JOIN members y USING (block, value)
+        wanted AS MATERIALIZED (SELECT * FROM ({wanted}) WHERE value IS NOT NULL),
+        members AS MATERIALIZED ({members}),
+        small AS (
+            SELECT block, value FROM members GROUP BY ALL HAVING count(*) <= {MAX_BLOCK_SIZE}
+        ),
+        kept AS MATERIALIZED (SELECT m.* FROM members m SEMI JOIN small USING (block, value))
+        SELECT DISTINCT least(x.reference_id, y.reference_id) AS a,
+            greatest(x.reference_id, y.reference_id) AS b
+        FROM kept x JOIN kept y USING (block, value)
         WHERE x.reference_id <> y.reference_id
+            AND x.reference_id IN (SELECT s.reference_id FROM {subjects} s)
     """
 
 
@@ -92,24 +110,40 @@ def _condition(rules: tuple) -> str:
     return " OR ".join(f"({rule.sql})" for rule in rules)
 
 
-def _decided_sql(keys: str, candidates: str) -> str:
-    """Each candidate pair's features, then its decision: the first rule that holds, unless
-    a veto does."""
+def _unvetoed_sql(keys: str, candidates: str) -> str:
+    """Each candidate pair's exact features (every key row of one with every row of the
+    other), without the pairs a veto rules out, and its titles' Jaro-Winkler similarity."""
+    return f"""
+        SELECT *, jaro_winkler_similarity(title_a, title_b) AS title_jaro_winkler FROM (
+            SELECT c.a, c.b, {EXACT_FEATURES}
+            FROM {candidates} c JOIN {keys} a ON a.reference_id = c.a
+                JOIN {keys} b ON b.reference_id = c.b)
+        WHERE NOT ({_condition(VETOES)})
+    """
+
+
+def _featured_sql(unvetoed: str) -> str:
+    """The string similarities, once each (a table of its own: in one query DuckDB would
+    compute them again for every rule that reads them); the strings themselves dropped."""
+    return f"""
+        SELECT * EXCLUDE (title_a, title_b, authors_a, authors_b, venue_a, venue_b),
+            {SIMILARITY_FEATURES}
+        FROM {unvetoed}
+    """
+
+
+def _decided_sql(featured: str) -> str:
+    """Each pair's decision: the first rule that holds, else `maybe` if its rule does."""
     evidence = " ".join(
         f"WHEN {rule.sql} THEN {list(rule.evidence)!r}" for rule in (*MATCH_RULES, MAYBE_RULE)
     )
     return f"""
-        WITH featured AS MATERIALIZED (  -- each similarity computed once, not once per rule
-            SELECT a.reference_id AS a, b.reference_id AS b, {FEATURES}
-            FROM {candidates} c JOIN {keys} a ON a.row = c.row_a JOIN {keys} b ON b.row = c.row_b
-        )
         SELECT a, b,
             CASE WHEN {_condition(MATCH_RULES)} THEN 'duplicate' ELSE 'maybe' END AS decision,
             round(greatest(title_similarity, title_jaro_winkler), 4) AS score,
             CASE {evidence} END AS evidence
-        FROM featured
-        WHERE NOT ({_condition(VETOES)})
-            AND ({_condition(MATCH_RULES)} OR ({MAYBE_RULE.sql}))
+        FROM {featured}
+        WHERE {_condition(MATCH_RULES)} OR ({MAYBE_RULE.sql})
     """
 
 
@@ -118,20 +152,23 @@ def find_pairs(conn: duckdb.DuckDBPyConnection, enhancements: str, subjects: str
     involve a reference of `subjects` (a table or query of `reference_id`), one per pair of
     references: a duplicate if any pair of their records is one, else the best `maybe`."""
     bibliographic.install_macros(conn)
-    return pairs_among(conn, f"({bibliographic.keys_sql(enhancements)})", subjects)
+    with TempTables(conn, "dedup_source") as tables:
+        keys = tables.create("keys", bibliographic.keys_sql(enhancements))
+        return pairs_among(conn, keys, subjects)
 
 
-def pairs_among(conn: duckdb.DuckDBPyConnection, keys_source: str, subjects: str) -> list[Pair]:
-    """`find_pairs` over key rows already computed (`keys_source`, e.g. the store's
-    `reference_bibliographic_keys`)."""
+def pairs_among(conn: duckdb.DuckDBPyConnection, keys: str, subjects: str) -> list[Pair]:
+    """`find_pairs` over key rows already computed: `keys` is a table (e.g. the store's
+    `reference_bibliographic_keys`), read once per blocking key and once per side of a pair."""
     with TempTables(conn, "dedup") as tables:
-        keys = tables.create("keys", f"SELECT row_number() OVER () AS row, * FROM {keys_source}")
         candidates = tables.create("candidates", _candidates_sql(keys, subjects))
+        unvetoed = tables.create("unvetoed", _unvetoed_sql(keys, candidates))
+        featured = tables.create("featured", _featured_sql(unvetoed))
         rows = conn.execute(
             f"""
             SELECT a::VARCHAR, b::VARCHAR, arg_max(decision, (decision = 'duplicate', score)),
                 max(score), arg_max(evidence, (decision = 'duplicate', score))
-            FROM ({_decided_sql(keys, candidates)}) GROUP BY a, b ORDER BY a, b
+            FROM ({_decided_sql(featured)}) GROUP BY a, b ORDER BY a, b
             """
         ).fetchall()
     return [Pair(a, b, Decision(d), float(s), tuple(e)) for a, b, d, s, e in rows]

@@ -4,6 +4,7 @@ validating them), and consecutive items packed into bounded groups (steps, passe
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -12,6 +13,11 @@ from typing import Any
 #: Worker processes for the work that holds the GIL (splitting lines, validating them): one
 #: per core of the machine the benchmarks and CI run on.
 WORKER_PROCESSES = 2
+
+#: How much less CPU priority the workers have than the step that started them: when runs
+#: overlap, the serialised writer (resolve + store, one at a time across runs) is what every
+#: run waits for, so it goes first and other runs' validation takes the cores it leaves.
+WORKER_NICENESS = 10
 
 
 class InThisProcess(Executor):
@@ -36,7 +42,9 @@ def worker_pool(processes: int) -> Iterator[Executor]:
         return
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["import_pipeline.pipeline.stages"])
-    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        processes, mp_context=context, initializer=os.nice, initargs=(WORKER_NICENESS,)
+    ) as pool:
         yield pool
 
 
