@@ -36,24 +36,28 @@ def decisions_of(
         rows = conn.execute(
             f"""
             SELECT reference_id::VARCHAR, decision, duplicate_of::VARCHAR, score, decided_by,
-                evidence::VARCHAR
+                from_json(evidence::VARCHAR, '["VARCHAR"]')
             FROM duplicate_decisions WHERE reference_id IN (SELECT value::UUID FROM {refs})
             """
         ).fetchall()
     return {
-        r[0]: StoredDecision(
-            r[0], Decision(r[1]), r[2], r[3], DecidedBy(r[4]), tuple(json.loads(r[5]))
-        )
+        r[0]: StoredDecision(r[0], Decision(r[1]), r[2], r[3], DecidedBy(r[4]), tuple(r[5]))
         for r in rows
     }
 
 
-def write_decisions(conn: duckdb.DuckDBPyConnection, decisions: list[StoredDecision]) -> int:
-    """Writes the system's decisions that differ from what is stored, leaving a person's
-    untouched; how many changed. Call inside a transaction."""
+def write_decisions(
+    conn: duckdb.DuckDBPyConnection,
+    decisions: list[StoredDecision],
+    stored: dict[str, StoredDecision] | None = None,
+) -> int:
+    """Writes the system's decisions that differ from what is stored (`stored`, when the
+    caller read it in this transaction), leaving a person's untouched; how many changed.
+    Call inside a transaction."""
     if not decisions:
         return 0
-    stored = decisions_of(conn, [d.reference_id for d in decisions])
+    if stored is None:
+        stored = decisions_of(conn, [d.reference_id for d in decisions])
     changed = [
         d
         for d in decisions
