@@ -45,6 +45,8 @@ def _keys(**content: object) -> dict:
             "eculizumab for ahus",
         ),
         ("Stroke: a RANDOMISED trial!", "stroke a randomised trial"),
+        ("Bleomycin versus interferon alfa [abstract no: 134]", "bleomycin versus interferon alfa"),
+        ("Abstract reasoning after stroke (abstract)", "abstract reasoning after stroke"),
     ],
 )
 def test_titles_are_normalised(title: str, key: str) -> None:
@@ -130,6 +132,22 @@ def test_blocking_finds_a_pair_that_shares_one_field_only() -> None:
               "authorship": AUTHORS, "publication_year": 2012, "pagination": PLACE},
     })  # fmt: skip
     assert pairs[("a", "b")].decision is Decision.DUPLICATE
+
+
+def test_the_same_pages_and_a_retitled_translation_without_authors_is_a_duplicate() -> None:
+    # Respiratory's labelled pair: one database's English title of a German paper, the other's
+    # translation of it, no authors in one: the year, volume and page range decide.
+    work = {"title": "Postoperative immunostimulation in non-small-cell bronchial carcinoma",
+            "authorship": [{"display_name": "Toomes, H.", "position": "first"}],
+            "publication_year": 1984, "pagination": {**PLACE, "issue": "24"}}  # fmt: skip
+    other = {"title": "Postoperative local immunostimulation in non-oatcell bronchial carcinoma",
+             "publication_year": 1984, "pagination": {**PLACE, "issue": "28"}}  # fmt: skip
+    assert _pairs({"a": work, "b": other})[("a", "b")].decision is Decision.DUPLICATE
+    # With the other pages it is not.
+    moved = {**other, "pagination": {**PLACE, "first_page": "301", "last_page": "309"}}
+    assert ("a", "b") not in _pairs({"a": work, "b": moved}) or (
+        _pairs({"a": work, "b": moved})[("a", "b")].decision is not Decision.DUPLICATE
+    )
 
 
 @pytest.mark.parametrize(

@@ -96,7 +96,8 @@ MATCH_RULES = (
     Rule(
         "same_place_same_authors",
         "year_same AND volume_same AND first_page_same AND page_range_same "
-        "AND (first_author_same OR coalesce(author_similarity, 0) >= 0.9) "
+        "AND (first_author_same OR coalesce(author_similarity, 0) >= 0.9 "
+        "     OR (author_similarity IS NULL AND title_jaro_winkler >= 0.8)) "
         "AND title_jaro_winkler >= 0.6",
         ("year", "volume", "pages", "authors"),
     ),

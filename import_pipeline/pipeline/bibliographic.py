@@ -1,8 +1,9 @@
 """Normalised bibliographic keys of references, from their `bibliographic` enhancements (all of
 them: a reference has one key row per enhancement), in DuckDB SQL — no Python per record.
 
-Title: HTML, accents, case and punctuation gone; a trailing language tag ("[Chinese]"), the
-brackets of a translated title and MEDLINE's trailing notes ("erratum appears in …") dropped.
+Title: HTML, accents, case and punctuation gone; a trailing language tag ("[Chinese]"), a
+conference abstract's note ("[abstract no: 134]"), the brackets of a translated title and
+MEDLINE's trailing notes ("erratum appears in …") dropped.
 Authors: family names in order, from "Last, F." and "First Last" forms. Pages: the first page,
 and the last page written out ("73-6" ends at 76). Volume and issue: their first number.
 """
@@ -32,9 +33,10 @@ CREATE OR REPLACE TEMP MACRO bib_text(s) AS
     lower(strip_accents(regexp_replace(coalesce(s, ''), '<[^>]*>', ' ', 'g'))),
     '[^a-z0-9]+', ' ', 'g'));
 CREATE OR REPLACE TEMP MACRO bib_title(s) AS
-  bib_text(regexp_replace(regexp_replace(regexp_replace(trim(coalesce(s, '')),
+  bib_text(regexp_replace(regexp_replace(regexp_replace(regexp_replace(trim(coalesce(s, '')),
       '\s*[\[(]?\s*({notes})\s.*$', '', 'i'),
       '\s*[\[(]({languages})[\])]\.?\s*$', '', 'i'),
+      '\s*[\[(]abstract\b[^\])]*[\])]\.?\s*$', '', 'i'),
       '^\[(.*)\]\.?$', '\1'));
 CREATE OR REPLACE TEMP MACRO bib_number(s) AS nullif(regexp_extract(coalesce(s, ''), '\d+', 0), '');
 CREATE OR REPLACE TEMP MACRO bib_last_page(first, last) AS
