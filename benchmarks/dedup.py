@@ -201,13 +201,14 @@ def main() -> None:
 
 #: Synthetic works: titles of 8-14 words drawn from the words of the shared datasets' real
 #: titles (so that two unrelated titles are as alike as real ones: made-up words that share
-#: letters would make every pair look close to Jaro-Winkler), authors from a list of family
+#: letters would make every pair look close to Jaro-Winkler), authors from their real family
 #: names, years, volumes and pages — varied enough that blocks stay small, as real records do.
 _WORK_SQL = """
     SELECT w AS work,
         list_transform(range(8 + w % 7),
             k -> $vocabulary[1 + (hash(w, k) % len($vocabulary))::INTEGER]) AS words,
-        list_transform(range(1 + w % 5), k -> 'family' || ((hash(w, k, 'a') % 20000)::INTEGER)::VARCHAR) AS families,
+        list_transform(range(1 + w % 5),
+            k -> $families[1 + (hash(w, k, 'a') % len($families))::INTEGER]) AS families,
         1980 + (hash(w, 'y') % 45)::INTEGER AS year,
         (1 + hash(w, 'v') % 300)::VARCHAR AS volume,
         (1 + hash(w, 'p') % 2000)::INTEGER AS first_page
@@ -215,15 +216,19 @@ _WORK_SQL = """
 """
 
 
-def title_vocabulary() -> list[str]:
-    """The distinct words (three letters or more) of the shared datasets' titles."""
+def vocabularies() -> dict[str, list[str]]:
+    """The distinct words (three letters or more) of the shared datasets' titles, and the
+    family names of their authors."""
     words: set[str] = set()
+    families: set[str] = set()
     for dataset in DATASETS:
         with (DATA / dataset / "records_pre_merged.csv").open(newline="") as rows:
             for row in csv.DictReader(rows):
                 words |= {w for w in re.findall(r"[a-z]+", (row.get("title") or "").lower())
                           if len(w) >= 3}  # fmt: skip
-    return sorted(words)
+                families |= {name.split(",")[0].strip() for name in
+                             (row.get("author") or "").split(" and ") if "," in name}  # fmt: skip
+    return {"vocabulary": sorted(words), "families": sorted(families - {""})}
 
 
 _CONTENT_SQL = """
@@ -246,7 +251,7 @@ def _preload_bibliographic_store(location: Path, works: int) -> None:
         conn.execute(
             f"CREATE TEMP TABLE w AS SELECT uuid() AS id, {_CONTENT_SQL} AS content "
             f"FROM ({_WORK_SQL})",
-            {"first": 0, "last": works, "vocabulary": title_vocabulary()},
+            {"first": 0, "last": works, **vocabularies()},
         )
         conn.execute(
             """
@@ -269,7 +274,7 @@ def _scale_batch(path: Path, lines: int, store_size: int) -> None:
     conn = duckdb.connect()
     conn.execute(
         f"CREATE TABLE works AS SELECT *, {_CONTENT_SQL} AS content FROM ({_WORK_SQL})",
-        {"first": store_size, "last": store_size + lines, "vocabulary": title_vocabulary()},
+        {"first": store_size, "last": store_size + lines, **vocabularies()},
     )
     again = conn.execute(
         f"""
@@ -278,7 +283,7 @@ def _scale_batch(path: Path, lines: int, store_size: int) -> None:
         FROM ({_WORK_SQL}) WHERE work % {max(store_size // max(lines // 20, 1), 1)} = 0
         LIMIT {lines // 20}
         """,
-        {"first": 0, "last": store_size, "vocabulary": title_vocabulary()},
+        {"first": 0, "last": store_size, **vocabularies()},
     ).fetchall()
     new = conn.execute(f"SELECT content::VARCHAR FROM works LIMIT {lines - len(again)}").fetchall()
     with path.open("w") as out:

@@ -11,6 +11,7 @@ import pytest
 from import_pipeline import store
 from import_pipeline.cli import main
 from import_pipeline.pipeline.detection import detect
+from import_pipeline.pipeline.duplicates import BLOCKS_BACKFILLED
 
 from .conftest import import_directly, write_batch, write_record
 
@@ -97,6 +98,29 @@ def test_detection_again_and_a_reimport_change_no_decision(settings, landing) ->
     import_directly(settings, landing, "rec")  # nothing new: the same content
     _detect_all(settings)
     assert _decisions(settings) == before
+
+
+def test_a_store_keyed_before_blocks_were_kept_gets_them_at_its_next_detection(
+    settings, landing
+) -> None:
+    # A store from before the blocks table: its references have keys but no blocks. A new
+    # batch's retyped copy of one of them is found only if detection fills the blocks in.
+    write_record(landing, "rec")
+    write_batch(landing, "rec", "a.jsonl", LINES[0] + "\n" + LINES[3] + "\n")
+    import_directly(settings, landing, "rec")
+    _detect_all(settings)
+    with store.connect(settings.store) as conn:
+        conn.execute("DELETE FROM reference_blocks")
+        conn.execute("DELETE FROM store_meta WHERE key = ?", [BLOCKS_BACKFILLED])
+    write_batch(landing, "rec", "b.jsonl", LINES[1] + "\n")
+    import_directly(settings, landing, "rec")
+    subject = _ref(settings, "b")
+    with store.connect(settings.store) as conn, store.transaction(conn):
+        detect(conn, f"(SELECT '{subject}'::UUID AS reference_id)")
+    assert _decisions(settings)["b"] == ("duplicate", "a", "system")
+    with store.connect(settings.store, read_only=True) as conn:
+        blocked = conn.execute("SELECT count(DISTINCT reference_id) FROM reference_blocks")
+        assert blocked.fetchall()[0][0] == 3  # every keyed reference, not only the subject
 
 
 def test_a_persons_decision_is_final(settings, landing, capsys) -> None:

@@ -1,4 +1,4 @@
-"""Duplicates without a shared identifier (issue 17, in progress): the normalised keys, the
+"""Duplicates without a shared identifier (issue 17): the normalised keys, the
 blocking, the rules and vetoes, and stars — over real DuckDB, through the SQL the detection
 runs."""
 
@@ -9,7 +9,13 @@ import json
 import duckdb
 import pytest
 
-from import_pipeline.domain.duplicates import Decision
+from import_pipeline.domain.duplicates import (
+    MATCH_RULES,
+    MAYBE_RULE,
+    TITLE_JARO_WINKLER_FLOOR,
+    Decision,
+    Rule,
+)
 from import_pipeline.pipeline import bibliographic
 from import_pipeline.pipeline.detection import assign
 from import_pipeline.pipeline.duplicates import Pair, find_pairs
@@ -182,3 +188,22 @@ def test_a_third_record_matching_a_duplicate_points_to_the_canonical() -> None:
     assert (canonicals, duplicates) == (["b"], ["a", "c"])
     assert {decided[ref].duplicate_of for ref in duplicates} == {"b"}
     assert (decided["d"].decision, decided["d"].duplicate_of) == (Decision.MAYBE, "c")
+
+
+@pytest.mark.parametrize("rule", [*MATCH_RULES, MAYBE_RULE], ids=lambda rule: rule.name)
+def test_no_rule_holds_for_titles_below_the_floor(rule: Rule) -> None:
+    # Detection drops pairs under the floor before the other similarities: that is only
+    # right while no rule can hold there, whatever else agrees.
+    features = {
+        "title_jaro_winkler": TITLE_JARO_WINKLER_FLOOR - 0.01, "title_similarity": 0.0,
+        "title_prefix": False, "author_similarity": 1.0, "venue_similarity": 1.0,
+        "first_author_same": True, "year_same": True, "volume_same": True, "issue_same": True,
+        "first_page_same": True, "page_range_same": True, "pages_conflict": False,
+        "volume_conflict": False, "year_gap": 0,
+    }  # fmt: skip
+    columns = ", ".join(f"{value!r} AS {name}" for name, value in features.items())
+    held = duckdb.sql(f"SELECT ({rule.sql}) FROM (SELECT {columns})").fetchall()[0][0]
+    assert held is False
+    above = {**features, "title_jaro_winkler": 0.99, "title_similarity": 0.99}
+    columns = ", ".join(f"{value!r} AS {name}" for name, value in above.items())
+    assert duckdb.sql(f"SELECT ({rule.sql}) FROM (SELECT {columns})").fetchall()[0][0] is True

@@ -90,7 +90,12 @@ def test_a_reader_sees_every_table_or_none_while_the_first_writer_creates_them(
 
 
 def _count_every_table(conn: duckdb.DuckDBPyConnection) -> int:
-    tables = (*store.ALL_TABLES, "duplicate_decisions", "reference_bibliographic_keys")
+    tables = (
+        *store.ALL_TABLES,
+        "duplicate_decisions",
+        "reference_bibliographic_keys",
+        "reference_blocks",
+    )
     counts = [conn.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] for table in tables]
     return sum(counts)
 

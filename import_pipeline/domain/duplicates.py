@@ -103,6 +103,11 @@ MATCH_RULES = (
     ),
 )
 
+#: No rule (nor the maybe rule) holds for titles less alike than this to Jaro-Winkler (a
+#: title similarity needs ≥ 0.8, a prefix of 30 characters gives ≥ 0.8, the loosest rule asks
+#: 0.6): the pairs below it are dropped before the other similarities are computed.
+TITLE_JARO_WINKLER_FLOOR = 0.6
+
 #: What rules a pair out whatever else agrees: the same title in another year, or on
 #: different pages, is another work (a reprint, a conference abstract, an erratum of its own).
 VETOES = (

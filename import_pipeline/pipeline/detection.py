@@ -150,7 +150,7 @@ def detect(conn: duckdb.DuckDBPyConnection, subjects: str) -> DetectionOutcome:
     """Decides the subjects (a table or query of `reference_id`) against the store. Call
     inside a transaction."""
     refresh_keys(conn, subjects)
-    pairs = pairs_among(conn, "reference_bibliographic_keys", subjects)
+    pairs = pairs_among(conn, "reference_bibliographic_keys", "reference_blocks", subjects)
     subject_ids = [
         ref for (ref,) in conn.execute(
             f"SELECT DISTINCT s.reference_id::VARCHAR FROM {subjects} s ORDER BY 1"

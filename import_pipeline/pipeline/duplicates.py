@@ -18,6 +18,7 @@ from import_pipeline.domain.duplicates import (
     MATCH_RULES,
     MAX_BLOCK_SIZE,
     MAYBE_RULE,
+    TITLE_JARO_WINKLER_FLOOR,
     VETOES,
     Decision,
 )
@@ -73,34 +74,38 @@ class Pair:
     evidence: tuple[str, ...]
 
 
-def _candidates_sql(keys: str, subjects: str) -> str:
-    """Pairs of references that share a blocking key, at least one of them a subject: only
-    the blocks the subjects are in are looked up in the store (one pass over its key rows per
-    key, no block of the whole store built), and a block over `MAX_BLOCK_SIZE` references is
-    dropped."""
-    wanted = " UNION ALL ".join(
-        f"SELECT DISTINCT '{key.name}' AS block, {key.sql} AS value FROM mine"
-        for key in BLOCKING_KEYS
-    )
-    members = " UNION ALL ".join(
-        f"SELECT DISTINCT '{key.name}' AS block, {key.sql} AS value, reference_id FROM {keys} "
-        f"WHERE {key.sql} IN (SELECT w.value FROM wanted w WHERE w.block = '{key.name}')"
+def blocks_sql(keys: str) -> str:
+    """The blocks of every reference of `keys` (a table or query of key rows): one row per
+    reference and blocking key value, the key's name and value hashed into one number (a
+    collision only adds a candidate pair; the rules still decide it)."""
+    blocks = " UNION ALL ".join(
+        f"SELECT reference_id, '{key.name}' AS block, {key.sql} AS value FROM {keys}"
         for key in BLOCKING_KEYS
     )
     return f"""
-        WITH mine AS MATERIALIZED (
-            SELECT k.* FROM {keys} k
-            WHERE k.reference_id IN (SELECT s.reference_id FROM {subjects} s)
+        SELECT DISTINCT reference_id, (hash(block, value) >> 1)::BIGINT AS block_hash
+        FROM ({blocks}) WHERE value IS NOT NULL
+    """
+
+
+def _candidates_sql(blocks: str, subjects: str) -> str:
+    """Pairs of references that share a block, at least one of them a subject: only the
+    blocks the subjects are in are looked up (never the store with itself), and a block of
+    more than `MAX_BLOCK_SIZE` references is dropped as too common to tell works apart."""
+    return f"""
+        WITH members AS MATERIALIZED (
+            SELECT b.reference_id, b.block_hash FROM {blocks} b
+            WHERE b.block_hash IN (
+                SELECT m.block_hash FROM {blocks} m
+                WHERE m.reference_id IN (SELECT s.reference_id FROM {subjects} s))
         ),
-        wanted AS MATERIALIZED (SELECT * FROM ({wanted}) WHERE value IS NOT NULL),
-        members AS MATERIALIZED ({members}),
         small AS (
-            SELECT block, value FROM members GROUP BY ALL HAVING count(*) <= {MAX_BLOCK_SIZE}
+            SELECT block_hash FROM members GROUP BY ALL HAVING count(*) <= {MAX_BLOCK_SIZE}
         ),
-        kept AS MATERIALIZED (SELECT m.* FROM members m SEMI JOIN small USING (block, value))
+        kept AS MATERIALIZED (SELECT m.* FROM members m SEMI JOIN small USING (block_hash))
         SELECT DISTINCT least(x.reference_id, y.reference_id) AS a,
             greatest(x.reference_id, y.reference_id) AS b
-        FROM kept x JOIN kept y USING (block, value)
+        FROM kept x JOIN kept y USING (block_hash)
         WHERE x.reference_id <> y.reference_id
             AND x.reference_id IN (SELECT s.reference_id FROM {subjects} s)
     """
@@ -124,11 +129,12 @@ def _unvetoed_sql(keys: str, candidates: str) -> str:
 
 def _featured_sql(unvetoed: str) -> str:
     """The string similarities, once each (a table of its own: in one query DuckDB would
-    compute them again for every rule that reads them); the strings themselves dropped."""
+    compute them again for every rule that reads them), for the pairs whose titles no rule
+    rules out; the strings themselves dropped."""
     return f"""
         SELECT * EXCLUDE (title_a, title_b, authors_a, authors_b, venue_a, venue_b),
             {SIMILARITY_FEATURES}
-        FROM {unvetoed}
+        FROM {unvetoed} WHERE title_jaro_winkler >= {TITLE_JARO_WINKLER_FLOOR}
     """
 
 
@@ -154,14 +160,17 @@ def find_pairs(conn: duckdb.DuckDBPyConnection, enhancements: str, subjects: str
     bibliographic.install_macros(conn)
     with TempTables(conn, "dedup_source") as tables:
         keys = tables.create("keys", bibliographic.keys_sql(enhancements))
-        return pairs_among(conn, keys, subjects)
+        blocks = tables.create("blocks", blocks_sql(keys))
+        return pairs_among(conn, keys, blocks, subjects)
 
 
-def pairs_among(conn: duckdb.DuckDBPyConnection, keys: str, subjects: str) -> list[Pair]:
-    """`find_pairs` over key rows already computed: `keys` is a table (e.g. the store's
-    `reference_bibliographic_keys`), read once per blocking key and once per side of a pair."""
+def pairs_among(
+    conn: duckdb.DuckDBPyConnection, keys: str, blocks: str, subjects: str
+) -> list[Pair]:
+    """`find_pairs` over key rows and blocks already computed: `keys` and `blocks` are tables
+    (e.g. the store's `reference_bibliographic_keys` and `reference_blocks`)."""
     with TempTables(conn, "dedup") as tables:
-        candidates = tables.create("candidates", _candidates_sql(keys, subjects))
+        candidates = tables.create("candidates", _candidates_sql(blocks, subjects))
         unvetoed = tables.create("unvetoed", _unvetoed_sql(keys, candidates))
         featured = tables.create("featured", _featured_sql(unvetoed))
         rows = conn.execute(
@@ -182,16 +191,27 @@ _WITHOUT_KEYS = """
 """
 
 
+#: Set in `store_meta` once every keyed reference has its blocks (a store keyed before the
+#: blocks were kept gets them all at its next detection, once).
+BLOCKS_BACKFILLED = "reference_blocks_backfilled"
+
+
 def refresh_keys(conn: duckdb.DuckDBPyConnection, subjects: str) -> None:
-    """The stored keys of the subjects recomputed from their enhancements, and those of any
-    reference with bibliographic enhancements but no keys yet (a store from before
-    detection). Call inside a transaction."""
+    """The stored keys and blocks of the subjects recomputed from their enhancements, and
+    those of any reference with bibliographic enhancements but no keys yet (a store from
+    before detection). Call inside a transaction."""
     bibliographic.install_macros(conn)
-    conn.execute(
-        "DELETE FROM reference_bibliographic_keys "
-        f"WHERE reference_id IN (SELECT s.reference_id FROM {subjects} s)"
-    )
-    conn.execute(
-        "INSERT INTO reference_bibliographic_keys "
-        f"SELECT * FROM ({bibliographic.keys_sql(_WITHOUT_KEYS)})"
-    )
+    for table in ("reference_bibliographic_keys", "reference_blocks"):
+        conn.execute(
+            f"DELETE FROM {table} WHERE reference_id IN (SELECT s.reference_id FROM {subjects} s)"
+        )
+    with TempTables(conn, "dedup_refresh") as tables:
+        fresh = tables.create("keys", bibliographic.keys_sql(_WITHOUT_KEYS))
+        conn.execute(f"INSERT INTO reference_bibliographic_keys SELECT * FROM {fresh}")
+        backfilled = conn.execute(
+            "SELECT count(*) FROM store_meta WHERE key = ?", [BLOCKS_BACKFILLED]
+        ).fetchall()[0][0]
+        keyed = fresh if backfilled else "reference_bibliographic_keys"
+        conn.execute(f"INSERT INTO reference_blocks SELECT * FROM ({blocks_sql(keyed)})")
+        if not backfilled:
+            conn.execute("INSERT INTO store_meta VALUES (?, '1')", [BLOCKS_BACKFILLED])

@@ -52,6 +52,7 @@ INDEXES = (
     "CREATE INDEX IF NOT EXISTS reference_association_target ON reference_association "
     "(target_type, target)",
     "CREATE INDEX IF NOT EXISTS import_batches_record ON import_batches (record_key)",
+    "CREATE INDEX IF NOT EXISTS reference_blocks_reference ON reference_blocks (reference_id)",
 )
 
 

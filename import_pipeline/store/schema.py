@@ -116,6 +116,13 @@ CREATE TABLE IF NOT EXISTS reference_bibliographic_keys (
     last_page VARCHAR
 );
 
+-- The blocks each reference is in (domain.duplicates.BLOCKING_KEYS over its key rows), as a
+-- hash of the key's name and value: a batch finds its candidates by one join on these.
+CREATE TABLE IF NOT EXISTS reference_blocks (
+    reference_id UUID NOT NULL,
+    block_hash BIGINT NOT NULL
+);
+
 -- One decision per reference (contract section 8); a person's is final.
 CREATE TABLE IF NOT EXISTS duplicate_decisions (
     reference_id UUID PRIMARY KEY,
