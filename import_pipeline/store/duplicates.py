@@ -79,10 +79,10 @@ def _upsert_all(conn: duckdb.DuckDBPyConnection, decisions: list[StoredDecision]
             "duplicate_of": [d.duplicate_of for d in decisions],
             "score": [d.score for d in decisions],
             "decided_by": [d.decided_by.value for d in decisions],
-            "evidence": [json.dumps(list(d.evidence)) for d in decisions],
+            "evidence": [list(d.evidence) for d in decisions],
         },
         schema={"reference_id": pl.String, "decision": pl.String, "duplicate_of": pl.String,
-                "score": pl.Float64, "decided_by": pl.String, "evidence": pl.String},
+                "score": pl.Float64, "decided_by": pl.String, "evidence": pl.List(pl.String)},
     )  # fmt: skip
     conn.register("frame_decisions", frame)
     try:
@@ -97,7 +97,7 @@ def _upsert_all(conn: duckdb.DuckDBPyConnection, decisions: list[StoredDecision]
             INSERT INTO duplicate_decisions (reference_id, decision, duplicate_of, score,
                 decided_by, evidence, decided_at)
             SELECT reference_id::UUID, decision, duplicate_of::UUID, score, decided_by,
-                evidence::JSON, now()
+                to_json(evidence), now()
             FROM frame_decisions
             """
         )
