@@ -58,7 +58,7 @@ MAX_BLOCK_SIZE = 200
 @dataclass(frozen=True)
 class Rule:
     """A named SQL condition over a pair's features (`pipeline.duplicates`: a veto reads only
-    its `EXACT_FEATURES`, a rule those and its `SIMILARITY_FEATURES`), and
+    its `EXACT_FEATURES`, a rule also the titles' similarities and `SIMILARITY_FEATURES`), and
     the fields it rests on (the evidence recorded with the decision)."""
 
     name: str

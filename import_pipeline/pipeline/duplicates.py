@@ -2,9 +2,11 @@
 candidate pairs from several blocking keys, features from string similarity, decisions by
 the rules and vetoes of `domain.duplicates`; `detection` turns the pairs into stars.
 
-The SQL steps work on a table of keys (`bibliographic.keys_sql`) and a table of the
-references to look at (`subjects`): a batch's new or merged references are compared with each
-other and with every reference in the keys table, never the whole store with itself.
+The SQL steps work on a table of keys (`bibliographic.keys_sql`), a table of the blocks each
+reference is in (`blocks_sql`) and a table of the references to look at (`subjects`): a
+batch's new or merged references are compared with each other and with every reference that
+shares a block with them, never the whole store with itself. The titles' edit distance is
+rapidfuzz's, over the title columns of the pairs worth it; everything else is DuckDB SQL.
 """
 
 from __future__ import annotations
