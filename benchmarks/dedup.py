@@ -14,6 +14,7 @@ counted as duplicates.
 from __future__ import annotations
 
 import csv
+import functools
 import itertools
 import json
 import re
@@ -216,6 +217,7 @@ _WORK_SQL = """
 """
 
 
+@functools.cache
 def vocabularies() -> dict[str, list[str]]:
     """The distinct words (three letters or more) of the shared datasets' titles, and the
     family names of their authors."""

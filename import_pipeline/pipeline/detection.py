@@ -43,10 +43,10 @@ class _Groups:
 
     def members(self) -> dict[str, list[str]]:
         groups: dict[str, list[str]] = {}
-        for ref in list(self.parent) + list(self.parent.values()):
-            groups.setdefault(self.root(ref), [])
-            if ref not in groups[self.root(ref)]:
-                groups[self.root(ref)].append(ref)
+        # Each joined reference once (a dict keeps the order; a list lookup was quadratic in
+        # a big star).
+        for ref in dict.fromkeys([*self.parent, *self.parent.values()]):
+            groups.setdefault(self.root(ref), []).append(ref)
         return groups
 
 

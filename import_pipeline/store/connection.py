@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from import_pipeline.errors import NotFound, StoreBusy
 from import_pipeline.settings import DEFAULT_STORE_MEMORY
@@ -197,8 +198,6 @@ class TempTables:
 def values_table(conn: duckdb.DuckDBPyConnection, name: str, values: list[str]) -> Iterator[str]:
     """`values` as a one-column (`value`) table named `name` for the body: a big list bound
     as a parameter costs DuckDB per element, a registered frame does not."""
-    import polars as pl
-
     conn.register(name, pl.DataFrame({"value": values}, schema={"value": pl.String}))
     try:
         yield name
