@@ -48,13 +48,14 @@ def render_summary(doc: dict[str, Any]) -> str:
     return head + "\n\n" + table(rows, ["batch", "status", *statuses, "failure"])
 
 
+def _page(doc: dict[str, Any], noun: str, columns: list[str]) -> str:
+    """A listing's page (`readers.page`): which rows of how many, then the rows."""
+    head = f"{noun} {doc['offset'] + 1}-{doc['offset'] + doc['count']} of {doc['total']}"
+    return head + "\n\n" + table(doc["results"], columns)
+
+
 def render_results(doc: dict[str, Any]) -> str:
-    head = f"results {doc['offset'] + 1}-{doc['offset'] + doc['count']} of {doc['total']}"
-    return (
-        head
-        + "\n\n"
-        + table(doc["results"], ["line_number", "status", "reference_id", "failure_details"])
-    )
+    return _page(doc, "results", ["line_number", "status", "reference_id", "failure_details"])
 
 
 def render_reference(doc: dict[str, Any]) -> str:
@@ -78,9 +79,8 @@ def emit(doc: Any, as_json: bool, render: Callable[[Any], str]) -> None:
 
 
 def render_duplicates(doc: dict[str, Any]) -> str:
-    head = f"decisions {doc['offset'] + 1}-{doc['offset'] + doc['count']} of {doc['total']}"
     columns = ["reference_id", "decision", "duplicate_of", "score", "decided_by", "evidence"]
-    return head + "\n\n" + table(doc["results"], columns)
+    return _page(doc, "decisions", columns)
 
 
 def render_decision(doc: dict[str, Any]) -> str:
