@@ -11,7 +11,7 @@ import pytest
 from import_pipeline import store
 from import_pipeline.cli import main
 from import_pipeline.pipeline.detection import detect
-from import_pipeline.pipeline.duplicates import BLOCKS_BACKFILLED
+from import_pipeline.pipeline.duplicates import KEYS_VERSION
 
 from .conftest import import_directly, write_batch, write_record
 
@@ -100,18 +100,19 @@ def test_detection_again_and_a_reimport_change_no_decision(settings, landing) ->
     assert _decisions(settings) == before
 
 
-def test_a_store_keyed_before_blocks_were_kept_gets_them_at_its_next_detection(
+def test_a_store_keyed_with_other_definitions_is_keyed_again_at_its_next_detection(
     settings, landing
 ) -> None:
-    # A store from before the blocks table: its references have keys but no blocks. A new
-    # batch's retyped copy of one of them is found only if detection fills the blocks in.
+    # A store keyed with other definitions (here: from before the blocks table, so its
+    # references have keys but no blocks). A new batch's retyped copy of one of them is found
+    # only if detection computes every reference's keys and blocks again.
     write_record(landing, "rec")
     write_batch(landing, "rec", "a.jsonl", LINES[0] + "\n" + LINES[3] + "\n")
     import_directly(settings, landing, "rec")
     _detect_all(settings)
     with store.connect(settings.store) as conn:
         conn.execute("DELETE FROM reference_blocks")
-        conn.execute("DELETE FROM store_meta WHERE key = ?", [BLOCKS_BACKFILLED])
+        conn.execute("UPDATE store_meta SET value = 'older' WHERE key = ?", [KEYS_VERSION])
     write_batch(landing, "rec", "b.jsonl", LINES[1] + "\n")
     import_directly(settings, landing, "rec")
     subject = _ref(settings, "b")

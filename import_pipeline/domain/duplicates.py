@@ -46,7 +46,7 @@ BLOCKING_KEYS = (
     BlockingKey("year_first_author", "year::VARCHAR || '|' || first_author"),
     BlockingKey("year_title_start", "year::VARCHAR || '|' || nullif(left(title, 12), '')"),
     BlockingKey("first_author_title_start", "first_author || '|' || nullif(left(title, 10), '')"),
-    BlockingKey("volume_first_page", "volume || '|' || first_page"),
+    BlockingKey("year_volume_first_page", "year::VARCHAR || '|' || volume || '|' || first_page"),
     BlockingKey("first_author_first_page", "first_author || '|' || first_page"),
 )
 
@@ -65,6 +65,10 @@ class Rule:
     sql: str
     evidence: tuple[str, ...]
 
+
+#: The same year, volume and pages: the one place a rule accepts titles that are not alike
+#: (a translated title).
+SAME_PLACE = "year_same AND volume_same AND first_page_same AND page_range_same"
 
 #: What makes a pair a duplicate (any one suffices).
 MATCH_RULES = (
@@ -95,7 +99,7 @@ MATCH_RULES = (
     ),
     Rule(
         "same_place_same_authors",
-        "year_same AND volume_same AND first_page_same AND page_range_same "
+        f"{SAME_PLACE} "
         "AND (first_author_same OR coalesce(author_similarity, 0) >= 0.9 "
         "     OR (author_similarity IS NULL AND title_jaro_winkler >= 0.8)) "
         "AND title_jaro_winkler >= 0.6",
@@ -108,11 +112,19 @@ MATCH_RULES = (
 #: 0.6): the pairs below it are dropped before the other similarities are computed.
 TITLE_JARO_WINKLER_FLOOR = 0.6
 
+#: Outside `SAME_PLACE`, and unless one title starts with the other, every rule asks a title
+#: similarity of at least 0.85 or a Jaro-Winkler similarity of at least 0.97; either needs
+#: the titles to share at least this share of the longer one's characters (an edit distance
+#: is at least the longer length less the characters in common; a Jaro-Winkler of 0.97 needs
+#: a Jaro of 0.95, so matching characters of 0.85 of both lengths). Pairs that share fewer
+#: are dropped before any string similarity is computed.
+TITLE_CHARACTERS_FLOOR = 0.85
+
 #: What rules a pair out whatever else agrees: the same title in another year, or on
 #: different pages, is another work (a reprint, a conference abstract, an erratum of its own).
 VETOES = (
     Rule("years_apart", "coalesce(year_gap, 0) > 1", ("year",)),
-    Rule("no_title", "least(length(title_a), length(title_b)) < 10", ("title",)),
+    Rule("no_title", "shorter_title_length < 10", ("title",)),
 )
 
 #: A pair a person should see: titles close, nothing vetoed, but no rule is sure.

@@ -29,9 +29,9 @@ TRAILING_NOTES = (
 
 _MACROS = r"""
 CREATE OR REPLACE TEMP MACRO bib_text(s) AS
-  trim(regexp_replace(
+  trim(regexp_replace(regexp_replace(
     lower(strip_accents(regexp_replace(coalesce(s, ''), '<[^>]*>', ' ', 'g'))),
-    '[^a-z0-9]+', ' ', 'g'));
+    '[^a-z0-9 ]+', ' ', 'g'), '  +', ' ', 'g'));
 CREATE OR REPLACE TEMP MACRO bib_title(s) AS
   bib_text(regexp_replace(regexp_replace(regexp_replace(regexp_replace(trim(coalesce(s, '')),
       '\s*[\[(]?\s*({notes})\s.*$', '', 'i'),
@@ -49,41 +49,67 @@ CREATE OR REPLACE TEMP MACRO bib_family(name) AS
 """
 
 
-def install_macros(conn: duckdb.DuckDBPyConnection) -> None:
-    """The normalisation functions, as temp macros of this connection."""
+def _macros() -> str:
     alternatives = {
         "notes": "|".join(TRAILING_NOTES),
         "languages": "|".join(language.replace("'", "''") for language in LANGUAGES),
     }
-    conn.execute(_MACROS.replace("{notes}", alternatives["notes"]).replace(
-        "{languages}", alternatives["languages"]))  # fmt: skip
+    return _MACROS.replace("{notes}", alternatives["notes"]).replace(
+        "{languages}", alternatives["languages"])  # fmt: skip
+
+
+def install_macros(conn: duckdb.DuckDBPyConnection) -> None:
+    """The normalisation functions, as temp macros of this connection."""
+    conn.execute(_macros())
+
+
+def definitions() -> str:
+    """Everything the keys are computed with, as text (what a store's stored keys are
+    versioned by)."""
+    return _macros() + keys_sql("enhancements")
+
+
+#: A title's key is at most this long: no real title is, and it bounds what one pair's
+#: similarities (and a title's character counts, kept as 16-bit numbers) cost.
+TITLE_KEY_LENGTH = 1000
+
+#: The fields of a bibliographic enhancement the keys read, parsed once per enhancement (one
+#: `->>` per field parses the document again each time: three times the cost).
+_CONTENT_SHAPE = """{
+    "title": "VARCHAR", "publication_year": "VARCHAR", "publication_date": "VARCHAR",
+    "authorship": [{"display_name": "VARCHAR"}],
+    "publication_venue": {"display_name": "VARCHAR"},
+    "pagination": {"volume": "VARCHAR", "issue": "VARCHAR", "first_page": "VARCHAR",
+                   "last_page": "VARCHAR"}
+}"""
 
 
 def keys_sql(enhancements: str) -> str:
     """One row of keys per bibliographic enhancement in `enhancements` (a table or query with
     `reference_id`, `enhancement_type` and `content`)."""
     return f"""
-        WITH bib AS (
-            SELECT reference_id, content::JSON AS c FROM {enhancements}
-            WHERE enhancement_type = 'bibliographic'
-        ), authors AS (
-            SELECT reference_id, c,
-                list_filter(list_transform(
-                    CAST(json_extract(c, '$.authorship[*].display_name') AS VARCHAR[]),
-                    name -> bib_family(name)), family -> family <> '') AS families
+        WITH bib AS MATERIALIZED (
+            SELECT reference_id, from_json(content::VARCHAR, '{_CONTENT_SHAPE}') AS c
+            FROM {enhancements} WHERE enhancement_type = 'bibliographic'
+        ), fields AS (
+            SELECT reference_id, c.title, c.publication_year, c.publication_date,
+                list_filter(list_transform(c.authorship, a -> bib_family(a.display_name)),
+                            family -> family <> '') AS families,
+                c.publication_venue.display_name AS venue,
+                bib_number(c.pagination.volume) AS volume,
+                bib_number(c.pagination.issue) AS issue,
+                bib_number(c.pagination.first_page) AS first_page,
+                bib_number(c.pagination.last_page) AS last_page
             FROM bib
         )
         SELECT reference_id,
-            bib_title(c ->> 'title') AS title,
-            coalesce(TRY_CAST(c ->> 'publication_year' AS INTEGER),
-                     year(TRY_CAST(c ->> 'publication_date' AS DATE))) AS year,
+            left(bib_title(title), {TITLE_KEY_LENGTH}) AS title,
+            coalesce(TRY_CAST(publication_year AS INTEGER),
+                     year(TRY_CAST(publication_date AS DATE))) AS year,
             nullif(array_to_string(families, ' '), '') AS authors,
             families[1] AS first_author,
-            nullif(bib_text(c -> 'publication_venue' ->> 'display_name'), '') AS venue,
-            bib_number(c -> 'pagination' ->> 'volume') AS volume,
-            bib_number(c -> 'pagination' ->> 'issue') AS issue,
-            bib_number(c -> 'pagination' ->> 'first_page') AS first_page,
-            bib_last_page(bib_number(c -> 'pagination' ->> 'first_page'),
-                          bib_number(c -> 'pagination' ->> 'last_page')) AS last_page
-        FROM authors
+            nullif(bib_text(venue), '') AS venue,
+            volume, issue, first_page,
+            bib_last_page(first_page, last_page) AS last_page
+        FROM fields
     """

@@ -177,5 +177,10 @@ def detect(conn: duckdb.DuckDBPyConnection, subjects: str) -> DetectionOutcome:
         subjects=len(subject_ids),
         pairs=len(pairs),
         changed=changed,
-        counts=dict(Counter(final[ref].decision.value for ref in subject_ids if ref in final)),
+        counts={
+            decision.value: count
+            for decision, count in Counter(
+                final[ref].decision for ref in subject_ids if ref in final
+            ).items()
+        },
     )

@@ -72,6 +72,10 @@ def _upsert_all(conn: duckdb.DuckDBPyConnection, decisions: list[StoredDecision]
     """The decisions written in one statement (a frame of them)."""
     if not decisions:
         return
+    # The evidence as JSON text, one string per distinct evidence: a list column built from
+    # Python lists costs polars a Series per row (1.8 s for 100,000 decisions).
+    distinct = {d.evidence for d in decisions}
+    evidence = {e: json.dumps(list(e), separators=(",", ":")) for e in distinct}
     frame = pl.DataFrame(
         {
             "reference_id": [d.reference_id for d in decisions],
@@ -79,10 +83,10 @@ def _upsert_all(conn: duckdb.DuckDBPyConnection, decisions: list[StoredDecision]
             "duplicate_of": [d.duplicate_of for d in decisions],
             "score": [d.score for d in decisions],
             "decided_by": [d.decided_by.value for d in decisions],
-            "evidence": [list(d.evidence) for d in decisions],
+            "evidence": [evidence[d.evidence] for d in decisions],
         },
         schema={"reference_id": pl.String, "decision": pl.String, "duplicate_of": pl.String,
-                "score": pl.Float64, "decided_by": pl.String, "evidence": pl.List(pl.String)},
+                "score": pl.Float64, "decided_by": pl.String, "evidence": pl.String},
     )  # fmt: skip
     conn.register("frame_decisions", frame)
     try:
@@ -97,7 +101,7 @@ def _upsert_all(conn: duckdb.DuckDBPyConnection, decisions: list[StoredDecision]
             INSERT INTO duplicate_decisions (reference_id, decision, duplicate_of, score,
                 decided_by, evidence, decided_at)
             SELECT reference_id::UUID, decision, duplicate_of::UUID, score, decided_by,
-                to_json(evidence), now()
+                evidence::JSON, now()
             FROM frame_decisions
             """
         )
