@@ -7,18 +7,22 @@ from __future__ import annotations
 import json
 
 import duckdb
+import numpy as np
+import pyarrow as pa
 import pytest
+from rapidfuzz.distance import JaroWinkler, Levenshtein
 
 from import_pipeline.domain.duplicates import (
     MATCH_RULES,
     MAYBE_RULE,
+    TITLE_CHARACTERS_FLOOR,
     TITLE_JARO_WINKLER_FLOOR,
     Decision,
     Rule,
 )
 from import_pipeline.pipeline import bibliographic
 from import_pipeline.pipeline.detection import assign
-from import_pipeline.pipeline.duplicates import Pair, find_pairs
+from import_pipeline.pipeline.duplicates import Pair, _count_characters, find_pairs
 
 
 def _keys(**content: object) -> dict:
@@ -207,3 +211,68 @@ def test_no_rule_holds_for_titles_below_the_floor(rule: Rule) -> None:
     above = {**features, "title_jaro_winkler": 0.99, "title_similarity": 0.99}
     columns = ", ".join(f"{value!r} AS {name}" for name, value in above.items())
     assert duckdb.sql(f"SELECT ({rule.sql}) FROM (SELECT {columns})").fetchall()[0][0] is True
+
+
+_PLACE_FIELDS = ("year_same", "volume_same", "first_page_same", "page_range_same")
+
+
+@pytest.mark.parametrize("rule", [*MATCH_RULES, MAYBE_RULE], ids=lambda rule: rule.name)
+@pytest.mark.parametrize("elsewhere", _PLACE_FIELDS)
+def test_no_rule_holds_for_titles_below_the_character_floor_outside_the_same_place(
+    rule: Rule, elsewhere: str
+) -> None:
+    # Detection drops the pairs whose titles share too few characters (unless they start
+    # alike or are in the same place) before any similarity: right only while no rule holds
+    # below 0.85 of title similarity and 0.97 of Jaro-Winkler there.
+    features = {
+        "title_jaro_winkler": 0.9699, "title_similarity": TITLE_CHARACTERS_FLOOR - 0.0001,
+        "title_prefix": False, "author_similarity": 1.0, "venue_similarity": 1.0,
+        "first_author_same": True, "year_same": True, "volume_same": True, "issue_same": True,
+        "first_page_same": True, "page_range_same": True, "pages_conflict": False,
+        "volume_conflict": False, elsewhere: False,
+    }  # fmt: skip
+    columns = ", ".join(f"{value!r} AS {name}" for name, value in features.items())
+    assert duckdb.sql(f"SELECT ({rule.sql}) FROM (SELECT {columns})").fetchall()[0][0] is False
+
+
+def _shared_share(a: str, b: str) -> float:
+    counts = _count_characters(pa.array([a, b], type=pa.large_string()))
+    return np.minimum(counts[0], counts[1]).sum() / max(len(a), len(b))
+
+
+def test_the_character_bound_keeps_every_pair_a_title_rule_could_pass() -> None:
+    # Titles made from one another by random edits, transpositions and cuts: wherever the
+    # edit-distance similarity reaches 0.85 or Jaro-Winkler 0.97, the counts' bound holds.
+    rng = np.random.default_rng(17)
+    letters = np.array(list("abcdefghij klmnopqrst 0123"))
+    reached = 0
+    for _ in range(3000):
+        a = "".join(rng.choice(letters, size=int(rng.integers(10, 120))))
+        b = list(a)
+        for _ in range(int(rng.integers(0, 12))):
+            at = int(rng.integers(0, len(b)))
+            kind = rng.integers(0, 4)
+            if kind == 0:
+                b[at] = str(rng.choice(letters))
+            elif kind == 1:
+                del b[at]
+            elif kind == 2:
+                b.insert(at, str(rng.choice(letters)))
+            elif at + 1 < len(b):
+                b[at], b[at + 1] = b[at + 1], b[at]
+        other = "".join(b) or "x"
+        if (
+            Levenshtein.normalized_similarity(a, other) >= 0.85
+            or JaroWinkler.similarity(a, other) >= 0.97
+        ):
+            reached += 1
+            assert _shared_share(a, other) >= TITLE_CHARACTERS_FLOOR, (a, other)
+    assert reached > 1000  # the property was tested on many pairs past the thresholds
+
+
+def test_the_character_counts_are_each_titles_own() -> None:
+    counts = _count_characters(pa.array(["abc a", "", "zz 9"], type=pa.large_string()))
+    assert counts.shape == (3, 38)
+    assert (counts[0][:3].tolist(), counts[0][36], counts[0].sum()) == ([2, 1, 1], 1, 5)
+    assert counts[1].sum() == 0
+    assert (counts[2][25], counts[2][35], counts[2][36]) == (2, 1, 1)

@@ -12,7 +12,7 @@ import duckdb
 
 from import_pipeline.domain.duplicates import DecidedBy, Decision
 from import_pipeline.pipeline.duplicates import Pair, pairs_among, refresh_keys
-from import_pipeline.store.connection import values_table
+from import_pipeline.store.connection import TempTables, values_table
 from import_pipeline.store.duplicates import StoredDecision, decisions_of, write_decisions
 
 
@@ -149,13 +149,16 @@ def _star(
 def detect(conn: duckdb.DuckDBPyConnection, subjects: str) -> DetectionOutcome:
     """Decides the subjects (a table or query of `reference_id`) against the store. Call
     inside a transaction."""
-    refresh_keys(conn, subjects)
-    pairs = pairs_among(conn, "reference_bibliographic_keys", "reference_blocks", subjects)
-    subject_ids = [
-        ref for (ref,) in conn.execute(
-            f"SELECT DISTINCT s.reference_id::VARCHAR FROM {subjects} s ORDER BY 1"
-        ).fetchall()
-    ]  # fmt: skip
+    with TempTables(conn, "detect") as tables:
+        # Once: every step reads the subjects, and a query of them would run again each time.
+        subjects = tables.create("subjects", f"SELECT DISTINCT reference_id FROM {subjects}")
+        refresh_keys(conn, subjects)
+        pairs = pairs_among(conn, "reference_bibliographic_keys", "reference_blocks", subjects)
+        subject_ids = [
+            ref for (ref,) in conn.execute(
+                f"SELECT reference_id::VARCHAR FROM {subjects} ORDER BY 1"
+            ).fetchall()
+        ]  # fmt: skip
     involved = sorted(set(subject_ids) | {r for p in pairs for r in (p.a, p.b)})
     stored = decisions_of(conn, involved)
     # The stars the involved references already belong to, whole.

@@ -79,10 +79,10 @@ def _upsert_all(conn: duckdb.DuckDBPyConnection, decisions: list[StoredDecision]
     frame = pl.DataFrame(
         {
             "reference_id": [d.reference_id for d in decisions],
-            "decision": [d.decision.value for d in decisions],
+            "decision": [str(d.decision) for d in decisions],
             "duplicate_of": [d.duplicate_of for d in decisions],
             "score": [d.score for d in decisions],
-            "decided_by": [d.decided_by.value for d in decisions],
+            "decided_by": [str(d.decided_by) for d in decisions],
             "evidence": [evidence[d.evidence] for d in decisions],
         },
         schema={"reference_id": pl.String, "decision": pl.String, "duplicate_of": pl.String,
