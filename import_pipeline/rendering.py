@@ -71,6 +71,10 @@ def render_reference(doc: dict[str, Any]) -> str:
         f"  {e['content'].get('enhancement_type')}  source {e['source']}  {e['visibility']}"
         for e in doc["enhancements"]
     ]
+    if doc.get("duplicate_decision"):
+        target = f" of {doc['duplicate_of']}" if doc.get("duplicate_of") else ""
+        lines += ["", f"duplicate decision: {doc['duplicate_decision']}{target}"]
+        lines += [f"  duplicate: {ref}" for ref in doc.get("duplicates", [])]
     return "\n".join(lines)
 
 

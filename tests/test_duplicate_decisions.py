@@ -172,3 +172,10 @@ def test_reference_shows_its_duplicates(settings, landing, capsys) -> None:
     assert main(["reference", _ref(settings, canonical), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["duplicate_decision"] == "canonical" and len(doc["duplicates"]) == 2
+    assert main(["reference", doc["duplicates"][0]]) == 0
+    shown = capsys.readouterr().out
+    assert f"duplicate decision: duplicate of {doc['id']}" in shown
+    assert main(["reference", doc["id"]]) == 0
+    shown = capsys.readouterr().out
+    assert "duplicate decision: canonical" in shown
+    assert all(f"  duplicate: {ref}" in shown for ref in doc["duplicates"])
