@@ -180,10 +180,5 @@ def detect(conn: duckdb.DuckDBPyConnection, subjects: str) -> DetectionOutcome:
         subjects=len(subject_ids),
         pairs=len(pairs),
         changed=changed,
-        counts={
-            decision.value: count
-            for decision, count in Counter(
-                final[ref].decision for ref in subject_ids if ref in final
-            ).items()
-        },
+        counts=dict(Counter(str(final[ref].decision) for ref in subject_ids if ref in final)),
     )

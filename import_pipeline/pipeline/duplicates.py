@@ -149,17 +149,13 @@ def _unvetoed_sql(involved: str, candidates: str) -> str:
     """Each candidate pair's pairs of key rows (every row of one with every row of the
     other) that no veto rules out, with their exact features."""
     return f"""
-        SELECT * EXCLUDE ({", ".join(_names(VETO_FEATURES))}) FROM (
+        SELECT * FROM (
             SELECT c.a, c.b, a.rowid AS key_row_a, b.rowid AS key_row_b,
                 {VETO_FEATURES}, {EXACT_FEATURES}
             FROM {candidates} c JOIN {involved} a ON a.reference_id = c.a
                 JOIN {involved} b ON b.reference_id = c.b)
         WHERE NOT ({_condition(VETOES)})
     """
-
-
-def _names(features: str) -> list[str]:
-    return [column.rsplit(" AS ", 1)[1].strip() for column in features.split(",\n")]
 
 
 #: A title's characters, counted in these classes (keys hold only these after normalisation;
