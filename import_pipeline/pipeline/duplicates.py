@@ -76,7 +76,7 @@ STRING_FEATURES = """
 #: the rules' lowest threshold (0.85; an edit distance is at least the difference in length).
 #: The others' title similarity is 0.
 EDIT_DISTANCE_GATE_JARO_WINKLER = 0.8
-EDIT_DISTANCE_GATE_LENGTH_GAP = 0.15
+EDIT_DISTANCE_GATE_LENGTH_GAP = 1 - TITLE_CHARACTERS_FLOOR
 
 
 @dataclass(frozen=True)

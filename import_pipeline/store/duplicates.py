@@ -49,15 +49,13 @@ def decisions_of(
 def write_decisions(
     conn: duckdb.DuckDBPyConnection,
     decisions: list[StoredDecision],
-    stored: dict[str, StoredDecision] | None = None,
+    stored: dict[str, StoredDecision],
 ) -> int:
-    """Writes the system's decisions that differ from what is stored (`stored`, when the
+    """Writes the system's decisions that differ from what is stored (`stored`, as the
     caller read it in this transaction), leaving a person's untouched; how many changed.
     Call inside a transaction."""
     if not decisions:
         return 0
-    if stored is None:
-        stored = decisions_of(conn, [d.reference_id for d in decisions])
     changed = [
         d
         for d in decisions
