@@ -143,9 +143,11 @@ def import_directly(
     names: list[str] | None = None,
     strategy: CollisionStrategy | None = None,
     now: datetime | None = None,
+    together: bool = False,
 ) -> list[stages.ResolvedBatch]:
     """Runs the data path (no Dagster) over the record's batches, in name order: the stages
-    the ops call, one batch at a time. `strategy` overrides record.json's."""
+    the ops call, one batch at a time — or, `together`, resolved as one group, as a step of
+    the ops does. `strategy` overrides record.json's."""
     run_id = f"test-{uuid.uuid4().hex[:12]}"  # a run of its own: its own staging folders
     started = stages.start_record(
         lambda: store.connect(settings.store),
@@ -155,26 +157,37 @@ def import_directly(
         run_id,
     )
     assert started.problem is None, started.problem
-    out = []
-    for item in sorted(started.batches, key=lambda b: b.batch.name):
-        loaded = stages.load_batch(
-            landing,
-            item.batch,
-            batch_id=item.batch_id,
-            staging=stages.staging_dir(settings, run_id, key, item.batch.name),
-            settings=settings,
-        )
-        clustered = stages.cluster_batch(validate_batch(loaded))
-        with store.connect(settings.store) as conn:
-            out.append(
-                stages.resolve_once(
-                    conn,
-                    clustered,
-                    strategy or item.strategy,
-                    ttl=settings.unresolved_ttl,
-                    now=now,
+    out: list[stages.ResolvedBatch] = []
+    items = sorted(started.batches, key=lambda b: b.batch.name)
+    if not items:
+        return out
+    clustered = [
+        stages.cluster_batch(
+            validate_batch(
+                stages.load_batch(
+                    landing,
+                    item.batch,
+                    batch_id=item.batch_id,
+                    staging=stages.staging_dir(settings, run_id, key, item.batch.name),
+                    settings=settings,
                 )
             )
+        )
+        for item in items
+    ]
+    groups = [clustered] if together else [[batch] for batch in clustered]
+    for group in groups:
+        with store.connect(settings.store) as conn:
+            for _, resolved in stages.resolve_group(
+                conn,
+                group,
+                strategy or items[0].strategy,
+                ttl=settings.unresolved_ttl,
+                now=now,
+            ):
+                if isinstance(resolved, Exception):
+                    raise resolved
+                out.append(resolved)
     return out
 
 

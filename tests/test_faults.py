@@ -104,7 +104,7 @@ _WRITER = textwrap.dedent(
     clustered = stages.cluster_batch(stages.validate_batches([loaded])[0])
     with store.connect(settings.store) as conn:
         print("writing", flush=True)
-        stages.resolve_clustered(conn, clustered, CollisionStrategy.MERGE_DEFENSIVE, ttl=settings.unresolved_ttl)
+        stages.resolve_once(conn, clustered, CollisionStrategy.MERGE_DEFENSIVE, ttl=settings.unresolved_ttl)
     print("written", flush=True)
     """
 )
@@ -223,7 +223,7 @@ def test_a_batch_deleted_before_it_is_read_fails_with_a_reason(settings, landing
         landing, batch, batch_id=batch_id, staging=settings.staging / "g", settings=settings
     )
     with store.connect(settings.store) as conn:
-        stored = stages.resolve_clustered(
+        stored = stages.resolve_once(
             conn,
             stages.cluster_batch(validate_batch(loaded)),
             CollisionStrategy.MERGE_DEFENSIVE,

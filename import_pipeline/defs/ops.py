@@ -5,6 +5,7 @@ validate → cluster → resolve and store, then summarise the record. Each op i
 
 import re
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
@@ -211,25 +212,30 @@ def resolve_batches(
     clustered: list[stages.ClusteredBatch],
     pipeline: ImportPipelineResource,
 ) -> list[stages.ResolvedBatch]:
-    """Matches each batch's clusters to the store and writes its references and results in
-    one transaction per batch. A batch that raises does not stop the others; a retry redoes
-    only the batches not yet stored (`stages.resolve_once`)."""
+    """Matches each batch's clusters to the store and writes its references and results, as
+    one after another would, in as few transactions as that allows (`stages.resolve_group`).
+    A batch that raises does not stop the others; a retry redoes only the batches not yet
+    stored."""
     resolved_batches: list[stages.ResolvedBatch] = []
     failures: dict[str, str] = {}
     with pipeline.store() as conn, _progress_in_log(context):
         lines = progress.Stage("store", sum(b.validated.lines_read for b in clustered))
-        for item, batch in zip(group.batches, clustered, strict=True):
-            try:
-                resolved = stages.resolve_once(
-                    conn, batch, item.strategy, ttl=pipeline.settings().unresolved_ttl
+        strategy = group.batches[0].strategy  # one record, one strategy
+        for index, outcome in stages.resolve_group(
+            conn, clustered, strategy, ttl=pipeline.settings().unresolved_ttl
+        ):
+            name = group.batches[index].batch.name
+            if isinstance(outcome, Exception):
+                context.log.error(
+                    "batch %s could not be stored:\n%s",
+                    name,
+                    "".join(traceback.format_exception(outcome)),
                 )
-            except Exception as exc:
-                context.log.exception("batch %s could not be stored", item.batch.name)
-                failures[item.batch.name] = f"{type(exc).__name__}: {exc}"
+                failures[name] = f"{type(outcome).__name__}: {outcome}"
             else:
-                _log_resolved(context, resolved)
-                resolved_batches.append(resolved)
-            lines.advance(batch.validated.lines_read)
+                _log_resolved(context, outcome)
+                resolved_batches.append(outcome)
+            lines.advance(clustered[index].validated.lines_read)
     if failures:
         raise dg.Failure(
             description="; ".join(f"batch {name}: {error}" for name, error in failures.items()),

@@ -7,7 +7,7 @@ target links it and the result becomes `completed`; after the TTL it becomes
 `partially_failed` with `UnresolvedReference`.
 
 Two callers, two scopes: an import links its own associations and the waiting ones whose
-targets it wrote (`link_batch`, inside its transaction); the hourly job links whatever is
+targets it wrote (`link_batches`, inside its transaction); the hourly job links whatever is
 left (`refresh_associations`). Both expire what waited past the TTL. `now` is a parameter so
 tests can move the clock.
 """
@@ -24,6 +24,7 @@ from import_pipeline.domain.error_codes import ErrorCode
 from import_pipeline.domain.statuses import ImportResultStatus
 from import_pipeline.pipeline.frames import ERROR, TARGET
 from import_pipeline.pipeline.results import error_struct, errors_json, failure_details
+from import_pipeline.store.batch_writes import batch_ids_in
 from import_pipeline.store.connection import TempTables
 from import_pipeline.store.records import update_batch_statuses
 
@@ -40,15 +41,22 @@ class AssociationOutcome:
     results_changed: int
 
 
-#: Which waiting associations an import links (`a2`, with the identifier `ri` of a target):
-#: its own, and those whose target is one of the references it wrote (a table of them).
-_BATCH_TARGETS = """(a2.import_batch_id = $batch::UUID
-    OR ri.reference_id IN (SELECT reference_id FROM {references}))"""
-#: Which `retrying` results (`r`) an import moves: its own, and those it linked or expired.
-_BATCH_RESULTS = """(r.import_batch_id = $batch::UUID OR EXISTS (
-    SELECT 1 FROM reference_association x
-    WHERE x.import_batch_id = r.import_batch_id AND x.line_number = r.line_number
-        AND (x.linked_at = $now OR x.expired_at = $now)))"""
+def _batch_targets(own: str, references: str) -> str:
+    """Which waiting associations an import links (`a2`, with the identifier `ri` of a
+    target): its batches' own (`own`: a filter of `import_batch_id`), and those whose target
+    is one of the references it wrote (a table of them)."""
+    return f"""(a2.{own} OR ri.reference_id IN (SELECT reference_id FROM {references}))"""
+
+
+def _batch_results(own: str) -> str:
+    """Which `retrying` results (`r`) an import moves: its batches' own, and those it linked
+    or expired."""
+    return f"""(r.{own} OR EXISTS (
+        SELECT 1 FROM reference_association x
+        WHERE x.import_batch_id = r.import_batch_id AND x.line_number = r.line_number
+            AND (x.linked_at = $now OR x.expired_at = $now)))"""
+
+
 _ALL = "TRUE"
 
 
@@ -130,33 +138,44 @@ def record_associations(
     )
 
 
-def link_batch(
+def link_batches(
     conn: duckdb.DuckDBPyConnection,
     *,
-    batch_id: str,
-    parts: dict[str, list[str]],
+    batch_ids: list[str],
+    parts: list[str] | None,
     references: str,
     now: datetime,
     ttl: timedelta,
 ) -> AssociationOutcome:
-    """Records the batch's associations, then links those whose targets exist and the waiting
-    ones of other batches whose target is one of `references` (a table of the references the
-    batch wrote), expires those that waited past `ttl` (so that a deployment without the
-    hourly job still sees them expire), and moves the results they belong to. Inside the
-    batch's transaction."""
-    record_associations(conn, batch_id, parts["associations"], now)
-    params: dict[str, object] = {"now": now, "batch": batch_id}
-    targets = _BATCH_TARGETS.format(references=references)
-    linked = _count(conn, _link_by_identifier_sql(targets), params)
-    linked += _count(conn, _link_by_reference_id_sql("a.import_batch_id = $batch::UUID"), params)
+    """Records the batches' associations, then links those whose targets exist and the
+    waiting ones of other batches whose target is one of `references` (a table of the
+    references the batches wrote), expires those that waited past `ttl` (so that a
+    deployment without the hourly job still sees them expire), and moves the results they
+    belong to. Inside the batches' transaction.
+
+    `parts` are the staged `frames.ASSOCIATIONS` files of the one batch that has
+    associations (the resolver stores such a batch alone); None when no batch has any, which
+    still replaces what older versions of them stored."""
+    own = batch_ids_in(batch_ids)
+    if parts is None:
+        conn.execute(f"DELETE FROM reference_association WHERE {own}")
+    else:
+        (batch_id,) = batch_ids
+        record_associations(conn, batch_id, parts, now)
+    params: dict[str, object] = {"now": now}
+    linked = _count(conn, _link_by_identifier_sql(_batch_targets(own, references)), params)
+    if parts is not None:
+        linked += _count(conn, _link_by_reference_id_sql(f"a.{own}"), params)
     expired = _count(conn, _EXPIRE_SQL, {"now": now, "ttl": ttl})
-    moved = _move_results(conn, _BATCH_RESULTS, params)
-    waiting = _count(
-        conn,
-        "SELECT count(*) FROM reference_association WHERE import_batch_id = $batch::UUID "
-        "AND target_reference_id IS NULL AND expired_at IS NULL",
-        {"batch": batch_id},
-    )
+    moved = _move_results(conn, _batch_results(own), params)
+    waiting = 0
+    if parts is not None:
+        waiting = _count(
+            conn,
+            f"SELECT count(*) FROM reference_association WHERE {own} "
+            "AND target_reference_id IS NULL AND expired_at IS NULL",
+            {},
+        )
     return AssociationOutcome(
         linked=linked, expired=expired, waiting=waiting, results_changed=moved
     )

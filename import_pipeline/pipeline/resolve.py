@@ -1,19 +1,27 @@
-"""Resolve: match a clustered batch to the store and write it, with one result per line.
+"""Resolve: match clustered batches to the store and write them, with one result per line.
 
-`resolve_batch` is a short sequence of named SQL steps in one transaction (matching against
-the store and writing must see the same store, contract section 5). Each step is a function
-that returns the SQL of one temp table, in the manner of splink's connected components; the
-tables are created in the `resolve` namespace of a `TempTables`, which drops them when the
-batch ends. The batch is read from its Parquet files by DuckDB (capped memory, spilling),
-never held whole in Python; results are computed in Polars a slice of lines at a time.
+`resolve_batches` stores a group's batches in waves; a wave is a short sequence of named SQL
+steps in one transaction (matching against the store and writing must see the same store,
+contract section 5) over all of its batches at once, every row named by its batch's place in
+the wave. Each step is a function that returns the SQL of one temp table, in the manner of
+splink's connected components; the tables are created in the `resolve` namespace of a
+`TempTables`, which drops them when the wave ends. A wave stores the batches before the first
+whose inputs an earlier one's writes would change, so the outcome is always that of one batch
+after another: files of different works are one wave, a file that merges into what an earlier
+one created starts the next. Batches are read from their Parquet files by DuckDB (capped
+memory, spilling), never held whole in Python; results are computed in Polars a slice of
+lines at a time.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import duckdb
+import polars as pl
 
 from import_pipeline.domain.identifiers import TRUSTED_TYPES
 from import_pipeline.domain.statuses import ImportResultStatus, derive_batch_status
@@ -49,13 +57,15 @@ class BatchOutcome:
     status: str
     associations_linked: int = 0
     associations_waiting: int = 0
+    seconds: float = 0.0  # the batch's share (by lines) of its wave's time
 
 
 @dataclass(frozen=True)
 class BatchTables(results.ResultTables):
-    """The batch as temp tables: every line read, the usable ones with their cluster, their
-    errors, the lines with associations, each cluster's match and target (what a result is
-    decided from), and the usable lines' valid parts."""
+    """A wave of batches as temp tables, every row named by its `batch` (its place in the
+    wave): every line read, the usable ones with their cluster, their errors, the lines with
+    associations, each cluster's match and target (what a result is decided from), and the
+    usable lines' valid parts."""
 
     identifiers: str
     enhancements: str
@@ -64,11 +74,22 @@ class BatchTables(results.ResultTables):
 # -- the steps --------------------------------------------------------------------------------
 
 
-def _all_lines_sql() -> str:
+def _part_sql(part: str, batches: int) -> str:
+    """A staged part of every batch of the wave, with its `batch`: the files of one batch are
+    read as they are; those of several are told apart by their file name."""
+    if batches == 1:
+        return f"(SELECT 0::BIGINT AS batch, * FROM read_parquet(${part}))"
+    return f"""(SELECT f.batch, p.* EXCLUDE (filename)
+        FROM read_parquet(${part}, filename = true) p
+        JOIN (SELECT unnest(${part}) AS path, unnest(${part}_batch)::BIGINT AS batch) f
+            ON f.path = p.filename)"""
+
+
+def _all_lines_sql(batches: int) -> str:
     """Every line that was read, with its cluster."""
-    return """
-        SELECT l.line_number, l.visibility, c.cluster FROM read_parquet($lines) l
-        JOIN read_parquet($clusters) c USING (line_number)
+    return f"""
+        SELECT l.batch, l.line_number, l.visibility, c.cluster FROM {_part_sql("lines", batches)} l
+        JOIN {_part_sql("clusters", batches)} c USING (batch, line_number)
     """
 
 
@@ -76,17 +97,20 @@ def _usable_lines_sql(all_lines: str, errors: str) -> str:
     """The lines that are written: those without a fatal error; `has_errors` if a part of
     the line failed."""
     return f"""
-        SELECT l.*, l.line_number IN (SELECT line_number FROM {errors} WHERE NOT fatal)
-            AS has_errors
+        SELECT l.*, partly.line_number IS NOT NULL AS has_errors
         FROM {all_lines} l
-        WHERE l.line_number NOT IN (SELECT line_number FROM {errors} WHERE fatal)
+        ANTI JOIN (SELECT batch, line_number FROM {errors} WHERE fatal) failed
+            ON failed.batch = l.batch AND failed.line_number = l.line_number
+        LEFT JOIN (SELECT DISTINCT batch, line_number FROM {errors} WHERE NOT fatal) partly
+            ON partly.batch = l.batch AND partly.line_number = l.line_number
     """
 
 
-def _parts_sql(part: str, lines: str) -> str:
+def _parts_sql(part: str, lines: str, batches: int) -> str:
     """The valid identifiers or enhancements of the usable lines, with their cluster."""
     return f"""
-        SELECT p.*, l.cluster FROM read_parquet(${part}) p JOIN {lines} l USING (line_number)
+        SELECT p.*, l.cluster FROM {_part_sql(part, batches)} p
+        JOIN {lines} l USING (batch, line_number)
     """
 
 
@@ -95,16 +119,17 @@ def _cluster_matches_sql(lines: str, identifiers: str) -> str:
     trusted identifiers match, and how many."""
     return f"""
         WITH matches AS (
-            SELECT i.cluster, list(DISTINCT ri.reference_id ORDER BY ri.reference_id) AS refs
+            SELECT i.batch, i.cluster,
+                list(DISTINCT ri.reference_id ORDER BY ri.reference_id) AS refs
             FROM {identifiers} i JOIN reference_identifier ri
                 ON ri.identifier_type = i.identifier_type AND ri.identifier = i.identifier
             WHERE list_contains($trusted, i.identifier_type)
-            GROUP BY i.cluster
+            GROUP BY i.batch, i.cluster
         )
-        SELECT c.cluster, c.visibility, m.refs, COALESCE(len(m.refs), 0) AS matched
-        FROM (SELECT cluster, arg_min(visibility, line_number) AS visibility
-              FROM {lines} GROUP BY cluster) c
-        LEFT JOIN matches m USING (cluster)
+        SELECT c.batch, c.cluster, c.visibility, m.refs, COALESCE(len(m.refs), 0) AS matched
+        FROM (SELECT batch, cluster, arg_min(visibility, line_number) AS visibility
+              FROM {lines} GROUP BY batch, cluster) c
+        LEFT JOIN matches m USING (batch, cluster)
     """
 
 
@@ -112,68 +137,171 @@ def _targets_sql(clusters: str) -> str:
     """The reference each cluster writes into: a new one when it matches none, the matched
     one when it matches one and the strategy merges; a collision writes nothing."""
     return f"""
-        SELECT cluster, visibility, matched = 0 AS is_new,
+        SELECT batch, cluster, visibility, matched = 0 AS is_new,
             CASE WHEN matched = 0 THEN uuid() ELSE refs[1] END AS reference_id
         FROM {clusters}
         WHERE matched = 0 OR (matched = 1 AND $merges)
     """
 
 
-def _associated_lines_sql() -> str:
-    return "SELECT DISTINCT line_number FROM read_parquet($associations)"
+def _associated_lines_sql(batches: int) -> str:
+    return f"SELECT DISTINCT batch, line_number FROM {_part_sql('associations', batches)}"
 
 
-def stage_batch(tables: TempTables, batch: StagedBatch, rule: StrategyRule) -> BatchTables:
-    """The batch's Parquet files as the temp tables every later step reads."""
+def _part_params(batches: list[StagedBatch]) -> dict[str, object]:
+    """Each part's files of every batch, and (for several batches) which batch each is."""
+    params: dict[str, object] = {}
+    for part in batches[0].parts:
+        paths = [(path, index) for index, b in enumerate(batches) for path in b.parts[part]]
+        params[part] = [path for path, _ in paths]
+        params[f"{part}_batch"] = [index for _, index in paths]
+    return params
+
+
+def stage_batches(
+    tables: TempTables, batches: list[StagedBatch], rule: StrategyRule
+) -> BatchTables:
+    """The batches' Parquet files as the temp tables every later step reads."""
     params: dict[str, object] = {
-        **batch.parts,
+        **_part_params(batches),
         "trusted": sorted(TRUSTED_TYPES),
         "merges": rule.on_match is OnMatch.MERGE,
     }
-    errors = tables.create("errors", "SELECT * FROM read_parquet($errors)", params)
-    all_lines = tables.create("all_lines", _all_lines_sql(), params)
+    count = len(batches)
+    errors = tables.create("errors", f"SELECT * FROM {_part_sql('errors', count)}", params)
+    all_lines = tables.create("all_lines", _all_lines_sql(count), params)
     lines = tables.create("lines", _usable_lines_sql(all_lines, errors))
-    identifiers = tables.create("identifiers", _parts_sql("identifiers", lines), params)
+    identifiers = tables.create("identifiers", _parts_sql("identifiers", lines, count), params)
     clusters = tables.create("clusters", _cluster_matches_sql(lines, identifiers), params)
     return BatchTables(
         errors=errors,
         all_lines=all_lines,
         lines=lines,
         identifiers=identifiers,
-        enhancements=tables.create("enhancements", _parts_sql("enhancements", lines), params),
-        associated=tables.create("associated", _associated_lines_sql(), params),
+        enhancements=tables.create(
+            "enhancements", _parts_sql("enhancements", lines, count), params
+        ),
+        associated=tables.create("associated", _associated_lines_sql(count), params),
         clusters=clusters,
         targets=tables.create("targets", _targets_sql(clusters), params),
     )
 
 
+def _first_dependent_sql(
+    staged: BatchTables, plan: batch_writes.WritePlan, rule: StrategyRule
+) -> str:
+    """The first batch of the wave whose inputs an earlier batch of the wave would change:
+    one of its identifiers (of any type) added or removed by an earlier one, or one of the
+    stored references it matches written by an earlier one. Every batch before it is stored
+    exactly as it would be one after another."""
+    return f"""
+        WITH changed AS ({batch_writes.changed_identifiers_sql(plan)}),
+        written AS ({batch_writes.written_references_sql(plan, staged.targets, rule)}),
+        matched AS (
+            SELECT batch, unnest(refs) AS reference_id FROM {staged.clusters} WHERE matched > 0
+        )
+        SELECT min(batch) FROM (
+            SELECT i.batch FROM {staged.identifiers} i JOIN changed c
+                ON c.identifier_type = i.identifier_type AND c.identifier = i.identifier
+                AND c.batch < i.batch
+            UNION ALL
+            SELECT m.batch FROM matched m JOIN written w
+                ON w.reference_id = m.reference_id AND w.batch < m.batch
+        )
+    """
+
+
+def _applied_count(
+    conn: duckdb.DuckDBPyConnection,
+    staged: BatchTables,
+    plan: batch_writes.WritePlan,
+    rule: StrategyRule,
+    batches: int,
+) -> int:
+    """How many of the wave's first batches are stored now: those before the first that
+    depends on an earlier one, and before the first with associations (whose links and
+    results another batch's writes could change), which is stored alone."""
+    if batches == 1:
+        return 1
+    associated = conn.execute(f"SELECT min(batch) FROM {staged.associated}").fetchone()
+    first_associated = associated[0] if associated and associated[0] is not None else batches
+    if first_associated == 0:
+        return 1
+    dependent = conn.execute(_first_dependent_sql(staged, plan, rule)).fetchone()
+    first_dependent = dependent[0] if dependent and dependent[0] is not None else batches
+    return max(1, min(first_dependent, first_associated))
+
+
+def _windows(batches: list[StagedBatch]) -> list[results.Window]:
+    """Result windows of at most `RESULTS_SLICE_LINES` lines: consecutive small batches
+    together, a large one in slices."""
+    windows: list[results.Window] = []
+    first, lines = 0, 0
+    for index, batch in enumerate(batches):
+        size = max(batch.physical_lines, 1)
+        if size > RESULTS_SLICE_LINES:
+            if index > first:
+                windows.append(results.Window(first, index - 1))
+            windows += [
+                results.Window(index, index, start, start + RESULTS_SLICE_LINES)
+                for start in range(1, size + 1, RESULTS_SLICE_LINES)
+            ]
+            first, lines = index + 1, 0
+        elif lines + size > RESULTS_SLICE_LINES and index > first:
+            windows.append(results.Window(first, index - 1))
+            first, lines = index, size
+        else:
+            lines += size
+    if first < len(batches):
+        windows.append(results.Window(first, len(batches) - 1))
+    return windows
+
+
 def _write_results(
-    conn: duckdb.DuckDBPyConnection, staged: BatchTables, batch: StagedBatch, rule: StrategyRule
-) -> None:
-    """One result per line read, replacing those of an older version of the batch."""
-    batch_writes.delete_results(conn, batch.batch_id)
-    for first in range(1, max(batch.physical_lines, 1) + 1, RESULTS_SLICE_LINES):
-        inputs = results.read_window(conn, staged, first, first + RESULTS_SLICE_LINES)
-        batch_writes.insert_results(conn, batch.batch_id, results.line_results(inputs, rule))
-
-
-def _references_written(
-    conn: duckdb.DuckDBPyConnection, staged: BatchTables, batch_id: str
-) -> dict[bool, int]:
-    """References this batch created (True) or merged into (False): those of clusters with
-    a line that was written (a cluster whose lines all failed wrote nothing)."""
-    rows = conn.execute(
-        f"""
-        SELECT t.is_new, count(*) FROM {staged.targets} t
-        WHERE t.cluster IN (
-            SELECT l.cluster FROM {staged.lines} l JOIN import_results r
-                ON r.import_batch_id = $batch AND r.line_number = l.line_number
-            WHERE r.status <> $failed)
-        GROUP BY t.is_new
-        """,
-        {"batch": batch_id, "failed": ImportResultStatus.FAILED.value},
-    ).fetchall()
-    return dict(rows)
+    conn: duckdb.DuckDBPyConnection,
+    staged: BatchTables,
+    batches: list[StagedBatch],
+    rule: StrategyRule,
+    references: pl.DataFrame,
+) -> list[tuple[dict[str, int], dict[bool, int]]]:
+    """One result per line read, replacing those of older versions of the batches; per
+    batch, its results' counts by status and how many references it created (True) or
+    merged into (False): those of clusters with a line that was written (`references`:
+    batch, reference_id, is_new)."""
+    batch_ids = [batch.batch_id for batch in batches]
+    batch_writes.delete_results(conn, batch_ids)
+    counted = []
+    for window in _windows(batches):
+        written = results.line_results(results.read_window(conn, staged, window), rule)
+        batch_writes.insert_results(
+            conn,
+            written.with_columns(
+                import_batch_id=pl.col("batch").replace_strict(
+                    list(range(len(batches))), batch_ids, return_dtype=pl.String
+                )
+            ),
+        )
+        counted.append(
+            (
+                written.group_by("batch", "status").len(),
+                written.filter(pl.col("status") != ImportResultStatus.FAILED.value)
+                .select("batch", "reference_id")
+                .unique(),
+            )
+        )
+    statuses = pl.concat([c[0] for c in counted]).group_by("batch", "status").agg(pl.sum("len"))
+    kept = (
+        pl.concat([c[1] for c in counted]).unique().join(references, on=["batch", "reference_id"])
+    )
+    outcomes = []
+    for index in range(len(batches)):
+        counts = {status.value: 0 for status in ImportResultStatus}
+        counts.update(
+            dict(statuses.filter(pl.col("batch") == index).select("status", "len").iter_rows())
+        )
+        created = kept.filter(pl.col("batch") == index)["is_new"]
+        outcomes.append((counts, {True: int(created.sum()), False: int((~created).sum())}))
+    return outcomes
 
 
 def _result_counts(conn: duckdb.DuckDBPyConnection, batch_id: str) -> dict[str, int]:
@@ -189,6 +317,110 @@ def _result_counts(conn: duckdb.DuckDBPyConnection, batch_id: str) -> dict[str, 
 # -- the sequence -----------------------------------------------------------------------------
 
 
+def _store_wave(
+    conn: duckdb.DuckDBPyConnection,
+    wave: list[StagedBatch],
+    rule: StrategyRule,
+    *,
+    now: datetime,
+    ttl: timedelta,
+) -> list[BatchOutcome]:
+    """Stores the first batches of `wave` that can be stored together, in one transaction;
+    returns their outcomes (at least the first batch's)."""
+    started = time.perf_counter()
+    with TempTables(conn, "resolve") as tables, transaction(conn):
+        staged = stage_batches(tables, wave, rule)
+        plan = batch_writes.plan_writes(tables, staged.targets, staged.identifiers,
+                                        staged.enhancements, rule)  # fmt: skip
+        applied = _applied_count(conn, staged, plan, rule, len(wave))
+        stored = wave[:applied]
+        batch_writes.apply_writes(conn, plan, staged.targets, staged.enhancements, rule,
+                                  applied=applied)  # fmt: skip
+        references = conn.sql(
+            f"SELECT batch, reference_id::VARCHAR AS reference_id, is_new FROM {staged.targets} "
+            "WHERE batch < $applied",
+            params={"applied": applied},
+        ).pl()
+        counted = _write_results(conn, staged, stored, rule, references)
+        batch_writes.finish_batches(
+            conn,
+            [batch_writes.BatchVersionRead(b.batch_id, b.checksum, b.physical_lines,
+                                           b.blank_lines) for b in stored],
+        )  # fmt: skip
+        associated = applied == 1 and bool(
+            conn.execute(f"SELECT count(*) FROM {staged.associated} WHERE batch = 0").fetchone()[0]  # type: ignore[index]
+        )
+        writes = tables.create(
+            "written", f"SELECT reference_id FROM {staged.targets} WHERE batch < {applied}"
+        )
+        linked = associations.link_batches(
+            conn,
+            batch_ids=[b.batch_id for b in stored],
+            parts=stored[0].parts["associations"] if associated else None,
+            references=writes,
+            now=now,
+            ttl=ttl,
+        )
+        update_batch_statuses(conn, [b.batch_id for b in stored])
+        outcomes = []
+        for batch, (counts, written) in zip(stored, counted, strict=True):
+            if associated:  # linking may have moved its own results
+                counts = _result_counts(conn, batch.batch_id)
+            outcomes.append(
+                BatchOutcome(
+                    counts=counts,
+                    references_created=written[True],
+                    references_merged=written[False],
+                    status=derive_batch_status(counts).value,
+                    associations_linked=linked.linked if associated else 0,
+                    associations_waiting=linked.waiting if associated else 0,
+                )
+            )
+    seconds = time.perf_counter() - started
+    lines = sum(max(b.physical_lines, 1) for b in stored)
+    for batch, outcome in zip(stored, outcomes, strict=True):
+        outcome.seconds = seconds * max(batch.physical_lines, 1) / lines
+    return outcomes
+
+
+def resolve_batches(
+    conn: duckdb.DuckDBPyConnection,
+    batches: list[StagedBatch],
+    strategy: CollisionStrategy,
+    *,
+    now: datetime,
+    ttl: timedelta,
+) -> Iterator[tuple[int, BatchOutcome | Exception]]:
+    """Matches each batch's clusters to the store and writes its references, one result per
+    line and its associations, with the outcome that storing the batches one after another
+    in this order gives (contract section 5: each batch sees the store its predecessors
+    left). Yields (index in `batches`, outcome or the error that stopped that batch).
+
+    Batches are stored in waves, each one transaction: a wave is every batch up to the first
+    whose inputs an earlier batch of the wave changes (`_applied_count`), so a record of
+    many small files of different works costs a few statements per wave rather than ~40 per
+    file. A batch that raises is retried alone, and fails alone."""
+    rule = STRATEGIES[strategy]
+    start, window, alone_until = 0, len(batches), 0
+    while start < len(batches):
+        wave = batches[start : start + (1 if start < alone_until else window)]
+        try:
+            outcomes = _store_wave(conn, wave, rule, now=now, ttl=ttl)
+        except Exception as exc:
+            if len(wave) > 1:
+                alone_until = start + len(wave)  # which batch was it: these one at a time
+                continue
+            yield start, exc
+            start += 1
+            continue
+        for offset, outcome in enumerate(outcomes):
+            yield start + offset, outcome
+        start += len(outcomes)
+        # A wave cut short by a dependency is followed by a small one, which grows back to
+        # the rest when every batch of it could be stored together.
+        window = len(batches) if len(outcomes) == len(wave) else max(2 * len(outcomes), 2)
+
+
 def resolve_batch(
     conn: duckdb.DuckDBPyConnection,
     batch: StagedBatch,
@@ -197,33 +429,8 @@ def resolve_batch(
     now: datetime,
     ttl: timedelta,
 ) -> BatchOutcome:
-    """Matches each cluster to the store, writes references and one result per line, links
-    the batch's associations, all in one transaction."""
-    rule = STRATEGIES[strategy]
-    with TempTables(conn, "resolve") as tables, transaction(conn):
-        staged = stage_batch(tables, batch, rule)
-        batch_writes.write_references(tables, staged.targets, staged.identifiers,
-                                      staged.enhancements, rule)  # fmt: skip
-        _write_results(conn, staged, batch, rule)
-        batch_writes.finish_batch(
-            conn, batch.batch_id, batch.checksum, batch.physical_lines, batch.blank_lines
-        )
-        written = _references_written(conn, staged, batch.batch_id)
-        linked = associations.link_batch(
-            conn,
-            batch_id=batch.batch_id,
-            parts=batch.parts,
-            references=staged.targets,
-            now=now,
-            ttl=ttl,
-        )
-        update_batch_statuses(conn, [batch.batch_id])
-        counts = _result_counts(conn, batch.batch_id)
-    return BatchOutcome(
-        counts=counts,
-        references_created=written.get(True, 0),
-        references_merged=written.get(False, 0),
-        status=derive_batch_status(counts).value,
-        associations_linked=linked.linked,
-        associations_waiting=linked.waiting,
-    )
+    """`resolve_batches` for one batch; raises what stopped it."""
+    ((_, outcome),) = resolve_batches(conn, [batch], strategy, now=now, ttl=ttl)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome

@@ -7,7 +7,7 @@ so a batch's results are rendered in one pass.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import duckdb
 import polars as pl
@@ -48,39 +48,57 @@ def error_struct(code: ErrorCode, message: pl.Expr, field: str | None) -> pl.Exp
 
 @dataclass(frozen=True)
 class ResultInputs:
-    """What decides the results of a window of lines."""
+    """What decides the results of a window of lines, each named by (`batch`, `line_number`):
+    `batch` is the batch's place in the resolver's wave (`pipeline/resolve.py`)."""
 
-    lines: pl.DataFrame  # every line read: line_number
+    lines: pl.DataFrame  # every line read
     fates: pl.DataFrame  # usable lines: their cluster's match (matched, refs), reference_id
-    errors: pl.DataFrame  # frames.ERRORS
-    associated: pl.Series  # line numbers with a valid association
+    errors: pl.DataFrame  # frames.ERRORS, with `batch`
+    associated: pl.DataFrame  # the lines with a valid association
+
+
+#: The key of a line in a wave of batches.
+LINE_KEY = ["batch", "line_number"]
+#: A line's errors (`frames.ERRORS`) with its batch.
+_KEYED_ERRORS = pl.Schema({"batch": pl.Int64, **ERRORS})
+
+
+@dataclass(frozen=True)
+class Window:
+    """Lines of batches `first_batch`..`last_batch` with `first_line` ≤ n < `end_line`: whole
+    batches when they are small, a slice of lines of one batch when it is large."""
+
+    first_batch: int
+    last_batch: int
+    first_line: int = 1
+    end_line: int = 2**62
 
 
 def read_window(
-    conn: duckdb.DuckDBPyConnection, tables: ResultTables, first: int, end: int
+    conn: duckdb.DuckDBPyConnection, tables: ResultTables, window: Window
 ) -> ResultInputs:
-    """The inputs of the results of lines `first` ≤ n < `end`, from the resolver's tables."""
-    window = {"first": first, "end": end}
-    bounds = "line_number >= $first AND line_number < $end"
+    """The inputs of the results of the lines in `window`, from the resolver's tables."""
+    bounds = (
+        "batch BETWEEN $first_batch AND $last_batch "
+        "AND line_number >= $first_line AND line_number < $end_line"
+    )
 
     def read(sql: str) -> pl.DataFrame:
-        return conn.sql(sql, params=window).pl()
+        return conn.sql(sql, params=asdict(window)).pl()
 
     return ResultInputs(
-        lines=read(f"SELECT line_number FROM {tables.all_lines} WHERE {bounds}"),
+        lines=read(f"SELECT batch, line_number FROM {tables.all_lines} WHERE {bounds}"),
         fates=read(
             f"""
-            SELECT line_number, l.cluster, l.has_errors, c.matched, c.refs::VARCHAR[] AS refs,
-                t.reference_id::VARCHAR AS reference_id
-            FROM {tables.lines} l JOIN {tables.clusters} c USING (cluster)
-            LEFT JOIN {tables.targets} t USING (cluster)
+            SELECT batch, line_number, l.cluster, l.has_errors, c.matched,
+                c.refs::VARCHAR[] AS refs, t.reference_id::VARCHAR AS reference_id
+            FROM {tables.lines} l JOIN {tables.clusters} c USING (batch, cluster)
+            LEFT JOIN {tables.targets} t USING (batch, cluster)
             WHERE {bounds}
             """
         ),
         errors=read(f"SELECT * FROM {tables.errors} WHERE {bounds}"),
-        associated=read(f"SELECT line_number FROM {tables.associated} WHERE {bounds}")[
-            "line_number"
-        ],
+        associated=read(f"SELECT batch, line_number FROM {tables.associated} WHERE {bounds}"),
     )
 
 
@@ -102,7 +120,7 @@ def _match_errors(fates: pl.DataFrame, rule: StrategyRule) -> pl.DataFrame:
 
     def rows(condition: pl.Expr, code: ErrorCode, message: pl.Expr) -> pl.DataFrame:
         return fates.filter(condition).select(
-            "line_number",
+            *LINE_KEY,
             code=pl.lit(code.value),
             field=pl.lit("identifiers"),
             message=message,
@@ -127,14 +145,14 @@ def _match_errors(fates: pl.DataFrame, rule: StrategyRule) -> pl.DataFrame:
             pl.col("refs").list.first(),
         ),
     )
-    return pl.concat([collided, duplicate]).cast(ERRORS)  # type: ignore[arg-type]
+    return pl.concat([collided, duplicate]).cast(_KEYED_ERRORS)
 
 
-def _status(rule: StrategyRule, associated: pl.Series) -> pl.Expr:
+def _status(rule: StrategyRule) -> pl.Expr:
     """A failed line is `failed`; a written line with associations waits for them
     (`retrying`, see associations.py); one with errors is `partially_failed`."""
     waits = (
-        pl.col("line_number").is_in(associated.implode())
+        pl.col("is_associated")
         & pl.col("reference_id").is_not_null()
         # (under `discard` no line waits, not even one that created its reference)
         & pl.lit(rule.on_match is not OnMatch.KEEP_STORED)
@@ -151,27 +169,34 @@ def _status(rule: StrategyRule, associated: pl.Series) -> pl.Expr:
 
 
 def line_results(inputs: ResultInputs, rule: StrategyRule) -> pl.DataFrame:
-    """One result per line of the window (`frames.RESULTS`)."""
-    all_errors = pl.concat([inputs.errors.cast(ERRORS), _match_errors(inputs.fates, rule)])  # type: ignore[arg-type]
-    failed = all_errors.filter("fatal").select("line_number").unique()
+    """One result per line of the window (`frames.RESULTS`, with `batch`)."""
+    errors = inputs.errors.select("batch", *ERRORS).cast(_KEYED_ERRORS)
+    all_errors = pl.concat([errors, _match_errors(inputs.fates, rule)])
+    failed = all_errors.filter("fatal").select(*LINE_KEY).unique().with_columns(is_failed=True)
     # `discard`: the line is completed with the stored reference it matched.
     kept_stored = pl.when(
         (pl.col("matched") == 1) & pl.lit(rule.on_match is OnMatch.KEEP_STORED)
     ).then(pl.col("refs").list.first())
     per_line = (
-        all_errors.sort("line_number")
-        .group_by("line_number", maintain_order=True)
+        all_errors.sort(LINE_KEY, maintain_order=True)
+        .group_by(LINE_KEY, maintain_order=True)
         .agg(errors=pl.struct("code", "message", "field"))
     )
+    associated = inputs.associated.select(*LINE_KEY).unique().with_columns(is_associated=True)
     return (
-        inputs.lines.select("line_number")
+        inputs.lines.select(*LINE_KEY)
         .join(
-            inputs.fates.select("line_number", "reference_id", "refs", "matched"),
-            on="line_number",
+            inputs.fates.select(*LINE_KEY, "reference_id", "refs", "matched"),
+            on=LINE_KEY,
             how="left",
         )
-        .join(per_line, on="line_number", how="left")
-        .with_columns(is_failed=pl.col("line_number").is_in(failed["line_number"].implode()))
+        .join(per_line, on=LINE_KEY, how="left")
+        .join(failed, on=LINE_KEY, how="left")
+        .join(associated, on=LINE_KEY, how="left")
+        .with_columns(
+            is_failed=pl.col("is_failed").fill_null(False),
+            is_associated=pl.col("is_associated").fill_null(False),
+        )
         .with_columns(
             reference_id=pl.when(pl.col("is_failed"))
             .then(None)
@@ -181,11 +206,11 @@ def line_results(inputs: ResultInputs, rule: StrategyRule) -> pl.DataFrame:
             .cast(pl.List(ERROR)),
         )
         .select(
-            "line_number",
-            status=_status(rule, inputs.associated),
+            *LINE_KEY,
+            status=_status(rule),
             reference_id="reference_id",
             errors=errors_json(pl.col("errors")),
             failure_details=failure_details(pl.col("line_number"), pl.col("errors")),
         )
-        .sort("line_number")
+        .sort(LINE_KEY)
     )

@@ -12,7 +12,7 @@ import json
 import shutil
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
@@ -39,7 +39,7 @@ from import_pipeline.pipeline.load import (
     line_frame,
 )
 from import_pipeline.pipeline.passes import ValidatedBatch, validate_batches
-from import_pipeline.pipeline.resolve import StagedBatch, resolve_batch
+from import_pipeline.pipeline.resolve import BatchOutcome, StagedBatch, resolve_batches
 from import_pipeline.pipeline.workers import WORKER_PROCESSES, pack_consecutive, worker_pool
 
 __all__ = [  # the stages, in the order a batch goes through them
@@ -47,8 +47,8 @@ __all__ = [  # the stages, in the order a batch goes through them
     "load_batch",
     "validate_batches",
     "cluster_batch",
+    "resolve_group",
     "resolve_once",
-    "resolve_clustered",
     "LoadedBatch",
     "ValidatedBatch",
     "ClusteredBatch",
@@ -296,34 +296,21 @@ def _unreadable(conn: duckdb.DuckDBPyConnection, loaded: LoadedBatch) -> Resolve
     )
 
 
-def resolve_clustered(
-    conn: duckdb.DuckDBPyConnection,
-    clustered: ClusteredBatch,
-    strategy: CollisionStrategy,
-    *,
-    ttl: timedelta,
-    now: datetime | None = None,
-) -> ResolvedBatch:
-    """Resolves the batch against the store and writes it with its results, in one
-    transaction; `ttl` is how long an unresolved association waits."""
-    started = time.perf_counter()
+def _staged(clustered: ClusteredBatch) -> StagedBatch:
     validated = clustered.validated
     loaded = validated.loaded
-    if loaded.unreadable:
-        return _unreadable(conn, loaded)
-    outcome = resolve_batch(
-        conn,
-        StagedBatch(
-            batch_id=loaded.batch_id,
-            checksum=loaded.checksum,
-            parts={**validated.paths, "clusters": [clustered.clusters_path]},
-            physical_lines=int(loaded.stats["physical_lines"]),
-            blank_lines=int(loaded.stats["blank_lines"]),
-        ),
-        strategy,
-        now=now or datetime.now(UTC),
-        ttl=ttl,
+    return StagedBatch(
+        batch_id=loaded.batch_id,
+        checksum=loaded.checksum,
+        parts={**validated.paths, "clusters": [clustered.clusters_path]},
+        physical_lines=int(loaded.stats["physical_lines"]),
+        blank_lines=int(loaded.stats["blank_lines"]),
     )
+
+
+def _resolved(clustered: ClusteredBatch, outcome: BatchOutcome) -> ResolvedBatch:
+    validated = clustered.validated
+    loaded = validated.loaded
     return ResolvedBatch(
         record_key=loaded.record_key,
         name=loaded.name,
@@ -339,7 +326,7 @@ def resolve_clustered(
             "load": loaded.seconds,
             "validate": validated.seconds,
             "cluster": clustered.seconds,
-            "resolve": time.perf_counter() - started,
+            "resolve": outcome.seconds,
         },
     )
 
@@ -347,6 +334,52 @@ def resolve_clustered(
 #: Left in a batch's staging folder once its results are in the store, so that a retried
 #: step does not write the batch again.
 _RESOLVED_MARKER = "resolved.json"
+
+
+def resolve_group(
+    conn: duckdb.DuckDBPyConnection,
+    clustered: list[ClusteredBatch],
+    strategy: CollisionStrategy,
+    *,
+    ttl: timedelta,
+    now: datetime | None = None,
+) -> Iterator[tuple[int, ResolvedBatch | Exception]]:
+    """Resolves the batches against the store and writes them with their results, as one
+    after another in this order would (`resolve.resolve_batches`: in waves, each batch in
+    one transaction with others or alone); `ttl` is how long an unresolved association waits.
+    Yields (index in `clustered`, the batch resolved or the error that stopped it). A batch
+    an earlier attempt already stored is not written again (a retried step redoes only the
+    batches it had not stored); one that could not be read ends `failed` with its reason."""
+    pending: list[int] = []
+    for index, batch in enumerate(clustered):
+        marker = Path(batch.validated.loaded.staging) / _RESOLVED_MARKER
+        if marker.exists():
+            yield index, ResolvedBatch(**json.loads(marker.read_text()))
+        elif batch.validated.loaded.unreadable:
+            yield index, _stored(batch, _unreadable(conn, batch.validated.loaded))
+        else:
+            pending.append(index)
+    outcomes = resolve_batches(
+        conn,
+        [_staged(clustered[i]) for i in pending],
+        strategy,
+        now=now or datetime.now(UTC),
+        ttl=ttl,
+    )
+    for position, outcome in outcomes:
+        index = pending[position]
+        if isinstance(outcome, Exception):
+            yield index, outcome
+        else:
+            yield index, _stored(clustered[index], _resolved(clustered[index], outcome))
+
+
+def _stored(clustered: ClusteredBatch, resolved: ResolvedBatch) -> ResolvedBatch:
+    """Leaves the marker that the batch is stored."""
+    marker = Path(clustered.validated.loaded.staging) / _RESOLVED_MARKER
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(resolved.as_dict()))
+    return resolved
 
 
 def resolve_once(
@@ -357,14 +390,10 @@ def resolve_once(
     ttl: timedelta,
     now: datetime | None = None,
 ) -> ResolvedBatch:
-    """`resolve_clustered`, unless an earlier attempt already stored this staged batch: a
-    retried step redoes only the batches it had not stored."""
-    marker = Path(clustered.validated.loaded.staging) / _RESOLVED_MARKER
-    if marker.exists():
-        return ResolvedBatch(**json.loads(marker.read_text()))
-    resolved = resolve_clustered(conn, clustered, strategy, ttl=ttl, now=now)
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps(resolved.as_dict()))
+    """`resolve_group` of one batch; raises what stopped it."""
+    ((_, resolved),) = resolve_group(conn, [clustered], strategy, ttl=ttl, now=now)
+    if isinstance(resolved, Exception):
+        raise resolved
     return resolved
 
 
