@@ -161,20 +161,20 @@ def import_directly(
     items = sorted(started.batches, key=lambda b: b.batch.name)
     if not items:
         return out
-    clustered = [
-        stages.cluster_batch(
-            validate_batch(
-                stages.load_batch(
-                    landing,
-                    item.batch,
-                    batch_id=item.batch_id,
-                    staging=stages.staging_dir(settings, run_id, key, item.batch.name),
-                    settings=settings,
-                )
-            )
+    loaded = [
+        stages.load_batch(
+            landing,
+            item.batch,
+            batch_id=item.batch_id,
+            staging=stages.staging_dir(settings, run_id, key, item.batch.name),
+            settings=settings,
         )
         for item in items
     ]
+    if together:  # as the ops do: one validation, clustering and resolve of the group
+        clustered = stages.cluster_batches(stages.validate_batches(loaded))
+    else:
+        clustered = [stages.cluster_batch(validate_batch(batch)) for batch in loaded]
     groups = [clustered] if together else [[batch] for batch in clustered]
     for group in groups:
         with store.connect(settings.store) as conn:

@@ -185,19 +185,16 @@ def cluster_batches(
     context: dg.OpExecutionContext, validated: list[stages.ValidatedBatch]
 ) -> list[stages.ClusteredBatch]:
     """Groups lines that share trusted identifiers: each cluster ends as one reference."""
-    clustered_batches = []
-    engine = store.scratch_engine()
-    with _progress_in_log(context):
-        lines = progress.Stage("cluster", sum(b.lines_read for b in validated))
-        try:
-            for batch in validated:
-                with _failing_with(batch.loaded.name, lines_read=batch.lines_read):
-                    clustered = stages.cluster_batch(batch, engine)
-                context.log.info("batch %s: %d clusters", batch.loaded.name, clustered.clusters)
-                clustered_batches.append(clustered)
-                lines.advance(batch.lines_read)
-        finally:
-            engine.close()
+    names = ", ".join(b.loaded.name for b in validated)
+    lines_read = sum(b.lines_read for b in validated)
+    with _failing_with(names, lines_read=lines_read), _progress_in_log(context):
+        lines = progress.Stage("cluster", lines_read)
+        clustered_batches = stages.cluster_batches(validated)
+        lines.advance(lines_read)
+    for clustered in clustered_batches:
+        context.log.info(
+            "batch %s: %d clusters", clustered.validated.loaded.name, clustered.clusters
+        )
     return clustered_batches
 
 

@@ -7,10 +7,17 @@ filling memory: label propagation with pointer jumping, O(log(chain length)) rou
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import duckdb
 
 from import_pipeline.domain.identifiers import TRUSTED_TYPES
-from import_pipeline.store.connection import TempTables, sql_literal
+from import_pipeline.store.connection import (
+    TempTables,
+    files_of_batches_params,
+    files_of_batches_sql,
+    sql_literal,
+)
 
 
 def _edges_sql(identifiers: str) -> str:
@@ -77,21 +84,51 @@ def cluster_lines_in(
             return labels
 
 
-def cluster_to_parquet(
-    engine: duckdb.DuckDBPyConnection, *, lines: list[str], identifiers: list[str], path: str
-) -> int:
-    """Clusters the staged lines and identifiers (Parquet files) and writes the clusters to
-    `path`, sorted by line; returns how many clusters there are."""
+#: A line's key among several batches' lines: its batch's place above this, its number below.
+_BATCH_STRIDE = 1 << 32
+
+
+@dataclass(frozen=True)
+class ClusterFiles:
+    """One batch's staged lines and identifiers, and where its clusters go."""
+
+    lines: list[str]
+    identifiers: list[str]
+    path: str
+
+
+def cluster_to_parquet(engine: duckdb.DuckDBPyConnection, batches: list[ClusterFiles]) -> list[int]:
+    """Clusters each batch's staged lines and identifiers (Parquet files) and writes its
+    clusters to its `path`, sorted by line; returns how many clusters each batch has. The
+    batches of a group are clustered in one pass (lines keyed by batch and number, identifiers
+    by batch too, so no cluster spans two batches): a pass costs ~50 ms however small."""
+    count = len(batches)
+    params = {
+        **files_of_batches_params("lines", [b.lines for b in batches]),
+        **files_of_batches_params("identifiers", [b.identifiers for b in batches]),
+    }
     with TempTables(engine, "cluster") as tables:
         labels = cluster_lines_in(
             tables,
-            lines="read_parquet($lines)",
-            identifiers="read_parquet($identifiers)",
-            params={"lines": lines, "identifiers": identifiers},
+            lines=f"""(SELECT batch * {_BATCH_STRIDE} + line_number AS line_number
+                FROM {files_of_batches_sql("lines", count)})""",
+            identifiers=f"""(SELECT batch * {_BATCH_STRIDE} + line_number AS line_number,
+                identifier_type, batch || ':' || identifier AS identifier
+                FROM {files_of_batches_sql("identifiers", count)})""",
+            params=params,
         )
-        engine.execute(
-            f"COPY (SELECT * FROM {labels} ORDER BY line_number) "
-            f"TO {sql_literal(path)} (FORMAT parquet)"
+        for index, batch in enumerate(batches):
+            engine.execute(
+                f"""COPY (SELECT line_number - $base AS line_number, cluster - $base AS cluster
+                    FROM {labels} WHERE line_number // {_BATCH_STRIDE} = $batch
+                    ORDER BY line_number)
+                TO {sql_literal(batch.path)} (FORMAT parquet)""",
+                {"base": index * _BATCH_STRIDE, "batch": index},
+            )
+        counts = dict(
+            engine.execute(
+                f"SELECT line_number // {_BATCH_STRIDE}, count(DISTINCT cluster) "
+                f"FROM {labels} GROUP BY 1"
+            ).fetchall()
         )
-        (clusters,) = engine.execute(f"SELECT count(DISTINCT cluster) FROM {labels}").fetchall()[0]
-    return int(clusters)
+    return [int(counts.get(index, 0)) for index in range(count)]

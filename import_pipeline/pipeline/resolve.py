@@ -28,7 +28,12 @@ from import_pipeline.domain.statuses import ImportResultStatus, derive_batch_sta
 from import_pipeline.domain.strategies import STRATEGIES, CollisionStrategy, OnMatch, StrategyRule
 from import_pipeline.pipeline import associations, results
 from import_pipeline.store import batch_writes
-from import_pipeline.store.connection import TempTables, transaction
+from import_pipeline.store.connection import (
+    TempTables,
+    files_of_batches_params,
+    files_of_batches_sql,
+    transaction,
+)
 from import_pipeline.store.records import update_batch_statuses
 
 #: Results are computed and written this many lines at a time: memory stays bounded.
@@ -75,14 +80,8 @@ class BatchTables(results.ResultTables):
 
 
 def _part_sql(part: str, batches: int) -> str:
-    """A staged part of every batch of the wave, with its `batch`: the files of one batch are
-    read as they are; those of several are told apart by their file name."""
-    if batches == 1:
-        return f"(SELECT 0::BIGINT AS batch, * FROM read_parquet(${part}))"
-    return f"""(SELECT f.batch, p.* EXCLUDE (filename)
-        FROM read_parquet(${part}, filename = true) p
-        JOIN (SELECT unnest(${part}) AS path, unnest(${part}_batch)::BIGINT AS batch) f
-            ON f.path = p.filename)"""
+    """A staged part of every batch of the wave, with its `batch`."""
+    return files_of_batches_sql(part, batches)
 
 
 def _all_lines_sql(batches: int) -> str:
@@ -152,9 +151,7 @@ def _part_params(batches: list[StagedBatch]) -> dict[str, object]:
     """Each part's files of every batch, and (for several batches) which batch each is."""
     params: dict[str, object] = {}
     for part in batches[0].parts:
-        paths = [(path, index) for index, b in enumerate(batches) for path in b.parts[part]]
-        params[part] = [path for path, _ in paths]
-        params[f"{part}_batch"] = [index for _, index in paths]
+        params.update(files_of_batches_params(part, [b.parts[part] for b in batches]))
     return params
 
 

@@ -194,6 +194,25 @@ class TempTables:
                     raise
 
 
+def files_of_batches_sql(param: str, batches: int) -> str:
+    """The Parquet files of several batches (the parameters of `files_of_batches_params`) as
+    one source with a `batch` column, each row's batch's place: one batch's are read as they
+    are, several batches' told apart by their file's name."""
+    if batches == 1:
+        return f"(SELECT 0::BIGINT AS batch, * FROM read_parquet(${param}))"
+    return f"""(SELECT f.batch, p.* EXCLUDE (filename)
+        FROM read_parquet(${param}, filename = true) p
+        JOIN (SELECT unnest(${param}) AS path, unnest(${param}_batch)::BIGINT AS batch) f
+            ON f.path = p.filename)"""
+
+
+def files_of_batches_params(param: str, files: list[list[str]]) -> dict[str, object]:
+    """`files[i]`, the Parquet files of batch i, as the parameters `files_of_batches_sql`
+    reads."""
+    tagged = [(path, batch) for batch, paths in enumerate(files) for path in paths]
+    return {param: [path for path, _ in tagged], f"{param}_batch": [b for _, b in tagged]}
+
+
 @contextmanager
 def values_table(conn: duckdb.DuckDBPyConnection, name: str, values: list[str]) -> Iterator[str]:
     """`values` as a one-column (`value`) table named `name` for the body: a big list bound
