@@ -175,6 +175,27 @@ def canonical(settings: Settings) -> dict:
         }
 
 
+def _assert_together_ends_as_one_by_one(
+    settings: Settings,
+    one_by_one: Settings,
+    landing: LandingZone,
+    strategy: CollisionStrategy,
+    seed: int,
+    works: int,
+) -> None:
+    """Imports the same random batches into `settings`' store as one group and into
+    `one_by_one`'s a batch at a time; the stores and the batches' outcomes must be equal."""
+    rng = random.Random(f"{strategy.value}-{seed}")
+    write_record(landing, "rec")
+    _write_batches(landing, "rec", rng, 14, works)
+    alone = import_directly(one_by_one, landing, "rec", strategy=strategy, now=NOW)
+    grouped = import_directly(settings, landing, "rec", strategy=strategy, now=NOW, together=True)
+    assert canonical(settings) == canonical(one_by_one)
+    assert [
+        (b.name, b.status, b.counts, b.references_created, b.references_merged) for b in grouped
+    ] == [(b.name, b.status, b.counts, b.references_created, b.references_merged) for b in alone]
+
+
 @pytest.mark.parametrize("strategy", list(CollisionStrategy))
 #: Few works: batches depend on each other at every turn; many: most waves are long.
 @pytest.mark.parametrize(("seed", "works"), [(1, 24), (2, 24), (3, 300)])
@@ -186,19 +207,19 @@ def test_batches_stored_together_end_as_stored_one_after_another(
     seed: int,
     works: int,
 ) -> None:
-    rng = random.Random(f"{strategy.value}-{seed}")
-    write_record(landing, "rec")
-    _write_batches(landing, "rec", rng, 14, works)
-    together = dataclasses.replace(
-        settings, duckdb_path=tmp_path / "together.duckdb", store_url=None
+    one_by_one = dataclasses.replace(
+        settings, duckdb_path=tmp_path / "alone.duckdb", store_url=None
     )
-    one_by_one = import_directly(settings, landing, "rec", strategy=strategy, now=NOW)
-    grouped = import_directly(together, landing, "rec", strategy=strategy, now=NOW, together=True)
-    assert canonical(together) == canonical(settings)
-    as_counts = [(b.name, b.status, b.counts, b.references_created, b.references_merged)
-                 for b in one_by_one]  # fmt: skip
-    assert [(b.name, b.status, b.counts, b.references_created, b.references_merged)
-            for b in grouped] == as_counts  # fmt: skip
+    _assert_together_ends_as_one_by_one(settings, one_by_one, landing, strategy, seed, works)
+
+
+@pytest.mark.parametrize("strategy", [CollisionStrategy.MERGE_DEFENSIVE, CollisionStrategy.APPEND])
+def test_on_postgresql_too(
+    settings: Settings, landing: LandingZone, store_database: str, strategy: CollisionStrategy
+) -> None:
+    """The waves' SQL runs through DuckDB over the attached database: the same outcome."""
+    on_postgres = dataclasses.replace(settings, store_url=store_database)
+    _assert_together_ends_as_one_by_one(on_postgres, settings, landing, strategy, 3, 300)
 
 
 def test_independent_batches_are_stored_in_one_wave(
