@@ -92,6 +92,29 @@ def test_three_copies_make_one_star_and_the_fourth_is_distinct(settings, landing
     assert decided["d"] == ("distinct", None, "system")
 
 
+def test_a_maybe_is_shown_beside_the_reference_it_may_duplicate(settings, landing) -> None:
+    _imported(settings, landing)
+    maybe, other = _ref(settings, "d"), _ref(settings, "a")
+    with store.connect(settings.store) as conn:
+        conn.execute(
+            "UPDATE duplicate_decisions SET decision = 'maybe', duplicate_of = ?, score = 0.8 "
+            "WHERE reference_id = ?",
+            [other, maybe],
+        )
+        everything = [
+            ref for (ref,) in conn.execute("SELECT id::VARCHAR FROM reference").fetchall()
+        ]
+        (shown,) = store.maybe_pairs(conn, everything)
+        assert store.maybe_pairs(conn, [other]) == []  # only maybes among the references asked
+    assert (shown["reference"], shown["other"], shown["score"]) == (maybe, other, 0.8)
+    assert (shown["a_title"], shown["a_year"], shown["a_pages"]) == (
+        "An unrelated trial of something else entirely", "2001", "9"
+    )  # fmt: skip
+    assert (shown["b_title"], shown["b_authors"], shown["b_venue"], shown["b_pages"]) == (
+        TITLE, "Zekry, D.", "Diabetes & Metabolism", "149-155"
+    )  # fmt: skip
+
+
 def test_detection_again_and_a_reimport_change_no_decision(settings, landing) -> None:
     before = _imported(settings, landing)
     _detect_all(settings)

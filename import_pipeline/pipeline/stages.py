@@ -374,7 +374,13 @@ def resolve_group(
         if marker.exists():
             yield index, ResolvedBatch(**json.loads(marker.read_text()))
         elif batch.validated.loaded.unreadable:
-            yield index, _stored(batch, _unreadable(conn, batch.validated.loaded))
+            try:
+                failed: ResolvedBatch | Exception = _stored(
+                    batch, _unreadable(conn, batch.validated.loaded)
+                )
+            except Exception as exc:  # it fails alone, as any batch does
+                failed = exc
+            yield index, failed
         else:
             pending.append(index)
     outcomes = resolve_batches(

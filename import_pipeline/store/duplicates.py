@@ -233,21 +233,16 @@ def duplicates_without_canonical(conn: duckdb.DuckDBPyConnection) -> list[tuple]
     ).fetchall()
 
 
-#: A reference's first bibliographic record, as the `maybe` table shows it.
-_BIBLIOGRAPHIC = """
-    SELECT reference_id, arg_min(content, created_at) AS c FROM reference_enhancement
-    WHERE enhancement_type = 'bibliographic' GROUP BY reference_id
-"""
-
-
 def maybe_pairs(
     conn: duckdb.DuckDBPyConnection, references: list[str], limit: int = 10
 ) -> list[dict[str, Any]]:
     """The first `maybe` decisions among `references`, each beside the reference it may
-    duplicate: title, authors, year, venue and pages of both."""
+    duplicate: title, authors, year, venue and pages of both. Only those pairs' records are
+    read (the first bibliographic record of every reference would not fit in the store's
+    memory for a store of millions)."""
     fields = """
         {x}.c ->> 'title' AS {x}_title,
-        array_to_string(CAST(json_extract({x}.c, '$.authorship[*].display_name') AS VARCHAR[]), '; ')
+        array_to_string(json_extract_string({x}.c, '$.authorship[*].display_name'), '; ')
             AS {x}_authors,
         {x}.c ->> 'publication_year' AS {x}_year,
         {x}.c -> 'publication_venue' ->> 'display_name' AS {x}_venue,
@@ -257,13 +252,23 @@ def maybe_pairs(
     with values_table(conn, "frame_maybe", references) as refs:
         cursor = conn.execute(
             f"""
+            WITH shown AS (
+                SELECT reference_id, duplicate_of, score FROM duplicate_decisions
+                WHERE decision = 'maybe' AND reference_id IN (SELECT value::UUID FROM {refs})
+                ORDER BY score DESC, reference_id LIMIT {int(limit)}
+            ), first_records AS (
+                SELECT reference_id, arg_min(content, created_at) AS c
+                FROM reference_enhancement
+                WHERE enhancement_type = 'bibliographic' AND reference_id IN (
+                    SELECT reference_id FROM shown UNION SELECT duplicate_of FROM shown)
+                GROUP BY reference_id
+            )
             SELECT d.reference_id::VARCHAR AS reference, d.duplicate_of::VARCHAR AS other,
                 d.score, {fields.format(x="a")}, {fields.format(x="b")}
-            FROM duplicate_decisions d
-            LEFT JOIN ({_BIBLIOGRAPHIC}) a ON a.reference_id = d.reference_id
-            LEFT JOIN ({_BIBLIOGRAPHIC}) b ON b.reference_id = d.duplicate_of
-            WHERE d.decision = 'maybe' AND d.reference_id IN (SELECT value::UUID FROM {refs})
-            ORDER BY d.score DESC, d.reference_id LIMIT {int(limit)}
+            FROM shown d
+            LEFT JOIN first_records a ON a.reference_id = d.reference_id
+            LEFT JOIN first_records b ON b.reference_id = d.duplicate_of
+            ORDER BY d.score DESC, d.reference_id
             """
         )
         names = [column[0] for column in cursor.description]
