@@ -416,18 +416,3 @@ def resolve_batches(
         # A wave cut short by a dependency is followed by a small one, which grows back to
         # the rest when every batch of it could be stored together.
         window = len(batches) if len(outcomes) == len(wave) else max(2 * len(outcomes), 2)
-
-
-def resolve_batch(
-    conn: duckdb.DuckDBPyConnection,
-    batch: StagedBatch,
-    strategy: CollisionStrategy,
-    *,
-    now: datetime,
-    ttl: timedelta,
-) -> BatchOutcome:
-    """`resolve_batches` for one batch; raises what stopped it."""
-    ((_, outcome),) = resolve_batches(conn, [batch], strategy, now=now, ttl=ttl)
-    if isinstance(outcome, Exception):
-        raise outcome
-    return outcome

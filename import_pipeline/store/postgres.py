@@ -2,8 +2,8 @@
 run by DuckDB over the database attached with DuckDB's `postgres` extension.
 
 The resolver's set-based SQL runs in DuckDB as it does on the file; rows reach PostgreSQL in
-bulk (the extension writes with binary COPY) inside one PostgreSQL transaction per batch, so
-readers see a batch whole or not at all (MVCC) and are never blocked by a writer.
+bulk (the extension writes with binary COPY) inside one PostgreSQL transaction per wave of
+batches, so readers see a batch whole or not at all (MVCC) and are never blocked by a writer.
 
 Writers are serialised by a PostgreSQL advisory lock held by a session of their own for as long
 as the writer is connected (what the DuckDB file's lock does for the file): the extension's
