@@ -16,6 +16,7 @@ lines at a time.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -259,15 +260,10 @@ def _write_results(
     staged: BatchTables,
     batches: list[StagedBatch],
     rule: StrategyRule,
-    references: pl.DataFrame,
-) -> list[tuple[dict[str, int], dict[bool, int]]]:
-    """One result per line read, replacing those of older versions of the batches; per
-    batch, its results' counts by status and how many references it created (True) or
-    merged into (False): those of clusters with a line that was written (`references`:
-    batch, reference_id, is_new)."""
+) -> None:
+    """One result per line read, replacing those of older versions of the batches."""
     batch_ids = [batch.batch_id for batch in batches]
     batch_writes.delete_results(conn, batch_ids)
-    counted = []
     for window in _windows(batches):
         written = results.line_results(results.read_window(conn, staged, window), rule)
         batch_writes.insert_results(
@@ -278,36 +274,50 @@ def _write_results(
                 )
             ),
         )
-        counted.append(
-            (
-                written.group_by("batch", "status").len(),
-                written.filter(pl.col("status") != ImportResultStatus.FAILED.value)
-                .select("batch", "reference_id")
-                .unique(),
-            )
-        )
-    statuses = pl.concat([c[0] for c in counted]).group_by("batch", "status").agg(pl.sum("len"))
-    kept = (
-        pl.concat([c[1] for c in counted]).unique().join(references, on=["batch", "reference_id"])
-    )
-    outcomes = []
-    for index in range(len(batches)):
-        counts = {status.value: 0 for status in ImportResultStatus}
-        counts.update(
-            dict(statuses.filter(pl.col("batch") == index).select("status", "len").iter_rows())
-        )
-        created = kept.filter(pl.col("batch") == index)["is_new"]
-        outcomes.append((counts, {True: int(created.sum()), False: int((~created).sum())}))
-    return outcomes
 
 
-def _result_counts(conn: duckdb.DuckDBPyConnection, batch_id: str) -> dict[str, int]:
-    counts = {status.value: 0 for status in ImportResultStatus}
+def _batch_ids_sql(batch_ids: list[str]) -> str:
+    """The wave's batches as a table (batch, batch_id) of constants."""
+    rows = ", ".join(f"({index}, '{uuid.UUID(b)}'::UUID)" for index, b in enumerate(batch_ids))
+    return f"(VALUES {rows}) AS ids(batch, batch_id)"
+
+
+def _references_written(
+    conn: duckdb.DuckDBPyConnection, staged: BatchTables, batch_ids: list[str]
+) -> dict[tuple[int, bool], int]:
+    """Per (batch, is_new): the references each stored batch created (True) or merged into
+    (False): those of clusters with a line that was written (a cluster whose lines all
+    failed wrote nothing)."""
     rows = conn.execute(
-        "SELECT status, count(*) FROM import_results WHERE import_batch_id = ? GROUP BY 1",
-        [batch_id],
+        f"""
+        SELECT t.batch, t.is_new, count(*) FROM {staged.targets} t
+        SEMI JOIN (
+            SELECT l.batch, l.cluster FROM {staged.lines} l
+            JOIN {_batch_ids_sql(batch_ids)} USING (batch)
+            JOIN import_results r
+                ON r.import_batch_id = ids.batch_id AND r.line_number = l.line_number
+            WHERE r.{batch_writes.batch_ids_in(batch_ids)} AND r.status <> $failed
+        ) w ON w.batch = t.batch AND w.cluster = t.cluster
+        GROUP BY ALL
+        """,
+        {"failed": ImportResultStatus.FAILED.value},
     ).fetchall()
-    counts.update(dict(rows))
+    return {(int(batch), bool(is_new)): int(count) for batch, is_new, count in rows}
+
+
+def _result_counts(
+    conn: duckdb.DuckDBPyConnection, batch_ids: list[str]
+) -> dict[str, dict[str, int]]:
+    """Per batch id: its results' counts by status (every status named)."""
+    counts = {
+        batch_id: {status.value: 0 for status in ImportResultStatus} for batch_id in batch_ids
+    }
+    rows = conn.execute(
+        "SELECT import_batch_id::VARCHAR, status, count(*) FROM import_results "
+        f"WHERE {batch_writes.batch_ids_in(batch_ids)} GROUP BY ALL"
+    ).fetchall()
+    for batch_id, status, count in rows:
+        counts[batch_id][status] = int(count)
     return counts
 
 
@@ -328,17 +338,14 @@ def _store_wave(
     with TempTables(conn, "resolve") as tables, transaction(conn):
         staged = stage_batches(tables, wave, rule)
         plan = batch_writes.plan_writes(tables, staged.targets, staged.identifiers,
-                                        staged.enhancements, rule)  # fmt: skip
+                                        staged.enhancements, rule,
+                                        materialise=len(wave) > 1)  # fmt: skip
         applied = _applied_count(conn, staged, plan, rule, len(wave))
         stored = wave[:applied]
         batch_writes.apply_writes(conn, plan, staged.targets, staged.enhancements, rule,
                                   applied=applied)  # fmt: skip
-        references = conn.sql(
-            f"SELECT batch, reference_id::VARCHAR AS reference_id, is_new FROM {staged.targets} "
-            "WHERE batch < $applied",
-            params={"applied": applied},
-        ).pl()
-        counted = _write_results(conn, staged, stored, rule, references)
+        _write_results(conn, staged, stored, rule)
+        batch_ids = [b.batch_id for b in stored]
         batch_writes.finish_batches(
             conn,
             [batch_writes.BatchVersionRead(b.batch_id, b.checksum, b.physical_lines,
@@ -352,27 +359,26 @@ def _store_wave(
         )
         linked = associations.link_batches(
             conn,
-            batch_ids=[b.batch_id for b in stored],
+            batch_ids=batch_ids,
             parts=stored[0].parts["associations"] if associated else None,
             references=writes,
             now=now,
             ttl=ttl,
         )
-        update_batch_statuses(conn, [b.batch_id for b in stored])
-        outcomes = []
-        for batch, (counts, written) in zip(stored, counted, strict=True):
-            if associated:  # linking may have moved its own results
-                counts = _result_counts(conn, batch.batch_id)
-            outcomes.append(
-                BatchOutcome(
-                    counts=counts,
-                    references_created=written[True],
-                    references_merged=written[False],
-                    status=derive_batch_status(counts).value,
-                    associations_linked=linked.linked if associated else 0,
-                    associations_waiting=linked.waiting if associated else 0,
-                )
+        update_batch_statuses(conn, batch_ids)
+        written = _references_written(conn, staged, batch_ids)
+        counts = _result_counts(conn, batch_ids)  # after linking, which may move results
+        outcomes = [
+            BatchOutcome(
+                counts=counts[batch.batch_id],
+                references_created=written.get((index, True), 0),
+                references_merged=written.get((index, False), 0),
+                status=derive_batch_status(counts[batch.batch_id]).value,
+                associations_linked=linked.linked if associated else 0,
+                associations_waiting=linked.waiting if associated else 0,
             )
+            for index, batch in enumerate(stored)
+        ]
     seconds = time.perf_counter() - started
     lines = sum(max(b.physical_lines, 1) for b in stored)
     for batch, outcome in zip(stored, outcomes, strict=True):

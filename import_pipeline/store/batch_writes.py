@@ -104,8 +104,10 @@ def _stored_enhancements_sql(targets: str, replaced: str | None, rule: StrategyR
     """
 
 
-def _added_identifiers_sql(targets: str, identifiers: str, stored: str) -> str:
-    """Each batch's identifiers its reference lacks; with `$new_types_only`, an identifier of
+def _added_identifiers_sql(
+    targets: str, identifiers: str, stored: str, new_types_only: bool
+) -> str:
+    """Each batch's identifiers its reference lacks; with `new_types_only`, an identifier of
     a type the reference has already is left out (the stored one wins)."""
     return f"""
         SELECT DISTINCT t.batch, t.reference_id, i.identifier_type, i.identifier,
@@ -116,13 +118,15 @@ def _added_identifiers_sql(targets: str, identifiers: str, stored: str) -> str:
             WHERE ri.batch = t.batch AND ri.reference_id = t.reference_id
                 AND ri.identifier_type = i.identifier_type
                 AND COALESCE(ri.other_identifier_name, '') = COALESCE(i.other_identifier_name, '')
-                AND (ri.identifier = i.identifier OR $new_types_only))
+                AND (ri.identifier = i.identifier OR {_sql_bool(new_types_only)}))
     """
 
 
-def _added_enhancements_sql(targets: str, enhancements: str, stored: str) -> str:
+def _added_enhancements_sql(
+    targets: str, enhancements: str, stored: str, new_type_and_source_only: bool
+) -> str:
     """Each batch's enhancements, each once per reference, that the reference lacks as exact
-    duplicates; with `$new_type_and_source_only`, one whose (type, source) the reference has
+    duplicates; with `new_type_and_source_only`, one whose (type, source) the reference has
     is left out. Narrow rows: the wide content is joined once, when they are written."""
     return f"""
         WITH keyed AS NOT MATERIALIZED (  -- narrow: scanned twice rather than stored
@@ -149,16 +153,29 @@ def _added_enhancements_sql(targets: str, enhancements: str, stored: str) -> str
         ANTI JOIN later_copies c USING (batch, line_number, position)
         ANTI JOIN {stored} same ON same.batch = t.batch
             AND same.reference_id = t.reference_id AND same.content_hash = e.content_hash
-        ANTI JOIN {stored} kind ON $new_type_and_source_only AND kind.batch = t.batch
+        ANTI JOIN {stored} kind ON {_sql_bool(new_type_and_source_only)} AND kind.batch = t.batch
             AND kind.reference_id = t.reference_id
             AND kind.enhancement_type = e.enhancement_type AND kind.source = e.source
     """
 
 
+def _sql_bool(value: bool) -> str:
+    return "TRUE" if value else "FALSE"
+
+
 def plan_writes(
-    tables: TempTables, targets: str, identifiers: str, enhancements: str, rule: StrategyRule
+    tables: TempTables,
+    targets: str,
+    identifiers: str,
+    enhancements: str,
+    rule: StrategyRule,
+    *,
+    materialise: bool,
 ) -> WritePlan:
-    """What each batch would write into its targets, as `rule` says for the stored ones."""
+    """What each batch would write into its targets, as `rule` says for the stored ones.
+    The additions are temp tables when `materialise` (a wave of several batches reads them to
+    decide which to store), else subqueries the writes read once (one batch: no copy of its
+    millions of rows)."""
     removed = None
     if rule.identifiers is IdentifierMerge.REPLACE_SAME_TYPE:
         removed = tables.create("removed_identifiers",
@@ -177,20 +194,26 @@ def plan_writes(
     stored_enhancements = tables.create(
         "stored_enhancements", _stored_enhancements_sql(targets, replaced, rule)
     )
+    added = {
+        "added_identifiers": _added_identifiers_sql(
+            targets,
+            identifiers,
+            stored_identifiers,
+            new_types_only=rule.identifiers is IdentifierMerge.ADD_NEW_TYPES,
+        ),
+        "added_enhancements": _added_enhancements_sql(
+            targets,
+            enhancements,
+            stored_enhancements,
+            new_type_and_source_only=rule.enhancements is EnhancementMerge.ADD_NEW_TYPE_AND_SOURCE,
+        ),
+    }
+    sources = {
+        name: tables.create(name, sql) if materialise else f"({sql})" for name, sql in added.items()
+    }
     return WritePlan(
-        added_identifiers=tables.create(
-            "added_identifiers",
-            _added_identifiers_sql(targets, identifiers, stored_identifiers),
-            {"new_types_only": rule.identifiers is IdentifierMerge.ADD_NEW_TYPES},
-        ),
-        added_enhancements=tables.create(
-            "added_enhancements",
-            _added_enhancements_sql(targets, enhancements, stored_enhancements),
-            {
-                "new_type_and_source_only": rule.enhancements
-                is EnhancementMerge.ADD_NEW_TYPE_AND_SOURCE
-            },
-        ),
+        added_identifiers=sources["added_identifiers"],
+        added_enhancements=sources["added_enhancements"],
         removed_identifiers=removed,
         replaced_enhancements=replaced,
     )
@@ -242,13 +265,15 @@ def apply_writes(
         params,
     )
     if rule.takes_visibility:
-        # A reference two of these batches match takes the later one's (the earlier one
-        # left it as it was: else the later would have waited for the next wave).
+        # A reference several clusters match takes the last one's, as one line after another
+        # would (a cluster is named by its first line; an earlier batch of the wave that
+        # matched it left it as it was, else this one would have waited for the next wave).
         conn.execute(
             f"""
             UPDATE reference SET visibility = t.visibility, updated_at = now()
-            FROM (SELECT reference_id, arg_max(visibility, batch) AS visibility FROM {targets}
-                  WHERE NOT is_new AND batch < $applied GROUP BY reference_id) t
+            FROM (SELECT reference_id,
+                    arg_max(visibility, batch * 4294967296 + cluster) AS visibility
+                  FROM {targets} WHERE NOT is_new AND batch < $applied GROUP BY reference_id) t
             WHERE reference.id = t.reference_id
             """,
             params,
