@@ -80,16 +80,11 @@ class BatchTables(results.ResultTables):
 # -- the steps --------------------------------------------------------------------------------
 
 
-def _part_sql(part: str, batches: int) -> str:
-    """A staged part of every batch of the wave, with its `batch`."""
-    return files_of_batches_sql(part, batches)
-
-
 def _all_lines_sql(batches: int) -> str:
     """Every line that was read, with its cluster."""
     return f"""
-        SELECT l.batch, l.line_number, l.visibility, c.cluster FROM {_part_sql("lines", batches)} l
-        JOIN {_part_sql("clusters", batches)} c USING (batch, line_number)
+        SELECT l.batch, l.line_number, l.visibility, c.cluster FROM {files_of_batches_sql("lines", batches)} l
+        JOIN {files_of_batches_sql("clusters", batches)} c USING (batch, line_number)
     """
 
 
@@ -109,7 +104,7 @@ def _usable_lines_sql(all_lines: str, errors: str) -> str:
 def _parts_sql(part: str, lines: str, batches: int) -> str:
     """The valid identifiers or enhancements of the usable lines, with their cluster."""
     return f"""
-        SELECT p.*, l.cluster FROM {_part_sql(part, batches)} p
+        SELECT p.*, l.cluster FROM {files_of_batches_sql(part, batches)} p
         JOIN {lines} l USING (batch, line_number)
     """
 
@@ -145,7 +140,9 @@ def _targets_sql(clusters: str) -> str:
 
 
 def _associated_lines_sql(batches: int) -> str:
-    return f"SELECT DISTINCT batch, line_number FROM {_part_sql('associations', batches)}"
+    return (
+        f"SELECT DISTINCT batch, line_number FROM {files_of_batches_sql('associations', batches)}"
+    )
 
 
 def _part_params(batches: list[StagedBatch]) -> dict[str, object]:
@@ -166,7 +163,9 @@ def stage_batches(
         "merges": rule.on_match is OnMatch.MERGE,
     }
     count = len(batches)
-    errors = tables.create("errors", f"SELECT * FROM {_part_sql('errors', count)}", params)
+    errors = tables.create(
+        "errors", f"SELECT * FROM {files_of_batches_sql('errors', count)}", params
+    )
     all_lines = tables.create("all_lines", _all_lines_sql(count), params)
     lines = tables.create("lines", _usable_lines_sql(all_lines, errors))
     identifiers = tables.create("identifiers", _parts_sql("identifiers", lines, count), params)

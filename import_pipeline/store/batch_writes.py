@@ -244,6 +244,71 @@ def changed_identifiers_sql(plan: WritePlan) -> str:
     return " UNION ALL ".join(parts)
 
 
+def _insert_new_references_sql(targets: str) -> str:
+    return f"""
+        INSERT INTO reference (id, visibility, created_at, updated_at)
+        SELECT reference_id, visibility, now(), now() FROM {targets}
+        WHERE is_new AND batch < $applied
+    """
+
+
+def _take_visibility_sql(targets: str) -> str:
+    """A reference several clusters match takes the last one's, as one line after another
+    would (a cluster is named by its first line; an earlier batch of the wave that matched it
+    left it as it was, else this one would have waited for the next wave)."""
+    return f"""
+        UPDATE reference SET visibility = t.visibility, updated_at = now()
+        FROM (SELECT reference_id, arg_max(visibility, batch * 4294967296 + cluster) AS visibility
+              FROM {targets} WHERE NOT is_new AND batch < $applied GROUP BY reference_id) t
+        WHERE reference.id = t.reference_id
+    """
+
+
+def _remove_identifiers_sql(removed: str) -> str:
+    return f"""
+        DELETE FROM reference_identifier ri USING (
+            SELECT * FROM {removed} WHERE batch < $applied) r
+        WHERE ri.reference_id = r.reference_id AND ri.identifier_type = r.identifier_type
+            AND ri.identifier = r.identifier
+            AND COALESCE(ri.other_identifier_name, '') = COALESCE(r.other_identifier_name, '')
+    """
+
+
+def _remove_enhancements_sql(replaced: str, rule: StrategyRule) -> str:
+    """The stored enhancements the batches replace: all of a reference's, or those of a
+    (type, source) they bring (the keys `_replaced_enhancement_keys_sql` planned)."""
+    same_kind = (
+        ""
+        if rule.enhancements is EnhancementMerge.REPLACE_ALL
+        else "AND re.enhancement_type = k.enhancement_type AND re.source = k.source"
+    )
+    return f"""
+        DELETE FROM reference_enhancement re USING (
+            SELECT * FROM {replaced} WHERE batch < $applied) k
+        WHERE re.reference_id = k.reference_id {same_kind}
+    """
+
+
+def _insert_identifiers_sql(added: str) -> str:
+    return f"""
+        INSERT INTO reference_identifier (reference_id, identifier_type, identifier,
+            other_identifier_name, created_at)
+        SELECT reference_id, identifier_type, identifier, other_identifier_name, now()
+        FROM {added} WHERE batch < $applied
+    """
+
+
+def _insert_enhancements_sql(added: str, enhancements: str) -> str:
+    return f"""
+        INSERT INTO reference_enhancement (id, reference_id, enhancement_type, source,
+            visibility, robot_version, processor_version, content, content_hash, created_at)
+        SELECT uuid(), k.reference_id, e.enhancement_type, e.source, e.visibility,
+            e.robot_version, e.processor_version, e.content, e.content_hash, now()
+        FROM {added} k JOIN {enhancements} e USING (batch, line_number, position)
+        WHERE k.batch < $applied
+    """
+
+
 def apply_writes(
     conn: duckdb.DuckDBPyConnection,
     plan: WritePlan,
@@ -255,79 +320,19 @@ def apply_writes(
 ) -> None:
     """Writes the plan of the wave's first `applied` batches: creates their new references,
     removes what they replace, adds what they bring."""
-    params = {"applied": applied}
-    conn.execute(
-        f"""
-        INSERT INTO reference (id, visibility, created_at, updated_at)
-        SELECT reference_id, visibility, now(), now() FROM {targets}
-        WHERE is_new AND batch < $applied
-        """,
-        params,
-    )
+    statements = [_insert_new_references_sql(targets)]
     if rule.takes_visibility:
-        # A reference several clusters match takes the last one's, as one line after another
-        # would (a cluster is named by its first line; an earlier batch of the wave that
-        # matched it left it as it was, else this one would have waited for the next wave).
-        conn.execute(
-            f"""
-            UPDATE reference SET visibility = t.visibility, updated_at = now()
-            FROM (SELECT reference_id,
-                    arg_max(visibility, batch * 4294967296 + cluster) AS visibility
-                  FROM {targets} WHERE NOT is_new AND batch < $applied GROUP BY reference_id) t
-            WHERE reference.id = t.reference_id
-            """,
-            params,
-        )
+        statements.append(_take_visibility_sql(targets))
     if plan.removed_identifiers:
-        conn.execute(
-            f"""
-            DELETE FROM reference_identifier ri USING (
-                SELECT * FROM {plan.removed_identifiers} WHERE batch < $applied) r
-            WHERE ri.reference_id = r.reference_id AND ri.identifier_type = r.identifier_type
-                AND ri.identifier = r.identifier
-                AND COALESCE(ri.other_identifier_name, '') = COALESCE(r.other_identifier_name, '')
-            """,
-            params,
-        )
-    if rule.enhancements is EnhancementMerge.REPLACE_ALL:
-        conn.execute(
-            f"""
-            DELETE FROM reference_enhancement WHERE reference_id IN (
-                SELECT reference_id FROM {plan.replaced_enhancements} WHERE batch < $applied)
-            """,
-            params,
-        )
-    elif plan.replaced_enhancements:
-        conn.execute(
-            f"""
-            DELETE FROM reference_enhancement re USING (
-                SELECT * FROM {plan.replaced_enhancements} WHERE batch < $applied) k
-            WHERE re.reference_id = k.reference_id AND re.enhancement_type = k.enhancement_type
-                AND re.source = k.source
-            """,
-            params,
-        )
-    conn.execute(
-        f"""
-        INSERT INTO reference_identifier (reference_id, identifier_type, identifier,
-            other_identifier_name, created_at)
-        SELECT reference_id, identifier_type, identifier, other_identifier_name, now()
-        FROM {plan.added_identifiers} WHERE batch < $applied
-        """,
-        params,
-    )
-    conn.execute(
-        f"""
-        INSERT INTO reference_enhancement (id, reference_id, enhancement_type, source,
-            visibility, robot_version, processor_version, content, content_hash, created_at)
-        SELECT uuid(), k.reference_id, e.enhancement_type, e.source, e.visibility,
-            e.robot_version, e.processor_version, e.content, e.content_hash, now()
-        FROM {plan.added_enhancements} k JOIN {enhancements} e
-            USING (batch, line_number, position)
-        WHERE k.batch < $applied
-        """,
-        params,
-    )
+        statements.append(_remove_identifiers_sql(plan.removed_identifiers))
+    if plan.replaced_enhancements:
+        statements.append(_remove_enhancements_sql(plan.replaced_enhancements, rule))
+    statements += [
+        _insert_identifiers_sql(plan.added_identifiers),
+        _insert_enhancements_sql(plan.added_enhancements, enhancements),
+    ]
+    for statement in statements:
+        conn.execute(statement, {"applied": applied})
 
 
 def batch_ids_in(batch_ids: list[str], column: str = "import_batch_id") -> str:
