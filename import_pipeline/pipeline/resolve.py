@@ -83,7 +83,8 @@ class BatchTables(results.ResultTables):
 def _all_lines_sql(batches: int) -> str:
     """Every line that was read, with its cluster."""
     return f"""
-        SELECT l.batch, l.line_number, l.visibility, c.cluster FROM {files_of_batches_sql("lines", batches)} l
+        SELECT l.batch, l.line_number, l.visibility, c.cluster
+        FROM {files_of_batches_sql("lines", batches)} l
         JOIN {files_of_batches_sql("clusters", batches)} c USING (batch, line_number)
     """
 
@@ -350,9 +351,10 @@ def _store_wave(
             [batch_writes.BatchVersionRead(b.batch_id, b.checksum, b.physical_lines,
                                            b.blank_lines) for b in stored],
         )  # fmt: skip
-        associated = applied == 1 and bool(
-            conn.execute(f"SELECT count(*) FROM {staged.associated} WHERE batch = 0").fetchone()[0]  # type: ignore[index]
-        )
+        first_associated = conn.execute(
+            f"SELECT count(*) FROM {staged.associated} WHERE batch = 0"
+        ).fetchone()
+        associated = applied == 1 and bool(first_associated and first_associated[0])
         writes = tables.create(
             "written", f"SELECT reference_id FROM {staged.targets} WHERE batch < {applied}"
         )

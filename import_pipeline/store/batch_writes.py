@@ -225,8 +225,8 @@ def written_references_sql(plan: WritePlan, targets: str, rule: StrategyRule) ->
         f"SELECT batch, reference_id FROM {plan.added_identifiers}",
         f"SELECT batch, reference_id FROM {plan.added_enhancements}",
     ]
-    parts += [f"SELECT batch, reference_id FROM {table}"
-              for table in (plan.removed_identifiers, plan.replaced_enhancements) if table]  # fmt: skip
+    replacing = (plan.removed_identifiers, plan.replaced_enhancements)
+    parts += [f"SELECT batch, reference_id FROM {table}" for table in replacing if table]
     if rule.takes_visibility:
         parts.append(
             f"""SELECT t.batch, t.reference_id FROM {targets} t
