@@ -187,7 +187,7 @@ def _assert_together_ends_as_one_by_one(
     `one_by_one`'s a batch at a time; the stores and the batches' outcomes must be equal."""
     rng = random.Random(f"{strategy.value}-{seed}")
     write_record(landing, "rec")
-    _write_batches(landing, "rec", rng, 14, works)
+    _write_batches(landing, "rec", rng, 10, works)
     alone = import_directly(one_by_one, landing, "rec", strategy=strategy, now=NOW)
     grouped = import_directly(settings, landing, "rec", strategy=strategy, now=NOW, together=True)
     assert canonical(settings) == canonical(one_by_one)

@@ -321,6 +321,29 @@ def _result_counts(
     return counts
 
 
+def _outcomes(
+    conn: duckdb.DuckDBPyConnection,
+    staged: BatchTables,
+    batch_ids: list[str],
+    linked: associations.AssociationOutcome | None,
+) -> list[BatchOutcome]:
+    """What each stored batch did, read after its associations were linked (which may move
+    its results); `linked` is the links of a batch stored alone with its associations."""
+    written = _references_written(conn, staged, batch_ids)
+    counts = _result_counts(conn, batch_ids)
+    return [
+        BatchOutcome(
+            counts=counts[batch_id],
+            references_created=written.get((index, True), 0),
+            references_merged=written.get((index, False), 0),
+            status=derive_batch_status(counts[batch_id]).value,
+            associations_linked=linked.linked if linked else 0,
+            associations_waiting=linked.waiting if linked else 0,
+        )
+        for index, batch_id in enumerate(batch_ids)
+    ]
+
+
 # -- the sequence -----------------------------------------------------------------------------
 
 
@@ -367,19 +390,7 @@ def _store_wave(
             ttl=ttl,
         )
         update_batch_statuses(conn, batch_ids)
-        written = _references_written(conn, staged, batch_ids)
-        counts = _result_counts(conn, batch_ids)  # after linking, which may move results
-        outcomes = [
-            BatchOutcome(
-                counts=counts[batch.batch_id],
-                references_created=written.get((index, True), 0),
-                references_merged=written.get((index, False), 0),
-                status=derive_batch_status(counts[batch.batch_id]).value,
-                associations_linked=linked.linked if associated else 0,
-                associations_waiting=linked.waiting if associated else 0,
-            )
-            for index, batch in enumerate(stored)
-        ]
+        outcomes = _outcomes(conn, staged, batch_ids, linked if associated else None)
     seconds = time.perf_counter() - started
     lines = sum(max(b.physical_lines, 1) for b in stored)
     for batch, outcome in zip(stored, outcomes, strict=True):
