@@ -13,6 +13,7 @@ import duckdb
 
 from import_pipeline.domain.identifiers import TRUSTED_TYPES
 from import_pipeline.store.connection import (
+    BATCH_STRIDE,
     TempTables,
     files_of_batches_params,
     files_of_batches_sql,
@@ -84,10 +85,6 @@ def cluster_lines_in(
             return labels
 
 
-#: A line's key among several batches' lines: its batch's place above this, its number below.
-_BATCH_STRIDE = 1 << 32
-
-
 @dataclass(frozen=True)
 class ClusterFiles:
     """One batch's staged lines and identifiers, and where its clusters go."""
@@ -110,9 +107,9 @@ def cluster_to_parquet(engine: duckdb.DuckDBPyConnection, batches: list[ClusterF
     with TempTables(engine, "cluster") as tables:
         labels = cluster_lines_in(
             tables,
-            lines=f"""(SELECT batch * {_BATCH_STRIDE} + line_number AS line_number
+            lines=f"""(SELECT batch * {BATCH_STRIDE} + line_number AS line_number
                 FROM {files_of_batches_sql("lines", count)})""",
-            identifiers=f"""(SELECT batch * {_BATCH_STRIDE} + line_number AS line_number,
+            identifiers=f"""(SELECT batch * {BATCH_STRIDE} + line_number AS line_number,
                 identifier_type, batch || ':' || identifier AS identifier
                 FROM {files_of_batches_sql("identifiers", count)})""",
             params=params,
@@ -120,14 +117,14 @@ def cluster_to_parquet(engine: duckdb.DuckDBPyConnection, batches: list[ClusterF
         for index, batch in enumerate(batches):
             engine.execute(
                 f"""COPY (SELECT line_number - $base AS line_number, cluster - $base AS cluster
-                    FROM {labels} WHERE line_number // {_BATCH_STRIDE} = $batch
+                    FROM {labels} WHERE line_number // {BATCH_STRIDE} = $batch
                     ORDER BY line_number)
                 TO {sql_literal(batch.path)} (FORMAT parquet)""",
-                {"base": index * _BATCH_STRIDE, "batch": index},
+                {"base": index * BATCH_STRIDE, "batch": index},
             )
         counts = dict(
             engine.execute(
-                f"SELECT line_number // {_BATCH_STRIDE}, count(DISTINCT cluster) "
+                f"SELECT line_number // {BATCH_STRIDE}, count(DISTINCT cluster) "
                 f"FROM {labels} GROUP BY 1"
             ).fetchall()
         )

@@ -17,6 +17,7 @@ from import_pipeline.pipeline.frames import ERRORS, VALIDATED_PARTS
 from import_pipeline.pipeline.load import LoadedBatch
 from import_pipeline.pipeline.validate import validate_chunk
 from import_pipeline.pipeline.workers import WORKER_PROCESSES, pack_consecutive, worker_pool
+from import_pipeline.store.connection import BATCH_STRIDE
 
 
 @dataclass
@@ -33,9 +34,6 @@ class ValidatedBatch:
 #: (so that both cores have work until the end), small batches are packed together (so that
 #: a thousand small files do not each cost a task of their own).
 VALIDATION_PASS_BYTES = 16 * 1024 * 1024
-
-#: A pass's line numbers carry the batch above this (a batch has fewer lines).
-_BATCH_STRIDE = 1 << 32
 
 
 @dataclass(frozen=True)
@@ -74,7 +72,7 @@ def _read_pass(pieces: list[_Slice]) -> pl.DataFrame:
     return pl.concat(
         pl.scan_parquet(piece.path)
         .slice(piece.offset, piece.length)
-        .with_columns(pl.col("line_number") + piece.batch_index * _BATCH_STRIDE)
+        .with_columns(pl.col("line_number") + piece.batch_index * BATCH_STRIDE)
         .collect()
         for piece in pieces
     )
@@ -84,14 +82,12 @@ def _by_batch(frame: pl.DataFrame, batch_indexes: set[int]) -> dict[int, pl.Data
     """A pass's frame split back into its batches, with their own line numbers."""
     if len(batch_indexes) == 1:  # a big batch's chunk: no split, no copy
         (batch_index,) = batch_indexes
-        return {
-            batch_index: frame.with_columns(pl.col("line_number") - batch_index * _BATCH_STRIDE)
-        }
-    parts = frame.with_columns(_batch=pl.col("line_number") // _BATCH_STRIDE).partition_by(
+        return {batch_index: frame.with_columns(pl.col("line_number") - batch_index * BATCH_STRIDE)}
+    parts = frame.with_columns(_batch=pl.col("line_number") // BATCH_STRIDE).partition_by(
         "_batch", as_dict=True, include_key=False
     )
     return {
-        int(key[0]): part.with_columns(pl.col("line_number") % _BATCH_STRIDE)
+        int(key[0]): part.with_columns(pl.col("line_number") % BATCH_STRIDE)
         for key, part in parts.items()
     }
 

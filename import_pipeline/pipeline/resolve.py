@@ -16,7 +16,6 @@ lines at a time.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,6 +33,7 @@ from import_pipeline.store.connection import (
     files_of_batches_params,
     files_of_batches_sql,
     transaction,
+    uuid_literal,
 )
 from import_pipeline.store.records import update_batch_statuses
 
@@ -278,7 +278,7 @@ def _write_results(
 
 def _batch_ids_sql(batch_ids: list[str]) -> str:
     """The wave's batches as a table (batch, batch_id) of constants."""
-    rows = ", ".join(f"({index}, '{uuid.UUID(b)}'::UUID)" for index, b in enumerate(batch_ids))
+    rows = ", ".join(f"({index}, {uuid_literal(b)})" for index, b in enumerate(batch_ids))
     return f"(VALUES {rows}) AS ids(batch, batch_id)"
 
 

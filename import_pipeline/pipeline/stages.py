@@ -370,7 +370,7 @@ def resolve_group(
     batches it had not stored); one that could not be read ends `failed` with its reason."""
     pending: list[int] = []
     for index, batch in enumerate(clustered):
-        marker = Path(batch.validated.loaded.staging) / _RESOLVED_MARKER
+        marker = _marker(batch)
         if marker.exists():
             yield index, ResolvedBatch(**json.loads(marker.read_text()))
         elif batch.validated.loaded.unreadable:
@@ -398,9 +398,13 @@ def resolve_group(
             yield index, _stored(clustered[index], _resolved(clustered[index], outcome))
 
 
+def _marker(clustered: ClusteredBatch) -> Path:
+    return Path(clustered.validated.loaded.staging) / _RESOLVED_MARKER
+
+
 def _stored(clustered: ClusteredBatch, resolved: ResolvedBatch) -> ResolvedBatch:
     """Leaves the marker that the batch is stored."""
-    marker = Path(clustered.validated.loaded.staging) / _RESOLVED_MARKER
+    marker = _marker(clustered)
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps(resolved.as_dict()))
     return resolved

@@ -10,14 +10,13 @@ matched reference is the strategy's rule (`domain/strategies.py`), read here and
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 import duckdb
 import polars as pl
 
 from import_pipeline.domain.strategies import EnhancementMerge, IdentifierMerge, StrategyRule
-from import_pipeline.store.connection import TempTables
+from import_pipeline.store.connection import BATCH_STRIDE, TempTables, uuid_literal
 
 
 @dataclass(frozen=True)
@@ -258,7 +257,7 @@ def _take_visibility_sql(targets: str) -> str:
     left it as it was, else this one would have waited for the next wave)."""
     return f"""
         UPDATE reference SET visibility = t.visibility, updated_at = now()
-        FROM (SELECT reference_id, arg_max(visibility, batch * 4294967296 + cluster) AS visibility
+        FROM (SELECT reference_id, arg_max(visibility, batch * {BATCH_STRIDE} + cluster) AS visibility
               FROM {targets} WHERE NOT is_new AND batch < $applied GROUP BY reference_id) t
         WHERE reference.id = t.reference_id
     """
@@ -338,9 +337,7 @@ def apply_writes(
 def batch_ids_in(batch_ids: list[str], column: str = "import_batch_id") -> str:
     """`import_batch_id IN (…)` with the ids as literals: a filter of constants is what the
     PostgreSQL store pushes down to its index; a list parameter would scan the table."""
-    return "{} IN ({})".format(
-        column, ", ".join(f"'{uuid.UUID(batch_id)}'::UUID" for batch_id in batch_ids)
-    )
+    return "{} IN ({})".format(column, ", ".join(uuid_literal(batch_id) for batch_id in batch_ids))
 
 
 def delete_results(conn: duckdb.DuckDBPyConnection, batch_ids: list[str]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -192,6 +193,16 @@ class TempTables:
             except duckdb.Error:
                 if exc_type is None:  # else the error that stopped the steps is the one to see
                     raise
+
+
+#: A line's key among several batches' lines (`batch * BATCH_STRIDE + line_number`): a batch
+#: has fewer lines than this.
+BATCH_STRIDE = 1 << 32
+
+
+def uuid_literal(value: str) -> str:
+    """`value`, checked to be a UUID, as an SQL UUID literal (for filters of constants)."""
+    return f"'{uuid.UUID(value)}'::UUID"
 
 
 def files_of_batches_sql(param: str, batches: int) -> str:
