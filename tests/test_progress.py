@@ -37,6 +37,15 @@ def test_throttled_keeps_each_stage_end() -> None:
     assert seen == [1, 10]
 
 
+def test_throttled_shows_many_short_stages_once_a_period() -> None:
+    seen: list[tuple[int, int]] = []
+    listener = progress.throttled(lambda r: seen.append((r.done, r.total)), every_seconds=3600)
+    for size in (5, 6, 7):  # three small files loaded in turn, each one report that ends it
+        listener(progress.Progress("load", size, size, "bytes", 0.01))
+    listener(progress.Progress("load", 4, 8, "bytes", 0.01))  # a big one: not due yet
+    assert seen == [(5, 5)]
+
+
 def test_not_a_terminal_gets_plain_lines() -> None:
     stream = io.StringIO()
     with progress.listening(progress.to_terminal(stream)):

@@ -71,6 +71,13 @@ def _progress_in_log(context: dg.OpExecutionContext) -> AbstractContextManager[N
     )
 
 
+def _log_batches(context: dg.OpExecutionContext, what: str, lines: list[str]) -> None:
+    """One message of one line per batch of the group: a step of a hundred files logs one
+    event, not a hundred (each event is a write to the instance's event log)."""
+    if lines:
+        context.log.info(f"{what}:\n" + "\n".join(lines) if len(lines) > 1 else lines[0])
+
+
 def _mapping_key(index: int, group: BatchGroup) -> str:
     """`g0003_<first file>` plus `_and_N_more`: readable in the UI's step list."""
     key = f"g{index:04d}_" + re.sub(r"[^A-Za-z0-9_]", "_", group.batches[0].batch.name)[:60]
@@ -129,7 +136,18 @@ def load_batches(
 ) -> list[stages.LoadedBatch]:
     """Reads each batch file of the group into Parquet chunks of physical lines (Polars)."""
     with _progress_in_log(context):
-        return [_load_one(context, item, pipeline) for item in group.batches]
+        loaded = [_load_one(context, item, pipeline) for item in group.batches]
+    _log_batches(
+        context,
+        f"{len(loaded)} batches loaded",
+        [
+            f"batch {b.name}: {b.stats['physical_lines']} physical lines "
+            f"({b.stats['blank_lines']} blank) in {b.seconds:.2f}s"
+            for b in loaded
+            if not b.unreadable
+        ],
+    )
+    return loaded
 
 
 def _load_one(
@@ -148,14 +166,6 @@ def _load_one(
         )
     if loaded.unreadable:
         context.log.warning("batch %s cannot be read: %s", item.batch.name, loaded.unreadable)
-    else:
-        context.log.info(
-            "batch %s: %d physical lines (%d blank) in %.2fs",
-            item.batch.name,
-            loaded.stats["physical_lines"],
-            loaded.stats["blank_lines"],
-            loaded.seconds,
-        )
     return loaded
 
 
@@ -168,15 +178,15 @@ def validate_batches(
     physical_lines = sum(int(b.stats.get("physical_lines", 0)) for b in loaded)
     with _failing_with(names, physical_lines=physical_lines), _progress_in_log(context):
         validated_batches = stages.validate_batches(loaded)
-    for validated in validated_batches:
-        context.log.info(
-            "batch %s: %d lines read, %d with errors, %d explained part by part, in %.2fs",
-            validated.loaded.name,
-            validated.lines_read,
-            validated.lines_with_errors,
-            validated.slow_path_lines,
-            validated.seconds,
-        )
+    _log_batches(
+        context,
+        f"{len(validated_batches)} batches validated",
+        [
+            f"batch {b.loaded.name}: {b.lines_read} lines read, {b.lines_with_errors} with "
+            f"errors, {b.slow_path_lines} explained part by part, in {b.seconds:.2f}s"
+            for b in validated_batches
+        ],
+    )
     return validated_batches
 
 
@@ -191,10 +201,11 @@ def cluster_batches(
         lines = progress.Stage("cluster", lines_read)
         clustered_batches = stages.cluster_batches(validated)
         lines.advance(lines_read)
-    for clustered in clustered_batches:
-        context.log.info(
-            "batch %s: %d clusters", clustered.validated.loaded.name, clustered.clusters
-        )
+    _log_batches(
+        context,
+        f"{len(clustered_batches)} batches clustered",
+        [f"batch {b.validated.loaded.name}: {b.clusters} clusters" for b in clustered_batches],
+    )
     return clustered_batches
 
 
@@ -230,9 +241,13 @@ def resolve_batches(
                 )
                 failures[name] = f"{type(outcome).__name__}: {outcome}"
             else:
-                _log_resolved(context, outcome)
                 resolved_batches.append(outcome)
             lines.advance(clustered[index].validated.lines_read)
+    _log_batches(
+        context,
+        f"{len(resolved_batches)} batches stored",
+        [_resolved_line(b) for b in resolved_batches],
+    )
     if failures:
         raise dg.Failure(
             description="; ".join(f"batch {name}: {error}" for name, error in failures.items()),
@@ -246,14 +261,11 @@ def resolve_batches(
     return resolved_batches
 
 
-def _log_resolved(context: dg.OpExecutionContext, resolved: stages.ResolvedBatch) -> None:
-    context.log.info(
-        "batch %s: %s — %s; %d references created, %d merged",
-        resolved.name,
-        resolved.status,
-        ", ".join(f"{k} {v}" for k, v in resolved.counts.items() if v),
-        resolved.references_created,
-        resolved.references_merged,
+def _resolved_line(resolved: stages.ResolvedBatch) -> str:
+    counts = ", ".join(f"{k} {v}" for k, v in resolved.counts.items() if v)
+    return (
+        f"batch {resolved.name}: {resolved.status} — {counts}; "
+        f"{resolved.references_created} references created, {resolved.references_merged} merged"
     )
 
 

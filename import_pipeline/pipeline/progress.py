@@ -92,14 +92,23 @@ class Stage:
 
 
 def throttled(listener: Listener, every_seconds: float) -> Listener:
-    """`listener`, called at most once every `every_seconds` per stage, and at each stage's end."""
+    """`listener`, called at most once every `every_seconds` per stage name, and at the end of
+    a stage it was shown unfinished (so a bar or a log it started is seen to end). Many short
+    stages of one name (a thousand small files loaded in turn) are shown once a period, not
+    once each: each report shown may be a Dagster event."""
     last: dict[str, float] = {}
+    unfinished: set[str] = set()
 
     def call(report: Progress) -> None:
         now = time.monotonic()
         finished = report.total > 0 and report.done >= report.total
-        if finished or report.stage not in last or now - last[report.stage] >= every_seconds:
+        due = report.stage not in last or now - last[report.stage] >= every_seconds
+        if due or (finished and report.stage in unfinished):
             last[report.stage] = now
+            if finished:
+                unfinished.discard(report.stage)
+            else:
+                unfinished.add(report.stage)
             listener(report)
 
     return call

@@ -106,14 +106,13 @@ def start_record(
     pending = pending_batches(landing, folder, imported, only=only, known=known)
     strategy = reading.record.collision_strategy
     with open_store() as conn:
-        batches = [
-            BatchToImport(
-                batch=batch,
-                batch_id=store.start_batch(conn, record_key, batch.name, batch.url, run_id),
-                strategy=strategy,
-            )
-            for batch, _ in pending
-        ]
+        ids = store.start_batches(
+            conn, record_key, [(batch.name, batch.url) for batch, _ in pending], run_id
+        )
+    batches = [
+        BatchToImport(batch=batch, batch_id=ids[batch.name], strategy=strategy)
+        for batch, _ in pending
+    ]
     return StartedRecord(folder, None, batches, {batch.name: c for batch, c in pending})
 
 

@@ -29,6 +29,7 @@ from import_pipeline.store.records import (
     fail_batches_of_run,
     imported_checksums,
     start_batch,
+    start_batches,
     update_batch_statuses,
     upsert_record,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "scratch_engine",
     "sql_literal",
     "start_batch",
+    "start_batches",
     "table_counts",
     "transaction",
     "update_batch_statuses",

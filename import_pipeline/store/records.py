@@ -82,24 +82,47 @@ def imported_checksums(conn: duckdb.DuckDBPyConnection, record_key: str) -> dict
 def start_batch(
     conn: duckdb.DuckDBPyConnection, record_key: str, name: str, storage_url: str, run_id: str
 ) -> str:
-    """Marks a batch as being imported; returns its id (stable across versions). (No
-    `RETURNING`: the PostgreSQL store's engine does not take it.)"""
-    conn.execute(
-        """
-        INSERT INTO import_batches AS b (id, record_key, name, storage_url, status, run_id,
-            created_at, updated_at)
-        VALUES (uuid(), $key, $name, $url, $started, $run, now(), now())
-        ON CONFLICT (record_key, name) DO UPDATE SET
-            status = $started, storage_url = excluded.storage_url, run_id = excluded.run_id,
-            updated_at = now()
-        """,
-        {"key": record_key, "name": name, "url": storage_url, "started": _STARTED, "run": run_id},
-    )
-    row = conn.execute(
-        "SELECT id FROM import_batches WHERE record_key = ? AND name = ?", [record_key, name]
-    ).fetchone()
-    assert row is not None
-    return str(row[0])
+    """Marks a batch as being imported; returns its id (stable across versions)."""
+    return start_batches(conn, record_key, [(name, storage_url)], run_id)[name]
+
+
+def start_batches(
+    conn: duckdb.DuckDBPyConnection,
+    record_key: str,
+    batches: list[tuple[str, str]],
+    run_id: str,
+) -> dict[str, str]:
+    """Marks batches (name, storage URL) of a record as being imported, in one transaction;
+    their ids by name (stable across versions). (No `RETURNING`: the PostgreSQL store's
+    engine does not take it.)"""
+    if not batches:
+        return {}
+    params = {
+        "key": record_key,
+        "names": [name for name, _ in batches],
+        "urls": [url for _, url in batches],
+        "started": _STARTED,
+        "run": run_id,
+    }
+    with transaction(conn):
+        conn.execute(
+            """
+            INSERT INTO import_batches AS b (id, record_key, name, storage_url, status, run_id,
+                created_at, updated_at)
+            SELECT uuid(), $key, name, url, $started, $run, now(), now()
+            FROM (SELECT unnest($names) AS name, unnest($urls) AS url)
+            ON CONFLICT (record_key, name) DO UPDATE SET
+                status = $started, storage_url = excluded.storage_url, run_id = excluded.run_id,
+                updated_at = now()
+            """,
+            params,
+        )
+        rows = conn.execute(
+            "SELECT name, id FROM import_batches WHERE record_key = $key AND name IN "
+            "(SELECT unnest($names))",
+            {"key": record_key, "names": params["names"]},
+        ).fetchall()
+    return {name: str(batch_id) for name, batch_id in rows}
 
 
 def fail_batch(
