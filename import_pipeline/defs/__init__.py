@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from import_pipeline.defs import dagster_fixes
 from import_pipeline.defs.assets import import_results, landing_zone, reference_store
 from import_pipeline.defs.checks import import_results_checks
 from import_pipeline.defs.duplicates import (
@@ -15,6 +16,9 @@ from import_pipeline.defs.resources import ImportPipelineResource
 from import_pipeline.defs.schedules import build_association_schedule, build_ingestion_schedule
 from import_pipeline.defs.sensors import build_landing_zone_sensor, mark_batches_of_failed_runs
 from import_pipeline.settings import Settings
+
+# Every process that runs the jobs (a run worker, the CLI's `ingest`) loads this package.
+dagster_fixes.apply()
 
 
 def build_defs(

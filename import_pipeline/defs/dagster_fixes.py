@@ -1,0 +1,49 @@
+"""A work-around for a Dagster bug that costs this project's runs, applied only while Dagster
+has the bug (`apply` checks its behaviour, not its version).
+
+A step waiting for a pool slot (`duckdb_writer`) is re-claimed on a back-off (1 s, then 10%
+longer each time, at most 15 s), and `ActiveExecution.sleep_til_ready` sleeps until the next
+re-claim is due. Dagster 1.13 computes that wait as `min(0, ...)` in
+`InstanceConcurrencyContext.interval_to_next_pending_claim_check`: never positive, so the run
+never sleeps and spins on a core for as long as its step waits. With four runs sharing the
+writer, three spin: measured here, the runs waiting for the pool used half a core each and
+two to three times the CPU of a run that never waited, taken from the other runs' validation.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from dagster._core.execution.plan.instance_concurrency_context import (
+    InstanceConcurrencyContext,
+)
+
+
+#: Dagster's own method, kept to tell whether it has the bug.
+_DAGSTERS_WAIT = InstanceConcurrencyContext.interval_to_next_pending_claim_check
+
+
+def _seconds_to_next_claim_check(self: Any) -> float:
+    """The wait until the earliest pending re-claim is due (0 when one is due or none waits)."""
+    if not self._pending_claims or not self._pending_timeouts:
+        return 0.0
+    return max(0.0, min(self._pending_timeouts.values()) - time.time())
+
+
+def dagster_sleeps_until_next_claim() -> bool:
+    """Whether Dagster's own wait for a re-claim due in a minute is positive (it sleeps)."""
+
+    class _Pending:
+        _pending_claims = {"step"}
+        _pending_timeouts = {"step": time.time() + 60}
+
+    return _DAGSTERS_WAIT(_Pending()) > 0  # type: ignore[arg-type]
+
+
+def apply() -> None:
+    """Makes a step waiting for a pool slot sleep until its next re-claim, if Dagster does not."""
+    if not dagster_sleeps_until_next_claim():
+        InstanceConcurrencyContext.interval_to_next_pending_claim_check = (  # type: ignore[method-assign]
+            _seconds_to_next_claim_check
+        )
