@@ -18,6 +18,7 @@ from import_pipeline.domain.lines import EnhancementFileInput
 
 #: How a key ends in compact JSON; counted to prove that no key was repeated (see `_keys_seen`).
 KEY_END = '":'
+_KEY_END = KEY_END.encode()
 
 
 _OTHER = IdentifierType.OTHER.value
@@ -79,10 +80,13 @@ def _add_enhancement(
     kind = content.enhancement_type
     fill = _FILL_DEFAULTS.get(kind)
     defaults = fill(content) if fill else 0
-    content_json = content.model_dump_json(exclude_unset=True)
+    # `model_dump_json` is this call and a decode, behind a Python wrapper; the hash reads
+    # the bytes.
+    dumped: bytes = content.__pydantic_serializer__.to_json(content, exclude_unset=True)
+    content_json = dumped.decode()
     # The keys of the content and below it, as sent: the dump holds each key once, plus the
     # defaults just filled in.
-    parts.keys += len(enhancement.__pydantic_fields_set__) + content_json.count(KEY_END) - defaults
+    parts.keys += len(enhancement.__pydantic_fields_set__) + dumped.count(_KEY_END) - defaults
     visibility: str = enhancement.visibility  # its value: `use_enum_values`
     parts.enhancements.append(
         (
@@ -94,7 +98,7 @@ def _add_enhancement(
             enhancement.robot_version,
             enhancement.processor_version,
             content_json,
-            _identity_hash(kind, enhancement, visibility, content_json),
+            _identity_hash(kind, enhancement, visibility, dumped),
         )
     )
     if kind == "reference_association":
@@ -109,20 +113,21 @@ def _add_enhancement(
 
 
 def _identity_hash(
-    kind: str, enhancement: EnhancementFileInput, visibility: str, content_json: str
+    kind: str, enhancement: EnhancementFileInput, visibility: str, content_json: bytes
 ) -> str:
-    """What makes two enhancements exact duplicates, hashed (SHA-256, hex)."""
-    identity = "\x1f".join(
+    """What makes two enhancements exact duplicates, hashed (SHA-256, hex): the fields below
+    and the stored content, joined by U+001F."""
+    head = "\x1f".join(
         (
             kind,
             enhancement.source,
             visibility,
             enhancement.robot_version or "",
             enhancement.processor_version or "",
-            content_json,
+            "",
         )
     )
-    return hashlib.sha256(identity.encode()).hexdigest()
+    return hashlib.sha256(head.encode() + content_json).hexdigest()
 
 
 #: How an accepted item of each of the line's lists is added to its parts.
