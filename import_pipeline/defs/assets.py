@@ -9,9 +9,12 @@ import dagster as dg
 from import_pipeline import store
 from import_pipeline.defs.ops import (
     DUCKDB_POOL,
+    PRIORITY_TAG,
+    STEP_PRIORITIES,
     RecordRun,
     find_pending_batches,
     import_batch_group,
+    step_tags,
 )
 from import_pipeline.defs.partitions import import_records
 from import_pipeline.defs.resources import ImportPipelineResource
@@ -30,10 +33,12 @@ landing_zone = dg.AssetSpec(
     kinds={"file"},
 )
 
-#: What every asset written by a record run shares: a partition per record, the writer pool.
+#: What every asset written by a record run shares: a partition per record, the writer pool
+#: (claimed as a run's last steps, `STEP_PRIORITIES`).
 RECORD_STORE_ASSET: dict[str, Any] = {
     "partitions_def": import_records,
     "pool": DUCKDB_POOL,
+    "op_tags": {PRIORITY_TAG: str(STEP_PRIORITIES["finish"])},
     "group_name": "import_pipeline",
     "kinds": {"duckdb"},
     "owners": OWNERS,
@@ -108,7 +113,7 @@ def _record_metadata(
     return metadata
 
 
-@dg.op(pool=DUCKDB_POOL, tags={"kind": "duckdb"})
+@dg.op(pool=DUCKDB_POOL, tags=step_tags("duckdb", "finish"))
 def summarise_record(
     context: dg.OpExecutionContext,
     record: RecordRun,

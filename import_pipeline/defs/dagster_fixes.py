@@ -19,7 +19,6 @@ from dagster._core.execution.plan.instance_concurrency_context import (
     InstanceConcurrencyContext,
 )
 
-
 #: Dagster's own method, kept to tell whether it has the bug.
 _DAGSTERS_WAIT = InstanceConcurrencyContext.interval_to_next_pending_claim_check
 

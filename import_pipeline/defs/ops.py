@@ -24,6 +24,24 @@ from import_pipeline.pipeline import associations, progress, stages
 DUCKDB_POOL = "duckdb_writer"
 
 
+#: Dagster's tag for a step's priority within its run (and its claim on a pool).
+PRIORITY_TAG = "dagster/priority"
+
+#: Step priorities. A run's executor takes the highest-priority step it can, so a group is
+#: carried through to its store before the next group is loaded, and while the store step
+#: waits for the writer pool the run loads and validates its next group. (Breadth-first,
+#: every run would validate all its groups, then queue for the pool with nothing left to do
+#: meanwhile.) Across runs the pool goes to the highest claim first: a run's last steps
+#: (summary, store counts, duplicate decisions) before other runs' stores, so a run that is
+#: done importing ends and frees its run slot for a queued one.
+STEP_PRIORITIES = {"load": 1, "validate": 2, "cluster": 3, "store": 4, "finish": 5}
+
+
+def step_tags(kind: str, step: str) -> dict[str, str]:
+    """An op's tags: its kind, and its `STEP_PRIORITIES` entry as its priority."""
+    return {"kind": kind, PRIORITY_TAG: str(STEP_PRIORITIES[step])}
+
+
 class BatchVersionConfig(dg.Config):
     """One batch of the record, at the content its launcher saw."""
 
@@ -130,7 +148,7 @@ def find_pending_batches(
         yield dg.DynamicOutput(group, mapping_key=_mapping_key(index, group), output_name="groups")
 
 
-@dg.op(tags={"kind": "polars"})
+@dg.op(tags=step_tags("polars", "load"))
 def load_batches(
     context: dg.OpExecutionContext, group: BatchGroup, pipeline: ImportPipelineResource
 ) -> list[stages.LoadedBatch]:
@@ -169,7 +187,27 @@ def _load_one(
     return loaded
 
 
-@dg.op(tags={"kind": "pydantic"})
+#: How much lower each older run that is still going puts a run's validation workers.
+_NICENESS_PER_OLDER_RUN = 3
+
+
+def _validation_niceness(context: dg.OpExecutionContext) -> int:
+    """The CPU priority of this run's validation workers, below the older runs' still going:
+    runs validating at once share the cores oldest first, so the first record dropped is
+    imported first and the runs' serialised stores (the writer pool) spread out, instead of
+    every run validating at the same pace and then queueing for the writer together while
+    the cores wait. (Nice 10, 13, 16, 19 get ~52, 27, 14 and 7% of a contended core.) The
+    writer itself is never niced."""
+    running = context.instance.get_run_records(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
+    )
+    own = next((r for r in running if r.dagster_run.run_id == context.run_id), None)
+    started = own.start_time if own is not None and own.start_time else time.time()
+    older = sum(1 for r in running if r.start_time is not None and r.start_time < started)
+    return stages.WORKER_NICENESS + _NICENESS_PER_OLDER_RUN * older
+
+
+@dg.op(tags=step_tags("pydantic", "validate"))
 def validate_batches(
     context: dg.OpExecutionContext, loaded: list[stages.LoadedBatch]
 ) -> list[stages.ValidatedBatch]:
@@ -177,7 +215,7 @@ def validate_batches(
     names = ", ".join(b.name for b in loaded)
     physical_lines = sum(int(b.stats.get("physical_lines", 0)) for b in loaded)
     with _failing_with(names, physical_lines=physical_lines), _progress_in_log(context):
-        validated_batches = stages.validate_batches(loaded)
+        validated_batches = stages.validate_batches(loaded, _validation_niceness(context))
     _log_batches(
         context,
         f"{len(validated_batches)} batches validated",
@@ -190,7 +228,7 @@ def validate_batches(
     return validated_batches
 
 
-@dg.op(tags={"kind": "polars"})
+@dg.op(tags=step_tags("polars", "cluster"))
 def cluster_batches(
     context: dg.OpExecutionContext, validated: list[stages.ValidatedBatch]
 ) -> list[stages.ClusteredBatch]:
@@ -211,7 +249,7 @@ def cluster_batches(
 
 @dg.op(
     pool=DUCKDB_POOL,
-    tags={"kind": "duckdb"},
+    tags=step_tags("duckdb", "store"),
     retry_policy=dg.RetryPolicy(max_retries=3, delay=5),
 )
 def resolve_batches(

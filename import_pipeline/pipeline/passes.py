@@ -16,7 +16,12 @@ from import_pipeline.pipeline import progress
 from import_pipeline.pipeline.frames import ERRORS, VALIDATED_PARTS
 from import_pipeline.pipeline.load import LoadedBatch
 from import_pipeline.pipeline.validate import validate_chunk
-from import_pipeline.pipeline.workers import WORKER_PROCESSES, pack_consecutive, worker_pool
+from import_pipeline.pipeline.workers import (
+    WORKER_NICENESS,
+    WORKER_PROCESSES,
+    pack_consecutive,
+    worker_pool,
+)
 from import_pipeline.store.connection import BATCH_STRIDE
 
 
@@ -125,10 +130,13 @@ def _validate_pass(work: _ValidationPass) -> dict[int, dict[str, Any]]:
     return written
 
 
-def validate_batches(batches: list[LoadedBatch]) -> list[ValidatedBatch]:
+def validate_batches(
+    batches: list[LoadedBatch], niceness: int = WORKER_NICENESS
+) -> list[ValidatedBatch]:
     """Validates the staged chunks of the batches; writes each batch's lines, valid parts and
     errors as Parquet in its own staging folder (`VALIDATED_PARTS`, a file per pass). Small
-    batches share validation passes; passes run on every core."""
+    batches share validation passes; passes run on every core, `niceness` below this
+    process's CPU priority."""
     started = time.perf_counter()
     validated = [ValidatedBatch(loaded=loaded) for loaded in batches]
     work = [
@@ -148,7 +156,7 @@ def validate_batches(batches: list[LoadedBatch]) -> list[ValidatedBatch]:
         ),
     )
     # Pydantic holds the GIL: passes run in worker processes, unless there is only one.
-    with worker_pool(min(len(work), WORKER_PROCESSES)) as pool:
+    with worker_pool(min(len(work), WORKER_PROCESSES), niceness) as pool:
         for written in pool.map(_validate_pass, work):
             lines.advance(sum(counts["lines_read"] for counts in written.values()))
             for batch_index, counts in written.items():

@@ -18,6 +18,8 @@ WORKER_PROCESSES = 2
 #: overlap, the serialised writer (resolve + store, one at a time across runs) is what every
 #: run waits for, so it goes first and other runs' validation takes the cores it leaves.
 WORKER_NICENESS = 10
+#: The lowest priority there is (Linux: 19).
+LOWEST_NICENESS = 19
 
 
 class InThisProcess(Executor):
@@ -33,17 +35,19 @@ class InThisProcess(Executor):
 
 
 @contextmanager
-def worker_pool(processes: int) -> Iterator[Executor]:
+def worker_pool(processes: int, niceness: int = WORKER_NICENESS) -> Iterator[Executor]:
     """`processes` worker processes, or this process for 0 or 1 (one worker would only add
-    the hand-over). Workers start from a fork server that has imported the data path, so each
-    starts in milliseconds and never inherits the threads of a Dagster step."""
+    the hand-over), `niceness` below this one's CPU priority. Workers start from a fork server
+    that has imported the data path, so each starts in milliseconds and never inherits the
+    threads of a Dagster step."""
     if processes <= 1:
         yield InThisProcess()
         return
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["import_pipeline.pipeline.stages"])
+    niceness = max(0, min(niceness, LOWEST_NICENESS))
     with ProcessPoolExecutor(
-        processes, mp_context=context, initializer=os.nice, initargs=(WORKER_NICENESS,)
+        processes, mp_context=context, initializer=os.nice, initargs=(niceness,)
     ) as pool:
         yield pool
 
