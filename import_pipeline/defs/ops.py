@@ -31,10 +31,12 @@ PRIORITY_TAG = "dagster/priority"
 #: carried through to its store before the next group is loaded, and while the store step
 #: waits for the writer pool the run loads and validates its next group. (Breadth-first,
 #: every run would validate all its groups, then queue for the pool with nothing left to do
-#: meanwhile.) Across runs the pool goes to the highest claim first: a run's last steps
-#: (summary, store counts, duplicate decisions) before other runs' stores, so a run that is
-#: done importing ends and frees its run slot for a queued one.
-STEP_PRIORITIES = {"load": 1, "validate": 2, "cluster": 3, "store": 4, "finish": 5}
+#: meanwhile.) Across runs the pool goes to the highest claim first: a run's first step
+#: (finding its batches, short) so that a new run gets to its loading and validation, which
+#: keep the cores busy while others store; then a run's last steps (summary, store counts,
+#: duplicate decisions) before other runs' stores, so a run that is done importing ends and
+#: frees its run slot for a queued one.
+STEP_PRIORITIES = {"load": 1, "validate": 2, "cluster": 3, "store": 4, "finish": 5, "start": 6}
 
 
 def step_tags(kind: str, step: str) -> dict[str, str]:
@@ -106,7 +108,7 @@ def _mapping_key(index: int, group: BatchGroup) -> str:
     ins={"landing_zone": dg.In(dg.Nothing)},
     out={"groups": dg.DynamicOut(BatchGroup), "record": dg.Out(RecordRun)},
     pool=DUCKDB_POOL,
-    tags={"kind": "landing"},
+    tags=step_tags("landing", "start"),
 )
 def find_pending_batches(
     context: dg.OpExecutionContext,

@@ -388,19 +388,21 @@ def resolve_group(
             yield index, failed
         else:
             pending.append(index)
-    outcomes = resolve_batches(
-        conn,
-        [_staged(clustered[i]) for i in pending],
-        strategy,
-        now=now or datetime.now(UTC),
-        ttl=ttl,
-    )
-    for position, outcome in outcomes:
-        index = pending[position]
-        if isinstance(outcome, Exception):
-            yield index, outcome
-        else:
-            yield index, _stored(clustered[index], _resolved(clustered[index], outcome))
+    lines = sum(clustered[i].validated.lines_read for i in pending)
+    with store.threads_for(conn, lines):
+        outcomes = resolve_batches(
+            conn,
+            [_staged(clustered[i]) for i in pending],
+            strategy,
+            now=now or datetime.now(UTC),
+            ttl=ttl,
+        )
+        for position, outcome in outcomes:
+            index = pending[position]
+            if isinstance(outcome, Exception):
+                yield index, outcome
+            else:
+                yield index, _stored(clustered[index], _resolved(clustered[index], outcome))
 
 
 def _marker(clustered: ClusteredBatch) -> Path:

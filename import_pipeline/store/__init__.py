@@ -3,7 +3,13 @@ readers' queries and the invariants the checks ask. The names below are its publ
 `batch_writes` holds the writes of a resolved batch, which only the resolver makes.
 """
 
-from import_pipeline.store.connection import connect, scratch_engine, sql_literal, transaction
+from import_pipeline.store.connection import (
+    connect,
+    scratch_engine,
+    sql_literal,
+    threads_for,
+    transaction,
+)
 from import_pipeline.store.duplicates import (
     decide,
     decisions_of,
@@ -58,6 +64,7 @@ __all__ = [
     "record_summary",
     "results_with_missing_reference",
     "scratch_engine",
+    "threads_for",
     "sql_literal",
     "start_batch",
     "start_batches",
