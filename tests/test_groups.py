@@ -186,3 +186,35 @@ def test_a_batch_that_cannot_be_stored_fails_alone_and_a_retry_redoes_only_it(
     assert len(retries) == 1 and "disk briefly full" in str(retries[0].event_specific_data)
     results = results_of(settings, "flaky")
     assert len(results) == 12 and {r["status"] for r in results} == {"completed"}
+
+
+def test_a_run_carries_each_group_to_its_store_before_loading_the_next(
+    settings, landing, instance, destiny, monkeypatch
+) -> None:
+    # Depth-first (the ops' step priorities): while one group's store waits for the writer
+    # pool, the run can load and validate the next group.
+    monkeypatch.setattr(stages, "GROUP_FILES", 1)
+    write_record(landing, "depth")
+    lines = (destiny / OPENALEX_FILE).read_text().splitlines()
+    for index in range(3):
+        write_batch(landing, "depth", f"part-{index}.jsonl", lines[index] + "\n")
+    result = _run(settings, instance, "depth")
+    assert result.success
+    started = [
+        e.step_key.split(".")[-1]
+        for e in result.all_events
+        if e.event_type_value == "STEP_START" and ".import_batch_group." in (e.step_key or "")
+    ]
+    assert started == [
+        f"{op}[g000{group}_part_{group}_jsonl]"
+        for group in range(3)
+        for op in ("load_batches", "validate_batches", "cluster_batches", "resolve_batches")
+    ]
+
+
+def test_older_runs_validate_ahead_of_younger_ones() -> None:
+    from import_pipeline.defs.ops import validation_niceness
+
+    started = [100.0, 105.0, None, 110.0]  # the runs going on (one not started yet)
+    assert [validation_niceness(t, started) for t in (100.0, 105.0, 110.0)] == [10, 13, 16]
+    assert validation_niceness(200.0, started * 3) == 10 + 3 * 9  # a worker pool caps it at 19

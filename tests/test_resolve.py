@@ -164,3 +164,22 @@ def test_a_changed_file_replaces_its_results(settings, landing) -> None:
         (1, "completed"),
         (3, "completed"),
     ]
+
+
+def test_small_work_runs_on_one_duckdb_thread_and_the_engine_keeps_its_own_count() -> None:
+    engine = store.scratch_engine()
+    try:
+        engine.execute("SET threads = 2")
+
+        def threads() -> int:
+            row = engine.execute("SELECT current_setting('threads')").fetchone()
+            assert row is not None
+            return int(row[0])
+
+        with store.threads_for(engine, 33_000):
+            assert threads() == 1
+        assert threads() == 2
+        with store.threads_for(engine, 1_000_000):
+            assert threads() == 2  # never more than it has
+    finally:
+        engine.close()

@@ -194,18 +194,23 @@ _NICENESS_PER_OLDER_RUN = 3
 
 
 def _validation_niceness(context: dg.OpExecutionContext) -> int:
-    """The CPU priority of this run's validation workers, below the older runs' still going:
-    runs validating at once share the cores oldest first, so the first record dropped is
-    imported first and the runs' serialised stores (the writer pool) spread out, instead of
-    every run validating at the same pace and then queueing for the writer together while
-    the cores wait. (Nice 10, 13, 16, 19 get ~52, 27, 14 and 7% of a contended core.) The
-    writer itself is never niced."""
+    """`validation_niceness` of this run among the runs going on."""
     running = context.instance.get_run_records(
         filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
     )
     own = next((r for r in running if r.dagster_run.run_id == context.run_id), None)
     started = own.start_time if own is not None and own.start_time else time.time()
-    older = sum(1 for r in running if r.start_time is not None and r.start_time < started)
+    return validation_niceness(started, [r.start_time for r in running])
+
+
+def validation_niceness(started: float, running_started: list[float | None]) -> int:
+    """The CPU priority of a run's validation workers (the run started at `started`), below
+    that of each older run still going (`running_started`): runs validating at once share
+    the cores oldest first, so the first record dropped is imported first and the runs'
+    serialised stores (the writer pool) spread out, instead of every run validating at the
+    same pace and then queueing for the writer together while the cores wait. (Nice 10, 13,
+    16, 19 get ~52, 27, 14 and 7% of a contended core.) The writer itself is never niced."""
+    older = sum(1 for other in running_started if other is not None and other < started)
     return stages.WORKER_NICENESS + _NICENESS_PER_OLDER_RUN * older
 
 
