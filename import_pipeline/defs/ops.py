@@ -19,6 +19,7 @@ from import_pipeline.defs.tags import run_tags
 from import_pipeline.landing import record_key_problem
 from import_pipeline.landing.records import BatchVersion
 from import_pipeline.pipeline import associations, progress, stages
+from import_pipeline.pipeline.workers import niceness_behind
 
 #: Every op that touches the DuckDB file: one at a time across all runs (dagster.yaml).
 DUCKDB_POOL = "duckdb_writer"
@@ -189,10 +190,6 @@ def _load_one(
     return loaded
 
 
-#: How much lower each older run that is still going puts a run's validation workers.
-_NICENESS_PER_OLDER_RUN = 3
-
-
 def _validation_niceness(context: dg.OpExecutionContext) -> int:
     """`validation_niceness` of this run among the runs going on."""
     running = context.instance.get_run_records(
@@ -208,10 +205,10 @@ def validation_niceness(started: float, running_started: list[float | None]) -> 
     that of each older run still going (`running_started`): runs validating at once share
     the cores oldest first, so the first record dropped is imported first and the runs'
     serialised stores (the writer pool) spread out, instead of every run validating at the
-    same pace and then queueing for the writer together while the cores wait. (Nice 10, 13,
-    16, 19 get ~52, 27, 14 and 7% of a contended core.) The writer itself is never niced."""
+    same pace and then queueing for the writer together while the cores wait. The writer
+    itself is never niced."""
     older = sum(1 for other in running_started if other is not None and other < started)
-    return stages.WORKER_NICENESS + _NICENESS_PER_OLDER_RUN * older
+    return niceness_behind(older)
 
 
 @dg.op(tags=step_tags("pydantic", "validate"))

@@ -40,12 +40,7 @@ from import_pipeline.pipeline.load import (
 )
 from import_pipeline.pipeline.passes import ValidatedBatch, validate_batches
 from import_pipeline.pipeline.resolve import BatchOutcome, StagedBatch, resolve_batches
-from import_pipeline.pipeline.workers import (
-    WORKER_NICENESS,
-    WORKER_PROCESSES,
-    pack_consecutive,
-    worker_pool,
-)
+from import_pipeline.pipeline.workers import WORKER_PROCESSES, pack_consecutive, worker_pool
 
 __all__ = [  # the stages, in the order a batch goes through them
     "start_record",
@@ -58,7 +53,6 @@ __all__ = [  # the stages, in the order a batch goes through them
     "ValidatedBatch",
     "ClusteredBatch",
     "ResolvedBatch",
-    "WORKER_NICENESS",
 ]
 from import_pipeline.settings import Settings
 

@@ -20,6 +20,15 @@ WORKER_PROCESSES = 2
 WORKER_NICENESS = 10
 #: The lowest priority there is (Linux: 19).
 LOWEST_NICENESS = 19
+#: How much lower each older run still going puts a run's workers (`niceness_behind`).
+NICENESS_PER_OLDER_RUN = 3
+
+
+def niceness_behind(older_runs: int) -> int:
+    """The workers' niceness of a run behind `older_runs` runs still going: nice 10, 13, 16,
+    19 get ~52, 27, 14 and 7% of a contended core, so the oldest goes first (`worker_pool`
+    caps it at `LOWEST_NICENESS`)."""
+    return WORKER_NICENESS + NICENESS_PER_OLDER_RUN * older_runs
 
 
 class InThisProcess(Executor):
