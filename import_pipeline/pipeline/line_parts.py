@@ -117,17 +117,13 @@ def _identity_hash(
 ) -> str:
     """What makes two enhancements exact duplicates, hashed (SHA-256, hex): the fields below
     and the stored content, joined by U+001F."""
-    head = "\x1f".join(
-        (
-            kind,
-            enhancement.source,
-            visibility,
-            enhancement.robot_version or "",
-            enhancement.processor_version or "",
-            "",
-        )
+    head = (
+        f"{kind}\x1f{enhancement.source}\x1f{visibility}\x1f"
+        f"{enhancement.robot_version or ''}\x1f{enhancement.processor_version or ''}\x1f"
     )
-    return hashlib.sha256(head.encode() + content_json).hexdigest()
+    digest = hashlib.sha256(head.encode())
+    digest.update(content_json)
+    return digest.hexdigest()
 
 
 #: How an accepted item of each of the line's lists is added to its parts.

@@ -77,6 +77,11 @@ class LineModel:
     strict: type[BaseModel]
     lenient: type[BaseModel]
 
+    def validate_json(self, text: str) -> Any:
+        """The lenient model's verdict on `text` (its validator called directly: the model's
+        own `model_validate_json` only wraps it)."""
+        return self.lenient.__pydantic_validator__.validate_json(text)
+
 
 @functools.cache
 def line_model(model: type[BaseModel] = ReferenceFileInput) -> LineModel:
@@ -106,12 +111,19 @@ class _Rows:
     rows: list[tuple[Any, ...]] = field(default_factory=list)
 
     def frame(self) -> pl.DataFrame:
-        return pl.DataFrame(self.rows, schema=self.schema, orient="row")
+        # Column by column: Polars builds a frame from rows at about twice the cost.
+        columns = list(zip(*self.rows, strict=True)) or [()] * len(self.schema)
+        return pl.DataFrame(
+            {name: list(column) for name, column in zip(self.schema, columns, strict=True)},
+            schema=self.schema,
+        )
 
 
 @dataclass
 class _ChunkRows:
-    """The rows of each staged frame a chunk produces."""
+    """The rows of each staged frame a chunk produces. The parts of a clean line go straight
+    into `clean` (whose lists are the chunk's own); only a line with a refused part or a
+    repeated key is held in a `LineParts` of its own until its verdict is known."""
 
     lines: _Rows = field(default_factory=lambda: _Rows(LINES))
     identifiers: _Rows = field(default_factory=lambda: _Rows(IDENTIFIERS))
@@ -119,6 +131,31 @@ class _ChunkRows:
     associations: _Rows = field(default_factory=lambda: _Rows(ASSOCIATIONS))
     errors: _Rows = field(default_factory=lambda: _Rows(ERRORS))
     slow: list[int] = field(default_factory=list)
+    clean: LineParts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.clean = LineParts(
+            identifiers=self.identifiers.rows, enhancements=self.enhancements.rows
+        )
+
+    def add_if_clean(self, line_number: int, line: Any, keys_sent: int) -> str | None:
+        """Adds a validated line whose every part the model accepted, with no key repeated
+        (the line's `keys_sent` all seen once), and returns its visibility; None, with
+        nothing added, for any other line."""
+        clean = self.clean
+        marks = (len(clean.identifiers), len(clean.enhancements), len(clean.associations))
+        clean.keys = len(line.__pydantic_fields_set__)
+        if (
+            add_accepted(clean, line_number, "identifiers", line.identifiers)
+            and add_accepted(clean, line_number, "enhancements", line.enhancements)
+            and clean.keys == keys_sent
+        ):
+            visibility: str = line.visibility
+            self.lines.rows.append((line_number, visibility))
+            return visibility
+        del clean.identifiers[marks[0] :], clean.enhancements[marks[1] :]
+        del clean.associations[marks[2] :]
+        return None
 
     def commit(self, line_number: int, visibility: str | None, parts: LineParts) -> None:
         """Adds a line and its parts, unless it failed; a line left with no identifier fails."""
@@ -138,6 +175,7 @@ class _ChunkRows:
         self.associations.rows.extend(row for _, row in parts.associations)
 
     def chunk(self) -> ValidatedChunk:
+        self.associations.rows.extend(row for _, row in self.clean.associations)
         return ValidatedChunk(
             lines=self.lines.frame().sort("line_number"),
             identifiers=self.identifiers.frame(),
@@ -180,10 +218,7 @@ def validate_chunk(chunk: pl.DataFrame, model: LineModel | None = None) -> Valid
                 rows.slow.append(line_number)
                 rows.commit(line_number, None, LineParts(errors=[error]))
                 continue
-            visibility, parts, explained = _validate_line(model, line_number, text, keys_sent)
-            if explained:
-                rows.slow.append(line_number)
-            rows.commit(line_number, visibility, parts)
+            _validate_line(model, line_number, text, keys_sent, rows)
     unreadable = chunk.filter(pl.col("problem").is_not_null()).select("line_number", "problem")
     for line_number, problem in unreadable.iter_rows():
         code, message = _PROBLEMS.get(problem, (ErrorCode.INVALID_INPUT, "the line cannot be read"))
@@ -213,29 +248,31 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _validate_line(
-    model: LineModel, line_number: int, text: str, keys_sent: int
-) -> tuple[str | None, LineParts, bool]:
-    """The line's visibility, its parts and errors, and whether it was explained part by part."""
+    model: LineModel, line_number: int, text: str, keys_sent: int, rows: _ChunkRows
+) -> None:
+    """Adds the line to `rows`: a clean one straight away, any other explained (part by part
+    where the model accepted the line)."""
     try:
-        line = model.lenient.model_validate_json(text)
+        line = model.validate_json(text)
     except ValidationError as exc:
         errors = explain_line_level(line_number, text, exc, model.strict)
-        return None, LineParts(errors=errors), True
+        rows.slow.append(line_number)
+        rows.commit(line_number, None, LineParts(errors=errors))
+        return
+    if rows.add_if_clean(line_number, line, keys_sent) is not None:
+        return
     parts = LineParts(keys=len(line.__pydantic_fields_set__))
-    identifiers: list[Any] = line.identifiers  # type: ignore[attr-defined]
-    enhancements: list[Any] = line.enhancements  # type: ignore[attr-defined]
-    identifiers_clean = add_accepted(parts, line_number, "identifiers", identifiers)
-    enhancements_clean = add_accepted(parts, line_number, "enhancements", enhancements)
-    clean = identifiers_clean and enhancements_clean
-    visibility = line.visibility  # type: ignore[attr-defined]
+    identifiers: list[Any] = line.identifiers
+    enhancements: list[Any] = line.enhancements
+    add_accepted(parts, line_number, "identifiers", identifiers)
+    add_accepted(parts, line_number, "enhancements", enhancements)
     # Every key of the text was seen once: none was repeated.
     unrepeated = parts.keys == keys_sent
-    if clean and unrepeated:
-        return visibility, parts, False
     explained = explain_parts(
         line_number, text, parts, identifiers, enhancements, unrepeated=unrepeated
     )
-    return visibility, explained, True
+    rows.slow.append(line_number)
+    rows.commit(line_number, line.visibility, explained)
 
 
 def nested_too_deep(texts: pl.Series, limit: int = MAX_NESTING_DEPTH) -> pl.Series:
