@@ -158,6 +158,9 @@ def _unvetoed_sql(involved: str, candidates: str) -> str:
     """
 
 
+#: A decision by its stored string (`Decision(...)` walks Python's enum machinery per pair).
+_DECISIONS = {decision.value: decision for decision in Decision}
+
 #: A title's characters, counted in these classes (keys hold only these after normalisation;
 #: anything else is counted in one more).
 _CHARACTER_CLASS = np.full(256, 37, dtype=np.uint8)
@@ -338,7 +341,7 @@ def pairs_among(
                 FROM ({_decided_sql(featured)}) GROUP BY a, b ORDER BY a, b
                 """
             ).fetchall()
-    return [Pair(a, b, Decision(d), float(s), tuple(e)) for a, b, d, s, e in rows]
+    return [Pair(a, b, _DECISIONS[d], float(s), tuple(e)) for a, b, d, s, e in rows]
 
 
 #: The bibliographic enhancements of references that have no stored keys yet.
