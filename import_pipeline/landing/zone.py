@@ -34,6 +34,8 @@ _SAFE_NAME = re.compile(r"^[^\x00-\x1f\x7f/\\]{1,255}$")
 _CHECKSUM_BLOCK = 8 * 1024 * 1024
 #: Reads at once from object storage (each mostly waits on the network).
 _REMOTE_READERS = 16
+#: Local files hashed at once: one per core (hashlib lets go of the GIL while it hashes).
+_LOCAL_READERS = os.cpu_count() or 1
 
 
 def is_valid_record_key(key: str) -> bool:
@@ -164,7 +166,8 @@ class LandingZone:
 
     def checksums(self, paths: list[str]) -> dict[str, str | None]:
         """`checksum` of each path (None: it disappeared, or was replaced while being read),
-        several at a time from object storage, where each read waits on the network."""
+        several at a time: from object storage each read waits on the network, and local
+        files are hashed on every core."""
 
         def one(path: str) -> str | None:
             try:
@@ -176,9 +179,10 @@ class LandingZone:
                     raise
                 return None  # replaced while read (its ETag no longer the listed one)
 
-        if self._is_local or len(paths) < 2:
+        readers = _LOCAL_READERS if self._is_local else _REMOTE_READERS
+        if len(paths) < 2 or readers < 2:
             return {path: one(path) for path in paths}
-        with ThreadPoolExecutor(_REMOTE_READERS) as pool:
+        with ThreadPoolExecutor(readers) as pool:
             return dict(zip(paths, pool.map(one, paths), strict=True))
 
     def checksum(self, path: str) -> str:
