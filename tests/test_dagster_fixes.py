@@ -60,3 +60,28 @@ def test_a_step_waiting_for_the_writer_pool_sleeps_instead_of_spinning(
     assert waited >= 3.0  # it did wait for the pool ...
     # ... re-claiming on Dagster's back-off (1 s, 1.1 s, 1.21 s, …), not thousands of times
     assert loops < 20, loops
+
+
+def test_a_step_that_waited_long_for_the_pool_claims_it_again_within_a_second() -> None:
+    # Dagster's back-off after 40 refused claims is 15 s: a slot freed (and assigned to this
+    # step in the instance) would sit idle that long before the step noticed.
+    from dagster._core.execution.plan.instance_concurrency_context import (
+        InstanceConcurrencyContext,
+    )
+
+    dagster_fixes.apply()
+    overrides = {"concurrency": {"pools": {"default_limit": 1}}}
+    with dg.instance_for_test(overrides=overrides) as instance:
+        storage = instance.event_log_storage
+        storage.initialize_concurrency_limit_to_default(DUCKDB_POOL)
+        assert storage.claim_concurrency_slot(DUCKDB_POOL, "another-run", "its-step").is_claimed
+        run = instance.create_run_for_job(_one_writer)
+        with InstanceConcurrencyContext(instance, run) as waiting:
+            for _ in range(40):
+                waiting._pending_timeouts.clear()  # as if each interval had passed
+                assert not waiting.claim(DUCKDB_POOL, "_writes")
+            next_claim_in = max(waiting._pending_timeouts.values()) - time.time()
+            assert 0 < next_claim_in <= dagster_fixes.RECLAIM_SECONDS
+            storage.free_concurrency_slots_for_run("another-run")
+            time.sleep(next_claim_in)
+            assert waiting.claim(DUCKDB_POOL, "_writes")

@@ -1,5 +1,6 @@
-"""A work-around for a Dagster bug that costs this project's runs, applied only while Dagster
-has the bug (`apply` checks its behaviour, not its version).
+"""Two changes to how a Dagster run waits for a pool slot (`duckdb_writer`), which cost this
+project's runs: a work-around for a Dagster bug, applied only while Dagster has the bug
+(`apply` checks its behaviour, not its version), and a shorter re-claim.
 
 A step waiting for a pool slot (`duckdb_writer`) is re-claimed on a back-off (1 s, then 10%
 longer each time, at most 15 s), and `ActiveExecution.sleep_til_ready` sleeps until the next
@@ -15,9 +16,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from dagster._core.execution.plan import instance_concurrency_context
 from dagster._core.execution.plan.instance_concurrency_context import (
     InstanceConcurrencyContext,
 )
+
+#: Dagster's own back-off between claims, kept to be capped.
+_DAGSTERS_INTERVAL = instance_concurrency_context._calculate_timeout_interval
 
 #: Dagster's own method, kept to tell whether it has the bug.
 _DAGSTERS_WAIT = InstanceConcurrencyContext.interval_to_next_pending_claim_check
@@ -40,9 +45,30 @@ def dagster_sleeps_until_next_claim() -> bool:
     return _DAGSTERS_WAIT(_Pending()) > 0  # type: ignore[arg-type]
 
 
+#: The longest a step waiting for a pool slot goes between two claims.
+#:
+#: Dagster's own back-off grows 10% a claim up to 15 s (7 s after a minute's wait). But a slot
+#: that frees is assigned in the instance to the first waiting step by priority, and held for
+#: it until its run claims again: the writer sat idle for that interval at each hand-over (up
+#: to 8 s between the last runs' steps, while the cores waited for the writer). A claim is a
+#: few queries of the instance; a run waits for one slot at a time.
+RECLAIM_SECONDS = 1.0
+
+
+def _reclaim_interval(sleep_interval: float | None, pending_claim_count: int) -> float:
+    """Dagster's interval before a step claims its pool slot again, at most `RECLAIM_SECONDS`
+    (or the storage's own, when it names one)."""
+    if sleep_interval is not None:
+        return sleep_interval
+    return min(RECLAIM_SECONDS, _DAGSTERS_INTERVAL(None, pending_claim_count))
+
+
+
 def apply() -> None:
-    """Makes a step waiting for a pool slot sleep until its next re-claim, if Dagster does not."""
+    """Makes a step waiting for a pool slot sleep until its next re-claim, if Dagster does not,
+    and claim again at least every `RECLAIM_SECONDS`."""
     if not dagster_sleeps_until_next_claim():
         InstanceConcurrencyContext.interval_to_next_pending_claim_check = (  # type: ignore[method-assign]
             _seconds_to_next_claim_check
         )
+    instance_concurrency_context._calculate_timeout_interval = _reclaim_interval
