@@ -63,7 +63,6 @@ def _reclaim_interval(sleep_interval: float | None, pending_claim_count: int) ->
     return min(RECLAIM_SECONDS, _DAGSTERS_INTERVAL(None, pending_claim_count))
 
 
-
 def apply() -> None:
     """Makes a step waiting for a pool slot sleep until its next re-claim, if Dagster does not,
     and claim again at least every `RECLAIM_SECONDS`."""

@@ -138,24 +138,28 @@ class _ChunkRows:
             identifiers=self.identifiers.rows, enhancements=self.enhancements.rows
         )
 
-    def add_if_clean(self, line_number: int, line: Any, keys_sent: int) -> str | None:
-        """Adds a validated line whose every part the model accepted, with no key repeated
-        (the line's `keys_sent` all seen once), and returns its visibility; None, with
-        nothing added, for any other line."""
+    def take_clean(self, line_number: int, line: Any, keys_sent: int) -> LineParts | None:
+        """Adds the parts the model accepted of a validated line straight to the chunk's rows.
+        A clean line (every part accepted, and the line's `keys_sent` all seen once: no key
+        repeated) stays added: None. Any other line's accepted parts are taken back out and
+        returned, with the keys the models saw, to be explained."""
         clean = self.clean
         marks = (len(clean.identifiers), len(clean.enhancements), len(clean.associations))
         clean.keys = len(line.__pydantic_fields_set__)
-        if (
-            add_accepted(clean, line_number, "identifiers", line.identifiers)
-            and add_accepted(clean, line_number, "enhancements", line.enhancements)
-            and clean.keys == keys_sent
-        ):
-            visibility: str = line.visibility
-            self.lines.rows.append((line_number, visibility))
-            return visibility
+        identifiers_clean = add_accepted(clean, line_number, "identifiers", line.identifiers)
+        enhancements_clean = add_accepted(clean, line_number, "enhancements", line.enhancements)
+        if identifiers_clean and enhancements_clean and clean.keys == keys_sent:
+            self.lines.rows.append((line_number, line.visibility))
+            return None
+        accepted = LineParts(
+            identifiers=clean.identifiers[marks[0] :],
+            enhancements=clean.enhancements[marks[1] :],
+            associations=clean.associations[marks[2] :],
+            keys=clean.keys,
+        )
         del clean.identifiers[marks[0] :], clean.enhancements[marks[1] :]
         del clean.associations[marks[2] :]
-        return None
+        return accepted
 
     def commit(self, line_number: int, visibility: str | None, parts: LineParts) -> None:
         """Adds a line and its parts, unless it failed; a line left with no identifier fails."""
@@ -259,17 +263,13 @@ def _validate_line(
         rows.slow.append(line_number)
         rows.commit(line_number, None, LineParts(errors=errors))
         return
-    if rows.add_if_clean(line_number, line, keys_sent) is not None:
+    accepted = rows.take_clean(line_number, line, keys_sent)
+    if accepted is None:
         return
-    parts = LineParts(keys=len(line.__pydantic_fields_set__))
-    identifiers: list[Any] = line.identifiers
-    enhancements: list[Any] = line.enhancements
-    add_accepted(parts, line_number, "identifiers", identifiers)
-    add_accepted(parts, line_number, "enhancements", enhancements)
     # Every key of the text was seen once: none was repeated.
-    unrepeated = parts.keys == keys_sent
+    unrepeated = accepted.keys == keys_sent
     explained = explain_parts(
-        line_number, text, parts, identifiers, enhancements, unrepeated=unrepeated
+        line_number, text, accepted, line.identifiers, line.enhancements, unrepeated=unrepeated
     )
     rows.slow.append(line_number)
     rows.commit(line_number, line.visibility, explained)

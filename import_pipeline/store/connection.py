@@ -44,9 +44,10 @@ class _PandasIsNotInstalled(importlib.abc.MetaPathFinder):
 
 
 def _answer_pandas_at_once() -> None:
-    if "pandas" in sys.modules or importlib.util.find_spec("pandas") is not None:
+    """Puts `_PandasIsNotInstalled` first on the import path, once, if pandas is missing."""
+    if any(isinstance(finder, _PandasIsNotInstalled) for finder in sys.meta_path):
         return
-    if not any(isinstance(finder, _PandasIsNotInstalled) for finder in sys.meta_path):
+    if "pandas" not in sys.modules and importlib.util.find_spec("pandas") is None:
         sys.meta_path.insert(0, _PandasIsNotInstalled())
 
 
