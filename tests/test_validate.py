@@ -541,3 +541,23 @@ def test_a_field_added_to_a_copy_of_the_line_model_is_enforced_by_the_model_alon
         (2, "UnknownField", "year"),
         (3, "UnknownField", "year"),
     }
+
+
+def test_a_line_with_no_identifier_fails_even_where_a_derived_model_allows_none() -> None:
+    """Every line needs an identifier to become a reference, whatever the model allows."""
+
+    class IdentifiersOptional(ReferenceFileInput):
+        identifiers: list = Field(default_factory=list)  # type: ignore[assignment]
+
+    texts = [
+        '{"identifiers": []}',
+        '{"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/x"}]}',
+    ]
+    chunk = pl.DataFrame(
+        {"line_number": [1, 2], "text": texts, "problem": [None] * 2}, schema=LOADED_LINES
+    )
+    result = validate_chunk(chunk, line_model(IdentifiersOptional))
+    assert [
+        (e["line_number"], e["code"], e["field"], e["fatal"]) for e in result.errors.to_dicts()
+    ] == [(1, "InvalidField", "identifiers", True)]
+    assert result.identifiers["line_number"].to_list() == [2]

@@ -34,8 +34,9 @@ _SAFE_NAME = re.compile(r"^[^\x00-\x1f\x7f/\\]{1,255}$")
 _CHECKSUM_BLOCK = 8 * 1024 * 1024
 #: Reads at once from object storage (each mostly waits on the network).
 _REMOTE_READERS = 16
-#: Local files hashed at once: one per core (hashlib lets go of the GIL while it hashes).
-_LOCAL_READERS = os.cpu_count() or 1
+#: Local files hashed at once: one per core this process may use, at most four (hashlib lets
+#: go of the GIL while it hashes; each reader holds a block).
+_LOCAL_READERS = min(4, len(os.sched_getaffinity(0)))
 
 
 def is_valid_record_key(key: str) -> bool:

@@ -122,13 +122,13 @@ class _Rows:
 @dataclass
 class _ChunkRows:
     """The rows of each staged frame a chunk produces. The parts of a clean line go straight
-    into `clean` (whose lists are the chunk's own); only a line with a refused part or a
+    into `clean`, whose lists are the chunk's own (its associations, by enhancement position,
+    are the chunk's association rows, in line order); only a line with a refused part or a
     repeated key is held in a `LineParts` of its own until its verdict is known."""
 
     lines: _Rows = field(default_factory=lambda: _Rows(LINES))
     identifiers: _Rows = field(default_factory=lambda: _Rows(IDENTIFIERS))
     enhancements: _Rows = field(default_factory=lambda: _Rows(ENHANCEMENTS))
-    associations: _Rows = field(default_factory=lambda: _Rows(ASSOCIATIONS))
     errors: _Rows = field(default_factory=lambda: _Rows(ERRORS))
     slow: list[int] = field(default_factory=list)
     clean: LineParts = field(init=False)
@@ -148,7 +148,9 @@ class _ChunkRows:
         clean.keys = len(line.__pydantic_fields_set__)
         identifiers_clean = add_accepted(clean, line_number, "identifiers", line.identifiers)
         enhancements_clean = add_accepted(clean, line_number, "enhancements", line.enhancements)
-        if identifiers_clean and enhancements_clean and clean.keys == keys_sent:
+        # A line needs an identifier left (a derived model may allow none).
+        has_identifier = len(clean.identifiers) > marks[0]
+        if identifiers_clean and enhancements_clean and has_identifier and clean.keys == keys_sent:
             self.lines.rows.append((line_number, line.visibility))
             return None
         accepted = LineParts(
@@ -176,15 +178,15 @@ class _ChunkRows:
             return
         self.identifiers.rows.extend(parts.identifiers)
         self.enhancements.rows.extend(parts.enhancements)
-        self.associations.rows.extend(row for _, row in parts.associations)
+        self.clean.associations.extend(parts.associations)
 
     def chunk(self) -> ValidatedChunk:
-        self.associations.rows.extend(row for _, row in self.clean.associations)
+        associations = _Rows(ASSOCIATIONS, [row for _, row in self.clean.associations])
         return ValidatedChunk(
             lines=self.lines.frame().sort("line_number"),
             identifiers=self.identifiers.frame(),
             enhancements=self.enhancements.frame(),
-            associations=self.associations.frame().unique(maintain_order=True),
+            associations=associations.frame().unique(maintain_order=True),
             errors=self.errors.frame(),
             slow_path=pl.DataFrame({"line_number": self.slow}, schema={"line_number": pl.Int64}),
         )

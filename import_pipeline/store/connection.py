@@ -45,7 +45,8 @@ class _PandasIsNotInstalled(importlib.abc.MetaPathFinder):
 
 def _answer_pandas_at_once() -> None:
     """Puts `_PandasIsNotInstalled` first on the import path, once, if pandas is missing."""
-    if any(isinstance(finder, _PandasIsNotInstalled) for finder in sys.meta_path):
+    # By name: a reloaded module's class is another class, and its finder is already there.
+    if any(type(finder).__name__ == _PandasIsNotInstalled.__name__ for finder in sys.meta_path):
         return
     if "pandas" not in sys.modules and importlib.util.find_spec("pandas") is None:
         sys.meta_path.insert(0, _PandasIsNotInstalled())
