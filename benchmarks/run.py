@@ -235,19 +235,12 @@ with store.connect(settings.store, read_only=True, wait_seconds=240) as conn:
 
 _JOB_RUNS = """
 query JobRuns { runsOrError(filter: {pipelineName: "import_record"}) {
-    ... on Runs { results { runId status endTime tags { key value } } } } }
+    ... on Runs { results { runId status creationTime startTime endTime tags { key value } } } } }
 """
 
 
-def _wait_for_job_runs(server: object, records: int, deadline: float) -> list[dict]:
-    """The import runs, once every record has one and all have ended."""
-    while time.monotonic() < deadline:
-        runs = server.graphql(_JOB_RUNS)["runsOrError"]["results"]  # type: ignore[attr-defined]
-        keys = {t["value"] for r in runs for t in r["tags"] if t["key"] == "import_pipeline/record"}
-        if len(keys) >= records and all(run["endTime"] for run in runs):
-            return runs
-        time.sleep(3)
-    raise SystemExit("the runs did not end in time")
+def _record_of(run: dict) -> str | None:
+    return next((t["value"] for t in run["tags"] if t["key"] == "import_pipeline/record"), None)
 
 
 def _finished_batches(home: Path) -> int:
@@ -344,17 +337,17 @@ def daemon_benchmark(root: Path, files: int, lines: int, records: int) -> dict:
         # runs have ended: a reader process a poll cost ~1 s of CPU and held the DuckDB file
         # the writers wait for.
         deadline = time.monotonic() + 3600
-        runs = _wait_for_job_runs(server, records, deadline)
-        wall = time.perf_counter() - started
-        done = _finished_batches(server.home)
-        while done < files:  # a batch's run not launched yet when the others had ended
-            if time.monotonic() > deadline:
-                raise SystemExit(f"only {done} of {files} batches were imported in time")
-            time.sleep(10)
-            runs = _wait_for_job_runs(server, records, deadline)
+        keys = [f"bench-{r:02d}" for r in range(records)]
+        while True:
+            runs = _wait_for_runs(server, keys, deadline - time.monotonic())
             wall = time.perf_counter() - started
             done = _finished_batches(server.home)
-        overhead = dagster_overhead(server, [f"bench-{r:02d}" for r in range(records)])
+            if done >= files:
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"only {done} of {files} batches were imported in time")
+            time.sleep(10)  # a batch whose run was not launched yet when the others had ended
+        overhead = dagster_overhead(server, keys)
     return {
         "files": files,
         "lines_per_file": lines,
@@ -420,17 +413,14 @@ def parallel_benchmark(root: Path, records: int, lines: int) -> dict:
 
 
 def _wait_for_runs(server: object, keys: list[str], timeout: float) -> list[dict]:
-    """Every record's runs, once each record has one and all have ended."""
+    """The runs of the records `keys`, once each has one and all have ended (one query a
+    poll, whatever the number of records)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        by_record = {
-            key: server.graphql(  # type: ignore[attr-defined]
-                _RUN_STATS, {"tags": [{"key": "import_pipeline/record", "value": key}]}
-            )["runsOrError"]["results"]
-            for key in keys
-        }
-        runs = [run for record_runs in by_record.values() for run in record_runs]
-        if all(by_record.values()) and all(run["endTime"] for run in runs):
+        results = server.graphql(_JOB_RUNS)["runsOrError"]["results"]  # type: ignore[attr-defined]
+        runs = [run for run in results if _record_of(run) in keys]
+        launched = {_record_of(run) for run in runs}
+        if launched >= set(keys) and all(run["endTime"] for run in runs):
             return runs
         time.sleep(2)
     raise SystemExit("the runs did not end in time")

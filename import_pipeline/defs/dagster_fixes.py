@@ -21,9 +21,6 @@ from dagster._core.execution.plan.instance_concurrency_context import (
     InstanceConcurrencyContext,
 )
 
-#: Dagster's own back-off between claims, kept to be capped.
-_DAGSTERS_INTERVAL = instance_concurrency_context._calculate_timeout_interval
-
 #: Dagster's own method, kept to tell whether it has the bug.
 _DAGSTERS_WAIT = InstanceConcurrencyContext.interval_to_next_pending_claim_check
 
@@ -56,11 +53,9 @@ RECLAIM_SECONDS = 1.0
 
 
 def _reclaim_interval(sleep_interval: float | None, pending_claim_count: int) -> float:
-    """Dagster's interval before a step claims its pool slot again, at most `RECLAIM_SECONDS`
-    (or the storage's own, when it names one)."""
-    if sleep_interval is not None:
-        return sleep_interval
-    return min(RECLAIM_SECONDS, _DAGSTERS_INTERVAL(None, pending_claim_count))
+    """The interval before a step claims its pool slot again: the storage's own when it names
+    one, otherwise `RECLAIM_SECONDS` (Dagster's back-off starts there and only grows)."""
+    return sleep_interval if sleep_interval is not None else RECLAIM_SECONDS
 
 
 def apply() -> None:
