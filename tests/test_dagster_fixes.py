@@ -85,3 +85,28 @@ def test_a_step_that_waited_long_for_the_pool_claims_it_again_within_a_second() 
             storage.free_concurrency_slots_for_run("another-run")
             time.sleep(next_claim_in + 0.05)  # sleep's clock is not the wall clock
             assert waiting.claim(DUCKDB_POOL, "_writes")
+
+
+def test_the_sensor_daemon_still_looks_every_five_seconds() -> None:
+    # `sensor_minimum_interval` is built on the daemon's loop; if Dagster changes it, so must it.
+    from dagster._daemon.sensor import MIN_INTERVAL_LOOP_TIME
+
+    assert MIN_INTERVAL_LOOP_TIME == dagster_fixes.SENSOR_DAEMON_LOOP_SECONDS
+
+
+@pytest.mark.parametrize("interval", [5, 10, 30, 60])
+def test_a_sensor_is_due_at_the_daemons_look_a_fraction_of_a_second_early(interval: int) -> None:
+    # The daemon's looks drift: the one `interval` after the last tick may come 0.02-0.9 s
+    # early. Dagster skips a sensor while `elapsed < minimum_interval_seconds`.
+    minimum = dagster_fixes.sensor_minimum_interval(interval)
+    for early in (0.02, 0.5, 0.9):
+        assert not interval - early < minimum
+    # ...yet never a whole look early.
+    assert interval - dagster_fixes.SENSOR_DAEMON_LOOP_SECONDS < minimum
+
+
+def test_the_landing_zone_sensor_ticks_at_the_configured_interval() -> None:
+    from import_pipeline.defs.sensors import build_landing_zone_sensor
+
+    assert build_landing_zone_sensor(30).minimum_interval_seconds == 29
+    assert build_landing_zone_sensor(1).minimum_interval_seconds == 1

@@ -12,6 +12,8 @@ import pytest
 
 from import_pipeline import store
 from import_pipeline.defs.resources import ImportPipelineResource
+from import_pipeline.defs.sensors import SETTLE_SECONDS
+from import_pipeline.landing import LandingZone
 
 from .conftest import landing_zone_sensor, write_batch, write_record
 
@@ -58,9 +60,7 @@ def test_a_stable_batch_is_taken_once(settings, landing, instance) -> None:
     assert request.partition_key == "rec"
     assert request.tags["import_pipeline/batches"] == "b.jsonl"
     checksum = hashlib.sha256(LINE.encode()).hexdigest()
-    assert request.run_config["ops"]["import_results"]["ops"]["find_pending_batches"]["config"][
-        "batches"
-    ] == [{"name": "b.jsonl", "checksum": checksum}]
+    assert _batches_of(request) == [{"name": "b.jsonl", "checksum": checksum}]
     assert ticker.tick().run_requests == []
 
 
@@ -123,3 +123,72 @@ def test_a_batch_deleted_after_being_seen_is_no_crash(settings, landing, instanc
     result = ticker.tick()
     assert result.run_requests == []
     assert json.loads(ticker.cursor)["seen"] == {}
+
+
+def test_a_record_s_batches_dropped_together_are_one_run(settings, landing, instance) -> None:
+    # The first file is stable one tick before the second: it waits for it, so the record's
+    # files are imported together; another record is not held by this one's arrivals.
+    ticker = Ticker(instance, settings)
+    write_record(landing, "rec")
+    write_record(landing, "other")
+    write_batch(landing, "rec", "a.jsonl", LINE)
+    write_batch(landing, "other", "a.jsonl", LINE)
+    ticker.tick()
+    write_batch(landing, "rec", "b.jsonl", LINE)
+    held = ticker.tick()
+    assert [r.partition_key for r in held.run_requests] == ["other"]
+    (together,) = ticker.tick().run_requests
+    assert together.partition_key == "rec"
+    assert together.tags["import_pipeline/batches"] == "a.jsonl,b.jsonl"
+    assert ticker.tick().run_requests == []
+
+
+def test_a_held_batch_is_read_once_and_reported(
+    settings, landing, instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[str] = []
+    checksum = LandingZone.checksum
+
+    def counted(self: LandingZone, path: str) -> str:
+        reads.append(Path(path).name)
+        return checksum(self, path)
+
+    monkeypatch.setattr(LandingZone, "checksum", counted)
+    ticker = Ticker(instance, settings)
+    write_record(landing, "rec")
+    write_batch(landing, "rec", "a.jsonl", LINE)
+    ticker.tick()
+    write_batch(landing, "rec", "b.jsonl", LINE)
+    held = ticker.tick()
+    assert held.run_requests == []
+    assert "1 stable batch(es) held until their record's others are stable" in (
+        held.skip_reason.skip_message
+    )
+    (run,) = ticker.tick().run_requests
+    assert [b["checksum"] for b in _batches_of(run)] == [
+        hashlib.sha256(LINE.encode()).hexdigest()
+    ] * 2
+    assert sorted(reads) == ["a.jsonl", "b.jsonl"]
+
+
+def test_batches_held_too_long_go_while_others_keep_arriving(settings, landing, instance) -> None:
+    ticker = Ticker(instance, settings)
+    write_record(landing, "rec")
+    write_batch(landing, "rec", "a.jsonl", LINE)
+    ticker.tick()
+    growing = write_batch(landing, "rec", "b.jsonl", LINE)
+    assert ticker.tick().run_requests == []  # a.jsonl held: b.jsonl is arriving
+    cursor = json.loads(ticker.cursor)
+    cursor["settling"]["rec"] -= SETTLE_SECONDS  # held that long already
+    ticker.cursor = json.dumps(cursor)
+    with growing.open("a") as handle:
+        handle.write(LINE)
+    (alone,) = ticker.tick().run_requests
+    assert alone.tags["import_pipeline/batches"] == "a.jsonl"
+    (rest,) = ticker.tick().run_requests
+    assert rest.tags["import_pipeline/batches"] == "b.jsonl"
+
+
+def _batches_of(request: dg.RunRequest) -> list[dict]:
+    config = request.run_config["ops"]["import_results"]["ops"]["find_pending_batches"]["config"]
+    return config["batches"]

@@ -1,6 +1,7 @@
-"""Two changes to how a Dagster run waits for a pool slot (`duckdb_writer`), which cost this
-project's runs: a work-around for a Dagster bug, applied only while Dagster has the bug
-(`apply` checks its behaviour, not its version), and a shorter re-claim.
+"""Where Dagster's own timing costs this project, worked around: how a run waits for a pool
+slot (`duckdb_writer`): a work-around for a Dagster bug, applied only while Dagster has the bug
+(`apply` checks its behaviour, not its version), and a shorter re-claim; and how often the
+sensor daemon really ticks a sensor (`sensor_minimum_interval`).
 
 A step waiting for a pool slot (`duckdb_writer`) is re-claimed on a back-off (1 s, then 10%
 longer each time, at most 15 s), and `ActiveExecution.sleep_til_ready` sleeps until the next
@@ -66,3 +67,18 @@ def apply() -> None:
             _seconds_to_next_claim_check
         )
     instance_concurrency_context._calculate_timeout_interval = _reclaim_interval
+
+
+#: How often Dagster's sensor daemon looks at its sensors (`MIN_INTERVAL_LOOP_TIME`).
+SENSOR_DAEMON_LOOP_SECONDS = 5
+
+
+def sensor_minimum_interval(seconds: int) -> int:
+    """The `minimum_interval_seconds` that makes the daemon tick a sensor every `seconds`.
+
+    The daemon looks every `SENSOR_DAEMON_LOOP_SECONDS` and skips a sensor whose last tick
+    began less than its minimum interval ago. Its looks drift by milliseconds, so an interval
+    that is a multiple of the loop was often found a hair short and waited one more loop:
+    measured with 5 s, ticks came 5 and 10 s apart in turn, and a stable batch waited up to
+    5 s longer for its run. A second of slack absorbs the drift."""
+    return max(1, seconds - 1)

@@ -2,15 +2,20 @@
 
 The cursor remembers, per batch file, the (size, version) seen on the last tick (a file is
 taken only once it is unchanged across two ticks) and the (size, version, checksum) last
-launched, so a tick reads file contents only for files that changed.
+launched, so a tick reads file contents only for files that changed. A record's stable
+batches wait while others of the same record are still arriving (at most `SETTLE_SECONDS`),
+so that files dropped together are imported by one run; their checksums, read once, wait in
+the cursor with them.
 """
 
 import json
+import time
 from dataclasses import dataclass, field
 
 import dagster as dg
 
 from import_pipeline import store
+from import_pipeline.defs import dagster_fixes
 from import_pipeline.defs.jobs import import_record_job, run_request
 from import_pipeline.defs.partitions import import_records
 from import_pipeline.defs.resources import ImportPipelineResource
@@ -22,11 +27,18 @@ from import_pipeline.landing.records import BatchVersion, PlannedRecord, plan_re
 _STORE_WAIT_SECONDS = 2.0
 
 
+#: How long a record's stable batches wait for its other batches, still arriving, to be stable
+#: too: files dropped together are imported by one run, unless they keep coming that long.
+SETTLE_SECONDS = 60.0
+
+
 @dataclass
 class LandingCursor:
-    seen: dict[str, list] = field(default_factory=dict)  # "key/name" -> [size, version]
+    # "key/name" -> [size, version] as last seen, plus the checksum once read while it held
+    seen: dict[str, list] = field(default_factory=dict)
     taken: dict[str, list] = field(default_factory=dict)  # "key/name" -> [size, version, checksum]
     problems: dict[str, str] = field(default_factory=dict)  # what was last reported, per place
+    settling: dict[str, float] = field(default_factory=dict)  # record -> held since (epoch s)
 
     @classmethod
     def parse(cls, text: str | None) -> "LandingCursor":
@@ -37,22 +49,39 @@ class LandingCursor:
             seen=data.get("seen", {}),
             taken=data.get("taken", {}),
             problems=data.get("problems", {}),
+            settling=data.get("settling", {}),
         )
 
     def dump(self) -> str:
-        return json.dumps({"seen": self.seen, "taken": self.taken, "problems": self.problems})
+        return json.dumps(
+            {
+                "seen": self.seen,
+                "taken": self.taken,
+                "problems": self.problems,
+                "settling": self.settling,
+            }
+        )
 
 
 @dataclass
 class _Tick:
     cursor: LandingCursor
+    now: float = field(default_factory=time.time)
     run_requests: list[dg.RunRequest] = field(default_factory=list)
     problems: dict[str, str] = field(default_factory=dict)
     waiting: int = 0
+    held: int = 0
 
 
 def _unchanged_since_last_tick(ident: str, observed: list, previous: LandingCursor) -> bool:
-    return previous.seen.get(ident) == observed
+    seen = previous.seen.get(ident)
+    return seen is not None and seen[:2] == observed
+
+
+def _checksum_seen(ident: str, observed: list, previous: LandingCursor) -> str | None:
+    """The checksum read on an earlier tick, while the batch was held, if it is unchanged."""
+    seen = previous.seen.get(ident)
+    return seen[2] if seen is not None and seen[:2] == observed and len(seen) > 2 else None
 
 
 def _launched_at(ident: str, observed: list, previous: LandingCursor) -> bool:
@@ -63,12 +92,14 @@ def _launched_at(ident: str, observed: list, previous: LandingCursor) -> bool:
 
 def _to_read(folder: RecordFolder, previous: LandingCursor) -> list[str]:
     """The paths of this folder's batches whose content must be read: stable since the last
-    tick, and not launched at this size and version."""
+    tick, not launched at this size and version, and not read already while held."""
     paths = []
     for batch in folder.batches:
         ident, observed = f"{folder.key}/{batch.name}", [batch.size, batch.version]
-        if _unchanged_since_last_tick(ident, observed, previous) and not _launched_at(
-            ident, observed, previous
+        if (
+            _unchanged_since_last_tick(ident, observed, previous)
+            and not _launched_at(ident, observed, previous)
+            and not _checksum_seen(ident, observed, previous)
         ):
             paths.append(batch.path)
     return paths
@@ -81,8 +112,10 @@ def _ready_batches(
     checksums: dict[str, str | None],
 ) -> list[BatchVersion]:
     """The versions of this folder's batches that are stable and not yet launched
-    (`checksums`: the content of those `_to_read` named, read already)."""
-    ready = []
+    (`checksums`: the content of those `_to_read` named, read already). While other batches
+    of the folder are still arriving, they are held (for at most `SETTLE_SECONDS`): none."""
+    ready: dict[str, BatchVersion] = {}
+    arriving = 0
     for batch in folder.batches:
         ident, observed = f"{folder.key}/{batch.name}", [batch.size, batch.version]
         tick.cursor.seen[ident] = observed
@@ -90,19 +123,28 @@ def _ready_batches(
         if taken:
             tick.cursor.taken[ident] = taken
         if not _unchanged_since_last_tick(ident, observed, previous):
-            tick.waiting += 1  # new or still changing: look again next tick
+            arriving += 1  # new or still changing: look again next tick
             continue
         if _launched_at(ident, observed, previous):
             continue
-        checksum = checksums.get(batch.path)
+        checksum = _checksum_seen(ident, observed, previous) or checksums.get(batch.path)
         if checksum is None:
             tick.problems[ident] = f"batch {ident} disappeared or changed before it could be read"
             continue
-        tick.cursor.taken[ident] = [*observed, checksum]
         if taken and taken[2] == checksum:
+            tick.cursor.taken[ident] = [*observed, checksum]
             continue  # touched, same content: the same batch is not imported again
-        ready.append(BatchVersion(batch.name, checksum))
-    return ready
+        tick.cursor.seen[ident] = [*observed, checksum]
+        ready[ident] = BatchVersion(batch.name, checksum)
+    tick.waiting += arriving
+    held_since = previous.settling.get(folder.key, tick.now)
+    if ready and arriving and tick.now - held_since < SETTLE_SECONDS:
+        tick.cursor.settling[folder.key] = held_since
+        tick.held += len(ready)
+        return []
+    for ident, version in ready.items():
+        tick.cursor.taken[ident] = [*tick.cursor.seen[ident][:2], version.checksum]
+    return list(ready.values())
 
 
 def _landing_zone_tick(
@@ -155,6 +197,8 @@ def _result(
         f"{len(tick.run_requests)} run(s) requested, {len(new_partitions)} new record(s), "
         f"{tick.waiting} batch(es) waiting to be stable"
     )
+    if tick.held:
+        summary += f", {tick.held} stable batch(es) held until their record's others are stable"
     if tick.problems:
         summary += "; refused: " + " | ".join(sorted(tick.problems.values()))[:2000]
     return dg.SensorResult(
@@ -173,7 +217,7 @@ def build_landing_zone_sensor(minimum_interval_seconds: int) -> dg.SensorDefinit
     @dg.sensor(
         name="landing_zone_sensor",
         job=import_record_job,
-        minimum_interval_seconds=minimum_interval_seconds,
+        minimum_interval_seconds=dagster_fixes.sensor_minimum_interval(minimum_interval_seconds),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Watches the landing zone: registers each valid record folder as an "
         "import_records partition and launches a run for its new or changed, stable batches.",
