@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -94,19 +95,23 @@ def test_the_sensor_daemon_still_looks_every_five_seconds() -> None:
     assert MIN_INTERVAL_LOOP_TIME == dagster_fixes.SENSOR_DAEMON_LOOP_SECONDS
 
 
-@pytest.mark.parametrize("interval", [5, 10, 30, 60])
-def test_a_sensor_is_due_at_the_daemons_look_a_fraction_of_a_second_early(interval: int) -> None:
-    # The daemon's looks drift: the one `interval` after the last tick may come 0.02-0.9 s
-    # early. Dagster skips a sensor while `elapsed < minimum_interval_seconds`.
+@pytest.mark.parametrize("interval", [1, 5, 6, 10, 11, 30, 60])
+def test_a_sensor_ticks_at_the_first_look_its_interval_allows(interval: int) -> None:
+    # Dagster skips a sensor while `elapsed < minimum_interval_seconds`. Its looks come every
+    # 5 s, drifting: the look due `k` loops after the last tick comes at k*5 s, up to 0.9 s
+    # early or late. The sensor must tick at the first look at least `interval` after the last
+    # tick, and at none before.
+    loop = dagster_fixes.SENSOR_DAEMON_LOOP_SECONDS
     minimum = dagster_fixes.sensor_minimum_interval(interval)
-    for early in (0.02, 0.5, 0.9):
-        assert not interval - early < minimum
-    # ...yet never a whole look early.
-    assert interval - dagster_fixes.SENSOR_DAEMON_LOOP_SECONDS < minimum
+    first = max(1, math.ceil(interval / loop))
+    for drift in (-0.9, -0.02, 0.0, 0.5, 0.9):
+        assert not first * loop + drift < minimum  # due
+        assert (first - 1) * loop + drift < minimum  # not yet
 
 
 def test_the_landing_zone_sensor_ticks_at_the_configured_interval() -> None:
     from import_pipeline.defs.sensors import build_landing_zone_sensor
 
     assert build_landing_zone_sensor(30).minimum_interval_seconds == 29
-    assert build_landing_zone_sensor(1).minimum_interval_seconds == 1
+    assert build_landing_zone_sensor(7).minimum_interval_seconds == 9  # the look at 10 s
+    assert build_landing_zone_sensor(1).minimum_interval_seconds == 4  # every look

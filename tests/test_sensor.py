@@ -11,8 +11,9 @@ import dagster as dg
 import pytest
 
 from import_pipeline import store
+from import_pipeline.defs import sensors
 from import_pipeline.defs.resources import ImportPipelineResource
-from import_pipeline.defs.sensors import SETTLE_SECONDS
+from import_pipeline.defs.sensors import SETTLE_SECONDS, build_landing_zone_sensor
 from import_pipeline.landing import LandingZone
 
 from .conftest import landing_zone_sensor, write_batch, write_record
@@ -29,8 +30,14 @@ def instance():
 class Ticker:
     """Evaluates the sensor tick after tick, carrying the cursor like the daemon does."""
 
-    def __init__(self, instance: dg.DagsterInstance, settings) -> None:
+    def __init__(
+        self,
+        instance: dg.DagsterInstance,
+        settings,
+        sensor: dg.SensorDefinition = landing_zone_sensor,
+    ) -> None:
         self.instance = instance
+        self.sensor = sensor
         self.resource = ImportPipelineResource.from_settings(settings)
         self.cursor: str | None = None
 
@@ -38,7 +45,7 @@ class Ticker:
         context = dg.build_sensor_context(
             instance=self.instance, cursor=self.cursor, resources={"pipeline": self.resource}
         )
-        result = landing_zone_sensor(context)
+        result = self.sensor(context)
         assert isinstance(result, dg.SensorResult)
         self.cursor = result.cursor
         for request in result.dynamic_partitions_requests or []:
@@ -171,22 +178,41 @@ def test_a_held_batch_is_read_once_and_reported(
     assert sorted(reads) == ["a.jsonl", "b.jsonl"]
 
 
-def test_batches_held_too_long_go_while_others_keep_arriving(settings, landing, instance) -> None:
-    ticker = Ticker(instance, settings)
+def test_batches_held_a_minute_go_while_others_keep_arriving(
+    settings, landing, instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = 1_000_000.0
+    monkeypatch.setattr(sensors, "_clock", lambda: now)
+    ticker = Ticker(instance, settings)  # the sensor ticks every 5 s
     write_record(landing, "rec")
     write_batch(landing, "rec", "a.jsonl", LINE)
     ticker.tick()
     growing = write_batch(landing, "rec", "b.jsonl", LINE)
-    assert ticker.tick().run_requests == []  # a.jsonl held: b.jsonl is arriving
-    cursor = json.loads(ticker.cursor)
-    cursor["settling"]["rec"] -= SETTLE_SECONDS  # held that long already
-    ticker.cursor = json.dumps(cursor)
-    with growing.open("a") as handle:
-        handle.write(LINE)
-    (alone,) = ticker.tick().run_requests
+    held_since = now + 5
+    while True:  # b.jsonl keeps growing: a.jsonl is held, up to SETTLE_SECONDS
+        now += 5
+        result = ticker.tick()
+        if result.run_requests:
+            break
+        assert now - held_since < SETTLE_SECONDS
+        with growing.open("a") as handle:
+            handle.write(LINE)
+    assert now - held_since == SETTLE_SECONDS  # the first tick past the wait
+    (alone,) = result.run_requests
     assert alone.tags["import_pipeline/batches"] == "a.jsonl"
+    now += 5  # b.jsonl stopped growing before the last tick
     (rest,) = ticker.tick().run_requests
     assert rest.tags["import_pipeline/batches"] == "b.jsonl"
+
+
+def test_a_sensor_ticking_minutes_apart_holds_nothing(settings, landing, instance) -> None:
+    ticker = Ticker(instance, settings, build_landing_zone_sensor(120))
+    write_record(landing, "rec")
+    write_batch(landing, "rec", "a.jsonl", LINE)
+    ticker.tick()
+    write_batch(landing, "rec", "b.jsonl", LINE)
+    (alone,) = ticker.tick().run_requests  # held, it would wait 2 minutes
+    assert alone.tags["import_pipeline/batches"] == "a.jsonl"
 
 
 def _batches_of(request: dg.RunRequest) -> list[dict]:

@@ -14,6 +14,7 @@ two to three times the CPU of a run that never waited, taken from the other runs
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -74,11 +75,14 @@ SENSOR_DAEMON_LOOP_SECONDS = 5
 
 
 def sensor_minimum_interval(seconds: int) -> int:
-    """The `minimum_interval_seconds` that makes the daemon tick a sensor every `seconds`.
+    """The `minimum_interval_seconds` that makes the daemon tick a sensor at its first look
+    `seconds` or more after the last tick: every `seconds`, rounded up to a whole number of
+    looks (the daemon cannot tick in between).
 
     The daemon looks every `SENSOR_DAEMON_LOOP_SECONDS` and skips a sensor whose last tick
-    began less than its minimum interval ago. Its looks drift by milliseconds, so an interval
+    began less than its minimum interval ago. Its looks drift by milliseconds, so a minimum
     that is a multiple of the loop was often found a hair short and waited one more loop:
     measured with 5 s, ticks came 5 and 10 s apart in turn, and a stable batch waited up to
-    5 s longer for its run. A second of slack absorbs the drift."""
-    return max(1, seconds - 1)
+    5 s longer for its run. A minimum a second under the look it means absorbs the drift."""
+    looks = max(1, math.ceil(seconds / SENSOR_DAEMON_LOOP_SECONDS))
+    return looks * SENSOR_DAEMON_LOOP_SECONDS - 1

@@ -63,10 +63,15 @@ class LandingCursor:
         )
 
 
+#: The sensor's clock (seconds since the epoch); a test's to set.
+_clock = time.time
+
+
 @dataclass
 class _Tick:
     cursor: LandingCursor
-    now: float = field(default_factory=time.time)
+    now: float  # `_clock()` when the tick began
+    interval: float  # until the next tick
     run_requests: list[dg.RunRequest] = field(default_factory=list)
     problems: dict[str, str] = field(default_factory=dict)
     waiting: int = 0
@@ -137,8 +142,10 @@ def _ready_batches(
         tick.cursor.seen[ident] = [*observed, checksum]
         ready[ident] = BatchVersion(batch.name, checksum)
     tick.waiting += arriving
-    held_since = previous.settling.get(folder.key, tick.now)
-    if ready and arriving and tick.now - held_since < SETTLE_SECONDS:
+    # (Never later than now: a clock set back must not stretch the wait.)
+    held_since = min(previous.settling.get(folder.key, tick.now), tick.now)
+    # Held only if the next tick still falls within the wait: never past it by an interval.
+    if ready and arriving and tick.now + tick.interval - held_since <= SETTLE_SECONDS:
         tick.cursor.settling[folder.key] = held_since
         tick.held += len(ready)
         return []
@@ -148,11 +155,11 @@ def _ready_batches(
 
 
 def _landing_zone_tick(
-    context: dg.SensorEvaluationContext, pipeline: ImportPipelineResource
+    context: dg.SensorEvaluationContext, pipeline: ImportPipelineResource, interval: float
 ) -> dg.SensorResult:
     landing = pipeline.landing_zone()
     previous = LandingCursor.parse(context.cursor)
-    tick = _Tick(cursor=LandingCursor())
+    tick = _Tick(cursor=LandingCursor(), now=_clock(), interval=interval)
     scan = landing.scan()
     for problem in scan.refused:
         tick.problems[problem] = problem
@@ -225,7 +232,7 @@ def build_landing_zone_sensor(minimum_interval_seconds: int) -> dg.SensorDefinit
     def landing_zone_sensor(
         context: dg.SensorEvaluationContext, pipeline: ImportPipelineResource
     ) -> dg.SensorResult:
-        return _landing_zone_tick(context, pipeline)
+        return _landing_zone_tick(context, pipeline, minimum_interval_seconds)
 
     return landing_zone_sensor
 
