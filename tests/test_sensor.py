@@ -218,3 +218,19 @@ def test_a_sensor_ticking_minutes_apart_holds_nothing(settings, landing, instanc
 def _batches_of(request: dg.RunRequest) -> list[dict]:
     config = request.run_config["ops"]["import_results"]["ops"]["find_pending_batches"]["config"]
     return config["batches"]
+
+
+def test_a_clock_set_back_does_not_stretch_the_wait(
+    settings, landing, instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sensors, "_clock", lambda: 1_000_000.0)
+    ticker = Ticker(instance, settings)
+    write_record(landing, "rec")
+    write_batch(landing, "rec", "a.jsonl", LINE)
+    ticker.tick()
+    write_batch(landing, "rec", "b.jsonl", LINE)
+    cursor = json.loads(ticker.cursor)
+    cursor["settling"] = {"rec": 1_000_000.0 + 3600}  # written by a clock an hour ahead
+    ticker.cursor = json.dumps(cursor)
+    assert ticker.tick().run_requests == []
+    assert json.loads(ticker.cursor)["settling"] == {"rec": 1_000_000.0}
