@@ -85,8 +85,10 @@ def _unchanged_since_last_tick(ident: str, observed: list, previous: LandingCurs
 
 def _checksum_seen(ident: str, observed: list, previous: LandingCursor) -> str | None:
     """The checksum read on an earlier tick, while the batch was held, if it is unchanged."""
-    seen = previous.seen.get(ident)
-    return seen[2] if seen is not None and seen[:2] == observed and len(seen) > 2 else None
+    if not _unchanged_since_last_tick(ident, observed, previous):
+        return None
+    seen = previous.seen[ident]
+    return seen[2] if len(seen) > 2 else None
 
 
 def _launched_at(ident: str, observed: list, previous: LandingCursor) -> bool:
@@ -149,8 +151,8 @@ def _ready_batches(
         tick.cursor.settling[folder.key] = held_since
         tick.held += len(ready)
         return []
-    for ident, version in ready.items():
-        tick.cursor.taken[ident] = [*tick.cursor.seen[ident][:2], version.checksum]
+    for ident in ready:
+        tick.cursor.taken[ident] = list(tick.cursor.seen[ident])  # [size, version, checksum]
     return list(ready.values())
 
 
