@@ -322,6 +322,7 @@ def daemon_benchmark(root: Path, files: int, lines: int, records: int) -> dict:
     staged = root / "daemon-files"
     staged.mkdir()
     payload = "\n".join(batch_lines(lines)) + "\n"
+    machine = machine_yardsticks(staged, payload, files)
     with dagster_dev(root / "daemon", sensor_interval=5) as server:
         landing = LandingZone(str(server.home / "landing"))
         for record in range(records):
@@ -357,6 +358,40 @@ def daemon_benchmark(root: Path, files: int, lines: int, records: int) -> dict:
         "wall_minutes": round(wall / 60, 2),
         "runs": {s: sum(r["status"] == s for r in runs) for s in {r["status"] for r in runs}},
         "dagster": overhead,
+        "machine": machine,
+    }
+
+
+def machine_yardsticks(folder: Path, payload: str, copies: int) -> dict[str, float]:
+    """How fast this machine is right now, measured just before the daemon benchmark: DuckDB's
+    full parse of the same bytes (the floor of `import_benchmark`) and pydantic's verdict on
+    the same lines on one core. This machine's speed moves by up to 3× from day to day, so a
+    wall time is compared with another through these."""
+    import gc
+
+    from import_pipeline.pipeline.validate import line_model
+
+    whole = folder / "all-files.jsonl"
+    with whole.open("w", encoding="utf-8") as handle:
+        for _ in range(copies):
+            handle.write(payload)
+    floor = duckdb_floor_seconds(whole)
+    whole.unlink()
+    texts = payload.splitlines()
+    validate = line_model().validate_json
+    best = float("inf")
+    gc.disable()  # as validation runs (`validate._collector_paused`)
+    try:
+        for _ in range(5):
+            started = time.perf_counter()
+            for text in texts:
+                validate(text)
+            best = min(best, time.perf_counter() - started)
+    finally:
+        gc.enable()
+    return {
+        "duckdb_floor_seconds": round(floor, 2),
+        "validate_json_us_per_line": round(best / len(texts) * 1e6, 1),
     }
 
 
