@@ -13,6 +13,7 @@ import dagster as dg
 
 from import_pipeline.defs import build_defs
 from import_pipeline.defs.assets import reference_store, summarise_record
+from import_pipeline.defs.duplicates import duplicate_decisions
 from import_pipeline.defs.jobs import import_record_job
 from import_pipeline.defs.ops import (
     cluster_batches,
@@ -33,8 +34,9 @@ STEPS = tuple(
         resolve_batches,
         summarise_record,
     )
-) + (reference_store.op.name,)
-_CHECKS = "import_results_"  # the asset checks' step keys start with their asset's name
+) + (reference_store.op.name, duplicate_decisions.op.name)
+#: The asset checks' step keys start with their asset's name.
+_CHECKS = ("import_results_", "duplicate_decisions_")
 _PAGE = resource.getpagesize()
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from import_pipeline import store
 from import_pipeline.cli import main
+from import_pipeline.pipeline import detection
 from import_pipeline.pipeline.detection import detect
 from import_pipeline.pipeline.duplicates import KEYS_VERSION
 
@@ -55,14 +56,18 @@ def _detect_all(settings) -> None:
 def _decisions(settings) -> dict[str, tuple[str, str | None, str]]:
     """`other` identifier → (decision, the identifier of duplicate_of, decided_by)."""
     with store.connect(settings.store, read_only=True) as conn:
-        rows = conn.execute(
-            """
-            SELECT i.identifier, d.decision, o.identifier, d.decided_by
-            FROM duplicate_decisions d
-            JOIN reference_identifier i ON i.reference_id = d.reference_id
-            LEFT JOIN reference_identifier o ON o.reference_id = d.duplicate_of
-            """
-        ).fetchall()
+        return _decisions_in(conn)
+
+
+def _decisions_in(conn) -> dict[str, tuple[str, str | None, str]]:
+    rows = conn.execute(
+        """
+        SELECT i.identifier, d.decision, o.identifier, d.decided_by
+        FROM duplicate_decisions d
+        JOIN reference_identifier i ON i.reference_id = d.reference_id
+        LEFT JOIN reference_identifier o ON o.reference_id = d.duplicate_of
+        """
+    ).fetchall()
     return {ident: (decision, of, by) for ident, decision, of, by in rows}
 
 
@@ -145,6 +150,53 @@ def test_a_store_keyed_with_other_definitions_is_keyed_again_at_its_next_detecti
     with store.connect(settings.store, read_only=True) as conn:
         blocked = conn.execute("SELECT count(DISTINCT reference_id) FROM reference_blocks")
         assert blocked.fetchall()[0][0] == 3  # every keyed reference, not only the subject
+
+
+def test_subjects_decided_alone_in_sql_get_what_the_stars_give_them(
+    settings, landing, monkeypatch
+) -> None:
+    # Detection decides the subjects in no pair and no star in SQL (`_ALONE`). Every subject
+    # through the stars instead must give the same decisions and outcome, from a store holding
+    # a star, a person's decision, an undecided reference, a system `maybe` with no pair left
+    # and the system's plain `distinct`s.
+    write_record(landing, "rec")
+    titles = ["Soil microbes under drought", "Quantum dots in photovoltaics",
+              "Medieval trade routes of the Baltic", "Sleep and memory in adolescents"]  # fmt: skip
+    others = [
+        _line(f"x{n}", title, 1990 + n, {"first_page": str(n)}) for n, title in enumerate(titles)
+    ]
+    write_batch(landing, "rec", "works.jsonl", "\n".join(LINES + others) + "\n")
+    import_directly(settings, landing, "rec")
+    _detect_all(settings)
+    assert main(["decide", _ref(settings, "x0"), "--distinct"]) == 0  # a person's
+    undecided, was_maybe, first = (_ref(settings, x) for x in ("x1", "x2", "a"))
+    subjects = "(SELECT id AS reference_id FROM reference)"
+    with store.connect(settings.store) as conn:
+        conn.execute(
+            "DELETE FROM duplicate_decisions WHERE reference_id IN (?, ?)", [undecided, was_maybe]
+        )
+        # Inserted, not updated: the PostgreSQL store's engine cannot UPDATE a JSON column.
+        conn.execute(
+            "INSERT INTO duplicate_decisions (reference_id, decision, duplicate_of, score, "
+            "decided_by, evidence, decided_at) "
+            "VALUES (?, 'maybe', ?, 0.7, 'system', '[\"title\"]'::JSON, now())",
+            [was_maybe, first],
+        )
+        conn.execute("CREATE TEMP TABLE before AS SELECT * FROM duplicate_decisions")
+        with store.transaction(conn):
+            alone = detect(conn, subjects)
+        decided_alone = _decisions_in(conn)
+        with store.transaction(conn):
+            conn.execute("DELETE FROM duplicate_decisions")
+            conn.execute("INSERT INTO duplicate_decisions SELECT * FROM before")
+        monkeypatch.setattr(detection, "_ALONE", "SELECT reference_id FROM {subjects} WHERE false")
+        with store.transaction(conn):
+            starred = detect(conn, subjects)
+    assert _decisions(settings) == decided_alone
+    assert starred == alone
+    assert alone.changed == 2  # x1 decided again, x2's maybe gone; the rest as they were
+    assert decided_alone["x0"] == ("distinct", None, "person")
+    assert {decided_alone[x] for x in ("x1", "x2", "x3", "d")} == {("distinct", None, "system")}
 
 
 def test_a_persons_decision_is_final(settings, landing, capsys) -> None:

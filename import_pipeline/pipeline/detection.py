@@ -146,6 +146,46 @@ def _star(
     return decisions
 
 
+#: The subjects that are distinct whatever the others' decisions: in no pair, in no stored
+#: star (no decision points at them), and either undecided or already the system's plain
+#: `distinct` (what `assign` would give them again). Most of a big batch's new references.
+_ALONE = """
+    SELECT s.reference_id FROM {subjects} s
+    WHERE s.reference_id NOT IN (SELECT value::UUID FROM {paired})
+        AND s.reference_id NOT IN (
+            SELECT d.duplicate_of FROM duplicate_decisions d WHERE d.duplicate_of IS NOT NULL)
+        AND s.reference_id NOT IN (
+            SELECT d.reference_id FROM duplicate_decisions d
+            WHERE NOT (d.decision = 'distinct' AND d.decided_by = 'system'
+                AND d.duplicate_of IS NULL AND d.score IS NULL
+                AND json_array_length(d.evidence) = 0))
+"""
+
+
+def _decide_alone(conn: duckdb.DuckDBPyConnection, tables: TempTables, subjects: str,
+                  pairs: list[Pair]) -> tuple[str, int, int]:  # fmt: skip
+    """Decides the subjects alone (`_ALONE`) in SQL, without a Python object each (a batch
+    of a million new references would hold a million): the table of them, how many, and how
+    many decisions that wrote (those not stored yet)."""
+    paired = sorted({ref for pair in pairs for ref in (pair.a, pair.b)})
+    with values_table(conn, "frame_paired", paired) as table:
+        alone = tables.create("alone", _ALONE.format(subjects=subjects, paired=table))
+    counted = conn.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE reference_id NOT IN "
+        f"(SELECT reference_id FROM duplicate_decisions)) FROM {alone}"
+    ).fetchone()
+    total, new = counted if counted else (0, 0)
+    conn.execute(
+        f"""
+        INSERT INTO duplicate_decisions (reference_id, decision, duplicate_of, score,
+            decided_by, evidence, decided_at)
+        SELECT reference_id, 'distinct', NULL, NULL, 'system', '[]'::JSON, now() FROM {alone}
+        WHERE reference_id NOT IN (SELECT reference_id FROM duplicate_decisions)
+        """
+    )
+    return alone, total, new
+
+
 def detect(conn: duckdb.DuckDBPyConnection, subjects: str) -> DetectionOutcome:
     """Decides the subjects (a table or query of `reference_id`) against the store. Call
     inside a transaction."""
@@ -154,9 +194,11 @@ def detect(conn: duckdb.DuckDBPyConnection, subjects: str) -> DetectionOutcome:
         subjects = tables.create("subjects", f"SELECT DISTINCT reference_id FROM {subjects}")
         refresh_keys(conn, subjects)
         pairs = pairs_among(conn, "reference_bibliographic_keys", "reference_blocks", subjects)
+        alone, alone_count, alone_written = _decide_alone(conn, tables, subjects, pairs)
         subject_ids = [
             ref for (ref,) in conn.execute(
-                f"SELECT reference_id::VARCHAR FROM {subjects} ORDER BY 1"
+                f"SELECT reference_id::VARCHAR FROM {subjects} "
+                f"WHERE reference_id NOT IN (SELECT reference_id FROM {alone}) ORDER BY 1"
             ).fetchall()
         ]  # fmt: skip
     involved = sorted(set(subject_ids) | {r for p in pairs for r in (p.a, p.b)})
@@ -176,9 +218,12 @@ def detect(conn: duckdb.DuckDBPyConnection, subjects: str) -> DetectionOutcome:
     changed = write_decisions(conn, decisions, stored)
     # What the subjects now hold: the system's new decision, or the person's (never touched).
     final = stored | {d.reference_id: d for d in decisions}
+    counts = Counter(str(final[ref].decision) for ref in subject_ids if ref in final)
+    if alone_count:
+        counts[str(Decision.DISTINCT)] += alone_count
     return DetectionOutcome(
-        subjects=len(subject_ids),
+        subjects=len(subject_ids) + alone_count,
         pairs=len(pairs),
-        changed=changed,
-        counts=dict(Counter(str(final[ref].decision) for ref in subject_ids if ref in final)),
+        changed=changed + alone_written,
+        counts=dict(counts),
     )
