@@ -367,9 +367,7 @@ def machine_yardsticks(folder: Path, payload: str, copies: int) -> dict[str, flo
     full parse of the same bytes (the floor of `import_benchmark`) and pydantic's verdict on
     the same lines on one core. This machine's speed moves by up to 3× from day to day, so a
     wall time is compared with another through these."""
-    import gc
-
-    from import_pipeline.pipeline.validate import line_model
+    from import_pipeline.pipeline.validate import _collector_paused, line_model
 
     whole = folder / "all-files.jsonl"
     with whole.open("w", encoding="utf-8") as handle:
@@ -380,15 +378,12 @@ def machine_yardsticks(folder: Path, payload: str, copies: int) -> dict[str, flo
     texts = payload.splitlines()
     validate = line_model().validate_json
     best = float("inf")
-    gc.disable()  # as validation runs (`validate._collector_paused`)
-    try:
+    with _collector_paused():  # as validation runs
         for _ in range(5):
             started = time.perf_counter()
             for text in texts:
                 validate(text)
             best = min(best, time.perf_counter() - started)
-    finally:
-        gc.enable()
     return {
         "duckdb_floor_seconds": round(floor, 2),
         "validate_json_us_per_line": round(best / len(texts) * 1e6, 1),

@@ -189,7 +189,9 @@ def test_subjects_decided_alone_in_sql_get_what_the_stars_give_them(
         with store.transaction(conn):
             conn.execute("DELETE FROM duplicate_decisions")
             conn.execute("INSERT INTO duplicate_decisions SELECT * FROM before")
-        monkeypatch.setattr(detection, "_ALONE", "SELECT reference_id FROM {subjects} WHERE false")
+        monkeypatch.setattr(
+            detection, "_ALONE", "SELECT reference_id, false AS stored FROM {subjects} WHERE false"
+        )
         with store.transaction(conn):
             starred = detect(conn, subjects)
     assert _decisions(settings) == decided_alone

@@ -13,7 +13,12 @@ import duckdb
 from import_pipeline.domain.duplicates import DecidedBy, Decision
 from import_pipeline.pipeline.duplicates import Pair, pairs_among, refresh_keys
 from import_pipeline.store.connection import TempTables, values_table
-from import_pipeline.store.duplicates import StoredDecision, decisions_of, write_decisions
+from import_pipeline.store.duplicates import (
+    StoredDecision,
+    decisions_of,
+    insert_decisions,
+    write_decisions,
+)
 
 
 @dataclass(frozen=True)
@@ -148,9 +153,12 @@ def _star(
 
 #: The subjects that are distinct whatever the others' decisions: in no pair, in no stored
 #: star (no decision points at them), and either undecided or already the system's plain
-#: `distinct` (what `assign` would give them again). Most of a big batch's new references.
+#: `distinct` (what `assign` would give them again), with whether they have that decision
+#: stored. Most of a big batch's new references.
 _ALONE = """
-    SELECT s.reference_id FROM {subjects} s
+    SELECT s.reference_id,
+        s.reference_id IN (SELECT d.reference_id FROM duplicate_decisions d) AS stored
+    FROM {subjects} s
     WHERE s.reference_id NOT IN (SELECT value::UUID FROM {paired})
         AND s.reference_id NOT IN (
             SELECT d.duplicate_of FROM duplicate_decisions d WHERE d.duplicate_of IS NOT NULL)
@@ -163,25 +171,20 @@ _ALONE = """
 
 
 def _decide_alone(conn: duckdb.DuckDBPyConnection, tables: TempTables, subjects: str,
-                  pairs: list[Pair]) -> tuple[str, int, int]:  # fmt: skip
+                  paired: list[str]) -> tuple[str, int, int]:  # fmt: skip
     """Decides the subjects alone (`_ALONE`) in SQL, without a Python object each (a batch
     of a million new references would hold a million): the table of them, how many, and how
     many decisions that wrote (those not stored yet)."""
-    paired = sorted({ref for pair in pairs for ref in (pair.a, pair.b)})
     with values_table(conn, "frame_paired", paired) as table:
         alone = tables.create("alone", _ALONE.format(subjects=subjects, paired=table))
     counted = conn.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE reference_id NOT IN "
-        f"(SELECT reference_id FROM duplicate_decisions)) FROM {alone}"
+        f"SELECT count(*), count(*) FILTER (WHERE NOT stored) FROM {alone}"
     ).fetchone()
     total, new = counted if counted else (0, 0)
-    conn.execute(
-        f"""
-        INSERT INTO duplicate_decisions (reference_id, decision, duplicate_of, score,
-            decided_by, evidence, decided_at)
-        SELECT reference_id, 'distinct', NULL, NULL, 'system', '[]'::JSON, now() FROM {alone}
-        WHERE reference_id NOT IN (SELECT reference_id FROM duplicate_decisions)
-        """
+    insert_decisions(
+        conn,
+        f"SELECT reference_id, 'distinct', NULL, NULL, 'system', '[]'::JSON "
+        f"FROM {alone} WHERE NOT stored",
     )
     return alone, total, new
 
@@ -194,14 +197,15 @@ def detect(conn: duckdb.DuckDBPyConnection, subjects: str) -> DetectionOutcome:
         subjects = tables.create("subjects", f"SELECT DISTINCT reference_id FROM {subjects}")
         refresh_keys(conn, subjects)
         pairs = pairs_among(conn, "reference_bibliographic_keys", "reference_blocks", subjects)
-        alone, alone_count, alone_written = _decide_alone(conn, tables, subjects, pairs)
+        paired = sorted({ref for pair in pairs for ref in (pair.a, pair.b)})
+        alone, alone_count, alone_written = _decide_alone(conn, tables, subjects, paired)
         subject_ids = [
             ref for (ref,) in conn.execute(
                 f"SELECT reference_id::VARCHAR FROM {subjects} "
                 f"WHERE reference_id NOT IN (SELECT reference_id FROM {alone}) ORDER BY 1"
             ).fetchall()
         ]  # fmt: skip
-    involved = sorted(set(subject_ids) | {r for p in pairs for r in (p.a, p.b)})
+    involved = sorted(set(subject_ids) | set(paired))
     stored = decisions_of(conn, involved)
     # The stars the involved references already belong to, whole.
     canonicals = {d.duplicate_of for d in stored.values() if d.duplicate_of}

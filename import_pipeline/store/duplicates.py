@@ -94,17 +94,26 @@ def _upsert_all(conn: duckdb.DuckDBPyConnection, decisions: list[StoredDecision]
             "DELETE FROM duplicate_decisions "
             "WHERE reference_id IN (SELECT reference_id::UUID FROM frame_decisions)"
         )
-        conn.execute(
-            """
-            INSERT INTO duplicate_decisions (reference_id, decision, duplicate_of, score,
-                decided_by, evidence, decided_at)
-            SELECT reference_id::UUID, decision, duplicate_of::UUID, score, decided_by,
-                evidence::JSON, now()
-            FROM frame_decisions
-            """
+        insert_decisions(
+            conn,
+            "SELECT reference_id::UUID, decision, duplicate_of::UUID, score, decided_by, "
+            "evidence::JSON FROM frame_decisions",
         )
     finally:
         conn.unregister("frame_decisions")
+
+
+def insert_decisions(conn: duckdb.DuckDBPyConnection, select: str) -> None:
+    """Inserts the decisions `select` gives (reference_id, decision, duplicate_of, score,
+    decided_by, evidence: typed as the table's), decided now; none of them may be stored
+    yet. Call inside a transaction."""
+    conn.execute(
+        f"""
+        INSERT INTO duplicate_decisions (reference_id, decision, duplicate_of, score,
+            decided_by, evidence, decided_at)
+        SELECT *, now() FROM ({select})
+        """
+    )
 
 
 def _upsert(conn: duckdb.DuckDBPyConnection, decision: StoredDecision) -> None:
