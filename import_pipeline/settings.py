@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from import_pipeline.domain.recovery import DEFAULT_ATTEMPTS, DEFAULT_RETRY_SECONDS
 from import_pipeline.errors import ConfigurationError
 
 _TTL_PATTERN = re.compile(r"^(\d+)([dhm])$")
@@ -110,6 +111,8 @@ VARIABLES = (
     Variable("sensor_interval_seconds", "IMPORT_PIPELINE_SENSOR_INTERVAL", run_time=False),
     Variable("ingest_cron", "IMPORT_PIPELINE_INGEST_CRON", run_time=False),
     Variable("resolve_cron", "IMPORT_PIPELINE_RESOLVE_CRON", run_time=False),
+    Variable("run_attempts", "IMPORT_PIPELINE_RUN_ATTEMPTS"),
+    Variable("retry_seconds", "IMPORT_PIPELINE_RETRY_SECONDS"),
 )
 #: What a run reads when it starts (the resource's fields).
 RUN_TIME_VARIABLES = tuple(variable for variable in VARIABLES if variable.run_time)
@@ -140,6 +143,10 @@ class Settings:
     sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS
     ingest_cron: str = DEFAULT_INGEST_CRON
     resolve_cron: str = DEFAULT_RESOLVE_CRON
+    #: Attempts of a batch version whose run ended by a failure that passes (the first included).
+    run_attempts: int = DEFAULT_ATTEMPTS
+    #: The wait before the first retry; it doubles for each later one.
+    retry_seconds: float = DEFAULT_RETRY_SECONDS
     #: Where the Dagster instance lives when it is shared (PostgreSQL); None: DAGSTER_HOME.
     dagster_postgres_url: str | None = None
     #: The reference store on PostgreSQL (contract section 9); None: the DuckDB file.
@@ -204,6 +211,11 @@ class Settings:
             ),
             ingest_cron=get("IMPORT_PIPELINE_INGEST_CRON") or DEFAULT_INGEST_CRON,
             resolve_cron=get("IMPORT_PIPELINE_RESOLVE_CRON") or DEFAULT_RESOLVE_CRON,
+            run_attempts=max(1, number("IMPORT_PIPELINE_RUN_ATTEMPTS", DEFAULT_ATTEMPTS)),
+            retry_seconds=_seconds(
+                "IMPORT_PIPELINE_RETRY_SECONDS",
+                get("IMPORT_PIPELINE_RETRY_SECONDS") or str(DEFAULT_RETRY_SECONDS),
+            ),
             dagster_postgres_url=(
                 postgres_url_for_dagster(url) if (url := get("DAGSTER_POSTGRES_URL")) else None
             ),

@@ -59,7 +59,7 @@ def test_every_dagster_object_is_defined(env) -> None:
     assets, automation, jobs, checks, sensor_status = done.stdout.strip().splitlines()
     assert assets == "['duplicate_decisions', 'import_results', 'landing_zone', 'reference_store']"
     assert automation == (
-        "['landing_zone_sensor', 'mark_batches_of_failed_runs'] "
+        "['landing_zone_sensor', 'run_recovery', 'settle_canceled_runs', 'settle_failed_runs'] "
         "['hourly_association_resolution', 'scheduled_ingestion']"
     )
     assert "import_record" in jobs and "resolve_associations" in jobs

@@ -13,7 +13,7 @@ from import_pipeline.defs import build_defs
 from import_pipeline.defs.jobs import import_record_job
 from import_pipeline.defs.partitions import import_records
 from import_pipeline.defs.resources import ImportPipelineResource
-from import_pipeline.defs.sensors import mark_batches_of_failed_runs
+from import_pipeline.defs.recovery import RecoveryTags, settle_failed_runs
 from import_pipeline.domain.statuses import ImportResultStatus
 
 from .conftest import EPPI_FILES, write_batch, write_record
@@ -149,14 +149,19 @@ def test_a_failed_run_marks_its_batches_failed(settings, landing, instance) -> N
     (failure,) = instance.all_logs(failed.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
     failure_event = failure.dagster_event
     context = dg.build_run_status_sensor_context(
-        sensor_name=mark_batches_of_failed_runs.name,
+        sensor_name=settle_failed_runs.name,
         dagster_instance=instance,
         dagster_run=instance.get_run_by_id(failed.run_id),
         dagster_event=failure_event,
         resources={"pipeline": ImportPipelineResource.from_settings(settings)},
     ).for_run_failure()
-    mark_batches_of_failed_runs(context)
+    settle_failed_runs(context)
     with store.connect(settings.store, read_only=True) as conn:
         (batch,) = store.record_summary(conn, "rec")["batches"]
     assert batch["status"] == "failed"
     assert batch["failure_details"].startswith(f"run {failed.run_id} failed")
+    # A record that is refused would be refused again: not retried, and the run says so.
+    assert batch["failure_details"].endswith("not retried: it would fail again")
+    tags = instance.get_run_by_id(failed.run_id).tags
+    assert tags[RecoveryTags.RETRY] == "no"
+    assert "searched_at" in tags[RecoveryTags.OUTCOME]

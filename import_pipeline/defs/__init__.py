@@ -12,9 +12,15 @@ from import_pipeline.defs.duplicates import (
     every_duplicate_points_to_a_canonical,
 )
 from import_pipeline.defs.jobs import import_record_job, resolve_associations
+from import_pipeline.defs.recovery import (
+    build_run_recovery_sensor,
+    settle_canceled_runs,
+    settle_failed_runs,
+)
 from import_pipeline.defs.resources import ImportPipelineResource
+from import_pipeline.defs.run_workers import RUN_WORKER, RunWorker
 from import_pipeline.defs.schedules import build_association_schedule, build_ingestion_schedule
-from import_pipeline.defs.sensors import build_landing_zone_sensor, mark_batches_of_failed_runs
+from import_pipeline.defs.sensors import build_landing_zone_sensor
 from import_pipeline.settings import Settings
 
 # Every process that runs the jobs (a run worker, the CLI's `ingest`) loads this package.
@@ -34,13 +40,18 @@ def build_defs(
         jobs=[import_record_job, resolve_associations],
         sensors=[
             build_landing_zone_sensor(settings.sensor_interval_seconds),
-            mark_batches_of_failed_runs,
+            build_run_recovery_sensor(),
+            settle_failed_runs,
+            settle_canceled_runs,
         ],
         schedules=[
             build_ingestion_schedule(settings.ingest_cron),
             build_association_schedule(settings.resolve_cron),
         ],
-        resources={"pipeline": resource or ImportPipelineResource.from_settings(settings)},
+        resources={
+            "pipeline": resource or ImportPipelineResource.from_settings(settings),
+            RUN_WORKER: RunWorker(),
+        },
         # One process per run: ops hand each other small handles, and DuckDB is opened by one
         # op at a time anyway, so per-op processes would only add start-up time.
         executor=dg.in_process_executor,

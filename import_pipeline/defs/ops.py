@@ -15,6 +15,7 @@ import dagster as dg
 
 from import_pipeline import store
 from import_pipeline.defs.resources import ImportPipelineResource
+from import_pipeline.defs.run_workers import RunWorker
 from import_pipeline.defs.tags import run_tags
 from import_pipeline.landing import record_key_problem
 from import_pipeline.landing.records import BatchVersion
@@ -115,6 +116,7 @@ def find_pending_batches(
     context: dg.OpExecutionContext,
     config: PendingBatchesConfig,
     pipeline: ImportPipelineResource,
+    run_worker: RunWorker,  # required so that it is set up when the run starts: see RunWorker
 ) -> Iterator[dg.Output[RecordRun] | dg.DynamicOutput[BatchGroup]]:
     """Reads the record folder, writes the record to the store and marks the batches to import."""
     started_at = time.time()
@@ -165,7 +167,7 @@ def load_batches(
             f"batch {b.name}: {b.stats['physical_lines']} physical lines "
             f"({b.stats['blank_lines']} blank) in {b.seconds:.2f}s"
             for b in loaded
-            if not b.unreadable
+            if not b.skipped
         ],
     )
     return loaded
@@ -184,9 +186,13 @@ def _load_one(
                 settings, context.run_id, item.batch.record_key, item.batch.name
             ),
             settings=settings,
+            expected_checksum=item.checksum,
+            run_id=context.run_id,
         )
     if loaded.unreadable:
         context.log.warning("batch %s cannot be read: %s", item.batch.name, loaded.unreadable)
+    if loaded.changed:
+        context.log.warning("batch %s: %s", item.batch.name, loaded.changed)
     return loaded
 
 
@@ -319,7 +325,9 @@ def import_batch_group(group: BatchGroup) -> list[stages.ResolvedBatch]:
 
 @dg.op(pool=DUCKDB_POOL, tags={"kind": "duckdb"})
 def resolve_waiting_associations(
-    context: dg.OpExecutionContext, pipeline: ImportPipelineResource
+    context: dg.OpExecutionContext,
+    pipeline: ImportPipelineResource,
+    run_worker: RunWorker,  # required so that it is set up when the run starts: see RunWorker
 ) -> dg.Output[dict]:
     """Links waiting associations whose targets arrived; expires those past the TTL."""
     settings = pipeline.settings()

@@ -56,6 +56,16 @@ class ImportPipelineResource(dg.ConfigurableResource):
     store_memory: str | None = Field(
         default=None, description="IMPORT_PIPELINE_STORE_MEMORY: DuckDB's memory per connection."
     )
+    run_attempts: str | None = Field(
+        default=None,
+        description="IMPORT_PIPELINE_RUN_ATTEMPTS: attempts of a batch version whose run ended "
+        "by a failure that passes, the first included (default 4).",
+    )
+    retry_seconds: str | None = Field(
+        default=None,
+        description="IMPORT_PIPELINE_RETRY_SECONDS: the wait before the first retry, doubled "
+        "for each later one (default 30).",
+    )
     lock_wait_seconds: float = Field(
         default=120.0, description="How long to wait for another process to release the store."
     )

@@ -18,6 +18,7 @@ from import_pipeline import store
 from import_pipeline.defs import dagster_fixes
 from import_pipeline.defs.jobs import import_record_job, run_request
 from import_pipeline.defs.partitions import import_records
+from import_pipeline.defs.recovery import backing_off
 from import_pipeline.defs.resources import ImportPipelineResource
 from import_pipeline.errors import StoreBusy
 from import_pipeline.landing import RecordFolder
@@ -233,8 +234,12 @@ def build_landing_zone_sensor(minimum_interval_seconds: int) -> dg.SensorDefinit
     )
     def landing_zone_sensor(
         context: dg.SensorEvaluationContext, pipeline: ImportPipelineResource
-    ) -> dg.SensorResult:
-        return _landing_zone_tick(context, pipeline, minimum_interval_seconds)
+    ) -> dg.SensorResult | dg.SkipReason:
+        return backing_off(
+            "landing_zone_sensor",
+            context,
+            lambda: _landing_zone_tick(context, pipeline, minimum_interval_seconds),
+        )
 
     return landing_zone_sensor
 
@@ -269,22 +274,3 @@ def _write_records(
                 )
     except StoreBusy:
         context.log.info("the store is busy; records will be written by their runs")
-
-
-@dg.run_failure_sensor(
-    monitored_jobs=[import_record_job],
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="When an import run dies, marks the batches it left `started` as `failed` in "
-    "the store, with the run id and error, so the CLI and the UI agree.",
-)
-def mark_batches_of_failed_runs(
-    context: dg.RunFailureSensorContext, pipeline: ImportPipelineResource
-) -> None:
-    run_id = context.dagster_run.run_id
-    error = context.failure_event.message or "the run failed"
-    reason = f"run {run_id} failed: {error}"[:2000]
-    with pipeline.store(wait_seconds=60) as conn:
-        failed = store.fail_batches_of_run(conn, run_id, reason)
-    context.log.info(
-        "marked %d batch(es) failed for run %s: %s", len(failed), run_id, ", ".join(failed)
-    )

@@ -40,11 +40,20 @@ class LoadedBatch:
     chunk_lines: list[int] = field(default_factory=list)  # parallel to chunk_paths
     stats: dict[str, Any] = field(default_factory=dict)
     unreadable: str | None = None
+    #: Why the bytes read are not the version the run was asked to import (the file changed
+    #: after it was planned, or while it was read): the batch is left to its next run.
+    changed: str | None = None
+    run_id: str = ""
     seconds: float = 0.0
 
     @property
     def checksum(self) -> str:
         return str(self.stats.get("checksum", ""))
+
+    @property
+    def skipped(self) -> bool:
+        """Nothing of it is validated or stored as lines: it cannot be read, or changed."""
+        return self.unreadable is not None or self.changed is not None
 
 
 @dataclass

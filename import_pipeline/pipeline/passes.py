@@ -66,7 +66,7 @@ def _validation_passes(batches: list[LoadedBatch]) -> list[list[_Slice]]:
     pieces = [
         (piece, size)
         for batch_index, loaded in enumerate(batches)
-        if not loaded.unreadable
+        if not loaded.skipped
         for piece, size in _slices(batch_index, loaded)
     ]
     groups = pack_consecutive([size for _, size in pieces], VALIDATION_PASS_BYTES)
@@ -152,7 +152,7 @@ def validate_batches(
         sum(
             int(b.stats.get("physical_lines", 0)) - int(b.stats.get("blank_lines", 0))
             for b in batches
-            if not b.unreadable
+            if not b.skipped
         ),
     )
     # Pydantic holds the GIL: passes run in worker processes, unless there is only one.

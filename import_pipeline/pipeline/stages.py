@@ -64,6 +64,8 @@ class BatchToImport:
     batch: BatchFile
     batch_id: str
     strategy: CollisionStrategy
+    #: The content the run imports; a file read at other content is not imported by it.
+    checksum: str = ""
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,8 @@ def start_record(
             conn, record_key, [(batch.name, batch.url) for batch, _ in pending], run_id
         )
     batches = [
-        BatchToImport(batch=batch, batch_id=ids[batch.name], strategy=strategy)
-        for batch, _ in pending
+        BatchToImport(batch=batch, batch_id=ids[batch.name], strategy=strategy, checksum=checksum)
+        for batch, checksum in pending
     ]
     return StartedRecord(folder, None, batches, {batch.name: c for batch, c in pending})
 
@@ -168,8 +170,12 @@ def load_batch(
     batch_id: str,
     staging: Path,
     settings: Settings,
+    expected_checksum: str = "",
+    run_id: str = "",
 ) -> LoadedBatch:
-    """Reads a batch file into Parquet chunks of lines (see `load.LINES_SCHEMA`)."""
+    """Reads a batch file into Parquet chunks of lines (see `load.LINES_SCHEMA`). With
+    `expected_checksum`, bytes that hash otherwise (the file changed after the run was planned,
+    or while it was read) are not imported: the batch is `changed`, left to its next run."""
     started = time.perf_counter()
     staging.mkdir(parents=True, exist_ok=True)
     loaded = LoadedBatch(
@@ -178,6 +184,7 @@ def load_batch(
         batch_id=batch_id,
         storage_url=batch.url,
         staging=str(staging),
+        run_id=run_id,
     )
     stats = LoadStats()
     gzipped = batch.name.endswith(".gz")
@@ -209,7 +216,10 @@ def load_batch(
             while pending:
                 _add_chunk(loaded, stats, pending.popleft().result())
             read.advance(stats.bytes_read - read.done)
-        check_not_empty(stats)
+        if expected_checksum and stats.checksum != expected_checksum:
+            loaded.changed = _changed_reason(expected_checksum, stats.checksum)
+        else:
+            check_not_empty(stats)
     except BatchUnreadable as exc:
         loaded.unreadable = exc.reason
     except FileNotFoundError:
@@ -217,6 +227,14 @@ def load_batch(
     loaded.stats = asdict(stats)
     loaded.seconds = time.perf_counter() - started
     return loaded
+
+
+def _changed_reason(expected: str, read: str) -> str:
+    return (
+        f"the file changed after this run was asked to import it (content {expected[:12]}…, "
+        f"read {read[:12]}…): not imported by this run; its new version is imported once "
+        f"it is stable"
+    )
 
 
 @dataclass(frozen=True)
@@ -252,7 +270,7 @@ def cluster_batches(
     opening one costs ~25 ms."""
     started = time.perf_counter()
     clustered = [ClusteredBatch(validated=batch) for batch in validated]
-    readable = [c for c in clustered if not c.validated.loaded.unreadable]
+    readable = [c for c in clustered if not c.validated.loaded.skipped]
     if not readable:
         return clustered
     for batch in readable:
@@ -309,6 +327,23 @@ def _unreadable(conn: duckdb.DuckDBPyConnection, loaded: LoadedBatch) -> Resolve
         counts={},
         lines_read=0,
         failure_details=loaded.unreadable,
+        stage_seconds={"load": loaded.seconds},
+    )
+
+
+def _released(conn: duckdb.DuckDBPyConnection, loaded: LoadedBatch) -> ResolvedBatch:
+    """A batch whose file changed: this run stores nothing of it, and gives it back as it was
+    before the run (its earlier version's results stand), with the reason."""
+    status = store.release_batch(conn, loaded.batch_id, loaded.run_id, loaded.changed or "")
+    return ResolvedBatch(
+        record_key=loaded.record_key,
+        name=loaded.name,
+        batch_id=loaded.batch_id,
+        checksum=loaded.checksum,
+        status=status,
+        counts={},
+        lines_read=0,
+        failure_details=loaded.changed,
         stage_seconds={"load": loaded.seconds},
     )
 
@@ -372,6 +407,12 @@ def resolve_group(
         marker = _marker(batch)
         if marker.exists():
             yield index, ResolvedBatch(**json.loads(marker.read_text()))
+        elif batch.validated.loaded.changed:
+            try:
+                released: ResolvedBatch | Exception = _released(conn, batch.validated.loaded)
+            except Exception as exc:  # it fails alone, as any batch does
+                released = exc
+            yield index, released
         elif batch.validated.loaded.unreadable:
             try:
                 failed: ResolvedBatch | Exception = _stored(

@@ -168,6 +168,27 @@ def fail_batches_of_run(conn: duckdb.DuckDBPyConnection, run_id: str, reason: st
     return [name for (name,) in rows]
 
 
+def release_batch(conn: duckdb.DuckDBPyConnection, batch_id: str, run_id: str, reason: str) -> str:
+    """Gives back a batch this run marked `started` but did not import (its file changed):
+    its status is derived again from the results it has (those of its earlier version, or
+    none: `created`), with the reason. A batch another run has taken since is left to that
+    run. Returns the batch's status."""
+    with transaction(conn):
+        taken = conn.execute(
+            "SELECT 1 FROM import_batches WHERE id = $id AND status = $started AND run_id = $run",
+            {"id": batch_id, "started": _STARTED, "run": run_id},
+        ).fetchone()
+        if taken is not None:
+            update_batch_statuses(conn, [batch_id])
+            conn.execute(
+                "UPDATE import_batches SET failure_details = ? WHERE id = ?", [reason, batch_id]
+            )
+        (status,) = conn.execute(
+            "SELECT status FROM import_batches WHERE id = ?", [batch_id]
+        ).fetchone() or ("",)
+    return str(status)
+
+
 def update_batch_statuses(conn: duckdb.DuckDBPyConnection, batch_ids: list[str]) -> None:
     """Re-derives the status of these batches from their results (the ladder of contract
     section 4), in one statement."""

@@ -1,0 +1,365 @@
+"""Runs that end without finishing their batches, however they end: none of their batches is
+left `started`, none of their pool slots stays held, and their batches are imported again
+when what stopped them passes (`domain.recovery` says when).
+
+- `settle_ended_run` settles one ended run. It decides the retry and marks the batches the run
+  left `started` as `failed`, with the reason and the retry to come. It frees the run's pool
+  slots, removes its staging folder, and records all this on the run as tags
+  (`RecoveryTags`), so the Runs page shows it.
+- Run status sensors for FAILURE and for CANCELED settle a run as soon as it ends. They are
+  Dagster's own way to react to a run's end. But their cursor moves past an evaluation that
+  raised, so a store write that fails there (the store busy, the disk full) would be lost.
+- `run_recovery`, every few seconds, is the net under them. It fails the STARTED runs whose
+  worker is gone (`run_workers`), settles every ended run that is not settled yet, launches
+  the retries that are due, and removes the staging folders of runs that ended. When it
+  cannot work (the disk full), it says so once and looks again later, not on every tick.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import dagster as dg
+
+from import_pipeline import store
+from import_pipeline.defs import dagster_fixes
+from import_pipeline.defs.jobs import import_record_job, resolve_associations
+from import_pipeline.defs.resources import ImportPipelineResource
+from import_pipeline.defs.run_workers import HEARTBEAT_TAG, WORKER_TAG, worker_liveness
+from import_pipeline.defs.tags import RunTags
+from import_pipeline.domain.recovery import (
+    WORKER_GONE,
+    RetryDecision,
+    decide_retry,
+    transient_reason,
+    transient_reason_in_text,
+)
+from import_pipeline.settings import Settings
+
+#: How long the store may be waited for while settling a run (the failed run's own writer is
+#: gone; another run may hold the store for a wave).
+_STORE_WAIT_SECONDS = 30.0
+#: How far back `run_recovery` looks for ended runs not settled yet.
+_LOOKBACK_SECONDS = 7 * 24 * 3600.0
+#: Dagster's failure reasons that mean the run's worker died, not its work.
+_WORKER_DIED = {"UNEXPECTED_TERMINATION", "RUN_WORKER_RESTART", "START_TIMEOUT"}
+_FAILURE_REASON_TAG = "dagster/failure_reason"
+_PARTITION_TAG = "dagster/partition"
+_ENDED = [dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
+
+
+class RecoveryTags:
+    """What recovery writes on runs."""
+
+    #: The attempt a run is (1 when absent).
+    ATTEMPT = "import_pipeline/attempt"
+    #: On a retry: the run it retries.
+    RETRY_OF = "import_pipeline/retry_of"
+    #: On an ended run, once settled: "pending" (a retry is due at RETRY_AT), "launched", "no".
+    RETRY = "import_pipeline/retry"
+    RETRY_AT = "import_pipeline/retry_at"
+    #: On an ended run, once settled: what happened and what comes next, as a person reads it.
+    OUTCOME = "import_pipeline/outcome"
+
+
+#: The tags a retry does not inherit from the run it retries.
+_NOT_INHERITED = {
+    WORKER_TAG,
+    HEARTBEAT_TAG,
+    RecoveryTags.RETRY,
+    RecoveryTags.RETRY_AT,
+    RecoveryTags.OUTCOME,
+    RecoveryTags.ATTEMPT,
+    RecoveryTags.RETRY_OF,
+    RunTags.SOURCE,
+}
+
+
+@dataclass(frozen=True)
+class _Failure:
+    shown: str  # what a person reads: the description, or the error's own line
+    full: str  # everything known of it, its causes included: where what passes is found
+
+
+def _failures(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[_Failure]:
+    """The run's steps' failures, then the run's own, in the order they happened."""
+    records = instance.get_records_for_run(
+        run.run_id,
+        of_type={dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE},
+    ).records
+    failures = []
+    for record in records:
+        event, message = record.event_log_entry.dagster_event, record.event_log_entry.message
+        if event is not None and event.is_step_failure:
+            data = event.step_failure_data
+            error = data.error
+            described = data.user_failure_data.description if data.user_failure_data else None
+            shown = described or (error.message.strip() if error else "") or message
+            failures.append(_Failure(shown, error.to_string() if error else shown))
+        else:
+            failures.append(_Failure(message, message))
+    return failures
+
+
+def _decision(
+    instance: dg.DagsterInstance, run: dg.DagsterRun, settings: Settings
+) -> RetryDecision:
+    canceled = run.status == dg.DagsterRunStatus.CANCELED
+    failures = [] if canceled else _failures(instance, run)
+    cause = f"run {run.run_id} was canceled" if canceled else f"run {run.run_id} failed"
+    if failures:
+        cause += ": " + failures[0].shown.strip().splitlines()[0][:500]
+    transient = next((r for f in failures if (r := transient_reason_in_text(f.full))), None)
+    if transient is None and run.tags.get(_FAILURE_REASON_TAG) in _WORKER_DIED:
+        transient = "the run's worker died"
+    return decide_retry(
+        attempt=int(run.tags.get(RecoveryTags.ATTEMPT, "1")),
+        attempts=settings.run_attempts,
+        cause=cause,
+        transient=transient,
+        canceled=canceled,
+        first_seconds=settings.retry_seconds,
+    )
+
+
+def _remove_staging(settings: Settings, run_id: str) -> None:
+    shutil.rmtree(settings.staging / run_id, ignore_errors=True)
+
+
+def settle_ended_run(
+    instance: dg.DagsterInstance, run: dg.DagsterRun, pipeline: ImportPipelineResource
+) -> RetryDecision | None:
+    """Settles a run of `import_record` that ended FAILURE or CANCELED (see the module's
+    docstring); None when it was settled already. Raises what stopped the store's write:
+    the run is then settled by a later call."""
+    if RecoveryTags.RETRY in run.tags:
+        return None
+    settings = pipeline.settings()
+    decision = _decision(instance, run, settings)
+    outcome = decision.describe(settings.run_attempts)
+    with pipeline.store(wait_seconds=_STORE_WAIT_SECONDS) as conn:
+        store.fail_batches_of_run(conn, run.run_id, outcome[:2000])
+    instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+    _remove_staging(settings, run.run_id)
+    tags = {
+        RecoveryTags.RETRY: "pending" if decision.retry else "no",
+        RecoveryTags.OUTCOME: outcome[:4000],
+    }
+    if decision.retry:
+        tags[RecoveryTags.RETRY_AT] = f"{time.time() + decision.delay:.0f}"
+    instance.add_run_tags(run.run_id, tags)
+    return decision
+
+
+def _settle_as_it_ends(
+    context: dg.RunStatusSensorContext, pipeline: ImportPipelineResource
+) -> None:
+    """A run status sensor's body: settles the run now if it can; `run_recovery` does it
+    later if the store cannot take it now."""
+    run = context.dagster_run
+    try:
+        decision = settle_ended_run(context.instance, run, pipeline)
+    except Exception as exc:  # noqa: BLE001 - run_recovery settles it later
+        context.log.warning("run %s not settled yet (%s); run_recovery will", run.run_id, exc)
+        return
+    if decision is not None:
+        context.log.info(
+            "run %s: %s", run.run_id, decision.describe(pipeline.settings().run_attempts)
+        )
+
+
+@dg.run_failure_sensor(
+    monitored_jobs=[import_record_job],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=5,
+    description="When an import run fails: its batches left `started` become `failed` with the "
+    "reason, its pool slots are freed, and a failure that passes is retried (see run_recovery).",
+)
+def settle_failed_runs(
+    context: dg.RunFailureSensorContext, pipeline: ImportPipelineResource
+) -> None:
+    _settle_as_it_ends(context, pipeline)
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.CANCELED,
+    monitored_jobs=[import_record_job],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=5,
+    description="When an import run is canceled: its batches left `started` become `failed` "
+    "with the reason, and its pool slots are freed. A canceled run is not retried.",
+)
+def settle_canceled_runs(
+    context: dg.RunStatusSensorContext, pipeline: ImportPipelineResource
+) -> None:
+    _settle_as_it_ends(context, pipeline)
+
+
+def fail_runs_whose_worker_is_gone(instance: dg.DagsterInstance, now: float) -> list[str]:
+    """Fails every STARTED run of this project's jobs whose worker is gone and frees its pool
+    slots; their ids."""
+    failed = []
+    for record in instance.get_run_records(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
+    ):
+        run = record.dagster_run
+        if run.job_name not in (import_record_job.name, resolve_associations.name):
+            continue
+        liveness = worker_liveness(run.tags, record.start_time, now)
+        if liveness.alive:
+            continue
+        instance.report_run_failed(run, message=f"{WORKER_GONE}: {liveness.why}")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        failed.append(run.run_id)
+    return failed
+
+
+def _ended_unsettled(instance: dg.DagsterInstance, now: float) -> list[dg.DagsterRun]:
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(
+            job_name=import_record_job.name,
+            statuses=_ENDED,
+            updated_after=datetime.fromtimestamp(now - _LOOKBACK_SECONDS, UTC),
+        )
+    )
+    return [r.dagster_run for r in records if RecoveryTags.RETRY not in r.dagster_run.tags]
+
+
+def retry_request(run: dg.DagsterRun) -> dg.RunRequest:
+    """The run that imports again what `run` left: its record, its batch versions, its tags,
+    one attempt further."""
+    tags = {
+        k: v
+        for k, v in run.tags.items()
+        if k.startswith("import_pipeline/") and k not in _NOT_INHERITED
+    }
+    tags[RecoveryTags.ATTEMPT] = str(int(run.tags.get(RecoveryTags.ATTEMPT, "1")) + 1)
+    tags[RecoveryTags.RETRY_OF] = run.run_id
+    tags[RunTags.SOURCE] = "retry"
+    return dg.RunRequest(
+        run_key=f"retry:{run.run_id}",
+        partition_key=run.tags[_PARTITION_TAG],
+        run_config=run.run_config,
+        tags=tags,
+    )
+
+
+def _due_retries(instance: dg.DagsterInstance, now: float) -> list[dg.RunRequest]:
+    requests = []
+    for record in instance.get_run_records(
+        filters=dg.RunsFilter(
+            job_name=import_record_job.name, statuses=_ENDED, tags={RecoveryTags.RETRY: "pending"}
+        )
+    ):
+        run = record.dagster_run
+        if float(run.tags.get(RecoveryTags.RETRY_AT, "0")) <= now:
+            requests.append(retry_request(run))
+            instance.add_run_tags(run.run_id, {RecoveryTags.RETRY: "launched"})
+    return requests
+
+
+def _sweep_staging(instance: dg.DagsterInstance, settings: Settings) -> int:
+    """Removes the staging folders of runs that ended; how many."""
+    if not settings.staging.is_dir():
+        return 0
+    removed = 0
+    for folder in settings.staging.iterdir():
+        run = instance.get_run_by_id(folder.name)
+        if run is not None and run.is_finished:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+# -- a sensor that cannot work says so once, then waits ------------------------------------
+
+#: The longest a sensor that cannot work (the disk full) waits before it tries again.
+_MAX_BACK_OFF_SECONDS = 300.0
+_FIRST_BACK_OFF_SECONDS = 5.0
+
+_Result = TypeVar("_Result")
+
+
+@dataclass
+class _BackOff:
+    until: float = 0.0  # time.monotonic()
+    seconds: float = 0.0
+    said: str | None = None
+
+
+#: Per sensor, in the code server's process, which evaluates every tick of it.
+_back_offs: dict[str, _BackOff] = {}
+
+
+def backing_off(
+    name: str, context: dg.SensorEvaluationContext, tick: Callable[[], _Result]
+) -> _Result | dg.SkipReason:
+    """Runs a sensor's `tick`. When it raises, the error is logged once (not a traceback on
+    every tick), and the sensor's next ticks skip for a while that doubles from 5 s to 5 min
+    before it tries again. An error that passes (`domain.recovery`: a full disk, a busy
+    store) is the tick's skip reason; any other is raised, so the tick shows it as failed."""
+    state = _back_offs.setdefault(name, _BackOff())
+    now = time.monotonic()
+    if now < state.until:
+        return dg.SkipReason(f"trying again in {state.until - now:.0f} s: {state.said}")
+    try:
+        result = tick()
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {exc}"[:1000]
+        state.seconds = min(max(state.seconds * 2, _FIRST_BACK_OFF_SECONDS), _MAX_BACK_OFF_SECONDS)
+        state.until = now + state.seconds
+        if message != state.said:
+            context.log.error(
+                "%s cannot work: %s; trying again in %.0f s", name, message, state.seconds
+            )
+        state.said = message
+        if transient_reason(exc) is None:
+            raise
+        return dg.SkipReason(f"{message}; trying again in {state.seconds:.0f} s")
+    if state.said is not None:
+        context.log.info("%s works again (after: %s)", name, state.said)
+    _back_offs[name] = _BackOff()
+    return result
+
+
+def _recover(
+    context: dg.SensorEvaluationContext, pipeline: ImportPipelineResource
+) -> dg.SensorResult:
+    instance, now = context.instance, time.time()
+    gone = fail_runs_whose_worker_is_gone(instance, now)
+    for run_id in gone:
+        context.log.warning("run %s failed: %s", run_id, WORKER_GONE)
+    settled = [
+        run for run in _ended_unsettled(instance, now) if settle_ended_run(instance, run, pipeline)
+    ]
+    requests = _due_retries(instance, now)
+    swept = _sweep_staging(instance, pipeline.settings())
+    summary = (
+        f"{len(gone)} run(s) failed for a worker gone, {len(settled)} ended run(s) settled, "
+        f"{len(requests)} retried, {swept} staging folder(s) removed"
+    )
+    return dg.SensorResult(run_requests=requests, skip_reason=None if requests else summary)
+
+
+def build_run_recovery_sensor(minimum_interval_seconds: int = 5) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="run_recovery",
+        job=import_record_job,
+        minimum_interval_seconds=dagster_fixes.sensor_minimum_interval(minimum_interval_seconds),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Fails import runs whose worker is gone (killed, or its machine), settles "
+        "every ended import run (no batch left started, no pool slot held), relaunches those "
+        "whose failure passes with back-off (IMPORT_PIPELINE_RUN_ATTEMPTS, "
+        "IMPORT_PIPELINE_RETRY_SECONDS), and removes the staging folders of ended runs.",
+    )
+    def run_recovery(
+        context: dg.SensorEvaluationContext, pipeline: ImportPipelineResource
+    ) -> dg.SensorResult | dg.SkipReason:
+        return backing_off("run_recovery", context, lambda: _recover(context, pipeline))
+
+    return run_recovery
