@@ -16,9 +16,10 @@ import dagster as dg
 
 from import_pipeline import store
 from import_pipeline.defs import build_defs
-from import_pipeline.defs.jobs import import_record_job
+from import_pipeline.defs.jobs import import_record_job, run_config_for
 from import_pipeline.defs.resources import ImportPipelineResource
 from import_pipeline.domain.strategies import CollisionStrategy
+from import_pipeline.landing.records import BatchVersion
 from import_pipeline.pipeline import stages
 from import_pipeline.settings import Settings
 
@@ -91,6 +92,7 @@ _WRITER = textwrap.dedent(
     from import_pipeline.pipeline import stages
     from import_pipeline.landing import LandingZone
     from import_pipeline.domain.strategies import CollisionStrategy
+from import_pipeline.landing.records import BatchVersion
     from import_pipeline.settings import Settings
 
     store_url = sys.argv[2] if len(sys.argv) > 2 else ""  # a PostgreSQL store, else the file
@@ -152,7 +154,7 @@ def _job_process(settings: Settings, dagster_home: Path) -> subprocess.Popen[str
         """
         import dagster as dg
         from import_pipeline.defs import build_defs
-        from import_pipeline.defs.jobs import import_record_job
+        from import_pipeline.defs.jobs import import_record_job, run_config_for
         from import_pipeline.settings import Settings
         settings = Settings.from_env()
         with dg.DagsterInstance.get() as instance:
@@ -230,6 +232,47 @@ def test_a_batch_deleted_before_it_is_read_fails_with_a_reason(settings, landing
             ttl=settings.unresolved_ttl,
         )
     assert stored.status == "failed" and "disappeared" in stored.failure_details
+
+
+def test_a_batch_changed_after_its_run_was_planned_is_not_imported_as_another_version(
+    settings, landing
+) -> None:
+    """The run was asked for one content; the file holds another by the time it is read (a
+    second user dropped the same name, or it was rewritten while read). Nothing of what was
+    read is stored; the earlier version's results stand, and the batch says why."""
+    write_record(landing, "rec")
+    write_batch(landing, "rec", "b.jsonl", synthetic_lines(3))
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("import_records", ["rec"])
+        job = build_defs(settings).resolve_job_def(import_record_job.name)
+        assert job.execute_in_process(partition_key="rec", instance=instance).success
+        before = canonical_store(settings)
+        planned = landing.checksum(landing.path_of("rec", "b.jsonl"))
+        write_batch(landing, "rec", "b.jsonl", synthetic_lines(5, offset=100))  # replaced
+        changed = job.execute_in_process(
+            partition_key="rec",
+            instance=instance,
+            run_config=run_config_for([BatchVersion("b.jsonl", "0" * 64)]),  # planned elsewhere
+        )
+        assert changed.success
+        with store.connect(settings.store, read_only=True) as conn:
+            (batch,) = store.record_summary(conn, "rec")["batches"]
+            results = store.list_results(conn, "rec")["total"]
+        assert batch["status"] == "completed" and results == 3  # the first version's
+        assert batch["failure_details"].startswith("the file changed after this run was asked")
+        assert canonical_store(settings)[0] == before[0]
+        # Asked for what the file holds, the run imports it, replacing the first version.
+        now = landing.checksum(landing.path_of("rec", "b.jsonl"))
+        assert now != planned
+        assert job.execute_in_process(
+            partition_key="rec",
+            instance=instance,
+            run_config=run_config_for([BatchVersion("b.jsonl", now)]),
+        ).success
+    with store.connect(settings.store, read_only=True) as conn:
+        (batch,) = store.record_summary(conn, "rec")["batches"]
+        assert store.list_results(conn, "rec")["total"] == 5
+    assert batch["status"] == "completed" and not batch["failure_details"]
 
 
 def test_two_hundred_files_across_twenty_records_are_imported_exactly_once(

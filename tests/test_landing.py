@@ -67,6 +67,35 @@ def test_links_leading_outside_are_refused(landing: LandingZone, tmp_path: Path)
     assert any("outside the landing zone" in r for r in scan.refused)
 
 
+def test_what_is_not_a_regular_file_is_refused_with_a_word(landing: LandingZone) -> None:
+    write_record(landing, "rec")
+    folder = Path(landing.root) / "rec"
+    os.mkfifo(folder / "fifo.jsonl")  # reading it would wait for ever
+    os.symlink("loop.jsonl", folder / "loop.jsonl")
+    os.symlink("nowhere.jsonl", folder / "dangling.jsonl")
+    os.mkfifo(folder / ".upload.jsonl.part")  # an upload in progress: passed over in silence
+    (folder / "ok.jsonl").write_text("{}\n")
+    (record,) = landing.scan().records
+    assert [b.name for b in record.batches] == ["ok.jsonl"]
+    refused = sorted(r for r in record.ignored if "not a regular file" in r)
+    assert [r.split("'")[1].rsplit("/", 1)[1] for r in refused] == [
+        "dangling.jsonl", "fifo.jsonl", "loop.jsonl"
+    ]  # fmt: skip
+
+
+def test_names_written_two_ways_are_both_refused_and_print_apart(landing: LandingZone) -> None:
+    write_record(landing, "rec")
+    folder = Path(landing.root) / "rec"
+    composed, decomposed = "caf\u00e9.jsonl", "cafe\u0301.jsonl"
+    for name in (composed, decomposed, "other.jsonl"):
+        (folder / name).write_text("{}\n")
+    (record,) = landing.scan().records
+    assert [b.name for b in record.batches] == ["other.jsonl"]
+    (problem,) = record.ignored
+    assert "'caf\\xe9.jsonl'" in problem and "'cafe\\u0301.jsonl'" in problem
+    assert "written two ways" in problem
+
+
 def test_put_file_never_shows_a_partial_file(landing: LandingZone, tmp_path: Path) -> None:
     source = tmp_path / "x.jsonl"
     source.write_text("{}\n")

@@ -12,8 +12,8 @@ from import_pipeline.cli import main
 from import_pipeline.defs import build_defs
 from import_pipeline.defs.jobs import import_record_job
 from import_pipeline.defs.partitions import import_records
-from import_pipeline.defs.resources import ImportPipelineResource
 from import_pipeline.defs.recovery import RecoveryTags, settle_failed_runs
+from import_pipeline.defs.resources import ImportPipelineResource
 from import_pipeline.domain.statuses import ImportResultStatus
 
 from .conftest import EPPI_FILES, write_batch, write_record

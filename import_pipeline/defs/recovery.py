@@ -151,7 +151,7 @@ def settle_ended_run(
         RecoveryTags.OUTCOME: outcome[:4000],
     }
     if decision.retry:
-        tags[RecoveryTags.RETRY_AT] = f"{time.time() + decision.delay:.0f}"
+        tags[RecoveryTags.RETRY_AT] = f"{time.time() + decision.delay:.3f}"
     instance.add_run_tags(run.run_id, tags)
     return decision
 

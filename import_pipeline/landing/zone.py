@@ -13,6 +13,7 @@ import hashlib
 import os
 import posixpath
 import re
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -236,7 +237,9 @@ class LandingZone:
             if name == FINALISED_MARKER:
                 finalised = True
                 continue
-            if self._kind(entry) != "file":
+            if (not_a_file := self._not_a_file(entry, name)) is not None:
+                if not_a_file:
+                    ignored.append(not_a_file)
                 continue
             outside = self._outside_problem(entry)
             if name == RECORD_FILE:
@@ -262,6 +265,8 @@ class LandingZone:
                     version=str(entry.get("mtime") or entry.get("ETag") or entry.get("etag") or ""),
                 )
             )
+        batches, ambiguous = _without_names_written_two_ways(batches)
+        ignored.extend(ambiguous)
         return RecordFolder(
             key=key,
             record_path=record_path,
@@ -269,6 +274,16 @@ class LandingZone:
             finalised=finalised,
             ignored=tuple(ignored),
         )
+
+    def _not_a_file(self, entry: dict[str, Any], name: str) -> str | None:
+        """None for a file; "" for what is passed over in silence (a folder, an upload in
+        progress); otherwise why the entry is refused (a FIFO, a link in a loop)."""
+        kind = self._kind(entry)
+        if kind == "file":
+            return None
+        if kind == "directory" or batch_name_problem(name) == "in progress":
+            return ""
+        return _not_a_file_problem(entry["name"])
 
     def _ls_or_nothing(self, folder: str) -> list[dict[str, Any]]:
         try:
@@ -309,6 +324,42 @@ class LandingZone:
 
 #: Path segments that would lead elsewhere: an object key may hold them, a folder cannot.
 _DOT_SEGMENTS = frozenset({".", ".."})
+
+
+def _not_a_file_problem(path: str) -> str:
+    return (
+        f"{path!r} is not a regular file (a FIFO, a socket, a device, or a link that leads "
+        f"nowhere or in a loop); refused"
+    )
+
+
+def escaped(name: str) -> str:
+    """`name` with every character outside ASCII written as its escape: two names that differ
+    only in how an accented letter is composed print differently."""
+    return name.encode("ascii", "backslashreplace").decode("ascii")
+
+
+def _without_names_written_two_ways(
+    batches: list[BatchFile],
+) -> tuple[list[BatchFile], list[str]]:
+    """The batches whose names are one name in Unicode's composed form (NFC) only once, and a
+    refusal for each name written several ways ("café" composed and decomposed): they print
+    alike, so a person could not tell which is which. Both are refused until one is renamed."""
+    by_form: dict[str, list[BatchFile]] = {}
+    for batch in batches:
+        by_form.setdefault(unicodedata.normalize("NFC", batch.name), []).append(batch)
+    kept, problems = [], []
+    for form, alike in by_form.items():
+        if len(alike) == 1:
+            kept.extend(alike)
+            continue
+        written = " and ".join(f"'{escaped(b.name)}'" for b in alike)
+        problems.append(
+            f"batch names {written} in record {alike[0].record_key} are the same name "
+            f"('{escaped(form)}') written two ways (Unicode normalisation): both refused until "
+            f"one is renamed"
+        )
+    return kept, problems
 
 
 def _dot_segment_problem(path: str) -> str:

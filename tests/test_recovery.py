@@ -1,0 +1,335 @@
+"""Runs that end without finishing their batches: what passes and what would fail again, a
+worker found gone, ended runs settled (no batch left started, no pool slot held), retries with
+back-off, staging removed, and a sensor that cannot work backing off. Real Dagster instance,
+real store, real processes."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+from dagster._core.test_utils import create_run_for_test
+
+from import_pipeline import store
+from import_pipeline.defs import build_defs
+from import_pipeline.defs.jobs import import_record_job, run_config_for
+from import_pipeline.defs.recovery import (
+    RecoveryTags,
+    backing_off,
+    build_run_recovery_sensor,
+    settle_canceled_runs,
+)
+from import_pipeline.defs.resources import ImportPipelineResource
+from import_pipeline.defs.run_workers import (
+    HEARTBEAT_TAG,
+    SILENT_START_SECONDS,
+    WORKER_TAG,
+    process_start,
+    this_worker,
+    worker_liveness,
+)
+from import_pipeline.domain.recovery import (
+    MAX_RETRY_SECONDS,
+    WORKER_GONE,
+    decide_retry,
+    retry_delay,
+    transient_reason,
+)
+from import_pipeline.errors import StoreBusy
+from import_pipeline.landing.records import BatchVersion
+from import_pipeline.settings import Settings
+
+from .conftest import write_batch, write_record
+
+POOL = "duckdb_writer"
+
+
+def _chained(cause: BaseException) -> Exception:
+    try:
+        try:
+            raise cause
+        except BaseException as exc:
+            raise RuntimeError("batch b.jsonl: the store step failed") from exc
+    except RuntimeError as outer:
+        return outer
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), "no space left on device"),
+        (OSError(errno.EDQUOT, "Disk quota exceeded"), "disk quota exceeded"),
+        (MemoryError(), "out of memory"),
+        (
+            duckdb.IOException('IO Error: Could not write file "x.wal": No space left on device'),
+            "no space left on device",
+        ),
+        (sqlite3.OperationalError("database or disk is full"), "no space left on device"),
+        (duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate"), "out of memory"),
+        (
+            StoreBusy("the reference store x is held by another process (an import is writing)"),
+            "the store was held by another writer",
+        ),
+        (_chained(OSError(errno.ENOSPC, "No space left on device")), "no space left on device"),
+        (ValueError("invalid literal"), None),
+        (FileNotFoundError(errno.ENOENT, "No such file"), None),
+        (KeyError("identifiers"), None),
+        (_chained(ValueError("bad")), None),
+    ],
+)
+def test_a_failure_that_passes_is_told_from_one_that_would_fail_again(error, reason) -> None:
+    assert transient_reason(error) == reason
+
+
+def test_retries_wait_twice_as_long_each_time_up_to_a_bound() -> None:
+    assert [retry_delay(attempt, 30) for attempt in (1, 2, 3, 4)] == [30, 60, 120, 240]
+    assert retry_delay(20, 30) == MAX_RETRY_SECONDS
+
+
+@pytest.mark.parametrize(
+    ("attempt", "transient", "canceled", "retry", "ending"),
+    [
+        (1, "no space left on device", False, True, ""),
+        (3, "the run's worker died", False, True, ""),
+        (4, "no space left on device", False, False, "failed 4 times (no space left on device)"),
+        (1, None, False, False, "not retried: it would fail again"),
+        (1, "the run's worker died", True, False, "not retried: the run was canceled"),
+    ],
+)
+def test_a_run_is_retried_only_for_what_passes_and_only_so_often(
+    attempt, transient, canceled, retry, ending
+) -> None:
+    decision = decide_retry(
+        attempt=attempt, attempts=4, cause="run r failed", transient=transient,
+        canceled=canceled, first_seconds=10,
+    )  # fmt: skip
+    assert decision.retry is retry
+    if retry:
+        assert decision.attempt == attempt + 1
+        assert decision.delay == retry_delay(attempt, 10)
+        assert decision.describe(4).endswith(f"(attempt {attempt + 1} of 4)")
+    else:
+        assert decision.describe(4).endswith(ending)
+
+
+def _dead_worker() -> str:
+    """The worker tag of a process that has ended."""
+    child = subprocess.Popen(["sleep", "30"])
+    worker = f"{os.uname().nodename}:{child.pid}:{process_start(child.pid)}"
+    child.kill()
+    child.wait()
+    return worker
+
+
+def test_a_worker_is_alive_exactly_while_its_process_is() -> None:
+    now = time.time()
+    assert worker_liveness({WORKER_TAG: this_worker()}, now, now).alive
+    gone = worker_liveness({WORKER_TAG: _dead_worker()}, now, now)
+    assert not gone.alive and "is gone" in gone.why
+    # A pid now used by another process (its start time differs) is not the worker.
+    host, pid, start = this_worker().rsplit(":", 2)
+    assert not worker_liveness({WORKER_TAG: f"{host}:{pid}:{int(start) - 1}"}, now, now).alive
+
+
+def test_a_worker_elsewhere_is_known_by_its_heartbeat_and_a_silent_run_by_its_age() -> None:
+    now = time.time()
+    elsewhere = {WORKER_TAG: "another-machine:12:34"}
+    assert worker_liveness({**elsewhere, HEARTBEAT_TAG: f"{now - 20:.0f}"}, now - 600, now).alive
+    stale = worker_liveness({**elsewhere, HEARTBEAT_TAG: f"{now - 200:.0f}"}, now - 600, now)
+    assert not stale.alive and "has not been heard from" in stale.why
+    assert worker_liveness({}, now - 10, now).alive  # its resources are being set up
+    assert not worker_liveness({}, now - SILENT_START_SECONDS - 1, now).alive
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test(overrides={"concurrency": {"pools": {"default_limit": 1}}}) as inst:
+        yield inst
+
+
+def _resource(settings: Settings, **changes: object) -> ImportPipelineResource:
+    return ImportPipelineResource.from_settings(Settings(**{**settings.__dict__, **changes}))
+
+
+def _started_run(instance, settings, landing, key: str, worker: str, **tags: str) -> dg.DagsterRun:
+    """A run of `key` STARTED by `worker`, holding the writer pool, its batch `started`."""
+    write_record(landing, key)
+    write_batch(
+        landing,
+        key,
+        "b.jsonl",
+        '{"identifiers": [{"identifier_type": "doi", "identifier": "10.1/x"}]}\n',
+    )
+    run = create_run_for_test(
+        instance,
+        job_name=import_record_job.name,
+        status=dg.DagsterRunStatus.STARTED,
+        run_config=run_config_for([BatchVersion("b.jsonl")]),
+        tags={"dagster/partition": key, "import_pipeline/record": key, WORKER_TAG: worker, **tags},
+    )
+    instance.event_log_storage.set_concurrency_slots(POOL, 1)
+    claim = instance.event_log_storage.claim_concurrency_slot(
+        POOL, run.run_id, "find_pending_batches"
+    )
+    assert claim.is_claimed
+    with store.connect(settings.store) as conn:
+        store.upsert_record(conn, key, None)
+        store.start_batch(conn, key, "b.jsonl", "file:///b.jsonl", run.run_id)
+    (settings.staging / run.run_id / key).mkdir(parents=True)
+    return run
+
+
+def _tick(instance, pipeline: ImportPipelineResource):
+    sensor = build_run_recovery_sensor()
+    with dg.build_sensor_context(instance=instance, resources={"pipeline": pipeline}) as context:
+        return sensor(context)
+
+
+def _batch(settings: Settings, key: str) -> dict:
+    with store.connect(settings.store, read_only=True) as conn:
+        (batch,) = store.record_summary(conn, key)["batches"]
+    return batch
+
+
+def test_a_run_whose_worker_died_is_failed_freed_and_retried_after_its_back_off(
+    settings, landing, instance
+) -> None:
+    run = _started_run(instance, settings, landing, "rec", _dead_worker())
+    assert instance.event_log_storage.get_concurrency_info(POOL).claimed_slots
+    pipeline = _resource(settings, retry_seconds=2.0)
+    first = _tick(instance, pipeline)
+    ended = instance.get_run_by_id(run.run_id)
+    assert ended.status == dg.DagsterRunStatus.FAILURE
+    assert not instance.event_log_storage.get_concurrency_info(POOL).claimed_slots
+    assert not (settings.staging / run.run_id).exists()
+    batch = _batch(settings, "rec")
+    assert batch["status"] == "failed"
+    assert WORKER_GONE in batch["failure_details"]
+    assert batch["failure_details"].endswith("retried in 2 s (attempt 2 of 4)")
+    assert ended.tags[RecoveryTags.RETRY] == "pending"
+    assert not first.run_requests  # the back-off has not passed
+    time.sleep(2.1)
+    (request,) = _tick(instance, pipeline).run_requests
+    assert request.run_key == f"retry:{run.run_id}"
+    assert request.partition_key == "rec"
+    assert request.run_config == run.run_config
+    assert request.tags[RecoveryTags.ATTEMPT] == "2"
+    assert request.tags[RecoveryTags.RETRY_OF] == run.run_id
+    assert WORKER_TAG not in request.tags
+    assert not _tick(instance, pipeline).run_requests  # launched once
+    assert instance.get_run_by_id(run.run_id).tags[RecoveryTags.RETRY] == "launched"
+
+
+def test_a_run_alive_is_left_alone(settings, landing, instance) -> None:
+    run = _started_run(instance, settings, landing, "rec", this_worker())
+    _tick(instance, _resource(settings))
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
+    assert _batch(settings, "rec")["status"] == "started"
+    assert (settings.staging / run.run_id).exists()
+
+
+def test_a_failure_that_passes_ends_failed_with_its_reason_after_the_last_attempt(
+    settings, landing, instance
+) -> None:
+    run = _started_run(
+        instance, settings, landing, "rec", this_worker(), **{RecoveryTags.ATTEMPT: "4"}
+    )
+    instance.report_run_failed(run, message="IOException: No space left on device")
+    _tick(instance, _resource(settings, retry_seconds=0.0))
+    batch = _batch(settings, "rec")
+    assert batch["status"] == "failed"
+    assert batch["failure_details"].endswith(
+        "not retried: failed 4 times (no space left on device)"
+    )
+    assert instance.get_run_by_id(run.run_id).tags[RecoveryTags.RETRY] == "no"
+    assert not _tick(instance, _resource(settings, retry_seconds=0.0)).run_requests
+
+
+def test_a_canceled_run_leaves_no_batch_started_and_is_not_retried(
+    settings, landing, instance
+) -> None:
+    run = _started_run(instance, settings, landing, "rec", this_worker())
+    instance.report_run_canceled(run, message="canceled by a person")
+    (event,) = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_CANCELED)
+    with dg.build_run_status_sensor_context(
+        sensor_name=settle_canceled_runs.name,
+        dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(run.run_id),
+        dagster_event=event.dagster_event,
+        resources={"pipeline": _resource(settings)},
+    ) as context:
+        settle_canceled_runs(context)
+    batch = _batch(settings, "rec")
+    assert batch["status"] == "failed"
+    assert (
+        batch["failure_details"]
+        == f"run {run.run_id} was canceled; not retried: the run was canceled"
+    )
+    assert not instance.event_log_storage.get_concurrency_info(POOL).claimed_slots
+    assert not _tick(instance, _resource(settings, retry_seconds=0.0)).run_requests
+
+
+def test_a_run_says_which_worker_runs_it(settings, landing, instance) -> None:
+    write_record(landing, "rec")
+    write_batch(
+        landing,
+        "rec",
+        "b.jsonl",
+        '{"identifiers": [{"identifier_type": "doi", "identifier": "10.1/x"}]}\n',
+    )
+    instance.add_dynamic_partitions("import_records", ["rec"])
+    result = (
+        build_defs(settings)
+        .resolve_job_def(import_record_job.name)
+        .execute_in_process(partition_key="rec", instance=instance)
+    )
+    tags = instance.get_run_by_id(result.run_id).tags
+    assert tags[WORKER_TAG] == this_worker()
+    assert abs(float(tags[HEARTBEAT_TAG]) - time.time()) < 120
+
+
+def test_a_sensor_that_cannot_work_says_so_once_and_waits(instance) -> None:
+    calls: list[int] = []
+
+    def full() -> dg.SensorResult:
+        calls.append(1)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with dg.build_sensor_context(instance=instance) as context:
+        first = backing_off("full-disk-test", context, full)
+        second = backing_off("full-disk-test", context, full)
+    assert isinstance(first, dg.SkipReason) and "No space left on device" in str(first.skip_message)
+    assert isinstance(second, dg.SkipReason) and "trying again in" in str(second.skip_message)
+    assert len(calls) == 1  # the second tick did not try
+
+
+def test_a_sensor_with_a_bug_fails_its_tick_then_waits(instance) -> None:
+    def broken() -> dg.SensorResult:
+        raise ValueError("a bug")
+
+    with dg.build_sensor_context(instance=instance) as context:
+        with pytest.raises(ValueError):
+            backing_off("bug-test", context, broken)
+        assert isinstance(backing_off("bug-test", context, broken), dg.SkipReason)
+
+
+def test_staging_of_ended_runs_is_removed(settings, landing, instance) -> None:
+    ended = create_run_for_test(
+        instance, job_name=import_record_job.name, status=dg.DagsterRunStatus.SUCCESS
+    )
+    going = _started_run(instance, settings, landing, "rec", this_worker())
+    unknown = settings.staging / "not-a-run-of-this-instance"
+    for folder in (settings.staging / ended.run_id, unknown):
+        folder.mkdir(parents=True)
+    _tick(instance, _resource(settings))
+    assert not (settings.staging / ended.run_id).exists()
+    assert (settings.staging / going.run_id).exists()
+    assert unknown.exists()
+    assert Path(settings.staging).is_dir()
