@@ -30,13 +30,9 @@ from import_pipeline.errors import (
     NotFound,
     StoreBusy,
 )
-from import_pipeline.landing import (
-    FINALISED_MARKER,
-    RECORD_FILE,
-    LandingZone,
-    batch_name_problem,
-    record_key_problem,
-)
+from import_pipeline.landing import LandingZone, uploads
+from import_pipeline.landing.records import BatchVersion, read_record
+from import_pipeline.landing.zone import escaped
 from import_pipeline.pipeline import progress
 from import_pipeline.settings import Settings
 
@@ -91,66 +87,18 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _copy_record_folder(
-    path: Path, record: str | None, landing: LandingZone
-) -> tuple[str, list[str]]:
-    """Copies a record folder in (record.json, its batches, the marker)."""
-    key = record or path.name
-    if problem := record_key_problem(key):
-        raise UsageProblem(problem)
-    if not (path / RECORD_FILE).is_file():
-        raise UsageProblem(f"{path} has no {RECORD_FILE}: a record folder needs one")
-    landing.put_file(str(path / RECORD_FILE), key, RECORD_FILE)
-    names = []
-    for item in sorted(path.iterdir()):
-        if (
-            item.is_file()
-            and item.name not in (RECORD_FILE, FINALISED_MARKER)
-            and not batch_name_problem(item.name)
-        ):
-            landing.put_file(str(item), key, item.name)
-            names.append(item.name)
-    if (path / FINALISED_MARKER).exists():
-        landing.put_file(str(path / FINALISED_MARKER), key, FINALISED_MARKER)
-    return key, names
+def _imported_checksums(settings: Settings, key: str) -> dict[str, str]:
+    """Batch name → checksum of the version the store has, for record `key` (none: no store)."""
+    try:
+        with _reading(settings, None) as conn:
+            return store.imported_checksums(conn, key)
+    except NotFound:
+        return {}
 
 
-def _copy_batch_file(path: Path, record: str | None, landing: LandingZone) -> tuple[str, list[str]]:
-    """Copies one batch file into its record (named, or the folder beside its record.json)."""
-    if problem := batch_name_problem(path.name):
-        raise UsageProblem(
-            problem if problem != "in progress" else f"{path.name} is not a batch name"
-        )
-    key = record
-    if key is None and (path.parent / RECORD_FILE).is_file():
-        key = path.parent.name
-        landing.put_file(str(path.parent / RECORD_FILE), key, RECORD_FILE)
-    if key is None:
-        raise UsageProblem(
-            f"which record is {path.name} for? pass --record KEY (or keep it beside its record.json)"
-        )
-    if problem := record_key_problem(key):
-        raise UsageProblem(problem)
-    if landing.record_folder(key).record_path is None:
-        raise UsageProblem(
-            f"record {key!r} has no record.json in the landing zone; ingest its folder"
-        )
-    landing.put_file(str(path), key, path.name)
-    return key, [path.name]
-
-
-def _copy_into_landing(
-    path: Path, record: str | None, landing: LandingZone
-) -> tuple[str, list[str]]:
-    """Copies a record folder or one batch file in; returns the record key and batch names."""
-    if not path.exists():
-        raise UsageProblem(f"{path} does not exist")
-    if path.is_dir():
-        return _copy_record_folder(path, record, landing)
-    return _copy_batch_file(path, record, landing)
-
-
-def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+def _run_import(settings: Settings, key: str, versions: list[BatchVersion]) -> str:
+    """Imports `versions` of record `key` now, in this process, through the job the sensor
+    launches; the run's id. Raises `UsageProblem` if the run failed."""
     prepare_dagster_home(settings)
     import dagster as dg
 
@@ -158,19 +106,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from import_pipeline.defs.jobs import import_record_job, run_config_for
     from import_pipeline.defs.partitions import IMPORT_RECORDS
     from import_pipeline.defs.tags import run_tags
-    from import_pipeline.landing.records import BatchVersion, read_record
 
-    landing = LandingZone(settings.landing)
-    key, names = _copy_into_landing(Path(args.path).resolve(), args.record, landing)
-    reading = read_record(landing, landing.record_folder(key))
-    if reading.record is None:
-        raise UsageProblem(reading.problem or "invalid record.json")
-    print(
-        f"copied {len(names)} batch file(s) into {landing.url}/{key}; importing…", file=sys.stderr
-    )
     with dg.DagsterInstance.get() as instance, progress.listening(progress.to_terminal()):
         instance.add_dynamic_partitions(IMPORT_RECORDS, [key])
-        versions = [BatchVersion(name) for name in names]
         result = (
             build_defs(settings)
             .resolve_job_def(import_record_job.name)
@@ -186,10 +124,44 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         failure = next((e for e in result.all_events if e.is_failure), None)
         message = failure.message if failure else "the import run failed"
         raise UsageProblem(f"import of record {key!r} failed (run {result.run_id}): {message}")
-    print(f"run {result.run_id} finished", file=sys.stderr)
+    return result.run_id
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    landing = LandingZone(settings.landing)
+    upload = uploads.plan_upload(Path(args.path).resolve(), args.record, landing)
+    key = upload.record_key
+    # Held until the import has read what this copied: no other ingest replaces it meanwhile.
+    with uploads.exclusive(upload, landing, settings.home / "locks"):
+        checksums = {name: uploads.local_checksum(path) for path, name in upload.batches}
+        if lost := uploads.replaced_unimported(
+            upload, checksums, landing, _imported_checksums(settings, key)
+        ):
+            raise UsageProblem("; ".join(lost))
+        uploads.put(upload, landing)
+        reading = read_record(landing, landing.record_folder(key))
+        if reading.record is None:
+            raise UsageProblem(reading.problem or "invalid record.json")
+        print(
+            f"copied {len(upload.batches)} batch file(s) into {landing.url}/{key}; importing…",
+            file=sys.stderr,
+        )
+        run_id = _run_import(settings, key, [BatchVersion(n, c) for n, c in checksums.items()])
+    print(f"run {run_id} finished", file=sys.stderr)
     with _reading(settings, None) as conn:
         doc = store.record_summary(conn, key)
+        imported = store.imported_checksums(conn, key)
     rendering.emit(doc, args.json, rendering.render_summary)
+    not_imported = [
+        f"{escaped(b['name'])}: {b['failure_details']}"
+        for b in doc["batches"]
+        if b["name"] in checksums and imported.get(b["name"]) != checksums[b["name"]]
+    ]
+    if not_imported:
+        raise UsageProblem(
+            "what this ingest copied was not imported, since the file was replaced in the "
+            "landing zone before its run read it: " + "; ".join(not_imported)
+        )
     return 0
 
 

@@ -92,7 +92,6 @@ _WRITER = textwrap.dedent(
     from import_pipeline.pipeline import stages
     from import_pipeline.landing import LandingZone
     from import_pipeline.domain.strategies import CollisionStrategy
-from import_pipeline.landing.records import BatchVersion
     from import_pipeline.settings import Settings
 
     store_url = sys.argv[2] if len(sys.argv) > 2 else ""  # a PostgreSQL store, else the file

@@ -171,7 +171,7 @@ def test_a_big_file_split_by_worker_processes_loads_as_in_one(tmp_path, monkeypa
     from import_pipeline.pipeline import load as load_module
 
     monkeypatch.setattr(load_module, "_READ_BLOCK", 4096)
-    monkeypatch.setattr(stages, "CHUNK_BYTES", 8192)  # ~25 chunks: worker processes split them
+    monkeypatch.setattr(load_module, "CHUNK_BYTES", 8192)  # ~25 chunks: worker processes split them
     loaded = stages.load_batch(
         landing, batch, batch_id="b", staging=tmp_path / "s", settings=settings
     )

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any, Protocol
 
 import polars as pl
 
 from import_pipeline.errors import BatchUnreadable
+from import_pipeline.landing import BatchFile, LandingZone
+from import_pipeline.pipeline import progress
 from import_pipeline.pipeline.frames import NOT_UTF8, TOO_LONG
+from import_pipeline.pipeline.workers import WORKER_PROCESSES, worker_pool
+from import_pipeline.settings import Settings
 
 _READ_BLOCK = 8 * 1024 * 1024
 #: Text of a chunk of lines, about.
@@ -191,6 +197,15 @@ def line_frame(head: LineHead, max_line_bytes: int) -> tuple[pl.DataFrame, int]:
     return frame, blanks
 
 
+def changed_reason(expected: str, read: str) -> str:
+    """Why a batch read at other content than its run was asked for is not imported by it."""
+    return (
+        f"the file changed after this run was asked to import it (content {expected[:12]}…, "
+        f"read {read[:12]}…): not imported by this run; its new version is imported once "
+        f"it is stable"
+    )
+
+
 def check_not_empty(stats: LoadStats) -> None:
     """Raises `BatchUnreadable` for a file of no lines, or of blank lines only."""
     if stats.physical_lines == stats.blank_lines:
@@ -330,3 +345,67 @@ class _CountingReader:
         self._hashing.wait()
         self._hashing.close()
         return self._digest.hexdigest()
+
+
+def read_into_chunks(
+    landing: LandingZone,
+    batch: BatchFile,
+    staging: Path,
+    settings: Settings,
+    loaded: LoadedBatch,
+    stats: LoadStats,
+) -> None:
+    """Streams the file into Parquet chunks of lines in `staging`, filling `loaded`, `stats`."""
+    gzipped = batch.name.endswith(".gz")
+    # Stored bytes read (compressed ones for gzip), of the file's size.
+    read = progress.Stage("load", batch.size, unit="bytes")
+    # Splitting a chunk into lines holds the GIL: a file of several chunks is split by worker
+    # processes while this one reads on. At most one chunk per worker waits.
+    workers = WORKER_PROCESSES if batch.size > CHUNK_BYTES else 0
+    with landing.open_binary(batch.path) as handle, worker_pool(workers) as pool:
+        pending: deque[Future[_WrittenChunk]] = deque()
+        heads = iter_line_heads(
+            handle,
+            gzipped=gzipped,
+            stored_size=batch.size,
+            stats=stats,
+            max_line_bytes=settings.max_line_bytes,
+            max_decompressed_bytes=settings.max_decompressed_bytes,
+            max_decompression_ratio=settings.max_decompression_ratio,
+            chunk_bytes=CHUNK_BYTES,
+        )
+        for index, head in enumerate(heads):
+            # Not "lines-…": validation writes its parts (`VALIDATED_PARTS`) beside them.
+            path = str(staging / f"chunk-{index:05d}.parquet")
+            pending.append(pool.submit(_write_chunk, head, path, settings.max_line_bytes))
+            while len(pending) > max(workers, 1) or (pending and pending[0].done()):
+                _add_chunk(loaded, stats, pending.popleft().result())
+                read.advance(stats.bytes_read - read.done)
+        while pending:
+            _add_chunk(loaded, stats, pending.popleft().result())
+        read.advance(stats.bytes_read - read.done)
+
+
+@dataclass(frozen=True)
+class _WrittenChunk:
+    path: str | None  # None: every line of the chunk was blank
+    text_bytes: int
+    lines: int  # rows written: the chunk's lines but the blank ones
+    blanks: int
+
+
+def _write_chunk(head: LineHead, path: str, max_line_bytes: int) -> _WrittenChunk:
+    """Splits a chunk into its frame of lines and writes it (in a worker process, for big files)."""
+    frame, blanks = line_frame(head, max_line_bytes)
+    if not frame.height:
+        return _WrittenChunk(None, 0, 0, blanks)
+    frame.write_parquet(path)
+    return _WrittenChunk(path, int(frame["text"].str.len_bytes().sum() or 0), frame.height, blanks)
+
+
+def _add_chunk(loaded: LoadedBatch, stats: LoadStats, chunk: _WrittenChunk) -> None:
+    stats.blank_lines += chunk.blanks
+    if chunk.path is not None:
+        loaded.chunk_paths.append(chunk.path)
+        loaded.chunk_text_bytes.append(chunk.text_bytes)
+        loaded.chunk_lines.append(chunk.lines)

@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,20 +25,17 @@ from import_pipeline.domain.strategies import CollisionStrategy
 from import_pipeline.errors import BatchUnreadable
 from import_pipeline.landing import BatchFile, LandingZone, RecordFolder
 from import_pipeline.landing.records import BatchVersion, pending_batches, read_record
-from import_pipeline.pipeline import progress
 from import_pipeline.pipeline.cluster import ClusterFiles, cluster_to_parquet
 from import_pipeline.pipeline.load import (
-    CHUNK_BYTES,
-    LineHead,
     LoadedBatch,
     LoadStats,
+    changed_reason,
     check_not_empty,
-    iter_line_heads,
-    line_frame,
+    read_into_chunks,
 )
 from import_pipeline.pipeline.passes import ValidatedBatch, validate_batches
 from import_pipeline.pipeline.resolve import BatchOutcome, StagedBatch, resolve_batches
-from import_pipeline.pipeline.workers import WORKER_PROCESSES, pack_consecutive, worker_pool
+from import_pipeline.pipeline.workers import pack_consecutive
 
 __all__ = [  # the stages, in the order a batch goes through them
     "start_record",
@@ -187,37 +182,10 @@ def load_batch(
         run_id=run_id,
     )
     stats = LoadStats()
-    gzipped = batch.name.endswith(".gz")
-    # Stored bytes read (compressed ones for gzip), of the file's size.
-    read = progress.Stage("load", batch.size, unit="bytes")
-    # Splitting a chunk into lines holds the GIL: a file of several chunks is split by worker
-    # processes while this one reads on. At most one chunk per worker waits.
-    workers = WORKER_PROCESSES if batch.size > CHUNK_BYTES else 0
     try:
-        with landing.open_binary(batch.path) as handle, worker_pool(workers) as pool:
-            pending: deque[Future[_WrittenChunk]] = deque()
-            heads = iter_line_heads(
-                handle,
-                gzipped=gzipped,
-                stored_size=batch.size,
-                stats=stats,
-                max_line_bytes=settings.max_line_bytes,
-                max_decompressed_bytes=settings.max_decompressed_bytes,
-                max_decompression_ratio=settings.max_decompression_ratio,
-                chunk_bytes=CHUNK_BYTES,
-            )
-            for index, head in enumerate(heads):
-                # Not "lines-…": validation writes its parts (`VALIDATED_PARTS`) beside them.
-                path = str(staging / f"chunk-{index:05d}.parquet")
-                pending.append(pool.submit(_write_chunk, head, path, settings.max_line_bytes))
-                while len(pending) > max(workers, 1) or (pending and pending[0].done()):
-                    _add_chunk(loaded, stats, pending.popleft().result())
-                    read.advance(stats.bytes_read - read.done)
-            while pending:
-                _add_chunk(loaded, stats, pending.popleft().result())
-            read.advance(stats.bytes_read - read.done)
+        read_into_chunks(landing, batch, staging, settings, loaded, stats)
         if expected_checksum and stats.checksum != expected_checksum:
-            loaded.changed = _changed_reason(expected_checksum, stats.checksum)
+            loaded.changed = changed_reason(expected_checksum, stats.checksum)
         else:
             check_not_empty(stats)
     except BatchUnreadable as exc:
@@ -227,39 +195,6 @@ def load_batch(
     loaded.stats = asdict(stats)
     loaded.seconds = time.perf_counter() - started
     return loaded
-
-
-def _changed_reason(expected: str, read: str) -> str:
-    return (
-        f"the file changed after this run was asked to import it (content {expected[:12]}…, "
-        f"read {read[:12]}…): not imported by this run; its new version is imported once "
-        f"it is stable"
-    )
-
-
-@dataclass(frozen=True)
-class _WrittenChunk:
-    path: str | None  # None: every line of the chunk was blank
-    text_bytes: int
-    lines: int  # rows written: the chunk's lines but the blank ones
-    blanks: int
-
-
-def _write_chunk(head: LineHead, path: str, max_line_bytes: int) -> _WrittenChunk:
-    """Splits a chunk into its frame of lines and writes it (in a worker process, for big files)."""
-    frame, blanks = line_frame(head, max_line_bytes)
-    if not frame.height:
-        return _WrittenChunk(None, 0, 0, blanks)
-    frame.write_parquet(path)
-    return _WrittenChunk(path, int(frame["text"].str.len_bytes().sum() or 0), frame.height, blanks)
-
-
-def _add_chunk(loaded: LoadedBatch, stats: LoadStats, chunk: _WrittenChunk) -> None:
-    stats.blank_lines += chunk.blanks
-    if chunk.path is not None:
-        loaded.chunk_paths.append(chunk.path)
-        loaded.chunk_text_bytes.append(chunk.text_bytes)
-        loaded.chunk_lines.append(chunk.lines)
 
 
 def cluster_batches(
@@ -307,34 +242,23 @@ def cluster_batch(
     return cluster_batches([validated], engine)[0]
 
 
-def _unreadable(conn: duckdb.DuckDBPyConnection, loaded: LoadedBatch) -> ResolvedBatch:
-    """A batch that could not be read ends `failed`, with the reason on the batch."""
-    stats = loaded.stats
-    store.fail_batch(
-        conn,
-        loaded.batch_id,
-        loaded.unreadable or "unreadable",
-        checksum=loaded.checksum or None,
-        physical_lines=stats.get("physical_lines"),
-        blank_lines=stats.get("blank_lines"),
-    )
-    return ResolvedBatch(
-        record_key=loaded.record_key,
-        name=loaded.name,
-        batch_id=loaded.batch_id,
-        checksum=loaded.checksum,
-        status="failed",
-        counts={},
-        lines_read=0,
-        failure_details=loaded.unreadable,
-        stage_seconds={"load": loaded.seconds},
-    )
-
-
-def _released(conn: duckdb.DuckDBPyConnection, loaded: LoadedBatch) -> ResolvedBatch:
-    """A batch whose file changed: this run stores nothing of it, and gives it back as it was
-    before the run (its earlier version's results stand), with the reason."""
-    status = store.release_batch(conn, loaded.batch_id, loaded.run_id, loaded.changed or "")
+def _whole_batch(conn: duckdb.DuckDBPyConnection, loaded: LoadedBatch) -> ResolvedBatch:
+    """A batch none of whose lines is imported. One that cannot be read ends `failed`, with
+    the reason on the batch. One whose file changed is given back as it was before this run
+    (its earlier version's results stand), with the reason."""
+    if loaded.changed:
+        reason = loaded.changed
+        status = store.release_batch(conn, loaded.batch_id, loaded.run_id, reason)
+    else:
+        reason, status = loaded.unreadable or "unreadable", "failed"
+        store.fail_batch(
+            conn,
+            loaded.batch_id,
+            reason,
+            checksum=loaded.checksum or None,
+            physical_lines=loaded.stats.get("physical_lines"),
+            blank_lines=loaded.stats.get("blank_lines"),
+        )
     return ResolvedBatch(
         record_key=loaded.record_key,
         name=loaded.name,
@@ -343,7 +267,7 @@ def _released(conn: duckdb.DuckDBPyConnection, loaded: LoadedBatch) -> ResolvedB
         status=status,
         counts={},
         lines_read=0,
-        failure_details=loaded.changed,
+        failure_details=reason,
         stage_seconds={"load": loaded.seconds},
     )
 
@@ -407,20 +331,14 @@ def resolve_group(
         marker = _marker(batch)
         if marker.exists():
             yield index, ResolvedBatch(**json.loads(marker.read_text()))
-        elif batch.validated.loaded.changed:
+        elif batch.validated.loaded.skipped:
             try:
-                released: ResolvedBatch | Exception = _released(conn, batch.validated.loaded)
-            except Exception as exc:  # it fails alone, as any batch does
-                released = exc
-            yield index, released
-        elif batch.validated.loaded.unreadable:
-            try:
-                failed: ResolvedBatch | Exception = _stored(
-                    batch, _unreadable(conn, batch.validated.loaded)
+                whole: ResolvedBatch | Exception = _stored(
+                    batch, _whole_batch(conn, batch.validated.loaded)
                 )
             except Exception as exc:  # it fails alone, as any batch does
-                failed = exc
-            yield index, failed
+                whole = exc
+            yield index, whole
         else:
             pending.append(index)
     lines = sum(clustered[i].validated.lines_read for i in pending)
