@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 
-from import_pipeline import rendering, store
+from import_pipeline import quiet_logs, rendering, store
 from import_pipeline.domain.duplicates import Decision
 from import_pipeline.domain.identifiers import TRUSTED_TYPES, IdentifierType, normalise_identifier
 from import_pipeline.domain.lines import batch_line_json_schema
@@ -34,7 +34,7 @@ from import_pipeline.landing import LandingZone, uploads
 from import_pipeline.landing.records import BatchVersion, read_record
 from import_pipeline.landing.zone import escaped
 from import_pipeline.pipeline import progress
-from import_pipeline.settings import Settings
+from import_pipeline.settings import Settings, python_path_with
 
 
 class UsageProblem(ImportPipelineError):
@@ -247,6 +247,9 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
     """Starts `dagster dev` (webserver + daemon) with this project's lasting instance."""
     prepare_dagster_home(settings)
     os.environ.setdefault("IMPORT_PIPELINE_HOME", str(settings.home))
+    # Every process dagster dev starts loads `daemon_site/sitecustomize.py`: a daemon that
+    # cannot write its instance (the disk full) logs each repeated error once a minute.
+    os.environ["PYTHONPATH"] = python_path_with(quiet_logs.SITE_FOLDER)
     dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
     argv = [
         dagster,
@@ -346,10 +349,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Below this much free space where the project writes, every command warns: imports stop.
+LOW_SPACE_BYTES = 64 * 1024 * 1024
+
+
+def low_space_warnings(settings: Settings) -> list[str]:
+    """A line for each folder the project writes to (its home, the store's, the instance's)
+    whose disk has less than `LOW_SPACE_BYTES` free."""
+    folders = [settings.home, settings.dagster_home]
+    if settings.store_url is None:
+        folders.append(settings.duckdb_path.parent)
+    warned, lines = set(), []
+    for folder in folders:
+        try:
+            space = os.statvfs(folder)
+        except OSError:
+            continue  # not made yet
+        free = space.f_bavail * space.f_frsize
+        if free < LOW_SPACE_BYTES and space.f_fsid not in warned:
+            warned.add(space.f_fsid)
+            lines.append(
+                f"warning: {folder} has {free // (1024 * 1024)} MB free: no space left on "
+                f"device; imports stop (their runs fail and are retried) until space is freed"
+            )
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
+        for line in low_space_warnings(settings):
+            print(f"import-pipeline: {line}", file=sys.stderr)
         return int(args.handler(args, settings))
     except NotFound as exc:
         print(f"import-pipeline: {exc}", file=sys.stderr)

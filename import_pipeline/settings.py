@@ -58,6 +58,12 @@ def postgres_url_for_dagster(url: str) -> str:
     return url
 
 
+def python_path_with(folder: str, environ: Mapping[str, str] | None = None) -> str:
+    """PYTHONPATH with `folder` first: for the processes a command starts."""
+    existing = (os.environ if environ is None else environ).get("PYTHONPATH")
+    return os.pathsep.join([folder, existing] if existing else [folder])
+
+
 def _number(name: str, text: str) -> int:
     try:
         return int(text)

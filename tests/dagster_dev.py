@@ -16,7 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from import_pipeline import quiet_logs
 from import_pipeline.defs.instance import write_instance_config
+from import_pipeline.settings import python_path_with
 
 STARTUP_SECONDS = 180
 STOP_SECONDS = 20
@@ -34,6 +36,16 @@ class DagsterDev:
     home: Path
     env: dict[str, str]
     log: Path
+    process: subprocess.Popen[bytes]
+
+    def kill(self) -> None:
+        """SIGKILL to the whole `dagster dev` group (webserver, daemon, code servers and the
+        run workers they started): as a machine that loses power."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=STOP_SECONDS)
 
     def graphql(self, query: str, variables: dict | None = None) -> dict:
         request = urllib.request.Request(
@@ -58,6 +70,25 @@ class DagsterDev:
             {"tags": [{"key": "import_pipeline/record", "value": record_key}]},
         )
         return data["runsOrError"]["results"]
+
+    def run(self, run_id: str) -> dict:
+        """A run's status, tags and steps (`stepStats`: key, status)."""
+        data = self.graphql(
+            """
+            query Run($id: ID!) {
+              runOrError(runId: $id) {
+                ... on Run {
+                  runId status tags { key value }
+                  stepStats { stepKey status }
+                }
+              }
+            }
+            """,
+            {"id": run_id},
+        )
+        run = data["runOrError"]
+        run["tags"] = {t["key"]: t["value"] for t in run["tags"]}
+        return run
 
     def wait_for_run(self, record_key: str, timeout: float = 240) -> dict:
         """Waits until a run of `record_key` has finished; fails on a failed run or timeout."""
@@ -113,16 +144,20 @@ def dagster_dev(
         "IMPORT_PIPELINE_HOME": str(home),
         "DAGSTER_HOME": str(dagster_home),
         "IMPORT_PIPELINE_SENSOR_INTERVAL": str(sensor_interval),
+        # As `import-pipeline dev` starts it: repeated daemon errors shown once a minute.
+        "PYTHONPATH": python_path_with(quiet_logs.SITE_FOLDER),
         **extra,
     }
     log = root / "dagster-dev.log"
     dagster = Path(sys.executable).with_name("dagster")
-    with log.open("wb") as output:
+    with log.open("ab") as output:  # a restart of the same root goes on in the same log
         process = subprocess.Popen(
             [str(dagster), "dev", "-m", "import_pipeline.definitions", "-h", "127.0.0.1", "-p", str(port)],
             env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True, cwd=root,
         )  # fmt: skip
-    server = DagsterDev(url=f"http://127.0.0.1:{port}", home=home, env=env, log=log)
+    server = DagsterDev(
+        url=f"http://127.0.0.1:{port}", home=home, env=env, log=log, process=process
+    )
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
         while True:

@@ -34,6 +34,7 @@ def build_defs(
     crons); the resource says where the landing zone and the store are — by default the
     values of `settings` themselves (tests, the CLI), and for the code location
     `ImportPipelineResource.from_environment()` (read when each run starts)."""
+    pipeline = resource or ImportPipelineResource.from_settings(settings)
     return dg.Definitions(
         assets=[landing_zone, import_results, reference_store, duplicate_decisions],
         asset_checks=[*import_results_checks, every_duplicate_points_to_a_canonical],
@@ -48,10 +49,7 @@ def build_defs(
             build_ingestion_schedule(settings.ingest_cron),
             build_association_schedule(settings.resolve_cron),
         ],
-        resources={
-            "pipeline": resource or ImportPipelineResource.from_settings(settings),
-            RUN_WORKER: RunWorker(),
-        },
+        resources={"pipeline": pipeline, RUN_WORKER: RunWorker(pipeline=pipeline)},
         # One process per run: ops hand each other small handles, and DuckDB is opened by one
         # op at a time anyway, so per-op processes would only add start-up time.
         executor=dg.in_process_executor,

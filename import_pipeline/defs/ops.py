@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from import_pipeline import store
+from import_pipeline.defs import first_error
 from import_pipeline.defs.resources import ImportPipelineResource
 from import_pipeline.defs.run_workers import RunWorker
 from import_pipeline.defs.tags import run_tags
@@ -80,6 +81,7 @@ def _failing_with(batch: str, **counts: int) -> Iterator[None]:
     except dg.Failure:
         raise
     except Exception as exc:
+        first_error.remember(exc)
         raise dg.Failure(
             description=f"batch {batch}: {type(exc).__name__}: {exc}",
             metadata={"batch": batch, **{k: dg.MetadataValue.int(v) for k, v in counts.items()}},
@@ -282,6 +284,7 @@ def resolve_batches(
         ):
             name = group.batches[index].batch.name
             if isinstance(outcome, Exception):
+                first_error.remember(outcome)
                 context.log.error(
                     "batch %s could not be stored:\n%s",
                     name,

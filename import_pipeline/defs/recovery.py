@@ -22,12 +22,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TypeVar
 
 import dagster as dg
 
 from import_pipeline import store
-from import_pipeline.defs import dagster_fixes
+from import_pipeline.defs import dagster_fixes, first_error
 from import_pipeline.defs.jobs import import_record_job, resolve_associations
 from import_pipeline.defs.resources import ImportPipelineResource
 from import_pipeline.defs.run_workers import HEARTBEAT_TAG, WORKER_TAG, worker_liveness
@@ -200,9 +201,11 @@ def settle_canceled_runs(
     _settle_as_it_ends(context, pipeline)
 
 
-def fail_runs_whose_worker_is_gone(instance: dg.DagsterInstance, now: float) -> list[str]:
-    """Fails every STARTED run of this project's jobs whose worker is gone and frees its pool
-    slots; their ids."""
+def fail_runs_whose_worker_is_gone(
+    instance: dg.DagsterInstance, now: float, staging: Path
+) -> list[str]:
+    """Fails every STARTED run of this project's jobs whose worker is gone, with the first
+    error its worker kept (`first_error`, in `staging`), and frees its pool slots; their ids."""
     failed = []
     for record in instance.get_run_records(
         filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
@@ -213,7 +216,10 @@ def fail_runs_whose_worker_is_gone(instance: dg.DagsterInstance, now: float) -> 
         liveness = worker_liveness(run.tags, record.start_time, now)
         if liveness.alive:
             continue
-        instance.report_run_failed(run, message=f"{WORKER_GONE}: {liveness.why}")
+        message = f"{WORKER_GONE}: {liveness.why}"
+        if kept := first_error.read(staging, run.run_id):
+            message += f"; its first error: {kept[:1000]}"
+        instance.report_run_failed(run, message=message)
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         failed.append(run.run_id)
     return failed
@@ -331,7 +337,7 @@ def _recover(
     context: dg.SensorEvaluationContext, pipeline: ImportPipelineResource
 ) -> dg.SensorResult:
     instance, now = context.instance, time.time()
-    gone = fail_runs_whose_worker_is_gone(instance, now)
+    gone = fail_runs_whose_worker_is_gone(instance, now, pipeline.settings().staging)
     for run_id in gone:
         context.log.warning("run %s failed: %s", run_id, WORKER_GONE)
     settled = [

@@ -11,6 +11,7 @@ import duckdb
 from pydantic import Field
 
 from import_pipeline import store
+from import_pipeline.defs import first_error
 from import_pipeline.landing import LandingZone
 from import_pipeline.settings import RUN_TIME_VARIABLES, Settings, set_variables
 
@@ -95,12 +96,16 @@ class ImportPipelineResource(dg.ConfigurableResource):
     def store(
         self, *, read_only: bool = False, wait_seconds: float | None = None
     ) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short-lived connection to the store, closed however the body ends."""
+        """A short-lived connection to the store, closed however the body ends. What the body
+        or the connection raises is kept as the run's error if it is its first (in a run's worker)."""
         settings = self.settings()
-        with store.connect(
-            settings.store,
-            read_only=read_only,
-            wait_seconds=self.lock_wait_seconds if wait_seconds is None else wait_seconds,
-            memory_limit=settings.store_memory,
-        ) as conn:
+        with (
+            first_error.remembering(),
+            store.connect(
+                settings.store,
+                read_only=read_only,
+                wait_seconds=self.lock_wait_seconds if wait_seconds is None else wait_seconds,
+                memory_limit=settings.store_memory,
+            ) as conn,
+        ):
             yield conn

@@ -22,6 +22,9 @@ from pathlib import Path
 import dagster as dg
 from pydantic import PrivateAttr
 
+from import_pipeline.defs import first_error
+from import_pipeline.defs.resources import ImportPipelineResource
+
 WORKER_TAG = "import_pipeline/worker"
 HEARTBEAT_TAG = "import_pipeline/heartbeat"
 
@@ -126,20 +129,27 @@ class Heartbeat:
 
 class RunWorker(dg.ConfigurableResource):
     """The process that runs a run: says who it is and beats (`Heartbeat`) from the moment
-    the run's resources are set up to its end. The first op of each job requires it, so that
-    it is set up when the run starts."""
+    the run's resources are set up to its end, and keeps its first error where a full disk
+    still takes it (`first_error`). The first op of each job requires it, so that it is set
+    up when the run starts."""
+
+    pipeline: ImportPipelineResource  # where the run's staging folder is
 
     _heartbeat: Heartbeat | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        if context.dagster_run is not None and context.instance is not None:
-            self._heartbeat = Heartbeat(context.instance, context.dagster_run.run_id)
-            self._heartbeat.start()
+        if context.dagster_run is None or context.instance is None:
+            return
+        run_id = context.dagster_run.run_id
+        self._heartbeat = Heartbeat(context.instance, run_id)
+        self._heartbeat.start()
+        first_error.keep_in(first_error.path_of(self.pipeline.settings().staging, run_id))
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._heartbeat is not None:
             self._heartbeat.stop()
             self._heartbeat = None
+        first_error.keep_in(None)
 
 
 #: The resource key of `RunWorker`.

@@ -28,6 +28,8 @@ TRANSIENT_MESSAGES = {
     "no space left on device": "no space left on device",
     "database or disk is full": "no space left on device",
     "disk quota exceeded": "disk quota exceeded",
+    # SQLite's word (the Dagster instance) for a write that failed, a full disk among them.
+    "disk i/o error": "a disk I/O error (the disk full?)",
     "out of memory": "out of memory",
     # StoreBusy's own messages (DuckDB's file lock, PostgreSQL's advisory lock).
     "is held by another process": "the store was held by another writer",
