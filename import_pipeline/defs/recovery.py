@@ -87,15 +87,28 @@ class _Failure:
     full: str  # everything known of it, its causes included: where what passes is found
 
 
+#: How Dagster's code server says that a run's worker died, in an engine event.
+_WORKER_DEATH = "[DagsterApiServer] Run execution process"
+
+
 def _failures(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[_Failure]:
-    """The run's steps' failures, then the run's own, in the order they happened."""
+    """The run's steps' failures, then the run's own, in the order they happened; a death of
+    its worker that Dagster saw comes first."""
     records = instance.get_records_for_run(
         run.run_id,
-        of_type={dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE},
+        of_type={
+            dg.DagsterEventType.STEP_FAILURE,
+            dg.DagsterEventType.RUN_FAILURE,
+            dg.DagsterEventType.ENGINE_EVENT,
+        },
     ).records
-    failures = []
+    failures: list[_Failure] = []
     for record in records:
         event, message = record.event_log_entry.dagster_event, record.event_log_entry.message
+        if event is not None and event.event_type == dg.DagsterEventType.ENGINE_EVENT:
+            if message.startswith(_WORKER_DEATH):  # its first sentence: the rest is advice
+                failures.insert(0, _Failure(message.split(". ")[0] + ".", message))
+            continue
         if event is not None and event.is_step_failure:
             data = event.step_failure_data
             error = data.error

@@ -34,9 +34,13 @@ TRANSIENT_MESSAGES = {
     # StoreBusy's own messages (DuckDB's file lock, PostgreSQL's advisory lock).
     "is held by another process": "the store was held by another writer",
     "has another writer": "the store was held by another writer",
-    # A worker that died: found gone (`WORKER_GONE`), or seen to die by Dagster's code server.
+    # A worker that died: found gone (`WORKER_GONE`), or seen to die by Dagster's code server
+    # ("... was terminated by signal 9 (SIGKILL)"), which then fails the run "from outside the
+    # execution context". A failure of the work itself is always recorded from inside.
     WORKER_GONE: "the run's worker died",
     "terminated unexpectedly": "the run's worker died",
+    "was terminated by signal": "the run's worker died",
+    "from outside the execution context": "the run's worker died",
 }
 
 
