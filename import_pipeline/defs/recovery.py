@@ -47,6 +47,8 @@ from import_pipeline.settings import Settings
 _STORE_WAIT_SECONDS = 30.0
 #: How far back `run_recovery` looks for ended runs not settled yet.
 _LOOKBACK_SECONDS = 7 * 24 * 3600.0
+#: How far apart the clocks of the processes that write runs may be.
+_CLOCKS_APART_SECONDS = 60.0
 #: Dagster's failure reasons that mean the run's worker died, not its work.
 _WORKER_DIED = {"UNEXPECTED_TERMINATION", "RUN_WORKER_RESTART", "START_TIMEOUT"}
 _FAILURE_REASON_TAG = "dagster/failure_reason"
@@ -238,12 +240,13 @@ def fail_runs_whose_worker_is_gone(
     return failed
 
 
-def _ended_unsettled(instance: dg.DagsterInstance, now: float) -> list[dg.DagsterRun]:
+def _ended_unsettled(instance: dg.DagsterInstance, since: float) -> list[dg.DagsterRun]:
+    """The import runs that ended (or changed) after `since` and are not settled yet."""
     records = instance.get_run_records(
         filters=dg.RunsFilter(
             job_name=import_record_job.name,
             statuses=_ENDED,
-            updated_after=datetime.fromtimestamp(now - _LOOKBACK_SECONDS, UTC),
+            updated_after=datetime.fromtimestamp(since, UTC),
         )
     )
     return [r.dagster_run for r in records if RecoveryTags.RETRY not in r.dagster_run.tags]
@@ -353,8 +356,16 @@ def _recover(
     gone = fail_runs_whose_worker_is_gone(instance, now, pipeline.settings().staging)
     for run_id in gone:
         context.log.warning("run %s failed: %s", run_id, WORKER_GONE)
+    # Runs that ended since the last tick that settled every run it found, less a margin for
+    # clocks apart (the cursor moves only when a tick ends well: a run it could not settle is
+    # found again); on the first tick, the last week's.
+    since = (
+        float(context.cursor) - _CLOCKS_APART_SECONDS if context.cursor else now - _LOOKBACK_SECONDS
+    )
     settled = [
-        run for run in _ended_unsettled(instance, now) if settle_ended_run(instance, run, pipeline)
+        run
+        for run in _ended_unsettled(instance, since)
+        if settle_ended_run(instance, run, pipeline)
     ]
     requests = _due_retries(instance, now)
     swept = _sweep_staging(instance, pipeline.settings())
@@ -362,7 +373,9 @@ def _recover(
         f"{len(gone)} run(s) failed for a worker gone, {len(settled)} ended run(s) settled, "
         f"{len(requests)} retried, {swept} staging folder(s) removed"
     )
-    return dg.SensorResult(run_requests=requests, skip_reason=None if requests else summary)
+    return dg.SensorResult(
+        run_requests=requests, skip_reason=None if requests else summary, cursor=f"{now:.3f}"
+    )
 
 
 def build_run_recovery_sensor(minimum_interval_seconds: int = 5) -> dg.SensorDefinition:
