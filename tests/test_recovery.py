@@ -24,6 +24,7 @@ from import_pipeline.defs.recovery import (
     RecoveryTags,
     backing_off,
     build_run_recovery_sensor,
+    retry_request,
     settle_canceled_runs,
 )
 from import_pipeline.defs.resources import ImportPipelineResource
@@ -35,6 +36,7 @@ from import_pipeline.defs.run_workers import (
     this_worker,
     worker_liveness,
 )
+from import_pipeline.defs.tags import RunTags
 from import_pipeline.domain.recovery import (
     MAX_RETRY_SECONDS,
     WORKER_GONE,
@@ -223,8 +225,46 @@ def test_a_run_whose_worker_died_is_failed_freed_and_retried_after_its_back_off(
     assert request.tags[RecoveryTags.ATTEMPT] == "2"
     assert request.tags[RecoveryTags.RETRY_OF] == run.run_id
     assert WORKER_TAG not in request.tags
+    assert request.tags[RunTags.RETRIED_RUNS] == run.run_id
     assert not _tick(instance, pipeline).run_requests  # launched once
     assert instance.get_run_by_id(run.run_id).tags[RecoveryTags.RETRY] == "launched"
+
+
+def test_a_retry_of_a_retry_names_every_run_it_retries() -> None:
+    first = create_run_for_test(
+        dg.DagsterInstance.ephemeral(),
+        job_name=import_record_job.name,
+        tags={"dagster/partition": "rec"},
+    )
+    second = first.with_tags({**first.tags, **retry_request(first).tags})
+    third_tags = retry_request(second).tags
+    assert third_tags[RunTags.RETRIED_RUNS] == f"{first.run_id},{second.run_id}"
+    assert third_tags[RecoveryTags.ATTEMPT] == "3"
+
+
+def test_a_retry_decides_the_duplicates_of_what_the_run_it_retries_stored(
+    settings, landing, instance, destiny
+) -> None:
+    """The run died after its batches were stored, before its duplicate decisions: the retry
+    imports nothing again, but decides the references those batches made."""
+    write_record(landing, "rec")
+    write_batch(landing, "rec", "b.jsonl", (destiny / "eppi_import.jsonl").read_bytes())
+    instance.add_dynamic_partitions("import_records", ["rec"])
+    job = build_defs(settings).resolve_job_def(import_record_job.name)
+    died = job.execute_in_process(partition_key="rec", instance=instance)
+    decisions = "SELECT reference_id, decision FROM duplicate_decisions ORDER BY 1"
+    with store.connect(settings.store) as conn:
+        decided = conn.execute(decisions).fetchall()
+        conn.execute("DELETE FROM duplicate_decisions")  # as if it died before deciding them
+    assert len(decided) == 4
+    retry = job.execute_in_process(
+        partition_key="rec",
+        instance=instance,
+        tags=retry_request(instance.get_run_by_id(died.run_id)).tags,
+    )
+    assert retry.success
+    with store.connect(settings.store, read_only=True) as conn:
+        assert conn.execute(decisions).fetchall() == decided
 
 
 def test_a_run_alive_is_left_alone(settings, landing, instance) -> None:

@@ -10,6 +10,7 @@ from import_pipeline import store
 from import_pipeline.defs.assets import RECORD_STORE_ASSET, REFERENCE_STORE
 from import_pipeline.defs.partitions import import_records
 from import_pipeline.defs.resources import ImportPipelineResource
+from import_pipeline.defs.tags import retried_runs
 from import_pipeline.domain.duplicates import Decision
 from import_pipeline.pipeline.detection import detect
 from import_pipeline.store.connection import values_table
@@ -22,7 +23,7 @@ MAYBE_ROWS = 10
 _RUN_REFERENCES = """
     SELECT DISTINCT r.reference_id::VARCHAR FROM import_results r
     JOIN import_batches b ON b.id = r.import_batch_id
-    WHERE b.record_key = ? AND b.run_id = ? AND r.reference_id IS NOT NULL
+    WHERE b.record_key = ? AND list_contains(?, b.run_id) AND r.reference_id IS NOT NULL
 """
 
 
@@ -65,7 +66,9 @@ def duplicate_decisions(
     with pipeline.store() as conn:
         subjects = [
             ref for (ref,) in conn.execute(
-                _RUN_REFERENCES, [context.partition_key, context.run_id]
+                # A retry's, and those of the runs it retries (their stored batches are not
+                # imported again, but their references are decided only now).
+                _RUN_REFERENCES, [context.partition_key, [context.run_id, *retried_runs(context.run)]]
             ).fetchall()
         ]  # fmt: skip
         with values_table(conn, "frame_subjects", subjects) as table, store.transaction(conn):

@@ -32,7 +32,7 @@ from import_pipeline.defs import dagster_fixes, first_error
 from import_pipeline.defs.jobs import import_record_job, resolve_associations
 from import_pipeline.defs.resources import ImportPipelineResource
 from import_pipeline.defs.run_workers import HEARTBEAT_TAG, WORKER_TAG, worker_liveness
-from import_pipeline.defs.tags import RunTags
+from import_pipeline.defs.tags import RunTags, retried_runs
 from import_pipeline.domain.recovery import (
     WORKER_GONE,
     RetryDecision,
@@ -80,6 +80,7 @@ _NOT_INHERITED = {
     RecoveryTags.ATTEMPT,
     RecoveryTags.RETRY_OF,
     RunTags.SOURCE,
+    RunTags.RETRIED_RUNS,
 }
 
 
@@ -262,6 +263,7 @@ def retry_request(run: dg.DagsterRun) -> dg.RunRequest:
     }
     tags[RecoveryTags.ATTEMPT] = str(int(run.tags.get(RecoveryTags.ATTEMPT, "1")) + 1)
     tags[RecoveryTags.RETRY_OF] = run.run_id
+    tags[RunTags.RETRIED_RUNS] = ",".join([*retried_runs(run), run.run_id])
     tags[RunTags.SOURCE] = "retry"
     return dg.RunRequest(
         run_key=f"retry:{run.run_id}",

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import dagster as dg
+
 from import_pipeline.landing.records import BatchVersion
 
 
@@ -16,6 +18,8 @@ class RunTags:
     BATCHES = "import_pipeline/batches"
     CHECKSUMS = "import_pipeline/checksums"
     SOURCE = "import_pipeline/source"
+    #: On a retry (`defs/recovery.py`): every run it retries, the first first.
+    RETRIED_RUNS = "import_pipeline/retried_runs"
     #: Dagster refuses longer tag values.
     LIMIT = 4000
 
@@ -37,3 +41,8 @@ def run_tags(
     if source is not None:
         tags[RunTags.SOURCE] = source
     return tags
+
+
+def retried_runs(run: dg.DagsterRun) -> list[str]:
+    """The runs `run` retries (none unless it is a retry), the first first."""
+    return [r for r in run.tags.get(RunTags.RETRIED_RUNS, "").split(",") if r]
