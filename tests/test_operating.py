@@ -154,7 +154,7 @@ def test_a_failed_run_marks_its_batches_failed(settings, landing, instance) -> N
         dagster_run=instance.get_run_by_id(failed.run_id),
         dagster_event=failure_event,
         resources={"pipeline": ImportPipelineResource.from_settings(settings)},
-    ).for_run_failure()
+    )
     settle_failed_runs(context)
     with store.connect(settings.store, read_only=True) as conn:
         (batch,) = store.record_summary(conn, "rec")["batches"]

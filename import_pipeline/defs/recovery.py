@@ -190,31 +190,35 @@ def _settle_as_it_ends(
         )
 
 
-@dg.run_failure_sensor(
-    monitored_jobs=[import_record_job],
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=5,
-    description="When an import run fails: its batches left `started` become `failed` with the "
-    "reason, its pool slots are freed, and a failure that passes is retried (see run_recovery).",
-)
-def settle_failed_runs(
-    context: dg.RunFailureSensorContext, pipeline: ImportPipelineResource
-) -> None:
-    _settle_as_it_ends(context, pipeline)
+def _settling_sensor(
+    name: str, status: dg.DagsterRunStatus, description: str
+) -> dg.RunStatusSensorDefinition:
+    @dg.run_status_sensor(
+        name=name,
+        run_status=status,
+        monitored_jobs=[import_record_job],
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=5,
+        description=description,
+    )
+    def settle(context: dg.RunStatusSensorContext, pipeline: ImportPipelineResource) -> None:
+        _settle_as_it_ends(context, pipeline)
+
+    return settle
 
 
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.CANCELED,
-    monitored_jobs=[import_record_job],
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=5,
-    description="When an import run is canceled: its batches left `started` become `failed` "
-    "with the reason, and its pool slots are freed. A canceled run is not retried.",
+settle_failed_runs = _settling_sensor(
+    "settle_failed_runs",
+    dg.DagsterRunStatus.FAILURE,
+    "When an import run fails: its batches left `started` become `failed` with the reason, "
+    "its pool slots are freed, and a failure that passes is retried (see run_recovery).",
 )
-def settle_canceled_runs(
-    context: dg.RunStatusSensorContext, pipeline: ImportPipelineResource
-) -> None:
-    _settle_as_it_ends(context, pipeline)
+settle_canceled_runs = _settling_sensor(
+    "settle_canceled_runs",
+    dg.DagsterRunStatus.CANCELED,
+    "When an import run is canceled: its batches left `started` become `failed` with the "
+    "reason, and its pool slots are freed. A canceled run is not retried.",
+)
 
 
 def fail_runs_whose_worker_is_gone(
