@@ -121,6 +121,13 @@ def _run_import(settings: Settings, key: str, versions: list[BatchVersion]) -> s
             )
         )
     if not result.success:
+        from import_pipeline.defs.recovery import settle_ended_run
+        from import_pipeline.defs.resources import ImportPipelineResource
+
+        with dg.DagsterInstance.get() as instance:  # no batch left `started` by this run
+            run = instance.get_run_by_id(result.run_id)
+            if run is not None:
+                settle_ended_run(instance, run, ImportPipelineResource.from_settings(settings))
         failure = next((e for e in result.all_events if e.is_failure), None)
         message = failure.message if failure else "the import run failed"
         raise UsageProblem(f"import of record {key!r} failed (run {result.run_id}): {message}")
@@ -152,16 +159,14 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         doc = store.record_summary(conn, key)
         imported = store.imported_checksums(conn, key)
     rendering.emit(doc, args.json, rendering.render_summary)
+    reasons = {b["name"]: b["failure_details"] for b in doc["batches"]}
     not_imported = [
-        f"{escaped(b['name'])}: {b['failure_details']}"
-        for b in doc["batches"]
-        if b["name"] in checksums and imported.get(b["name"]) != checksums[b["name"]]
+        f"{escaped(name)}: {reasons.get(name) or 'refused in the landing zone (see the run log)'}"
+        for name, checksum in checksums.items()
+        if imported.get(name) != checksum
     ]
     if not_imported:
-        raise UsageProblem(
-            "what this ingest copied was not imported, since the file was replaced in the "
-            "landing zone before its run read it: " + "; ".join(not_imported)
-        )
+        raise UsageProblem("what this ingest copied was not imported: " + "; ".join(not_imported))
     return 0
 
 

@@ -34,6 +34,8 @@ DAEMON_LOGGERS = (
 )
 
 WINDOW_SECONDS = 60.0
+#: Two messages alike this far are one error (past it: its traceback's lines, which repeat).
+_KEY_CHARACTERS = 500
 
 
 class RepeatedErrors(logging.Filter):
@@ -51,7 +53,8 @@ class RepeatedErrors(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:
             return True
-        key, now = (record.name, str(record.msg)), self._clock()
+        # The message as logged, not its template: "Caught error:\n%s" is many errors.
+        key, now = (record.name, record.getMessage()[:_KEY_CHARACTERS]), self._clock()
         shown_at, held = self._seen.get(key, (None, 0))
         if shown_at is not None and now - shown_at < self.window:
             self._seen[key] = (shown_at, held + 1)

@@ -290,10 +290,10 @@ def test_two_hundred_files_across_twenty_records_are_imported_exactly_once(
     ) as instance:
         cursor = None
         for _ in range(4):  # the daemon's ticks; runs requested are run before the next tick
-            context = dg.build_sensor_context(
+            with dg.build_sensor_context(
                 instance=instance, cursor=cursor, resources={"pipeline": resource}
-            )
-            result = landing_zone_sensor(context)
+            ) as context:
+                result = landing_zone_sensor(context)
             cursor = result.cursor
             for request in result.dynamic_partitions_requests or []:
                 instance.add_dynamic_partitions(

@@ -212,12 +212,12 @@ def test_a_bad_file_fails_alone(settings, landing, case: str) -> None:
 
 
 def _tick(instance, settings, cursor):
-    context = dg.build_sensor_context(
+    with dg.build_sensor_context(
         instance=instance,
         cursor=cursor,
         resources={"pipeline": ImportPipelineResource.from_settings(settings)},
-    )
-    return landing_zone_sensor(context)
+    ) as context:
+        return landing_zone_sensor(context)
 
 
 RECORD_CASES = {

@@ -148,14 +148,14 @@ def test_a_failed_run_marks_its_batches_failed(settings, landing, instance) -> N
         store.start_batch(conn, "rec", "b.jsonl", "file:///b.jsonl", failed.run_id)  # left behind
     (failure,) = instance.all_logs(failed.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
     failure_event = failure.dagster_event
-    context = dg.build_run_status_sensor_context(
+    with dg.build_run_status_sensor_context(
         sensor_name=settle_failed_runs.name,
         dagster_instance=instance,
         dagster_run=instance.get_run_by_id(failed.run_id),
         dagster_event=failure_event,
         resources={"pipeline": ImportPipelineResource.from_settings(settings)},
-    )
-    settle_failed_runs(context)
+    ) as context:
+        settle_failed_runs(context)
     with store.connect(settings.store, read_only=True) as conn:
         (batch,) = store.record_summary(conn, "rec")["batches"]
     assert batch["status"] == "failed"

@@ -39,6 +39,30 @@ def test_the_same_error_is_shown_once_a_window_with_how_often_it_came() -> None:
     assert all(repeated.filter(_record("x", "tick %s", logging.INFO)) for _ in range(3))
 
 
+def test_two_errors_logged_through_one_template_are_two_errors() -> None:
+    repeated = RepeatedErrors(window=60, clock=lambda: 0.0)
+    first = logging.LogRecord(
+        "dagster.daemon.SensorDaemon",
+        logging.ERROR,
+        __file__,
+        1,
+        "Caught error:\n%s",
+        ("disk I/O error",),
+        None,
+    )
+    other = logging.LogRecord(
+        "dagster.daemon.SensorDaemon",
+        logging.ERROR,
+        __file__,
+        1,
+        "Caught error:\n%s",
+        ("a bug",),
+        None,
+    )
+    assert repeated.filter(first) and repeated.filter(other)
+    assert not repeated.filter(first)
+
+
 def test_every_daemon_of_the_dagster_installed_is_quieted() -> None:
     def subclasses(cls: type) -> set[type]:
         return {c for sub in cls.__subclasses__() for c in {sub} | subclasses(sub)}

@@ -10,6 +10,7 @@ import os
 import sqlite3
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -18,11 +19,11 @@ import pytest
 from dagster._core.test_utils import create_run_for_test
 
 from import_pipeline import store
-from import_pipeline.defs import build_defs
+from import_pipeline.defs import backoff, build_defs, first_error, recovery
+from import_pipeline.defs.backoff import backing_off
 from import_pipeline.defs.jobs import import_record_job, run_config_for
 from import_pipeline.defs.recovery import (
     RecoveryTags,
-    backing_off,
     build_run_recovery_sensor,
     retry_request,
     settle_canceled_runs,
@@ -51,6 +52,13 @@ from import_pipeline.settings import Settings
 from .conftest import write_batch, write_record
 
 POOL = "duckdb_writer"
+
+
+@pytest.fixture(autouse=True)
+def _no_back_off_left_by_another_test():
+    backoff._back_offs.clear()
+    yield
+    backoff._back_offs.clear()
 
 
 def _chained(cause: BaseException) -> Exception:
@@ -121,10 +129,10 @@ def test_a_run_is_retried_only_for_what_passes_and_only_so_often(
         assert decision.describe(4).endswith(ending)
 
 
-def _dead_worker() -> str:
-    """The worker tag of a process that has ended."""
+def _dead_worker(run_id: str) -> str:
+    """The worker tag of run `run_id`, run by a process that has ended."""
     child = subprocess.Popen(["sleep", "30"])
-    worker = f"{os.uname().nodename}:{child.pid}:{process_start(child.pid)}"
+    worker = f"{run_id}@{os.uname().nodename}:{child.pid}:{process_start(child.pid)}"
     child.kill()
     child.wait()
     return worker
@@ -132,22 +140,39 @@ def _dead_worker() -> str:
 
 def test_a_worker_is_alive_exactly_while_its_process_is() -> None:
     now = time.time()
-    assert worker_liveness({WORKER_TAG: this_worker()}, now, now).alive
-    gone = worker_liveness({WORKER_TAG: _dead_worker()}, now, now)
+    assert worker_liveness("r", {WORKER_TAG: this_worker("r")}, now, now).alive
+    gone = worker_liveness("r", {WORKER_TAG: _dead_worker("r")}, now, now)
     assert not gone.alive and "is gone" in gone.why
     # A pid now used by another process (its start time differs) is not the worker.
-    host, pid, start = this_worker().rsplit(":", 2)
-    assert not worker_liveness({WORKER_TAG: f"{host}:{pid}:{int(start) - 1}"}, now, now).alive
+    host, pid, start = this_worker("r").rsplit(":", 2)
+    assert not worker_liveness("r", {WORKER_TAG: f"{host}:{pid}:{int(start) - 1}"}, now, now).alive
+    # A zombie (ended, not yet collected by its parent) is not alive either.
+    zombie = subprocess.Popen(["true"])
+    while Path(f"/proc/{zombie.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        time.sleep(0.01)
+    tag = f"r@{os.uname().nodename}:{zombie.pid}:{process_start(zombie.pid)}"
+    assert not worker_liveness("r", {WORKER_TAG: tag}, now, now).alive
+    zombie.wait()
+
+
+def test_a_worker_tag_copied_from_another_run_is_not_this_runs() -> None:
+    """A re-execution copies its parent's tags, the parent's (dead) worker among them."""
+    now = time.time()
+    copied = {WORKER_TAG: _dead_worker("parent")}
+    assert worker_liveness("child", copied, now - 10, now).alive  # still setting up
+    assert not worker_liveness("child", copied, now - SILENT_START_SECONDS - 1, now).alive
 
 
 def test_a_worker_elsewhere_is_known_by_its_heartbeat_and_a_silent_run_by_its_age() -> None:
     now = time.time()
-    elsewhere = {WORKER_TAG: "another-machine:12:34"}
-    assert worker_liveness({**elsewhere, HEARTBEAT_TAG: f"{now - 20:.0f}"}, now - 600, now).alive
-    stale = worker_liveness({**elsewhere, HEARTBEAT_TAG: f"{now - 200:.0f}"}, now - 600, now)
+    elsewhere = {WORKER_TAG: "r@another-machine:12:34"}
+    assert worker_liveness(
+        "r", {**elsewhere, HEARTBEAT_TAG: f"{now - 20:.0f}"}, now - 600, now
+    ).alive
+    stale = worker_liveness("r", {**elsewhere, HEARTBEAT_TAG: f"{now - 200:.0f}"}, now - 600, now)
     assert not stale.alive and "has not been heard from" in stale.why
-    assert worker_liveness({}, now - 10, now).alive  # its resources are being set up
-    assert not worker_liveness({}, now - SILENT_START_SECONDS - 1, now).alive
+    assert worker_liveness("r", {}, now - 10, now).alive  # its resources are being set up
+    assert not worker_liveness("r", {}, now - SILENT_START_SECONDS - 1, now).alive
 
 
 @pytest.fixture
@@ -160,8 +185,11 @@ def _resource(settings: Settings, **changes: object) -> ImportPipelineResource:
     return ImportPipelineResource.from_settings(Settings(**{**settings.__dict__, **changes}))
 
 
-def _started_run(instance, settings, landing, key: str, worker: str, **tags: str) -> dg.DagsterRun:
-    """A run of `key` STARTED by `worker`, holding the writer pool, its batch `started`."""
+def _started_run(
+    instance, settings, landing, key: str, *, alive: bool, **tags: str
+) -> dg.DagsterRun:
+    """A run of `key` STARTED by a worker (`alive` or ended), holding the writer pool, its
+    batch `started`."""
     write_record(landing, key)
     write_batch(
         landing,
@@ -169,8 +197,11 @@ def _started_run(instance, settings, landing, key: str, worker: str, **tags: str
         "b.jsonl",
         '{"identifiers": [{"identifier_type": "doi", "identifier": "10.1/x"}]}\n',
     )
+    run_id = str(uuid.uuid4())
+    worker = this_worker(run_id) if alive else _dead_worker(run_id)
     run = create_run_for_test(
         instance,
+        run_id=run_id,
         job_name=import_record_job.name,
         status=dg.DagsterRunStatus.STARTED,
         run_config=run_config_for([BatchVersion("b.jsonl")]),
@@ -188,9 +219,11 @@ def _started_run(instance, settings, landing, key: str, worker: str, **tags: str
     return run
 
 
-def _tick(instance, pipeline: ImportPipelineResource):
+def _tick(instance, pipeline: ImportPipelineResource, cursor: str | None = None):
     sensor = build_run_recovery_sensor()
-    with dg.build_sensor_context(instance=instance, resources={"pipeline": pipeline}) as context:
+    with dg.build_sensor_context(
+        instance=instance, resources={"pipeline": pipeline}, cursor=cursor
+    ) as context:
         return sensor(context)
 
 
@@ -203,7 +236,7 @@ def _batch(settings: Settings, key: str) -> dict:
 def test_a_run_whose_worker_died_is_failed_freed_and_retried_after_its_back_off(
     settings, landing, instance
 ) -> None:
-    run = _started_run(instance, settings, landing, "rec", _dead_worker())
+    run = _started_run(instance, settings, landing, "rec", alive=False)
     assert instance.event_log_storage.get_concurrency_info(POOL).claimed_slots
     pipeline = _resource(settings, retry_seconds=2.0)
     first = _tick(instance, pipeline)
@@ -226,7 +259,12 @@ def test_a_run_whose_worker_died_is_failed_freed_and_retried_after_its_back_off(
     assert request.tags[RecoveryTags.RETRY_OF] == run.run_id
     assert WORKER_TAG not in request.tags
     assert request.tags[RunTags.RETRIED_RUNS] == run.run_id
-    assert not _tick(instance, pipeline).run_requests  # launched once
+    # Pending until a run that retries it exists (a request can be lost with its tick; the
+    # run key keeps it to one), then launched.
+    assert _tick(instance, pipeline).run_requests[0].run_key == request.run_key
+    assert instance.get_run_by_id(run.run_id).tags[RecoveryTags.RETRY] == "pending"
+    create_run_for_test(instance, job_name=import_record_job.name, tags=request.tags)
+    assert not _tick(instance, pipeline).run_requests
     assert instance.get_run_by_id(run.run_id).tags[RecoveryTags.RETRY] == "launched"
 
 
@@ -267,8 +305,42 @@ def test_a_retry_decides_the_duplicates_of_what_the_run_it_retries_stored(
         assert conn.execute(decisions).fetchall() == decided
 
 
+def test_a_run_whose_worker_still_lives_is_settled_once_it_ends(
+    settings, landing, instance, monkeypatch
+) -> None:
+    """A cancel that timed out leaves the worker running: its batches are not marked and no
+    retry writes beside it, until the worker ends or the grace has passed."""
+    run = _started_run(instance, settings, landing, "rec", alive=True)
+    instance.report_run_canceled(run, message="canceled; the worker did not stop in time")
+    _tick(instance, _resource(settings))
+    assert _batch(settings, "rec")["status"] == "started"
+    monkeypatch.setattr(recovery, "_WORKER_GRACE_SECONDS", 0.0)
+    _tick(instance, _resource(settings))
+    assert _batch(settings, "rec")["status"] == "failed"
+
+
+def test_a_re_execution_is_not_taken_for_the_run_it_copies(settings, landing, instance) -> None:
+    """*Re-execute* copies its parent's tags: the parent's settlement, retry and dead worker
+    are not the copy's."""
+    parent = _started_run(instance, settings, landing, "rec", alive=False)
+    _tick(instance, _resource(settings, retry_seconds=3600.0))  # failed, settled, retry pending
+    copied = {**instance.get_run_by_id(parent.run_id).tags, "dagster/parent_run_id": parent.run_id}
+    child = create_run_for_test(
+        instance, job_name=import_record_job.name, status=dg.DagsterRunStatus.STARTED, tags=copied
+    )
+    with store.connect(settings.store) as conn:
+        store.start_batch(conn, "rec", "b.jsonl", "file:///b.jsonl", child.run_id)
+    _tick(instance, _resource(settings, retry_seconds=3600.0))
+    assert instance.get_run_by_id(child.run_id).status == dg.DagsterRunStatus.STARTED  # alive
+    instance.report_run_failed(child, message="IOException: No space left on device")
+    _tick(instance, _resource(settings, retry_seconds=3600.0))
+    tags = instance.get_run_by_id(child.run_id).tags
+    assert tags[RecoveryTags.SETTLED] == child.run_id
+    assert _batch(settings, "rec")["failure_details"].startswith(f"run {child.run_id} failed")
+
+
 def test_a_run_alive_is_left_alone(settings, landing, instance) -> None:
-    run = _started_run(instance, settings, landing, "rec", this_worker())
+    run = _started_run(instance, settings, landing, "rec", alive=True)
     _tick(instance, _resource(settings))
     assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
     assert _batch(settings, "rec")["status"] == "started"
@@ -278,11 +350,13 @@ def test_a_run_alive_is_left_alone(settings, landing, instance) -> None:
 def test_a_failure_that_passes_ends_failed_with_its_reason_after_the_last_attempt(
     settings, landing, instance
 ) -> None:
+    before = _tick(instance, _resource(settings, retry_seconds=0.0))
     run = _started_run(
-        instance, settings, landing, "rec", this_worker(), **{RecoveryTags.ATTEMPT: "4"}
+        instance, settings, landing, "rec", alive=False, **{RecoveryTags.ATTEMPT: "4"}
     )
     instance.report_run_failed(run, message="IOException: No space left on device")
-    _tick(instance, _resource(settings, retry_seconds=0.0))
+    # The next tick finds the run that ended since the last (its cursor).
+    _tick(instance, _resource(settings, retry_seconds=0.0), cursor=before.cursor)
     batch = _batch(settings, "rec")
     assert batch["status"] == "failed"
     assert batch["failure_details"].endswith(
@@ -295,7 +369,7 @@ def test_a_failure_that_passes_ends_failed_with_its_reason_after_the_last_attemp
 def test_a_canceled_run_leaves_no_batch_started_and_is_not_retried(
     settings, landing, instance
 ) -> None:
-    run = _started_run(instance, settings, landing, "rec", this_worker())
+    run = _started_run(instance, settings, landing, "rec", alive=False)
     instance.report_run_canceled(run, message="canceled by a person")
     (event,) = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_CANCELED)
     with dg.build_run_status_sensor_context(
@@ -331,7 +405,9 @@ def test_a_run_says_which_worker_runs_it(settings, landing, instance) -> None:
         .execute_in_process(partition_key="rec", instance=instance)
     )
     tags = instance.get_run_by_id(result.run_id).tags
-    assert tags[WORKER_TAG] == this_worker()
+    # It beat while it ran, and says it ended: this process, which lives on, is not its worker.
+    assert tags[WORKER_TAG] == f"{result.run_id}@ended"
+    assert not worker_liveness(result.run_id, tags, None, time.time()).alive
     assert abs(float(tags[HEARTBEAT_TAG]) - time.time()) < 120
 
 
@@ -364,7 +440,7 @@ def test_staging_of_ended_runs_is_removed(settings, landing, instance) -> None:
     ended = create_run_for_test(
         instance, job_name=import_record_job.name, status=dg.DagsterRunStatus.SUCCESS
     )
-    going = _started_run(instance, settings, landing, "rec", this_worker())
+    going = _started_run(instance, settings, landing, "rec", alive=True)
     unknown = settings.staging / "not-a-run-of-this-instance"
     for folder in (settings.staging / ended.run_id, unknown):
         folder.mkdir(parents=True)
@@ -373,3 +449,17 @@ def test_staging_of_ended_runs_is_removed(settings, landing, instance) -> None:
     assert (settings.staging / going.run_id).exists()
     assert unknown.exists()
     assert Path(settings.staging).is_dir()
+
+
+def test_a_runs_first_error_is_kept_in_bytes_allocated_when_it_started(tmp_path: Path) -> None:
+    path = first_error.path_of(tmp_path, "run-1")
+    first_error.keep_in(path)
+    assert path.stat().st_size == 4096  # allocated: writing it needs no new space
+    first_error.remember(OSError(errno.ENOSPC, "No space left on device"))
+    first_error.remember(sqlite3.OperationalError("disk I/O error"))  # its consequence
+    assert first_error.read(tmp_path, "run-1") == "OSError: [Errno 28] No space left on device"
+    assert path.stat().st_size == 4096
+    first_error.keep_in(None)  # the run ended: the next run of this process starts afresh
+    first_error.remember(ValueError("another run's"))
+    assert first_error.read(tmp_path, "run-1").startswith("OSError")
+    assert first_error.read(tmp_path, "run-2") is None

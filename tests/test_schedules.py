@@ -19,13 +19,14 @@ def _one_imported_record(settings, landing) -> None:
     import_directly(settings, landing, "done")
 
 
-def _tick(instance: dg.DagsterInstance, settings) -> dg.ScheduleEvaluationContext:
-    """The 02:00 tick of scheduled_ingestion."""
-    return dg.build_schedule_context(
+def _tick(instance: dg.DagsterInstance, settings):
+    """What the 02:00 tick of scheduled_ingestion gives."""
+    with dg.build_schedule_context(
         instance=instance,
         resources={"pipeline": ImportPipelineResource.from_settings(settings)},
         scheduled_execution_time=datetime(2026, 11, 23, 2, 0, tzinfo=UTC),
-    )
+    ) as context:
+        return scheduled_ingestion(context)
 
 
 def test_requests_runs_only_for_records_with_pending_batches(settings, landing) -> None:
@@ -35,7 +36,7 @@ def test_requests_runs_only_for_records_with_pending_batches(settings, landing) 
     write_batch(landing, "waiting", "b.jsonl", LINE)
     write_batch(landing, "no-record", "a.jsonl", LINE)
     with dg.instance_for_test() as instance:
-        requests = scheduled_ingestion(_tick(instance, settings))
+        requests = _tick(instance, settings)
         assert [r.partition_key for r in requests] == ["waiting"]
         assert requests[0].tags["import_pipeline/batches"] == "a.jsonl,b.jsonl"
         assert instance.get_dynamic_partitions("import_records") == ["waiting"]
@@ -44,5 +45,5 @@ def test_requests_runs_only_for_records_with_pending_batches(settings, landing) 
 def test_skips_when_nothing_waits(settings, landing) -> None:
     _one_imported_record(settings, landing)
     with dg.instance_for_test() as instance:
-        result = scheduled_ingestion(_tick(instance, settings))
+        result = _tick(instance, settings)
         assert isinstance(result, dg.SkipReason)

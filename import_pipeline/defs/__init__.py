@@ -18,7 +18,6 @@ from import_pipeline.defs.recovery import (
     settle_failed_runs,
 )
 from import_pipeline.defs.resources import ImportPipelineResource
-from import_pipeline.defs.run_workers import RUN_WORKER, RunWorker
 from import_pipeline.defs.schedules import build_association_schedule, build_ingestion_schedule
 from import_pipeline.defs.sensors import build_landing_zone_sensor
 from import_pipeline.settings import Settings
@@ -49,7 +48,7 @@ def build_defs(
             build_ingestion_schedule(settings.ingest_cron),
             build_association_schedule(settings.resolve_cron),
         ],
-        resources={"pipeline": pipeline, RUN_WORKER: RunWorker(pipeline=pipeline)},
+        resources={"pipeline": pipeline},
         # One process per run: ops hand each other small handles, and DuckDB is opened by one
         # op at a time anyway, so per-op processes would only add start-up time.
         executor=dg.in_process_executor,

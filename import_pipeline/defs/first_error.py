@@ -36,7 +36,10 @@ def keep_in(path: Path | None) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as handle:
-            os.posix_fallocate(handle.fileno(), 0, _BYTES)
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(handle.fileno(), 0, _BYTES)
+            else:  # macOS: written zeros hold their blocks as well
+                handle.write(b"\0" * _BYTES)
     except OSError:
         return  # the disk is full already: the run says so itself, or never starts
     _kept_in = path

@@ -16,7 +16,6 @@ import dagster as dg
 from import_pipeline import store
 from import_pipeline.defs import first_error
 from import_pipeline.defs.resources import ImportPipelineResource
-from import_pipeline.defs.run_workers import RunWorker
 from import_pipeline.defs.tags import run_tags
 from import_pipeline.landing import record_key_problem
 from import_pipeline.landing.records import BatchVersion
@@ -118,7 +117,6 @@ def find_pending_batches(
     context: dg.OpExecutionContext,
     config: PendingBatchesConfig,
     pipeline: ImportPipelineResource,
-    run_worker: RunWorker,  # required so that it is set up when the run starts: see RunWorker
 ) -> Iterator[dg.Output[RecordRun] | dg.DynamicOutput[BatchGroup]]:
     """Reads the record folder, writes the record to the store and marks the batches to import."""
     started_at = time.time()
@@ -330,7 +328,6 @@ def import_batch_group(group: BatchGroup) -> list[stages.ResolvedBatch]:
 def resolve_waiting_associations(
     context: dg.OpExecutionContext,
     pipeline: ImportPipelineResource,
-    run_worker: RunWorker,  # required so that it is set up when the run starts: see RunWorker
 ) -> dg.Output[dict]:
     """Links waiting associations whose targets arrived; expires those past the TTL."""
     settings = pipeline.settings()

@@ -19,25 +19,28 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
 
 import dagster as dg
 
 from import_pipeline import store
 from import_pipeline.defs import dagster_fixes, first_error
+from import_pipeline.defs.backoff import backing_off
 from import_pipeline.defs.jobs import import_record_job, resolve_associations
 from import_pipeline.defs.resources import ImportPipelineResource
-from import_pipeline.defs.run_workers import HEARTBEAT_TAG, WORKER_TAG, worker_liveness
+from import_pipeline.defs.run_workers import (
+    HEARTBEAT_TAG,
+    WORKER_TAG,
+    worker_known_alive,
+    worker_liveness,
+)
 from import_pipeline.defs.tags import RunTags, retried_runs
 from import_pipeline.domain.recovery import (
     WORKER_GONE,
     RetryDecision,
     decide_retry,
-    transient_reason,
     transient_reason_in_text,
 )
 from import_pipeline.settings import Settings
@@ -49,6 +52,9 @@ _STORE_WAIT_SECONDS = 30.0
 _LOOKBACK_SECONDS = 7 * 24 * 3600.0
 #: How far apart the clocks of the processes that write runs may be.
 _CLOCKS_APART_SECONDS = 60.0
+#: How long after a run ended its worker may go on before the run is settled all the same
+#: (a cancel that timed out leaves the worker running; it must not write beside a retry).
+_WORKER_GRACE_SECONDS = 300.0
 #: Dagster's failure reasons that mean the run's worker died, not its work.
 _WORKER_DIED = {"UNEXPECTED_TERMINATION", "RUN_WORKER_RESTART", "START_TIMEOUT"}
 _FAILURE_REASON_TAG = "dagster/failure_reason"
@@ -63,6 +69,9 @@ class RecoveryTags:
     ATTEMPT = "import_pipeline/attempt"
     #: On a retry: the run it retries.
     RETRY_OF = "import_pipeline/retry_of"
+    #: On an ended run, once settled: its own run id. (A re-execution copies its parent's
+    #: tags: a run is settled only if this names it.)
+    SETTLED = "import_pipeline/settled"
     #: On an ended run, once settled: "pending" (a retry is due at RETRY_AT), "launched", "no".
     RETRY = "import_pipeline/retry"
     RETRY_AT = "import_pipeline/retry_at"
@@ -72,6 +81,7 @@ class RecoveryTags:
 
 #: The tags a retry does not inherit from the run it retries.
 _NOT_INHERITED = {
+    RecoveryTags.SETTLED,
     WORKER_TAG,
     HEARTBEAT_TAG,
     RecoveryTags.RETRY,
@@ -152,9 +162,16 @@ def settle_ended_run(
     instance: dg.DagsterInstance, run: dg.DagsterRun, pipeline: ImportPipelineResource
 ) -> RetryDecision | None:
     """Settles a run of `import_record` that ended FAILURE or CANCELED (see the module's
-    docstring); None when it was settled already. Raises what stopped the store's write:
-    the run is then settled by a later call."""
-    if RecoveryTags.RETRY in run.tags:
+    docstring); None when it was settled already, or when its worker still lives (a cancel
+    that timed out: it is settled once the worker ends, or `_WORKER_GRACE_SECONDS` after the
+    run ended). Raises what stopped the store's write: the run is then settled by a later
+    call."""
+    record = instance.get_run_record_by_id(run.run_id)  # as it is now, not as it was listed
+    if record is None or _settled(record.dagster_run):
+        return None
+    run = record.dagster_run
+    ended = record.end_time or time.time()
+    if time.time() - ended < _WORKER_GRACE_SECONDS and worker_known_alive(run, time.time()):
         return None
     settings = pipeline.settings()
     decision = _decision(instance, run, settings)
@@ -164,6 +181,7 @@ def settle_ended_run(
     instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
     _remove_staging(settings, run.run_id)
     tags = {
+        RecoveryTags.SETTLED: run.run_id,
         RecoveryTags.RETRY: "pending" if decision.retry else "no",
         RecoveryTags.OUTCOME: outcome[:4000],
     }
@@ -171,6 +189,10 @@ def settle_ended_run(
         tags[RecoveryTags.RETRY_AT] = f"{time.time() + decision.delay:.3f}"
     instance.add_run_tags(run.run_id, tags)
     return decision
+
+
+def _settled(run: dg.DagsterRun) -> bool:
+    return run.tags.get(RecoveryTags.SETTLED) == run.run_id
 
 
 def _settle_as_it_ends(
@@ -233,9 +255,12 @@ def fail_runs_whose_worker_is_gone(
         run = record.dagster_run
         if run.job_name not in (import_record_job.name, resolve_associations.name):
             continue
-        liveness = worker_liveness(run.tags, record.start_time, now)
+        liveness = worker_liveness(run.run_id, run.tags, record.start_time, now)
         if liveness.alive:
             continue
+        now_run = instance.get_run_by_id(run.run_id)
+        if now_run is None or now_run.status != dg.DagsterRunStatus.STARTED:
+            continue  # it ended meanwhile, by itself
         message = f"{WORKER_GONE}: {liveness.why}"
         if kept := first_error.read(staging, run.run_id):
             message += f"; its first error: {kept[:1000]}"
@@ -245,7 +270,7 @@ def fail_runs_whose_worker_is_gone(
     return failed
 
 
-def _ended_unsettled(instance: dg.DagsterInstance, since: float) -> list[dg.DagsterRun]:
+def _ended_unsettled(instance: dg.DagsterInstance, since: float) -> list[dg.RunRecord]:
     """The import runs that ended (or changed) after `since` and are not settled yet."""
     records = instance.get_run_records(
         filters=dg.RunsFilter(
@@ -254,7 +279,7 @@ def _ended_unsettled(instance: dg.DagsterInstance, since: float) -> list[dg.Dags
             updated_after=datetime.fromtimestamp(since, UTC),
         )
     )
-    return [r.dagster_run for r in records if RecoveryTags.RETRY not in r.dagster_run.tags]
+    return [r for r in records if not _settled(r.dagster_run)]
 
 
 def retry_request(run: dg.DagsterRun) -> dg.RunRequest:
@@ -278,6 +303,9 @@ def retry_request(run: dg.DagsterRun) -> dg.RunRequest:
 
 
 def _due_retries(instance: dg.DagsterInstance, now: float) -> list[dg.RunRequest]:
+    """The retries that are due. A run stays `pending` until a run that retries it exists
+    (its request may not reach Dagster if the tick fails after this); the run key
+    `retry:<run id>` keeps it to one."""
     requests = []
     for record in instance.get_run_records(
         filters=dg.RunsFilter(
@@ -285,9 +313,17 @@ def _due_retries(instance: dg.DagsterInstance, now: float) -> list[dg.RunRequest
         )
     ):
         run = record.dagster_run
-        if float(run.tags.get(RecoveryTags.RETRY_AT, "0")) <= now:
-            requests.append(retry_request(run))
+        if not _settled(run) or float(run.tags.get(RecoveryTags.RETRY_AT, "0")) > now:
+            continue
+        if instance.get_run_ids(dg.RunsFilter(tags={RecoveryTags.RETRY_OF: run.run_id}), limit=1):
             instance.add_run_tags(run.run_id, {RecoveryTags.RETRY: "launched"})
+        elif _PARTITION_TAG not in run.tags:
+            instance.add_run_tags(
+                run.run_id,
+                {RecoveryTags.RETRY: "no", RecoveryTags.OUTCOME: "not retried: it names no record"},
+            )
+        else:
+            requests.append(retry_request(run))
     return requests
 
 
@@ -304,57 +340,6 @@ def _sweep_staging(instance: dg.DagsterInstance, settings: Settings) -> int:
     return removed
 
 
-# -- a sensor that cannot work says so once, then waits ------------------------------------
-
-#: The longest a sensor that cannot work (the disk full) waits before it tries again.
-_MAX_BACK_OFF_SECONDS = 300.0
-_FIRST_BACK_OFF_SECONDS = 5.0
-
-_Result = TypeVar("_Result")
-
-
-@dataclass
-class _BackOff:
-    until: float = 0.0  # time.monotonic()
-    seconds: float = 0.0
-    said: str | None = None
-
-
-#: Per sensor, in the code server's process, which evaluates every tick of it.
-_back_offs: dict[str, _BackOff] = {}
-
-
-def backing_off(
-    name: str, context: dg.SensorEvaluationContext, tick: Callable[[], _Result]
-) -> _Result | dg.SkipReason:
-    """Runs a sensor's `tick`. When it raises, the error is logged once (not a traceback on
-    every tick), and the sensor's next ticks skip for a while that doubles from 5 s to 5 min
-    before it tries again. An error that passes (`domain.recovery`: a full disk, a busy
-    store) is the tick's skip reason; any other is raised, so the tick shows it as failed."""
-    state = _back_offs.setdefault(name, _BackOff())
-    now = time.monotonic()
-    if now < state.until:
-        return dg.SkipReason(f"trying again in {state.until - now:.0f} s: {state.said}")
-    try:
-        result = tick()
-    except Exception as exc:
-        message = f"{type(exc).__name__}: {exc}"[:1000]
-        state.seconds = min(max(state.seconds * 2, _FIRST_BACK_OFF_SECONDS), _MAX_BACK_OFF_SECONDS)
-        state.until = now + state.seconds
-        if message != state.said:
-            context.log.error(
-                "%s cannot work: %s; trying again in %.0f s", name, message, state.seconds
-            )
-        state.said = message
-        if transient_reason(exc) is None:
-            raise
-        return dg.SkipReason(f"{message}; trying again in {state.seconds:.0f} s")
-    if state.said is not None:
-        context.log.info("%s works again (after: %s)", name, state.said)
-    _back_offs[name] = _BackOff()
-    return result
-
-
 def _recover(
     context: dg.SensorEvaluationContext, pipeline: ImportPipelineResource
 ) -> dg.SensorResult:
@@ -362,25 +347,28 @@ def _recover(
     gone = fail_runs_whose_worker_is_gone(instance, now, pipeline.settings().staging)
     for run_id in gone:
         context.log.warning("run %s failed: %s", run_id, WORKER_GONE)
-    # Runs that ended since the last tick that settled every run it found, less a margin for
-    # clocks apart (the cursor moves only when a tick ends well: a run it could not settle is
-    # found again); on the first tick, the last week's.
+    # Runs that ended since the cursor (the last tick, or the oldest run it could not
+    # settle), less a margin for clocks apart; on the first tick, the last week's.
     since = (
         float(context.cursor) - _CLOCKS_APART_SECONDS if context.cursor else now - _LOOKBACK_SECONDS
     )
-    settled = [
-        run
-        for run in _ended_unsettled(instance, since)
-        if settle_ended_run(instance, run, pipeline)
-    ]
+    settled, unsettled = 0, []
+    for record in _ended_unsettled(instance, since):
+        try:
+            settled += settle_ended_run(instance, record.dagster_run, pipeline) is not None
+        except Exception as exc:  # noqa: BLE001 - the others are settled; this one next tick
+            context.log.warning("run %s not settled yet: %s", record.dagster_run.run_id, exc)
+            unsettled.append(record.update_timestamp.timestamp())
     requests = _due_retries(instance, now)
     swept = _sweep_staging(instance, pipeline.settings())
     summary = (
-        f"{len(gone)} run(s) failed for a worker gone, {len(settled)} ended run(s) settled, "
+        f"{len(gone)} run(s) failed for a worker gone, {settled} ended run(s) settled, "
         f"{len(requests)} retried, {swept} staging folder(s) removed"
     )
+    # Next tick: what ended since now, or since the oldest run not settled yet.
+    cursor = min([now, *unsettled])
     return dg.SensorResult(
-        run_requests=requests, skip_reason=None if requests else summary, cursor=f"{now:.3f}"
+        run_requests=requests, skip_reason=None if requests else summary, cursor=f"{cursor:.3f}"
     )
 
 

@@ -8,10 +8,11 @@ from typing import Any
 
 import dagster as dg
 import duckdb
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from import_pipeline import store
 from import_pipeline.defs import first_error
+from import_pipeline.defs.run_workers import Heartbeat
 from import_pipeline.landing import LandingZone
 from import_pipeline.settings import RUN_TIME_VARIABLES, Settings, set_variables
 
@@ -70,6 +71,26 @@ class ImportPipelineResource(dg.ConfigurableResource):
     lock_wait_seconds: float = Field(
         default=120.0, description="How long to wait for another process to release the store."
     )
+
+    _heartbeat: Heartbeat | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """In a run (every op requires this resource, so every run sets it up, re-executions
+        of some steps too): says which process runs it and beats while it goes on
+        (`run_workers`), and keeps the run's first error where a full disk still takes it
+        (`first_error`)."""
+        if context.dagster_run is None or context.instance is None:
+            return  # a sensor's or a schedule's tick
+        run_id = context.dagster_run.run_id
+        self._heartbeat = Heartbeat(context.instance, run_id)
+        self._heartbeat.start()
+        first_error.keep_in(first_error.path_of(self.settings().staging, run_id))
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
+            first_error.keep_in(None)
 
     @classmethod
     def from_environment(cls) -> ImportPipelineResource:

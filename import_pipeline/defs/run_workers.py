@@ -3,7 +3,7 @@
 Dagster's default run launcher (`dagster dev`) cannot tell that a run's worker is gone when
 the process that launched it died too. A run killed with the whole `dagster dev` stays
 STARTED for ever and holds its pool slot. So every run says who runs it, in two tags. The
-worker tag (`host:pid:start`) is written when the run's resources are set up. The heartbeat
+worker tag (`run_id@host:pid:start`) is written when the run's resources are set up. The heartbeat
 (seconds since the epoch) is written every `HEARTBEAT_SECONDS` while the run goes on. On the
 worker's own host the process is looked up directly. The start time tells a reused pid from
 the worker. Elsewhere a heartbeat older than `HEARTBEAT_TIMEOUT_SECONDS` means it is gone.
@@ -20,12 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-from pydantic import PrivateAttr
-
-from import_pipeline.defs import first_error
-from import_pipeline.defs.resources import ImportPipelineResource
 
 WORKER_TAG = "import_pipeline/worker"
+#: The worker tag's value (after `run_id@`) once the run is over in its process.
+ENDED = "ended"
 HEARTBEAT_TAG = "import_pipeline/heartbeat"
 
 HEARTBEAT_SECONDS = 15.0
@@ -34,6 +32,14 @@ HEARTBEAT_TIMEOUT_SECONDS = 4 * HEARTBEAT_SECONDS
 #: A STARTED run that has said nothing of its worker this long after it started is gone (its
 #: worker died before its resources were set up).
 SILENT_START_SECONDS = 120.0
+
+
+def _zombie(pid: int) -> bool:
+    """Whether the process has ended and only waits for its parent to collect it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def process_start(pid: int) -> str:
@@ -47,14 +53,16 @@ def process_start(pid: int) -> str:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
-def this_worker() -> str:
+def this_worker(run_id: str) -> str:
+    """The worker tag of run `run_id` run by this process: `run_id@host:pid:start`. The run
+    id in it tells this run's worker from one a re-execution copied with its parent's tags."""
     pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{process_start(pid)}"
+    return f"{run_id}@{socket.gethostname()}:{pid}:{process_start(pid)}"
 
 
 def _process_alive(pid: int, start: str) -> bool:
     if start and Path("/proc").is_dir():
-        return process_start(pid) == start
+        return process_start(pid) == start and not _zombie(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -71,18 +79,26 @@ class Liveness:
 
 
 def worker_liveness(
-    tags: Mapping[str, str], started_at: float | None, now: float, host: str | None = None
+    run_id: str,
+    tags: Mapping[str, str],
+    started_at: float | None,
+    now: float,
+    host: str | None = None,
 ) -> Liveness:
-    """Whether the worker of a STARTED run (its `tags`, started at `started_at`) is alive, as
-    seen from `host` (this machine's name unless given) at `now`."""
-    worker = tags.get(WORKER_TAG)
-    heartbeat = float(tags.get(HEARTBEAT_TAG) or 0) or None
-    if worker is None:
+    """Whether the worker of STARTED run `run_id` (its `tags`, started at `started_at`) is
+    alive, as seen from `host` (this machine's name unless given) at `now`."""
+    owner, _, worker = tags.get(WORKER_TAG, "").rpartition("@")
+    if owner != run_id:
+        worker = ""  # none, or its parent's, copied by a re-execution
+    if worker == ENDED:
+        return Liveness(False, "its worker ended without recording its end")
+    if not worker:
         if started_at is not None and now - started_at > SILENT_START_SECONDS:
             return Liveness(
                 False, f"it started {now - started_at:.0f} s ago and no worker says it runs it"
             )
         return Liveness(True)
+    heartbeat = float(tags.get(HEARTBEAT_TAG) or 0) or None
     worker_host, pid, start = worker.rsplit(":", 2)
     if worker_host == (host or socket.gethostname()):
         if _process_alive(int(pid), start):
@@ -94,6 +110,13 @@ def worker_liveness(
             False, f"its worker on {worker_host} has not been heard from for {now - last:.0f} s"
         )
     return Liveness(True)
+
+
+def worker_known_alive(run: dg.DagsterRun, now: float) -> bool:
+    """Whether the run names a worker of its own that is alive (not: nothing says it is gone)."""
+    return run.tags.get(WORKER_TAG, "").startswith(f"{run.run_id}@") and (
+        worker_liveness(run.run_id, run.tags, None, now).alive
+    )
 
 
 class Heartbeat:
@@ -108,49 +131,28 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._beat, name="run-heartbeat", daemon=True)
 
     def start(self) -> None:
-        self._write({WORKER_TAG: this_worker(), HEARTBEAT_TAG: f"{time.time():.0f}"})
+        self._write()
         self._thread.start()
 
     def stop(self) -> None:
+        """The run is over in this process (its resources torn down): the worker says so, so
+        that a process that lives on (`ingest`'s, a test's) is not taken for the run's."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+        try:
+            self._instance.add_run_tags(self._run_id, {WORKER_TAG: f"{self._run_id}@{ENDED}"})
+        except Exception:  # noqa: BLE001 - the run then ends as a worker gone would
+            pass
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_SECONDS):
-            self._write({HEARTBEAT_TAG: f"{time.time():.0f}"})
+            self._write()
 
-    def _write(self, tags: dict[str, str]) -> None:
+    def _write(self) -> None:
+        # Both tags each beat: a first write that failed (the disk full) is made good.
+        tags = {WORKER_TAG: this_worker(self._run_id), HEARTBEAT_TAG: f"{time.time():.0f}"}
         try:
             self._instance.add_run_tags(self._run_id, tags)
         except Exception:  # noqa: BLE001 - a missed beat is not the run's failure
             pass
-
-
-class RunWorker(dg.ConfigurableResource):
-    """The process that runs a run: says who it is and beats (`Heartbeat`) from the moment
-    the run's resources are set up to its end, and keeps its first error where a full disk
-    still takes it (`first_error`). The first op of each job requires it, so that it is set
-    up when the run starts."""
-
-    pipeline: ImportPipelineResource  # where the run's staging folder is
-
-    _heartbeat: Heartbeat | None = PrivateAttr(default=None)
-
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        if context.dagster_run is None or context.instance is None:
-            return
-        run_id = context.dagster_run.run_id
-        self._heartbeat = Heartbeat(context.instance, run_id)
-        self._heartbeat.start()
-        first_error.keep_in(first_error.path_of(self.pipeline.settings().staging, run_id))
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.stop()
-            self._heartbeat = None
-        first_error.keep_in(None)
-
-
-#: The resource key of `RunWorker`.
-RUN_WORKER = "run_worker"

@@ -16,9 +16,9 @@ import dagster as dg
 
 from import_pipeline import store
 from import_pipeline.defs import dagster_fixes
+from import_pipeline.defs.backoff import backing_off
 from import_pipeline.defs.jobs import import_record_job, run_request
 from import_pipeline.defs.partitions import import_records
-from import_pipeline.defs.recovery import backing_off
 from import_pipeline.defs.resources import ImportPipelineResource
 from import_pipeline.errors import StoreBusy
 from import_pipeline.landing import RecordFolder

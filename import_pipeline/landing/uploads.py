@@ -13,8 +13,10 @@ upload says so.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import os
+import unicodedata
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -80,6 +82,8 @@ def _folder_upload(path: Path, record: str | None) -> Upload:
 
 
 def _file_upload(path: Path, record: str | None, landing: LandingZone) -> Upload:
+    if not path.is_file():  # a FIFO would make reading it wait for ever
+        raise LandingError(f"{path} is not a regular file")
     if problem := batch_name_problem(path.name):
         raise LandingError(
             problem if problem != "in progress" else f"{path.name} is not a batch name"
@@ -115,7 +119,8 @@ def exclusive(upload: Upload, landing: LandingZone, locks: Path) -> Iterator[Non
     locks.mkdir(parents=True, exist_ok=True)
     with ExitStack() as held:
         for name in sorted(upload.names):
-            place = f"{landing.url}\0{upload.record_key}\0{name}"
+            # One name however its accents are composed (the zone refuses both otherwise).
+            place = f"{landing.url}\0{upload.record_key}\0{unicodedata.normalize('NFC', name)}"
             path = locks / f"ingest-{hashlib.sha256(place.encode()).hexdigest()[:32]}.lock"
             handle = held.enter_context(path.open("a+"))
             try:
@@ -140,12 +145,13 @@ def replaced_unimported(
     """Why `upload` would lose content: for each of its batches whose name already holds other
     content in the zone that is not imported yet (`imported`: name → checksum of the version
     the store has)."""
-    in_zone = {b.name: b.path for b in landing.record_folder(upload.record_key).batches}
+    nfc = functools.partial(unicodedata.normalize, "NFC")
+    in_zone = {nfc(b.name): b.path for b in landing.record_folder(upload.record_key).batches}
     problems = []
     for name in upload.names:
-        if name not in in_zone:
+        if nfc(name) not in in_zone:
             continue
-        current = landing.checksum(in_zone[name])
+        current = landing.checksum(in_zone[nfc(name)])
         if current not in (checksums[name], imported.get(name)):
             problems.append(
                 f"{escaped(name)} in record {upload.record_key} holds other content that is "
