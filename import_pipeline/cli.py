@@ -18,7 +18,8 @@ from pathlib import Path
 
 import duckdb
 
-from import_pipeline import quiet_logs, rendering, store
+from import_pipeline import rendering, store
+from import_pipeline.daemon_site import SITE_FOLDER
 from import_pipeline.domain.duplicates import Decision
 from import_pipeline.domain.identifiers import TRUSTED_TYPES, IdentifierType, normalise_identifier
 from import_pipeline.domain.lines import batch_line_json_schema
@@ -254,7 +255,7 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
     os.environ.setdefault("IMPORT_PIPELINE_HOME", str(settings.home))
     # Every process dagster dev starts loads `daemon_site/sitecustomize.py`: a daemon that
     # cannot write its instance (the disk full) logs each repeated error once a minute.
-    os.environ["PYTHONPATH"] = python_path_with(quiet_logs.SITE_FOLDER)
+    os.environ["PYTHONPATH"] = python_path_with(SITE_FOLDER)
     dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
     argv = [
         dagster,

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from import_pipeline import quiet_logs
+from import_pipeline.daemon_site import SITE_FOLDER
 from import_pipeline.defs.instance import write_instance_config
 from import_pipeline.settings import python_path_with
 
@@ -145,7 +145,7 @@ def dagster_dev(
         "DAGSTER_HOME": str(dagster_home),
         "IMPORT_PIPELINE_SENSOR_INTERVAL": str(sensor_interval),
         # As `import-pipeline dev` starts it: repeated daemon errors shown once a minute.
-        "PYTHONPATH": python_path_with(quiet_logs.SITE_FOLDER),
+        "PYTHONPATH": python_path_with(SITE_FOLDER),
         **extra,
     }
     log = root / "dagster-dev.log"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,8 +52,20 @@ def test_the_package_top_holds_at_most_six_modules() -> None:
     top = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert len(top) <= 6, top
     assert {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()} == {
-        "domain", "landing", "pipeline", "store", "defs"
+        "domain", "landing", "pipeline", "store", "defs", "daemon_site"
     }  # fmt: skip
+
+
+def test_what_every_process_loads_first_needs_only_the_standard_library() -> None:
+    """`daemon_site` runs at the start of every process `dev` starts, the webserver's too."""
+    outside = {
+        f"{path.relative_to(PACKAGE)}: {name}"
+        for path in (PACKAGE / "daemon_site").rglob("*.py")
+        for name in _imports(path)
+        if name.split(".")[0] not in sys.stdlib_module_names
+        and not name.startswith("import_pipeline.daemon_site")
+    }
+    assert not outside
 
 
 def test_no_module_or_function_is_too_long() -> None:

@@ -10,8 +10,8 @@ import sys
 import dagster._daemon.daemon  # noqa: F401 - the daemons' module, for their classes
 from dagster._daemon.daemon import DagsterDaemon
 
-from import_pipeline import quiet_logs
-from import_pipeline.quiet_logs import RepeatedErrors
+from import_pipeline.daemon_site import SITE_FOLDER, quiet_logs
+from import_pipeline.daemon_site.quiet_logs import RepeatedErrors
 from import_pipeline.settings import python_path_with
 
 
@@ -80,7 +80,7 @@ def test_every_daemon_of_the_dagster_installed_is_quieted() -> None:
 
 def test_a_process_started_with_the_site_folder_has_the_filter() -> None:
     code = "import logging; print(len(logging.getLogger('dagster.daemon.SensorDaemon').filters))"
-    env = {**os.environ, "PYTHONPATH": python_path_with(quiet_logs.SITE_FOLDER)}
+    env = {**os.environ, "PYTHONPATH": python_path_with(SITE_FOLDER)}
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
     )

@@ -58,10 +58,10 @@ def pending_batches(
 
     Args:
         imported: batch name → checksum of the version already imported.
-        only: restrict to these batch names. Their current content is imported even if it
-            changed since the sensor saw it; a later tick sees the change and finds it done.
+        only: restrict to these batch names.
         known: checksums already read by the caller; the other batches are hashed here. The
-            load stage records the checksum of the bytes it actually imports either way.
+            run imports a batch only if the bytes its load reads have this checksum: a file
+            that changed meanwhile is left to the run of its new version.
     """
     pending = []
     for batch in folder.batches:

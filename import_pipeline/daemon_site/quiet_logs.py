@@ -6,7 +6,7 @@ That is measured here at ~900 lines a second, which fills what disk the log is o
 what happened. `RepeatedErrors` lets the first of each error through. It holds back the same
 one from the same logger for `WINDOW_SECONDS`, then lets the next through with the number
 held back. Nothing but the standard library: it is loaded at the start of every Python process
-that `import-pipeline dev` starts (`daemon_site/sitecustomize.py`).
+that `import-pipeline dev` starts (`sitecustomize.py` beside it).
 """
 
 from __future__ import annotations
@@ -14,10 +14,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
-
-#: The folder whose `sitecustomize.py` installs the filter in a process that has it on its path.
-SITE_FOLDER = str(Path(__file__).with_name("daemon_site"))
 
 #: Dagster's daemon loggers (`dagster.daemon.<daemon class>`); a test checks the list against
 #: the daemons of the Dagster installed.
