@@ -60,6 +60,7 @@ ON_BOTH_STORES = {
     "test_schedules",
     "test_sensor",
     "test_duplicate_decisions",
+    "test_recovery",
 }
 #: `IMPORT_PIPELINE_TEST_STORE=postgres` runs every test that uses the `settings` fixture with
 #: the store on PostgreSQL (the whole suite's check; 321 tests).
