@@ -339,6 +339,23 @@ def test_a_re_execution_is_not_taken_for_the_run_it_copies(settings, landing, in
     assert _batch(settings, "rec")["failure_details"].startswith(f"run {child.run_id} failed")
 
 
+def test_a_run_that_names_no_record_is_not_retried(settings, landing, instance) -> None:
+    run = _started_run(instance, settings, landing, "rec", alive=False)
+    instance.add_run_tags(run.run_id, {"dagster/partition": ""})  # as a run launched by hand
+    untagged = create_run_for_test(
+        instance, job_name=import_record_job.name, status=dg.DagsterRunStatus.STARTED,
+        tags={k: v for k, v in run.tags.items() if k != "dagster/partition"},
+    )  # fmt: skip
+    instance.report_run_failed(untagged, message="IOException: No space left on device")
+    pipeline = _resource(settings, retry_seconds=0.0)
+    _tick(instance, pipeline)
+    result = _tick(instance, pipeline)
+    assert not result.run_requests
+    for failed in (run, untagged):
+        tags = instance.get_run_by_id(failed.run_id).tags
+        assert tags[RecoveryTags.RETRY] == "no" and "names no record" in tags[RecoveryTags.OUTCOME]
+
+
 def test_a_run_alive_is_left_alone(settings, landing, instance) -> None:
     run = _started_run(instance, settings, landing, "rec", alive=True)
     _tick(instance, _resource(settings))

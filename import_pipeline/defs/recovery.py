@@ -317,7 +317,7 @@ def _due_retries(instance: dg.DagsterInstance, now: float) -> list[dg.RunRequest
             continue
         if instance.get_run_ids(dg.RunsFilter(tags={RecoveryTags.RETRY_OF: run.run_id}), limit=1):
             instance.add_run_tags(run.run_id, {RecoveryTags.RETRY: "launched"})
-        elif _PARTITION_TAG not in run.tags:
+        elif not run.tags.get(_PARTITION_TAG):
             instance.add_run_tags(
                 run.run_id,
                 {RecoveryTags.RETRY: "no", RecoveryTags.OUTCOME: "not retried: it names no record"},
