@@ -106,6 +106,8 @@ def _run_import(settings: Settings, key: str, versions: list[BatchVersion]) -> s
     from import_pipeline.defs import build_defs
     from import_pipeline.defs.jobs import import_record_job, run_config_for
     from import_pipeline.defs.partitions import IMPORT_RECORDS
+    from import_pipeline.defs.recovery import settle_ended_run
+    from import_pipeline.defs.resources import ImportPipelineResource
     from import_pipeline.defs.tags import run_tags
 
     with dg.DagsterInstance.get() as instance, progress.listening(progress.to_terminal()):
@@ -121,14 +123,10 @@ def _run_import(settings: Settings, key: str, versions: list[BatchVersion]) -> s
                 raise_on_error=False,
             )
         )
+        if not result.success and (run := instance.get_run_by_id(result.run_id)) is not None:
+            # No batch left `started` by this run, with or without a daemon to settle it.
+            settle_ended_run(instance, run, ImportPipelineResource.from_settings(settings))
     if not result.success:
-        from import_pipeline.defs.recovery import settle_ended_run
-        from import_pipeline.defs.resources import ImportPipelineResource
-
-        with dg.DagsterInstance.get() as instance:  # no batch left `started` by this run
-            run = instance.get_run_by_id(result.run_id)
-            if run is not None:
-                settle_ended_run(instance, run, ImportPipelineResource.from_settings(settings))
         failure = next((e for e in result.all_events if e.is_failure), None)
         message = failure.message if failure else "the import run failed"
         raise UsageProblem(f"import of record {key!r} failed (run {result.run_id}): {message}")

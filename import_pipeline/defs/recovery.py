@@ -343,8 +343,8 @@ def _sweep_staging(instance: dg.DagsterInstance, settings: Settings) -> int:
 def _recover(
     context: dg.SensorEvaluationContext, pipeline: ImportPipelineResource
 ) -> dg.SensorResult:
-    instance, now = context.instance, time.time()
-    gone = fail_runs_whose_worker_is_gone(instance, now, pipeline.settings().staging)
+    instance, now, settings = context.instance, time.time(), pipeline.settings()
+    gone = fail_runs_whose_worker_is_gone(instance, now, settings.staging)
     for run_id in gone:
         context.log.warning("run %s failed: %s", run_id, WORKER_GONE)
     # Runs that ended since the cursor (the last tick, or the oldest run it could not
@@ -360,7 +360,7 @@ def _recover(
             context.log.warning("run %s not settled yet: %s", record.dagster_run.run_id, exc)
             unsettled.append(record.update_timestamp.timestamp())
     requests = _due_retries(instance, now)
-    swept = _sweep_staging(instance, pipeline.settings())
+    swept = _sweep_staging(instance, settings)
     summary = (
         f"{len(gone)} run(s) failed for a worker gone, {settled} ended run(s) settled, "
         f"{len(requests)} retried, {swept} staging folder(s) removed"

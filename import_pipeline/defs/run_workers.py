@@ -34,23 +34,20 @@ HEARTBEAT_TIMEOUT_SECONDS = 4 * HEARTBEAT_SECONDS
 SILENT_START_SECONDS = 120.0
 
 
-def _zombie(pid: int) -> bool:
-    """Whether the process has ended and only waits for its parent to collect it."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of `/proc/<pid>/stat` after the command name (which may hold spaces and
+    parentheses: split from its end), None when there is no such process (or no `/proc`)."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return False
+        return None
 
 
 def process_start(pid: int) -> str:
     """The process's start time in clock ticks since boot (Linux `/proc`), "" elsewhere or
     when there is no such process."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    # The command name (field 2) may hold spaces and parentheses: count from its end.
-    return stat.rsplit(")", 1)[1].split()[19]
+    fields = _stat(pid)
+    return fields[19] if fields else ""
 
 
 def this_worker(run_id: str) -> str:
@@ -62,7 +59,8 @@ def this_worker(run_id: str) -> str:
 
 def _process_alive(pid: int, start: str) -> bool:
     if start and Path("/proc").is_dir():
-        return process_start(pid) == start and not _zombie(pid)
+        fields = _stat(pid)  # a zombie ("Z") has ended, only not been collected yet
+        return fields is not None and fields[19] == start and fields[0] != "Z"
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
