@@ -25,11 +25,11 @@ import uuid
 from pathlib import Path
 
 from import_pipeline import store
+from import_pipeline.detection.stars import detect
 from import_pipeline.domain.strategies import CollisionStrategy
 from import_pipeline.landing import LandingZone
 from import_pipeline.landing.records import BatchVersion
 from import_pipeline.pipeline import stages
-from import_pipeline.pipeline.detection import detect
 from import_pipeline.settings import Settings
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dedup"
@@ -246,7 +246,7 @@ _CONTENT_SQL = """
 
 def _preload_bibliographic_store(location: Path, works: int) -> None:
     """`works` references, each with one synthetic bibliographic enhancement, and their keys."""
-    from import_pipeline.pipeline.duplicates import refresh_keys
+    from import_pipeline.detection.pairs import refresh_keys
 
     with store.connect(location) as conn, store.transaction(conn):
         conn.execute("SET memory_limit = '4GB'")

@@ -16,9 +16,14 @@ MODULES = sorted(PACKAGE.rglob("*.py"))
 #: nothing of Dagster, the landing zone nothing of the store.
 FORBIDDEN = {
     "domain": {"dagster", "duckdb", "polars", "fsspec", "import_pipeline.store",
-               "import_pipeline.pipeline", "import_pipeline.landing", "import_pipeline.defs"},
-    "pipeline": {"dagster", "import_pipeline.defs", "import_pipeline.cli"},
+               "import_pipeline.pipeline", "import_pipeline.landing", "import_pipeline.defs",
+               "import_pipeline.detection"},
+    "pipeline": {"dagster", "import_pipeline.defs", "import_pipeline.cli",
+                 "import_pipeline.detection"},
+    "detection": {"dagster", "import_pipeline.defs", "import_pipeline.cli",
+                  "import_pipeline.pipeline", "import_pipeline.landing"},
     "store": {"dagster", "polars.io", "import_pipeline.defs", "import_pipeline.pipeline",
+              "import_pipeline.detection",
               "import_pipeline.landing", "import_pipeline.cli"},
     "landing": {"dagster", "duckdb", "import_pipeline.store", "import_pipeline.pipeline",
                 "import_pipeline.defs"},
@@ -52,7 +57,7 @@ def test_the_package_top_holds_at_most_six_modules() -> None:
     top = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert len(top) <= 6, top
     assert {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()} == {
-        "domain", "landing", "pipeline", "store", "defs", "daemon_site"
+        "domain", "landing", "pipeline", "detection", "store", "defs", "daemon_site"
     }  # fmt: skip
 
 

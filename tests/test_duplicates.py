@@ -12,6 +12,9 @@ import pyarrow as pa
 import pytest
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 
+from import_pipeline.detection import keys as bibliographic
+from import_pipeline.detection.pairs import Pair, _count_characters, find_pairs
+from import_pipeline.detection.stars import assign
 from import_pipeline.domain.duplicates import (
     MATCH_RULES,
     MAYBE_RULE,
@@ -20,9 +23,6 @@ from import_pipeline.domain.duplicates import (
     Decision,
     Rule,
 )
-from import_pipeline.pipeline import bibliographic
-from import_pipeline.pipeline.detection import assign
-from import_pipeline.pipeline.duplicates import Pair, _count_characters, find_pairs
 
 
 def _keys(**content: object) -> dict:

@@ -11,8 +11,8 @@ from import_pipeline.defs.assets import RECORD_STORE_ASSET, REFERENCE_STORE
 from import_pipeline.defs.partitions import import_records
 from import_pipeline.defs.resources import ImportPipelineResource
 from import_pipeline.defs.tags import retried_runs
+from import_pipeline.detection.stars import detect
 from import_pipeline.domain.duplicates import Decision
-from import_pipeline.pipeline.detection import detect
 from import_pipeline.store.connection import values_table
 
 warnings.filterwarnings("ignore", message=".*partitions_def on an AssetCheckSpec.*")

@@ -1,9 +1,9 @@
 """Duplicates without a shared identifier (contract section 8): the decisions, and the rules
 that find the same work from its bibliographic record — as data, read by
-`pipeline.duplicates`, which runs them as SQL over the store's engine.
+`detection.pairs`, which runs them as SQL over the store's engine.
 
 A candidate pair is scored on features computed from the normalised keys of both records
-(`pipeline.bibliographic`); a pair is a duplicate when a `MATCH_RULES` entry holds and no
+(`detection.keys`); a pair is a duplicate when a `MATCH_RULES` entry holds and no
 `VETOES` entry does, a `maybe` when only `MAYBE_RULE` holds.
 """
 
@@ -57,7 +57,7 @@ MAX_BLOCK_SIZE = 200
 
 @dataclass(frozen=True)
 class Rule:
-    """A named SQL condition over a pair's features (`pipeline.duplicates`: a veto reads only
+    """A named SQL condition over a pair's features (`detection.pairs`: a veto reads only
     its `EXACT_FEATURES`, a rule also the titles' similarities and `SIMILARITY_FEATURES`), and
     the fields it rests on (the evidence recorded with the decision)."""
 

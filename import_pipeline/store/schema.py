@@ -101,7 +101,7 @@ CREATE TABLE IF NOT EXISTS reference_association (
     expired_at TIMESTAMPTZ
 );
 
--- The normalised bibliographic keys of each bibliographic enhancement (pipeline.bibliographic),
+-- The normalised bibliographic keys of each bibliographic enhancement (detection.keys),
 -- kept for duplicate detection: a batch's references are compared with these, not recomputed.
 CREATE TABLE IF NOT EXISTS reference_bibliographic_keys (
     reference_id UUID NOT NULL,

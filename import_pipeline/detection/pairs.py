@@ -2,7 +2,7 @@
 candidate pairs from several blocking keys, features from string similarity, decisions by
 the rules and vetoes of `domain.duplicates`; `detection` turns the pairs into stars.
 
-The SQL steps work on a table of keys (`bibliographic.keys_sql`), a table of the blocks each
+The SQL steps work on a table of keys (`keys_sql`), a table of the blocks each
 reference is in (`blocks_sql`) and a table of the references to look at (`subjects`): a
 batch's new or merged references are compared with each other and with every reference that
 shares a block with them, never the whole store with itself. The vetoes run over a narrow
@@ -26,6 +26,7 @@ import pyarrow as pa
 from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 
+from import_pipeline.detection.keys import definitions, install_macros, keys_sql
 from import_pipeline.domain.duplicates import (
     BLOCKING_KEYS,
     MATCH_RULES,
@@ -37,7 +38,6 @@ from import_pipeline.domain.duplicates import (
     VETOES,
     Decision,
 )
-from import_pipeline.pipeline import bibliographic
 from import_pipeline.store.connection import TempTables
 
 #: What the vetoes read, over every candidate pair of key rows: the two years and the titles'
@@ -313,9 +313,9 @@ def find_pairs(conn: duckdb.DuckDBPyConnection, enhancements: str, subjects: str
     """The pairs among the references of `enhancements` (bibliographic ones are read) that
     involve a reference of `subjects` (a table or query of `reference_id`), one per pair of
     references: a duplicate if any pair of their records is one, else the best `maybe`."""
-    bibliographic.install_macros(conn)
+    install_macros(conn)
     with TempTables(conn, "dedup_source") as tables:
-        keys = tables.create("keys", bibliographic.keys_sql(enhancements))
+        keys = tables.create("keys", keys_sql(enhancements))
         blocks = tables.create("blocks", blocks_sql(keys))
         return pairs_among(conn, keys, blocks, subjects)
 
@@ -359,8 +359,8 @@ KEYS_VERSION = "bibliographic_keys_version"
 def keys_version() -> str:
     """A fingerprint of the normalisation and the blocking keys: when either changes, what is
     stored was computed otherwise and is computed again."""
-    definitions = bibliographic.definitions() + repr(BLOCKING_KEYS)
-    return hashlib.sha256(definitions.encode()).hexdigest()[:16]
+    fingerprinted = definitions() + repr(BLOCKING_KEYS)
+    return hashlib.sha256(fingerprinted.encode()).hexdigest()[:16]
 
 
 def refresh_keys(conn: duckdb.DuckDBPyConnection, subjects: str) -> None:
@@ -368,7 +368,7 @@ def refresh_keys(conn: duckdb.DuckDBPyConnection, subjects: str) -> None:
     those of any reference with bibliographic enhancements but no keys yet (a store from
     before detection). When the store's were computed with other definitions (or before it
     kept blocks), every reference's, once. Call inside a transaction."""
-    bibliographic.install_macros(conn)
+    install_macros(conn)
     version = keys_version()
     stored = conn.execute("SELECT value FROM store_meta WHERE key = ?", [KEYS_VERSION]).fetchall()
     outdated = stored != [(version,)]
@@ -389,7 +389,7 @@ def refresh_keys(conn: duckdb.DuckDBPyConnection, subjects: str) -> None:
                     conn.execute(
                         f"DELETE FROM {table} WHERE reference_id IN (SELECT reference_id FROM {stale})"
                     )
-        fresh = tables.create("keys", bibliographic.keys_sql(_WITHOUT_KEYS))
+        fresh = tables.create("keys", keys_sql(_WITHOUT_KEYS))
         conn.execute(f"INSERT INTO reference_bibliographic_keys SELECT * FROM {fresh}")
         conn.execute(f"INSERT INTO reference_blocks SELECT * FROM ({blocks_sql(fresh)})")
     if outdated:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from import_pipeline.detection.pairs import Pair, pairs_among, refresh_keys
 from import_pipeline.domain.duplicates import DecidedBy, Decision
-from import_pipeline.pipeline.duplicates import Pair, pairs_among, refresh_keys
 from import_pipeline.store.connection import TempTables, values_table
 from import_pipeline.store.duplicates import (
     StoredDecision,
