@@ -33,6 +33,7 @@ from import_pipeline.domain.duplicates import (
     MAX_BLOCK_SIZE,
     MAYBE_RULE,
     SAME_PLACE,
+    STARS,
     TITLE_CHARACTERS_FLOOR,
     TITLE_JARO_WINKLER_FLOOR,
     VETOES,
@@ -360,6 +361,18 @@ def keys_version() -> str:
     """A fingerprint of the normalisation and the blocking keys: when either changes, what is
     stored was computed otherwise and is computed again."""
     fingerprinted = definitions() + repr(BLOCKING_KEYS)
+    return hashlib.sha256(fingerprinted.encode()).hexdigest()[:16]
+
+
+#: The key in `store_meta` of the rules the system's stored decisions were made with.
+RULES_VERSION = "duplicate_rules_version"
+
+
+def rules_version() -> str:
+    """A fingerprint of everything a system decision follows from: the normalisation, the
+    blocking keys, the match rules, the vetoes, the maybe rule and how stars are formed
+    (`domain.duplicates.STARS`). When it changes, the system's decisions are made again."""
+    fingerprinted = keys_version() + repr((MATCH_RULES, VETOES, MAYBE_RULE, MAX_BLOCK_SIZE, STARS))
     return hashlib.sha256(fingerprinted.encode()).hexdigest()[:16]
 
 

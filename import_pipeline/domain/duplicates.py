@@ -20,6 +20,13 @@ class Decision(StrEnum):
     DISTINCT = "distinct"
 
 
+class Trigger(StrEnum):
+    """What made a decision (contract section 8)."""
+
+    IMPORT = "import"  # detection after a record run stored its batches (with the run's id)
+    MANUAL = "manual"  # a person, through `decide`
+
+
 class DecidedBy(StrEnum):
     SYSTEM = "system"
     PERSON = "person"  # final: detection never overrides it
@@ -133,3 +140,8 @@ MAYBE_RULE = Rule(
     "(title_similarity >= 0.85 OR title_prefix) AND coalesce(author_similarity, 1) >= 0.6",
     ("title",),
 )
+
+
+#: How pairs become stars: the version of that algorithm (`detection.stars`), part of the
+#: rules' fingerprint.
+STARS = "constrained-stars-1"
