@@ -1,14 +1,21 @@
-"""Duplicate detection on the shared labelled datasets (../shared/data/dedup, from bib-dedupe):
-each dataset imported through the real data path (its records as lines with an `other`
-identifier holding the dataset's ID and a bibliographic enhancement built from the CSV), then
-detection over the store, scored pairwise against `merged_record_ids.csv`.
+"""Duplicate detection on labelled datasets in bib-dedupe's CSV format: the shared ones
+(../shared/data/dedup, from bib-dedupe), then the failure classes of
+tests/data/dedup_classes (one folder each, see their README.md). Each dataset is imported
+through the real data path (its records as lines with an `other` identifier holding the
+dataset's ID, a `doi` identifier when the record has a valid DOI, a bibliographic enhancement
+built from the CSV — `booktitle` as the venue when `journal` is empty — and an `abstract`
+enhancement when it has one), then detection over the store, scored pairwise against
+`merged_record_ids.csv`.
 
     python -m benchmarks.dedup                 # every dataset; a table and benchmarks/out/dedup.json
-    python -m benchmarks.dedup stroke          # one
+    python -m benchmarks.dedup stroke          # one (shared or class), by name
+    python -m benchmarks.dedup --data DIR      # every subfolder of DIR holding records_pre_merged.csv
     python -m benchmarks.dedup --scale 100000 1000000   # detection for a batch into a big store
 
-Pairs are those within each star (the canonical and its duplicates); `maybe` pairs are not
-counted as duplicates.
+Pairs are those within each star (the canonical and its duplicates), and those of records
+that identifier resolution merged into one reference (two lines with one DOI): both are
+found. `maybe` pairs are not counted as duplicates. The json lists each dataset's false and
+missed pairs by ID.
 """
 
 from __future__ import annotations
@@ -22,10 +29,12 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from import_pipeline import store
 from import_pipeline.detection.stars import detect
+from import_pipeline.domain.identifiers import normalise_identifier
 from import_pipeline.domain.strategies import CollisionStrategy
 from import_pipeline.landing import LandingZone
 from import_pipeline.landing.records import BatchVersion
@@ -34,6 +43,9 @@ from import_pipeline.settings import Settings
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dedup"
 DATASETS = ("respiratory", "stroke", "haematology", "cytology_screening")
+#: The failure classes (labelled sets composed from real patterns), run after the shared ones.
+CLASSES_DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "dedup_classes"
+CLASSES = ("stars_chain", "recurring_column", "poor_records", "title_variants", "doi_conflict")
 RECORD = {
     "source_name": "bib-dedupe benchmark",
     "processor_name": "benchmarks.dedup",
@@ -53,9 +65,7 @@ def _authorship(authors: str) -> list[dict]:
     ]
 
 
-def line_of(dataset: str, row: dict[str, str]) -> str:
-    """A batch line for one CSV record: its ID as an `other` identifier, the rest as a
-    bibliographic enhancement."""
+def _bibliographic(row: dict[str, str]) -> dict:
     first, _, last = (row.get("pages") or "").partition("-")
     content: dict = {"enhancement_type": "bibliographic"}
     if row.get("title"):
@@ -72,33 +82,48 @@ def line_of(dataset: str, row: dict[str, str]) -> str:
     }
     if any(pagination.values()):
         content["pagination"] = pagination
-    if row.get("journal"):
-        content["publication_venue"] = {"display_name": row["journal"]}
-    return json.dumps(
-        {
-            "identifiers": [
-                {
-                    "identifier_type": "other",
-                    "identifier": row["ID"],
-                    "other_identifier_name": f"bib-dedupe:{dataset}",
-                }
-            ],
-            "enhancements": [{"source": "bib-dedupe", "visibility": "public", "content": content}],
-        }
-    )
+    venue = row.get("journal") or row.get("booktitle")
+    if venue:
+        content["publication_venue"] = {"display_name": venue}
+    return content
 
 
-def import_dataset(dataset: str, home: Path) -> Settings:
-    """The dataset as one batch through load → validate → cluster → resolve → store."""
+def line_of(dataset: str, row: dict[str, str]) -> str:
+    """A batch line for one CSV record: its ID as an `other` identifier, its DOI (when valid)
+    as a `doi` identifier, the rest as a bibliographic and an abstract enhancement."""
+    identifiers: list[dict] = [
+        {"identifier_type": "other", "identifier": row["ID"],
+         "other_identifier_name": f"bib-dedupe:{dataset}"}
+    ]  # fmt: skip
+    if row.get("doi") and normalise_identifier("doi", row["doi"]):
+        identifiers.append({"identifier_type": "doi", "identifier": row["doi"]})
+    enhancements = [
+        {"source": "bib-dedupe", "visibility": "public", "content": _bibliographic(row)}
+    ]
+    if (row.get("abstract") or "").strip():
+        enhancements.append({"source": "bib-dedupe", "visibility": "public", "content": {
+            "enhancement_type": "abstract", "process": "other", "abstract": row["abstract"]}})  # fmt: skip
+    return json.dumps({"identifiers": identifiers, "enhancements": enhancements})
+
+
+def folder_of(dataset: str) -> Path:
+    """A dataset's folder, by name: a shared set, else a class."""
+    return DATA / dataset if (DATA / dataset).is_dir() else CLASSES_DATA / dataset
+
+
+def import_dataset(dataset: str, home: Path, folder: Path | None = None) -> Settings:
+    """The dataset (in `folder`, else found by name) as one batch through load → validate →
+    cluster → resolve → store."""
+    source = folder or folder_of(dataset)
     settings = Settings.from_env({"IMPORT_PIPELINE_HOME": str(home)})
     landing = LandingZone(settings.landing)
-    folder = Path(settings.landing) / dataset.replace("_", "-")
-    folder.mkdir(parents=True)
-    (folder / "record.json").write_text(json.dumps(RECORD))
-    with (DATA / dataset / "records_pre_merged.csv").open(newline="") as rows:
+    record = Path(settings.landing) / dataset.replace("_", "-")
+    record.mkdir(parents=True)
+    (record / "record.json").write_text(json.dumps(RECORD))
+    with (source / "records_pre_merged.csv").open(newline="") as rows:
         lines = [line_of(dataset, row) for row in csv.DictReader(rows)]
-    (folder / "records.jsonl").write_text("\n".join(lines) + "\n")
-    key = folder.name
+    (record / "records.jsonl").write_text("\n".join(lines) + "\n")
+    key = record.name
     run_id = uuid.uuid4().hex[:12]
     started = stages.start_record(
         lambda: store.connect(settings.store), landing, key, [BatchVersion("records.jsonl")], run_id
@@ -115,21 +140,41 @@ def import_dataset(dataset: str, home: Path) -> Settings:
     return settings
 
 
-def truth_pairs(dataset: str) -> set[tuple[str, str]]:
+def truth_pairs(dataset: str, folder: Path | None = None) -> set[tuple[str, str]]:
     pairs: set[tuple[str, str]] = set()
-    with (DATA / dataset / "merged_record_ids.csv").open(newline="") as rows:
+    with ((folder or folder_of(dataset)) / "merged_record_ids.csv").open(newline="") as rows:
         for row in csv.DictReader(rows):
             pairs |= set(itertools.combinations(sorted(row["merged_ids"].split(";")), 2))
     return pairs
 
 
-def evaluate(dataset: str, root: Path) -> dict:
-    settings = import_dataset(dataset, root / dataset)
+@dataclass(frozen=True)
+class Detected:
+    """What detection decided for one imported dataset: each reference's CSV IDs (several
+    when identifier resolution merged their lines), each decided reference's (decision,
+    duplicate_of), the stars (canonical → members, itself first), and the seconds it took."""
+
+    ids: dict[str, list[str]]
+    decisions: dict[str, tuple[str, str | None]]
+    stars: dict[str, list[str]]
+    seconds: float
+    maybe: int
+
+    def predicted_pairs(self) -> set[tuple[str, str]]:
+        """Pairs of IDs in one star, or merged into one reference."""
+        groups = [[i for ref in members for i in self.ids[ref]] for members in self.stars.values()]
+        groups += list(self.ids.values())
+        return {pair for group in groups for pair in itertools.combinations(sorted(group), 2)}
+
+
+def run_detection(dataset: str, root: Path, folder: Path | None = None) -> Detected:
+    """The dataset imported into a store of its own under `root`, then detection over it."""
+    settings = import_dataset(dataset, root / dataset, folder)
     with store.connect(settings.store) as conn:
-        ids = dict(conn.execute(
+        rows = conn.execute(
             "SELECT reference_id::VARCHAR, identifier FROM reference_identifier "
-            "WHERE identifier_type = 'other'"
-        ).fetchall())  # fmt: skip
+            "WHERE identifier_type = 'other' ORDER BY identifier"
+        ).fetchall()
         started = time.perf_counter()
         with store.transaction(conn):
             outcome = detect(conn, "(SELECT id AS reference_id FROM reference)")
@@ -137,31 +182,66 @@ def evaluate(dataset: str, root: Path) -> dict:
         decided = conn.execute(
             "SELECT reference_id::VARCHAR, decision, duplicate_of::VARCHAR FROM duplicate_decisions"
         ).fetchall()
+    ids: dict[str, list[str]] = {}
+    for ref, identifier in rows:
+        ids.setdefault(ref, []).append(identifier)
     stars: dict[str, list[str]] = {}
     for ref, decision, of in decided:
         if decision == "duplicate":
             stars.setdefault(of, [of]).append(ref)
-    predicted: set[tuple[str, str]] = set()
-    for members in stars.values():
-        predicted |= set(itertools.combinations(sorted(ids[ref] for ref in members), 2))
-    truth = truth_pairs(dataset)
+    decisions = {ref: (decision, of) for ref, decision, of in decided}
+    return Detected(ids, decisions, stars, seconds, outcome.counts.get("maybe", 0))
+
+
+def evaluate(dataset: str, root: Path, folder: Path | None = None) -> dict:
+    detected = run_detection(dataset, root, folder)
+    predicted = detected.predicted_pairs()
+    truth = truth_pairs(dataset, folder)
     hits = len(predicted & truth)
     precision = hits / len(predicted) if predicted else 1.0
-    recall = hits / len(truth)
+    recall = hits / len(truth) if truth else 1.0
+    records = sum(len(ids) for ids in detected.ids.values())
     return {
         "dataset": dataset,
-        "records": len(ids),
+        "records": records,
+        "references": len(detected.ids),
         "true_pairs": len(truth),
         "predicted_pairs": len(predicted),
         "false_positives": len(predicted - truth),
         "false_negatives": len(truth - predicted),
-        "maybe": outcome.counts.get("maybe", 0),
+        "maybe": detected.maybe,
         "precision": round(precision, 4),
         "recall": round(recall, 4),
         "f1": round(2 * precision * recall / (precision + recall), 4) if hits else 0.0,
-        "detection_seconds": round(seconds, 3),
-        "records_per_second": round(len(ids) / seconds),
+        "detection_seconds": round(detected.seconds, 3),
+        "records_per_second": round(records / detected.seconds),
+        "false_pairs": sorted(predicted - truth),
+        "missed_pairs": sorted(truth - predicted),
     }
+
+
+def _datasets(args: list[str]) -> list[tuple[str, Path]]:
+    """(name, folder) of each dataset the arguments ask for: `--data DIR`'s subfolders,
+    names, or by default the shared sets then the classes."""
+    if args[:1] == ["--data"]:
+        root = Path(args[1])
+        return [(d.name, d) for d in sorted(root.iterdir())
+                if (d / "records_pre_merged.csv").is_file()]  # fmt: skip
+    names = args or [*DATASETS, *CLASSES]
+    return [(name, folder_of(name)) for name in names]
+
+
+def _print_table(figures: list[dict], overall: dict) -> None:
+    print("| dataset | records | pairs | precision | recall | F1 | false pairs | missed pairs "
+          "| maybe | records/s |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for f in figures:
+        print(f"| {f['dataset']} | {f['records']} | {f['true_pairs']} | {f['precision']} | "
+              f"{f['recall']} | {f['f1']} | {f['false_positives']} | {f['false_negatives']} | "
+              f"{f['maybe']} | {f['records_per_second']} |")  # fmt: skip
+    print(f"| all | {overall['records']} | {overall['true_pairs']} | {overall['precision']} | "
+          f"{overall['recall']} | {overall['f1']} | {overall['false_positives']} | "
+          f"{overall['false_negatives']} | | {overall['records_per_second']} |")  # fmt: skip
 
 
 def main() -> None:
@@ -170,14 +250,17 @@ def main() -> None:
         figures = scale(lines, stored)
         print(json.dumps(figures, indent=2))
         return
-    datasets = sys.argv[1:] or list(DATASETS)
     with tempfile.TemporaryDirectory(prefix="import-pipeline-dedup-") as root:
-        figures = [evaluate(dataset, Path(root)) for dataset in datasets]
+        figures = [evaluate(name, Path(root), folder) for name, folder in _datasets(sys.argv[1:])]
     true = sum(f["true_pairs"] for f in figures)
     tp = sum(f["true_pairs"] - f["false_negatives"] for f in figures)
     predicted = sum(f["predicted_pairs"] for f in figures)
     precision, recall = tp / max(predicted, 1), tp / max(true, 1)
     overall = {
+        "records": sum(f["records"] for f in figures),
+        "true_pairs": true,
+        "false_positives": sum(f["false_positives"] for f in figures),
+        "false_negatives": sum(f["false_negatives"] for f in figures),
         "precision": round(precision, 4),
         "recall": round(recall, 4),
         "f1": round(2 * precision * recall / max(precision + recall, 1e-9), 4),
@@ -185,14 +268,7 @@ def main() -> None:
             sum(f["records"] for f in figures) / sum(f["detection_seconds"] for f in figures)
         ),
     }
-    print("| dataset | records | pairs | precision | recall | F1 | FP | FN | maybe | records/s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for f in figures:
-        print(f"| {f['dataset']} | {f['records']} | {f['true_pairs']} | {f['precision']} | "
-              f"{f['recall']} | {f['f1']} | {f['false_positives']} | {f['false_negatives']} | "
-              f"{f['maybe']} | {f['records_per_second']} |")  # fmt: skip
-    print(f"| all | | {true} | {overall['precision']} | {overall['recall']} | {overall['f1']} "
-          f"| | | | {overall['records_per_second']} |")  # fmt: skip
+    _print_table(figures, overall)
     out = Path("benchmarks/out/dedup.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"datasets": figures, "overall": overall}, indent=2))
