@@ -2,8 +2,9 @@
 them: a reference has one key row per enhancement), in DuckDB SQL — no Python per record.
 
 Title: HTML, accents, case and punctuation gone; a trailing language tag ("[Chinese]"), a
-conference abstract's note ("[abstract no: 134]"), the brackets of a translated title and
-MEDLINE's trailing notes ("erratum appears in …") dropped.
+conference abstract's note ("[abstract no: 134]"), a section tag ("[Research Note]", "-
+Research Commentary"), the brackets of a translated title and MEDLINE's trailing notes
+("erratum appears in …") dropped; "&" read as "and".
 Authors: family names in order, from "Last, F." and "First Last" forms. Pages: the first page,
 and the last page written out ("73-6" ends at 76). Volume and issue: their first number.
 """
@@ -27,17 +28,32 @@ TRAILING_NOTES = (
     "retraction in", "update in", "corrected and republished in",
 )  # fmt: skip
 
+#: Section tags a database or a PDF extraction appends to a title ("… [Research Note]",
+#: "… - Research Commentary", "… (Editorial)"): the article's kind, not its title.
+SECTION_TAGS = (
+    "research note", "research notes", "research commentary", "research article",
+    "research paper", "research essay", "editorial", "commentary", "review article",
+    "review", "original article", "original research", "short paper", "full paper",
+    "short communication", "brief report", "case report", "letter", "invited paper",
+    "position paper", "theory and review", "issues and opinions", "research in progress",
+)  # fmt: skip
+
 _MACROS = r"""
 CREATE OR REPLACE TEMP MACRO bib_text(s) AS
   trim(regexp_replace(regexp_replace(
     lower(strip_accents(regexp_replace(coalesce(s, ''), '<[^>]*>', ' ', 'g'))),
     '[^a-z0-9 ]+', ' ', 'g'), '  +', ' ', 'g'));
-CREATE OR REPLACE TEMP MACRO bib_title(s) AS
-  bib_text(regexp_replace(regexp_replace(regexp_replace(regexp_replace(trim(coalesce(s, '')),
+CREATE OR REPLACE TEMP MACRO bib_title_text(s) AS
+  regexp_replace(regexp_replace(regexp_replace(regexp_replace(trim(coalesce(s, '')),
       '\s*[\[(]?\s*({notes})\s.*$', '', 'i'),
       '\s*[\[(]({languages})[\])]\.?\s*$', '', 'i'),
       '\s*[\[(]abstract\b[^\])]*[\])]\.?\s*$', '', 'i'),
-      '^\[(.*)\]\.?$', '\1'));
+      '^\[(.*)\]\.?$', '\1');
+CREATE OR REPLACE TEMP MACRO bib_untagged(t) AS
+  regexp_replace(t, '\s*(\[({sections})\]|\(({sections})\)|\s[-–—:]\s*({sections}))\.?\s*$', '', 'i');
+CREATE OR REPLACE TEMP MACRO bib_title(s) AS
+  bib_text(regexp_replace(regexp_replace(bib_untagged(bib_title_text(s)),
+      '&(amp;)?', ' and ', 'g'), '\bampersand\b', ' and ', 'gi'));
 CREATE OR REPLACE TEMP MACRO bib_number(s) AS nullif(regexp_extract(coalesce(s, ''), '\d+', 0), '');
 CREATE OR REPLACE TEMP MACRO bib_last_page(first, last) AS
   CASE WHEN first IS NULL OR last IS NULL THEN last
@@ -53,9 +69,12 @@ def _macros() -> str:
     alternatives = {
         "notes": "|".join(TRAILING_NOTES),
         "languages": "|".join(language.replace("'", "''") for language in LANGUAGES),
+        "sections": "|".join(SECTION_TAGS),
     }
-    return _MACROS.replace("{notes}", alternatives["notes"]).replace(
-        "{languages}", alternatives["languages"])  # fmt: skip
+    macros = _MACROS
+    for name, alternative in alternatives.items():
+        macros = macros.replace("{" + name + "}", alternative)
+    return macros
 
 
 def install_macros(conn: duckdb.DuckDBPyConnection) -> None:

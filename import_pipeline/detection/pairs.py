@@ -29,10 +29,14 @@ from rapidfuzz.distance import JaroWinkler, Levenshtein
 from import_pipeline.detection.keys import definitions, install_macros, keys_sql
 from import_pipeline.domain.duplicates import (
     BLOCKING_KEYS,
+    GENERIC_TITLES,
+    ISSUE_NUMBER_MAX,
     MATCH_RULES,
     MAX_BLOCK_SIZE,
     MAYBE_RULE,
+    RECURRING_TITLE_OCCURRENCES,
     SAME_PLACE,
+    SEPARATORS,
     STARS,
     TITLE_CHARACTERS_FLOOR,
     TITLE_JARO_WINKLER_FLOOR,
@@ -41,35 +45,56 @@ from import_pipeline.domain.duplicates import (
 )
 from import_pipeline.store.connection import TempTables
 
-#: What the vetoes read, over every candidate pair of key rows: the two years and the titles'
-#: lengths only (this join, which most candidate pairs of a big store end in, carries no
-#: long strings).
-VETO_FEATURES = """
+#: What the vetoes and separators read, over every candidate pair of key rows: the years,
+#: the titles' lengths, the comparisons of equal fields and the DOIs (this join, which most
+#: candidate pairs of a big store end in, carries no long strings).
+EXACT_FEATURES = f"""
     abs(a.year - b.year) AS year_gap,
-    least(a.title_length, b.title_length) AS shorter_title_length
-"""
-
-#: Then, over the same join, the comparisons of equal fields.
-EXACT_FEATURES = """
+    least(a.title_length, b.title_length) AS shorter_title_length,
     coalesce(a.first_author = b.first_author, false) AS first_author_same,
     coalesce(a.year = b.year, false) AS year_same,
     coalesce(a.volume = b.volume, false) AS volume_same,
     coalesce(a.volume <> b.volume, false) AS volume_conflict,
     coalesce(a.issue = b.issue, false) AS issue_same,
+    coalesce(a.issue <> b.issue AND TRY_CAST(a.issue AS BIGINT) <= {ISSUE_NUMBER_MAX}
+             AND TRY_CAST(b.issue AS BIGINT) <= {ISSUE_NUMBER_MAX}, false) AS issue_conflict,
     coalesce(a.first_page = b.first_page, false) AS first_page_same,
     coalesce(a.first_page <> b.first_page, false) AS pages_conflict,
+    coalesce(a.first_page = b.first_page AND a.last_page <> b.last_page, false)
+        AS last_page_conflict,
     coalesce(a.last_page = b.last_page AND a.last_page <> a.first_page, false) AS page_range_same,
-    coalesce(a.title_start = b.title_start, false) AS title_start_same
+    coalesce(a.title = b.title, false) AS title_same,
+    coalesce(a.title_start = b.title_start, false) AS title_start_same,
+    coalesce(a.title_end = b.title_end, false) AS title_end_same,
+    list_has_any(a.dois, b.dois) AS doi_same,
+    len(a.dois) > 0 AND len(b.dois) > 0 AND NOT list_has_any(a.dois, b.dois) AS doi_conflict,
+    a.title_generic OR b.title_generic AS title_generic
 """
 
-#: And, for the pairs that may pass a rule, the strings the similarities are computed from.
-STRING_FEATURES = """
+#: A title cut to its main clause, or with a short name or acronym put before it, still
+#: names the work when what is left has at least this many characters and words.
+VARIANT_MIN_CHARACTERS = 20
+VARIANT_MIN_WORDS = 4
+
+#: And, for the pairs that may pass a rule, the strings the similarities are computed from,
+#: and whether one title is the other cut after a word (`title_variant`) or with one word put
+#: before it.
+STRING_FEATURES = f"""
     a.title AS title_a, b.title AS title_b,
     a.title_length AS title_length_a, b.title_length AS title_length_b,
     a.authors AS authors_a, b.authors AS authors_b,
     a.venue AS venue_a, b.venue AS venue_b,
-    least(a.title_length, b.title_length) >= 30
-        AND (starts_with(a.title, b.title) OR starts_with(b.title, a.title)) AS title_prefix
+    CASE WHEN a.title_length >= b.title_length THEN
+            b.title_length >= {VARIANT_MIN_CHARACTERS} AND b.title_words >= {VARIANT_MIN_WORDS}
+            AND (starts_with(a.title, b.title || ' ')
+                 OR (ends_with(a.title, ' ' || b.title)
+                     AND strpos(a.title, ' ') = a.title_length - b.title_length))
+         ELSE
+            a.title_length >= {VARIANT_MIN_CHARACTERS} AND a.title_words >= {VARIANT_MIN_WORDS}
+            AND (starts_with(b.title, a.title || ' ')
+                 OR (ends_with(b.title, ' ' || a.title)
+                     AND strpos(b.title, ' ') = b.title_length - a.title_length))
+    END OR a.title = b.title AS title_variant
 """
 
 #: The pairs whose titles' edit distance is worth computing: a Jaro-Winkler similarity of at
@@ -133,16 +158,44 @@ def _condition(rules: tuple) -> str:
     return " OR ".join(f"({rule.sql})" for rule in rules)
 
 
-def _involved_sql(keys: str, candidates: str) -> str:
-    """The key rows of the references in a candidate pair, with their titles' lengths and a
-    hash of their first 30 characters (a title starts with another of 30 or more only if
-    those are equal). A temp table: the pairs of key rows refer to its rows by `rowid`, which
-    costs nothing where `row_number()` is one thread over the whole table."""
+def _involved_sql(keys: str, candidates: str, identifiers: str) -> str:
+    """The key rows of the references in a candidate pair, with their titles' lengths and
+    word counts, a hash of their first and last `VARIANT_MIN_CHARACTERS` characters (a title
+    that is another cut after a word, or with a word put before it, shares one of them), the
+    reference's DOIs, and whether the title is generic (`GENERIC_TITLES`, or one its venue
+    repeats over `RECURRING_TITLE_OCCURRENCES` years or volumes). A temp table: the pairs of
+    key rows refer to its rows by `rowid`, which costs nothing where `row_number()` is one
+    thread over the whole table."""
+    edge = VARIANT_MIN_CHARACTERS
+    generic = ", ".join(f"'{title}'" for title in GENERIC_TITLES)
     return f"""
+        WITH refs AS (SELECT a AS reference_id FROM {candidates}
+                      UNION SELECT b FROM {candidates}),
+        k AS MATERIALIZED (SELECT * FROM {keys} SEMI JOIN refs USING (reference_id)),
+        dois AS (
+            SELECT reference_id, list(DISTINCT identifier ORDER BY identifier) AS dois
+            FROM {identifiers} SEMI JOIN refs USING (reference_id)
+            WHERE identifier_type = 'doi' GROUP BY reference_id
+        ),
+        recurring AS (
+            SELECT s.title, s.venue FROM {keys} s
+            SEMI JOIN (SELECT DISTINCT title, venue FROM k) t
+                ON t.title = s.title AND t.venue IS NOT DISTINCT FROM s.venue
+            GROUP BY s.title, s.venue
+            HAVING count(DISTINCT s.year) >= {RECURRING_TITLE_OCCURRENCES}
+                OR count(DISTINCT s.volume) >= {RECURRING_TITLE_OCCURRENCES}
+        )
         SELECT length(k.title) AS title_length,
-            CASE WHEN length(k.title) >= 30 THEN hash(left(k.title, 30)) END AS title_start, k.*
-        FROM {keys} k
-        WHERE k.reference_id IN (SELECT a FROM {candidates} UNION SELECT b FROM {candidates})
+            length(k.title) - length(replace(k.title, ' ', '')) + 1 AS title_words,
+            CASE WHEN length(k.title) >= {edge} THEN hash(left(k.title, {edge})) END
+                AS title_start,
+            CASE WHEN length(k.title) >= {edge} THEN hash(right(k.title, {edge})) END
+                AS title_end,
+            coalesce(d.dois, []::VARCHAR[]) AS dois,
+            k.title IN ({generic}) OR r.title IS NOT NULL AS title_generic,
+            k.*
+        FROM k LEFT JOIN dois d USING (reference_id)
+            LEFT JOIN recurring r ON r.title = k.title AND r.venue IS NOT DISTINCT FROM k.venue
     """
 
 
@@ -151,8 +204,7 @@ def _unvetoed_sql(involved: str, candidates: str) -> str:
     other) that no veto rules out, with their exact features."""
     return f"""
         SELECT * FROM (
-            SELECT c.a, c.b, a.rowid AS key_row_a, b.rowid AS key_row_b,
-                {VETO_FEATURES}, {EXACT_FEATURES}
+            SELECT c.a, c.b, a.rowid AS key_row_a, b.rowid AS key_row_b, {EXACT_FEATURES}
             FROM {candidates} c JOIN {involved} a ON a.reference_id = c.a
                 JOIN {involved} b ON b.reference_id = c.b)
         WHERE NOT ({_condition(VETOES)})
@@ -208,7 +260,8 @@ def _plausible(conn: duckdb.DuckDBPyConnection, involved: str, unvetoed: str) ->
     in `SAME_PLACE`. The others cannot, whatever their similarities would be."""
     rowids, counts = _character_counts(conn, involved)
     pairs = conn.execute(
-        f"SELECT rowid, key_row_a, key_row_b, title_start_same OR ({SAME_PLACE}) AS exempt "
+        f"SELECT rowid, key_row_a, key_row_b, "
+        f"title_start_same OR title_end_same OR doi_same OR ({SAME_PLACE}) AS exempt "
         f"FROM {unvetoed}"
     ).fetchnumpy()
     kept = [np.empty(0, dtype=np.int64)]
@@ -240,7 +293,7 @@ def _jaro_winkler(first: list[str | None], second: list[str | None]) -> np.ndarr
     return scores
 
 
-def _similarities(pairs: pl.DataFrame) -> pl.DataFrame:
+def _similarities(pairs: pl.DataFrame, floor: float = TITLE_JARO_WINKLER_FLOOR) -> pl.DataFrame:
     """The pairs' string similarities, by rapidfuzz over whole columns (one C++ call a column,
     both cores; the same Jaro-Winkler figures as DuckDB's `jaro_winkler_similarity` on the
     normalised, ASCII keys, at half its time, and an edit distance at ~3 µs a pair where
@@ -262,7 +315,7 @@ def _similarities(pairs: pl.DataFrame) -> pl.DataFrame:
     )  # fmt: skip
     kept = pairs.with_columns(
         title_jaro_winkler=pl.Series(jaro_winkler), title_similarity=pl.Series(edit)
-    ).filter(pl.col("title_jaro_winkler") >= TITLE_JARO_WINKLER_FLOOR)
+    ).filter(pl.col("title_jaro_winkler").fill_nan(0) >= floor)
     authors = _jaro_winkler(kept["authors_a"].to_list(), kept["authors_b"].to_list())
     venues = _jaro_winkler(kept["venue_a"].to_list(), kept["venue_b"].to_list())
     return kept.drop(
@@ -275,20 +328,23 @@ def _similarities(pairs: pl.DataFrame) -> pl.DataFrame:
 
 @contextmanager
 def _featured(
-    conn: duckdb.DuckDBPyConnection, involved: str, unvetoed: str, plausible: str
+    conn: duckdb.DuckDBPyConnection, involved: str, unvetoed: str, plausible: str | None
 ) -> Iterator[str]:
     """A frame of every feature the rules read, for the plausible pairs of key rows whose
-    titles are not below the floor, registered for the body."""
+    titles are not below the floor (every unvetoed pair when `plausible` is None),
+    registered for the body."""
+    only_plausible = f"SEMI JOIN {plausible} p ON p.pair_row = u.rowid" if plausible else ""
     pairs = conn.execute(
         f"""
-        SELECT u.* EXCLUDE (key_row_a, key_row_b, title_start_same), {STRING_FEATURES}
-        FROM {unvetoed} u SEMI JOIN {plausible} p ON p.pair_row = u.rowid
+        SELECT u.* EXCLUDE (key_row_a, key_row_b, title_start_same, title_end_same),
+            {STRING_FEATURES}
+        FROM {unvetoed} u {only_plausible}
             JOIN {involved} a ON a.rowid = u.key_row_a
             JOIN {involved} b ON b.rowid = u.key_row_b
         """
     ).pl()
     name = f"frame_{unvetoed}_featured"
-    conn.register(name, _similarities(pairs))
+    conn.register(name, _similarities(pairs, TITLE_JARO_WINKLER_FLOOR if plausible else -1.0))
     try:
         yield name
     finally:
@@ -302,7 +358,8 @@ def _decided_sql(featured: str) -> str:
     )
     return f"""
         SELECT a, b,
-            CASE WHEN {_condition(MATCH_RULES)} THEN 'duplicate' ELSE 'maybe' END AS decision,
+            CASE WHEN ({_condition(MATCH_RULES)}) AND NOT ({_condition(SEPARATORS)})
+                 THEN 'duplicate' ELSE 'maybe' END AS decision,
             round(greatest(title_similarity, title_jaro_winkler), 4) AS score,
             CASE {evidence} END AS evidence
         FROM {featured}
@@ -310,25 +367,43 @@ def _decided_sql(featured: str) -> str:
     """
 
 
-def find_pairs(conn: duckdb.DuckDBPyConnection, enhancements: str, subjects: str) -> list[Pair]:
+#: What a table of identifiers needs, when a caller has none (no DOIs).
+_NO_IDENTIFIERS = (
+    "(SELECT NULL::VARCHAR AS reference_id, NULL::VARCHAR AS identifier_type, "
+    "NULL::VARCHAR AS identifier WHERE false)"
+)
+
+
+def find_pairs(
+    conn: duckdb.DuckDBPyConnection,
+    enhancements: str,
+    subjects: str,
+    identifiers: str = _NO_IDENTIFIERS,
+) -> list[Pair]:
     """The pairs among the references of `enhancements` (bibliographic ones are read) that
     involve a reference of `subjects` (a table or query of `reference_id`), one per pair of
-    references: a duplicate if any pair of their records is one, else the best `maybe`."""
+    references: a duplicate if any pair of their records is one, else the best `maybe`.
+    Their DOIs are the `doi` rows of `identifiers` (`reference_id`, `identifier_type`,
+    `identifier`)."""
     install_macros(conn)
     with TempTables(conn, "dedup_source") as tables:
         keys = tables.create("keys", keys_sql(enhancements))
         blocks = tables.create("blocks", blocks_sql(keys))
-        return pairs_among(conn, keys, blocks, subjects)
+        return pairs_among(conn, keys, blocks, subjects, identifiers)
 
 
 def pairs_among(
-    conn: duckdb.DuckDBPyConnection, keys: str, blocks: str, subjects: str
+    conn: duckdb.DuckDBPyConnection,
+    keys: str,
+    blocks: str,
+    subjects: str,
+    identifiers: str = "reference_identifier",
 ) -> list[Pair]:
     """`find_pairs` over key rows and blocks already computed: `keys` and `blocks` are tables
     (e.g. the store's `reference_bibliographic_keys` and `reference_blocks`)."""
     with TempTables(conn, "dedup") as tables:
         candidates = tables.create("candidates", _candidates_sql(blocks, subjects))
-        involved = tables.create("involved", _involved_sql(keys, candidates))
+        involved = tables.create("involved", _involved_sql(keys, candidates, identifiers))
         unvetoed = tables.create("unvetoed", _unvetoed_sql(involved, candidates))
         with (
             _plausible(conn, involved, unvetoed) as plausible,
@@ -343,6 +418,43 @@ def pairs_among(
                 """
             ).fetchall()
     return [Pair(a, b, _DECISIONS[d], float(s), tuple(e)) for a, b, d, s, e in rows]
+
+
+def separated_pairs(
+    conn: duckdb.DuckDBPyConnection,
+    pairs: list[tuple[str, str]],
+    keys: str = "reference_bibliographic_keys",
+    identifiers: str = "reference_identifier",
+) -> set[tuple[str, str]]:
+    """Of these pairs of references (any two, not only candidates), those the rules keep
+    apart: every pair of their records is vetoed or separated (`VETOES`, `SEPARATORS`), or
+    one of them has no record. The same SQL as for candidates, so that a star is held to
+    exactly the rules that decide its pairs."""
+    if not pairs:
+        return set()
+    frame = pl.DataFrame(
+        {"a": [a for a, _ in pairs], "b": [b for _, b in pairs]},
+        schema={"a": pl.String, "b": pl.String},
+    )
+    # The store's references are UUIDs; a caller's own keys may hold text.
+    ref_type = conn.execute(f"DESCRIBE SELECT reference_id FROM {keys}").fetchall()[0][1]
+    conn.register("frame_star_pairs", frame)
+    try:
+        with TempTables(conn, "separated") as tables:
+            candidates = tables.create(
+                "candidates",
+                f"SELECT DISTINCT a::{ref_type} AS a, b::{ref_type} AS b FROM frame_star_pairs",
+            )
+            involved = tables.create("involved", _involved_sql(keys, candidates, identifiers))
+            unvetoed = tables.create("unvetoed", _unvetoed_sql(involved, candidates))
+            with _featured(conn, involved, unvetoed, None) as featured:
+                together = conn.execute(
+                    f"SELECT DISTINCT a::VARCHAR, b::VARCHAR FROM {featured} "
+                    f"WHERE NOT ({_condition(SEPARATORS)})"
+                ).fetchall()
+    finally:
+        conn.unregister("frame_star_pairs")
+    return {(a, b) for a, b in frame.iter_rows()} - set(together)
 
 
 #: The bibliographic enhancements of references that have no stored keys yet.
@@ -372,7 +484,18 @@ def rules_version() -> str:
     """A fingerprint of everything a system decision follows from: the normalisation, the
     blocking keys, the match rules, the vetoes, the maybe rule and how stars are formed
     (`domain.duplicates.STARS`). When it changes, the system's decisions are made again."""
-    fingerprinted = keys_version() + repr((MATCH_RULES, VETOES, MAYBE_RULE, MAX_BLOCK_SIZE, STARS))
+    fingerprinted = keys_version() + repr(
+        (
+            MATCH_RULES,
+            VETOES,
+            SEPARATORS,
+            GENERIC_TITLES,
+            RECURRING_TITLE_OCCURRENCES,
+            MAYBE_RULE,
+            MAX_BLOCK_SIZE,
+            STARS,
+        )
+    )
     return hashlib.sha256(fingerprinted.encode()).hexdigest()[:16]
 
 

@@ -3,8 +3,9 @@ that find the same work from its bibliographic record — as data, read by
 `detection.pairs`, which runs them as SQL over the store's engine.
 
 A candidate pair is scored on features computed from the normalised keys of both records
-(`detection.keys`); a pair is a duplicate when a `MATCH_RULES` entry holds and no
-`VETOES` entry does, a `maybe` when only `MAYBE_RULE` holds.
+(`detection.keys`); a pair is a duplicate when a `MATCH_RULES` entry holds and no `VETOES` or
+`SEPARATORS` entry does, a `maybe` when only `MAYBE_RULE` holds or a separator does. No
+two members of a star may be separated or vetoed (`detection.stars`).
 """
 
 from __future__ import annotations
@@ -77,7 +78,11 @@ class Rule:
 #: (a translated title).
 SAME_PLACE = "year_same AND volume_same AND first_page_same AND page_range_same"
 
-#: What makes a pair a duplicate (any one suffices).
+#: Titles that say the same: alike by edit distance or Jaro-Winkler, or one the other cut to
+#: its main clause, or with a short name put before it (`title_variant`).
+CLOSE_TITLE = "(title_similarity >= 0.90 OR title_jaro_winkler >= 0.97 OR title_variant)"
+
+#: What makes a pair a duplicate (any one suffices), unless a `SEPARATORS` entry holds.
 MATCH_RULES = (
     Rule(
         "same_title_no_conflict",
@@ -92,7 +97,7 @@ MATCH_RULES = (
     ),
     Rule(
         "close_title_same_place",
-        "(title_similarity >= 0.90 OR title_jaro_winkler >= 0.97 OR title_prefix) AND year_same "
+        f"{CLOSE_TITLE} AND year_same "
         "AND NOT pages_conflict AND NOT volume_conflict "
         "AND (first_page_same OR (volume_same AND issue_same)) "
         "AND coalesce(author_similarity, 1) >= 0.7",
@@ -112,6 +117,19 @@ MATCH_RULES = (
         "AND title_jaro_winkler >= 0.6",
         ("year", "volume", "pages", "authors"),
     ),
+    # A record extracted from a PDF has no year and no pages; its volume, issue and authors
+    # still place it (the years, where both have one, are checked by the veto).
+    Rule(
+        "close_title_same_authors_issue",
+        f"{CLOSE_TITLE} AND volume_same AND issue_same AND NOT pages_conflict "
+        "AND first_author_same AND coalesce(author_similarity, 0) >= 0.9",
+        ("title", "authors", "volume", "issue"),
+    ),
+    Rule(
+        "same_doi",
+        "doi_same AND (title_similarity >= 0.8 OR title_jaro_winkler >= 0.9 OR title_variant)",
+        ("doi", "title"),
+    ),
 )
 
 #: No rule (nor the maybe rule) holds for titles less alike than this to Jaro-Winkler (a
@@ -127,21 +145,71 @@ TITLE_JARO_WINKLER_FLOOR = 0.6
 #: are dropped before any string similarity is computed.
 TITLE_CHARACTERS_FLOOR = 0.85
 
-#: What rules a pair out whatever else agrees: the same title in another year, or on
-#: different pages, is another work (a reprint, a conference abstract, an erratum of its own).
+#: Titles that name a kind of item, not a work: an editorial, an erratum, a reply. Two records
+#: with such a title (or with a title their venue repeats, `title_generic`) are one work only
+#: with the same DOI or the same volume, issue and first page.
+GENERIC_TITLES = (
+    "editorial", "editorials", "editor s comments", "editors comments", "editor s comment",
+    "editor s note", "editors note", "from the editor", "from the editors", "letter from the editor",
+    "erratum", "errata", "correction", "corrections", "corrigendum", "retraction",
+    "notice of retraction", "expression of concern", "in this issue", "issue information",
+    "front matter", "back matter", "front cover", "back cover", "cover", "table of contents",
+    "contents", "masthead", "editorial board", "introduction", "preface", "foreword",
+    "reply", "author s reply", "authors reply", "response", "author response",
+    "letter to the editor", "letters to the editor", "letter", "letters", "comment",
+    "commentary", "book review", "book reviews", "review", "news", "announcements",
+    "announcement", "call for papers", "acknowledgement", "acknowledgements",
+    "acknowledgment", "acknowledgments", "reviewers", "thank you to our reviewers",
+    "index", "author index", "subject index", "abstracts", "conference report", "obituary",
+    "unknown", "untitled", "no title",
+)  # fmt: skip
+
+#: A title the same venue carries in this many years or volumes is a recurring column (the
+#: copies of one work from several databases differ in their issue, if at all, not in these).
+RECURRING_TITLE_OCCURRENCES = 3
+
+#: What rules a pair out whatever else agrees (not even a `maybe`): the same title in
+#: another year is another work (a reprint, an update, next year's report), unless the DOI
+#: is the same; a generic title alone joins nothing.
 VETOES = (
-    Rule("years_apart", "coalesce(year_gap, 0) > 1", ("year",)),
+    Rule("years_apart", "coalesce(year_gap, 0) > 1 AND NOT doi_same", ("year",)),
     Rule("no_title", "shorter_title_length < 10", ("title",)),
+    Rule(
+        "generic_title",
+        "title_generic AND NOT (doi_same OR (volume_same AND issue_same AND first_page_same "
+        "AND NOT last_page_conflict))",
+        ("title",),
+    ),
 )
+
+#: Issue numbers are compared only up to this: a volume has at most 53 issues (a weekly);
+#: a larger number is a running one (the Lancet's 9412, whose pages run on through the
+#: volume, so that two issues never share a page range) or no issue number at all (an
+#: accession number exported into the issue field).
+ISSUE_NUMBER_MAX = 60
+
+#: What keeps two records apart as works, however alike the rest (at most a `maybe`): two
+#: DOIs that differ (a reference's DOIs are one work's); for titles that are not close,
+#: another issue of the same volume or other pages (two papers of one author on the same
+#: pages of two issues). Close titles in another issue or on other pages are a slip of one
+#: database as often as not (an abstract's pages, an accession number in the issue field)
+#: and are kept apart only when the title is generic (`VETOES`). The same DOI outweighs the
+#: issue and the pages. Read with the titles' similarities, after the vetoes.
+SEPARATORS = (
+    Rule("doi_conflict", "doi_conflict", ("doi",)),
+    Rule("other_issue", f"volume_same AND issue_conflict AND NOT doi_same AND NOT {CLOSE_TITLE}",
+         ("issue",)),
+    Rule("other_pages", f"pages_conflict AND NOT doi_same AND NOT {CLOSE_TITLE}", ("pages",)),
+)  # fmt: skip
 
 #: A pair a person should see: titles close, nothing vetoed, but no rule is sure.
 MAYBE_RULE = Rule(
     "close_title",
-    "(title_similarity >= 0.85 OR title_prefix) AND coalesce(author_similarity, 1) >= 0.6",
+    "(title_similarity >= 0.85 OR title_variant) AND coalesce(author_similarity, 1) >= 0.6",
     ("title",),
 )
 
 
 #: How pairs become stars: the version of that algorithm (`detection.stars`), part of the
 #: rules' fingerprint.
-STARS = "constrained-stars-1"
+STARS = "stars-matched-to-their-canonical-1"
