@@ -5,7 +5,7 @@ Title: HTML, accents, case and punctuation gone; a trailing language tag ("[Chin
 conference abstract's note ("[abstract no: 134]"), a section tag ("[Research Note]", "-
 Research Commentary"), the brackets of a translated title and MEDLINE's trailing notes
 ("erratum appears in …") dropped; "&" read as "and".
-Authors: family names in order, from "Last, F." and "First Last" forms. Pages: the first page,
+Authors: family names in order, from "Last, F.", "Last FM" and "First Last" forms. Pages: the first page,
 and the last page written out ("73-6" ends at 76). Volume and issue: their first number.
 """
 
@@ -49,11 +49,19 @@ CREATE OR REPLACE TEMP MACRO bib_title_text(s) AS
       '\s*[\[(]({languages})[\])]\.?\s*$', '', 'i'),
       '\s*[\[(]abstract\b[^\])]*[\])]\.?\s*$', '', 'i'),
       '^\[(.*)\]\.?$', '\1');
+CREATE OR REPLACE TEMP MACRO bib_unreviewed(t) AS
+  regexp_replace(t, '\s*\[review\]\s*(\[\d+ refs\])?\.?\s*$', '', 'i');
 CREATE OR REPLACE TEMP MACRO bib_untagged(t) AS
   regexp_replace(t, '\s*(\[({sections})\]|\(({sections})\)|\s[-–—:]\s*({sections}))\.?\s*$', '', 'i');
 CREATE OR REPLACE TEMP MACRO bib_title(s) AS
-  bib_text(regexp_replace(regexp_replace(bib_untagged(bib_title_text(s)),
+  bib_text(regexp_replace(regexp_replace(bib_untagged(bib_unreviewed(bib_title_text(s))),
       '&(amp;)?', ' and ', 'g'), '\bampersand\b', ' and ', 'gi'));
+CREATE OR REPLACE TEMP MACRO title_numbers(t) AS
+  list_sort(list_transform(
+    regexp_extract_all(t, '\b([0-9]+|i|ii|iii|iv|v|vi|vii|viii|ix|x)\b'),
+    n -> CASE n WHEN 'i' THEN '1' WHEN 'ii' THEN '2' WHEN 'iii' THEN '3' WHEN 'iv' THEN '4'
+                WHEN 'v' THEN '5' WHEN 'vi' THEN '6' WHEN 'vii' THEN '7' WHEN 'viii' THEN '8'
+                WHEN 'ix' THEN '9' WHEN 'x' THEN '10' ELSE ltrim(n, '0') END));
 CREATE OR REPLACE TEMP MACRO bib_number(s) AS nullif(regexp_extract(coalesce(s, ''), '\d+', 0), '');
 CREATE OR REPLACE TEMP MACRO bib_last_page(first, last) AS
   CASE WHEN first IS NULL OR last IS NULL THEN last
@@ -61,6 +69,8 @@ CREATE OR REPLACE TEMP MACRO bib_last_page(first, last) AS
        ELSE last END;
 CREATE OR REPLACE TEMP MACRO bib_family(name) AS
   CASE WHEN name LIKE '%,%' THEN bib_text(split_part(name, ',', 1))
+       WHEN regexp_matches(trim(name), '\S\s+([A-Z]{1,3}\.?\s*)+$')
+           THEN bib_text(regexp_replace(trim(name), '(\s+[A-Z]{1,3}\.?)+$', ''))
        ELSE bib_text(regexp_extract(trim(name), '(\S+)$', 1)) END;
 """
 

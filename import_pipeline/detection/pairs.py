@@ -77,8 +77,9 @@ VARIANT_MIN_CHARACTERS = 20
 VARIANT_MIN_WORDS = 4
 
 #: And, for the pairs that may pass a rule, the strings the similarities are computed from,
-#: and whether one title is the other cut after a word (`title_variant`) or with one word put
-#: before it.
+#: whether one title is the other cut after a word (`title_variant`) or with one word put
+#: before it, and whether both titles hold numbers that differ (part 1 and part 2, the 2011
+#: and the 2012 update).
 STRING_FEATURES = f"""
     a.title AS title_a, b.title AS title_b,
     a.title_length AS title_length_a, b.title_length AS title_length_b,
@@ -94,7 +95,9 @@ STRING_FEATURES = f"""
             AND (starts_with(b.title, a.title || ' ')
                  OR (ends_with(b.title, ' ' || a.title)
                      AND strpos(b.title, ' ') = b.title_length - a.title_length))
-    END OR a.title = b.title AS title_variant
+    END OR a.title = b.title AS title_variant,
+    len(title_numbers(a.title)) > 0 AND len(title_numbers(b.title)) > 0
+        AND title_numbers(a.title) <> title_numbers(b.title) AS title_numbers_differ
 """
 
 #: The pairs whose titles' edit distance is worth computing: a Jaro-Winkler similarity of at

@@ -200,6 +200,8 @@ SEPARATORS = (
     Rule("other_issue", f"volume_same AND issue_conflict AND NOT doi_same AND NOT {CLOSE_TITLE}",
          ("issue",)),
     Rule("other_pages", f"pages_conflict AND NOT doi_same AND NOT {CLOSE_TITLE}", ("pages",)),
+    # Part I and part II, the 2011 and the 2012 update: titles one number apart.
+    Rule("other_numbers", "title_numbers_differ AND NOT doi_same", ("title",)),
 )  # fmt: skip
 
 #: A pair a person should see: titles close, nothing vetoed, but no rule is sure.
