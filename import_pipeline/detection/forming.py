@@ -3,8 +3,9 @@ two members of one star are kept apart by the rules. Pairs never chain: a 2010 r
 matches a 2011 one that matches a 2012 one does not join the 2012 one's star unless it
 matches that canonical itself and no veto stands between it and any member.
 
-Pairs are taken strongest first (a duplicate's score, then the references' ids, so that the
-same pairs give the same stars). A pair of two references in no star founds one (the one
+Pairs are taken strongest first (the more of year, volume, issue, first page, first author
+and DOI agree, then the titles' score, then the references' ids, so that the same pairs
+give the same stars). A pair of two references in no star founds one (the one
 created first is its canonical); a reference joins a star when it is a duplicate of the
 canonical and is apart from none of its members; two stars merge when every member of one
 is a duplicate of the other's canonical and apart from none of its members. A person's
@@ -132,7 +133,7 @@ def form_stars(
     stars = Stars(order, direct, apart, fixed)
     for canonical, members in sorted(stored_stars.items()):
         stars.keep(canonical, members)
-    for pair in sorted(duplicates, key=lambda p: (-p.score, p.a, p.b)):
+    for pair in sorted(duplicates, key=lambda p: (-p.agreement, -p.score, p.a, p.b)):
         stars.add(pair)
     stars.recentre()
     return stars

@@ -27,17 +27,19 @@ from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 
 from import_pipeline.detection.keys import definitions, install_macros, keys_sql
+from import_pipeline.domain import duplicates as duplicate_rules
 from import_pipeline.domain.duplicates import (
     BLOCKING_KEYS,
     GENERIC_TITLES,
     ISSUE_NUMBER_MAX,
+    JOURNAL_VENUE,
     MATCH_RULES,
     MAX_BLOCK_SIZE,
     MAYBE_RULE,
+    MEETING_VENUE,
     RECURRING_TITLE_OCCURRENCES,
     SAME_PLACE,
     SEPARATORS,
-    STARS,
     TITLE_CHARACTERS_FLOOR,
     TITLE_JARO_WINKLER_FLOOR,
     VETOES,
@@ -55,6 +57,10 @@ EXACT_FEATURES = f"""
     coalesce(a.year = b.year, false) AS year_same,
     coalesce(a.volume = b.volume, false) AS volume_same,
     coalesce(a.volume <> b.volume, false) AS volume_conflict,
+    a.volume IS NULL AND b.volume IS NULL AS volume_unknown,
+    coalesce((a.venue_kind = 'meeting' AND b.venue_kind = 'journal')
+             OR (a.venue_kind = 'journal' AND b.venue_kind = 'meeting'), false)
+        AS venue_kinds_differ,
     coalesce(a.issue = b.issue, false) AS issue_same,
     coalesce(a.issue <> b.issue AND TRY_CAST(a.issue AS BIGINT) <= {ISSUE_NUMBER_MAX}
              AND TRY_CAST(b.issue AS BIGINT) <= {ISSUE_NUMBER_MAX}, false) AS issue_conflict,
@@ -118,6 +124,7 @@ class Pair:
     decision: Decision
     score: float
     evidence: tuple[str, ...]
+    agreement: int = 0  # how many of year, volume, issue, first page, first author, DOI agree
 
 
 def blocks_sql(keys: str) -> str:
@@ -196,6 +203,9 @@ def _involved_sql(keys: str, candidates: str, identifiers: str) -> str:
                 AS title_end,
             coalesce(d.dois, []::VARCHAR[]) AS dois,
             k.title IN ({generic}) OR r.title IS NOT NULL AS title_generic,
+            CASE WHEN regexp_matches(k.venue, '{MEETING_VENUE}') THEN 'meeting'
+                 WHEN regexp_matches(k.venue, '{JOURNAL_VENUE}') THEN 'journal' END
+                AS venue_kind,
             k.*
         FROM k LEFT JOIN dois d USING (reference_id)
             LEFT JOIN recurring r ON r.title = k.title AND r.venue IS NOT DISTINCT FROM k.venue
@@ -364,6 +374,8 @@ def _decided_sql(featured: str) -> str:
             CASE WHEN ({_condition(MATCH_RULES)}) AND NOT ({_condition(SEPARATORS)})
                  THEN 'duplicate' ELSE 'maybe' END AS decision,
             round(greatest(title_similarity, title_jaro_winkler), 4) AS score,
+            year_same::INT + volume_same::INT + issue_same::INT + first_page_same::INT
+                + first_author_same::INT + doi_same::INT AS agreement,
             CASE {evidence} END AS evidence
         FROM {featured}
         WHERE {_condition(MATCH_RULES)} OR ({MAYBE_RULE.sql})
@@ -416,11 +428,12 @@ def pairs_among(
                 f"""
                 SELECT a::VARCHAR, b::VARCHAR,
                     arg_max(decision, (decision = 'duplicate', score)), max(score),
-                    arg_max(evidence, (decision = 'duplicate', score))
+                    arg_max(evidence, (decision = 'duplicate', score)),
+                    max(agreement) FILTER (WHERE decision = 'duplicate')
                 FROM ({_decided_sql(featured)}) GROUP BY a, b ORDER BY a, b
                 """
             ).fetchall()
-    return [Pair(a, b, _DECISIONS[d], float(s), tuple(e)) for a, b, d, s, e in rows]
+    return [Pair(a, b, _DECISIONS[d], float(s), tuple(e), g or 0) for a, b, d, s, e, g in rows]
 
 
 def separated_pairs(
@@ -487,17 +500,9 @@ def rules_version() -> str:
     """A fingerprint of everything a system decision follows from: the normalisation, the
     blocking keys, the match rules, the vetoes, the maybe rule and how stars are formed
     (`domain.duplicates.STARS`). When it changes, the system's decisions are made again."""
+    rules = {name: getattr(duplicate_rules, name) for name in dir(duplicate_rules)}
     fingerprinted = keys_version() + repr(
-        (
-            MATCH_RULES,
-            VETOES,
-            SEPARATORS,
-            GENERIC_TITLES,
-            RECURRING_TITLE_OCCURRENCES,
-            MAYBE_RULE,
-            MAX_BLOCK_SIZE,
-            STARS,
-        )
+        sorted((name, value) for name, value in rules.items() if name.isupper())
     )
     return hashlib.sha256(fingerprinted.encode()).hexdigest()[:16]
 

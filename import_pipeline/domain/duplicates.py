@@ -164,6 +164,10 @@ GENERIC_TITLES = (
     "unknown", "untitled", "no title",
 )  # fmt: skip
 
+#: A venue that names a meeting, and one that names a journal (normalised venue text).
+MEETING_VENUE = r"\b(conference|symposium|workshop|congress)\b"
+JOURNAL_VENUE = r"\bjournal\b"
+
 #: A title the same venue carries in this many years or volumes is a recurring column (the
 #: copies of one work from several databases differ in their issue, if at all, not in these).
 RECURRING_TITLE_OCCURRENCES = 3
@@ -176,8 +180,8 @@ VETOES = (
     Rule("no_title", "shorter_title_length < 10", ("title",)),
     Rule(
         "generic_title",
-        "title_generic AND NOT (doi_same OR (volume_same AND issue_same AND first_page_same "
-        "AND NOT last_page_conflict))",
+        "title_generic AND NOT (doi_same OR ((volume_same OR (volume_unknown AND year_same)) "
+        "AND issue_same AND first_page_same AND NOT last_page_conflict))",
         ("title",),
     ),
 )
@@ -200,6 +204,8 @@ SEPARATORS = (
     Rule("other_issue", f"volume_same AND issue_conflict AND NOT doi_same AND NOT {CLOSE_TITLE}",
          ("issue",)),
     Rule("other_pages", f"pages_conflict AND NOT doi_same AND NOT {CLOSE_TITLE}", ("pages",)),
+    # A paper at a conference and its journal version are two works (bib-dedupe's rule).
+    Rule("conference_and_journal", "venue_kinds_differ AND NOT doi_same", ("venue",)),
     # Part I and part II, the 2011 and the 2012 update: titles one number apart.
     Rule("other_numbers", "title_numbers_differ AND NOT doi_same", ("title",)),
 )  # fmt: skip
