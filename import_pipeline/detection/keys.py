@@ -6,7 +6,7 @@ conference abstract's note ("[abstract no: 134]"), a section tag ("[Research Not
 Research Commentary"), the brackets of a translated title and MEDLINE's trailing notes
 ("erratum appears in …") dropped; "&" read as "and".
 Authors: family names in order, from "Last, F.", "Last FM" and "First Last" forms. Pages: the first page,
-and the last page written out ("73-6" ends at 76). Volume and issue: their first number.
+and the last page written out ("73-6" ends at 76); front matter's roman pages kept ("iii"). Volume and issue: their first number.
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ CREATE OR REPLACE TEMP MACRO title_numbers(t) AS
                 WHEN 'v' THEN '5' WHEN 'vi' THEN '6' WHEN 'vii' THEN '7' WHEN 'viii' THEN '8'
                 WHEN 'ix' THEN '9' WHEN 'x' THEN '10' ELSE ltrim(n, '0') END));
 CREATE OR REPLACE TEMP MACRO bib_number(s) AS nullif(regexp_extract(coalesce(s, ''), '\d+', 0), '');
+CREATE OR REPLACE TEMP MACRO bib_page(s) AS
+  coalesce(bib_number(s), nullif(regexp_extract(lower(coalesce(s, '')), '^\s*([ivxlc]+)\s*$', 1), ''));
 CREATE OR REPLACE TEMP MACRO bib_last_page(first, last) AS
   CASE WHEN first IS NULL OR last IS NULL THEN last
        WHEN length(last) < length(first) THEN left(first, length(first) - length(last)) || last
@@ -127,8 +129,8 @@ def keys_sql(enhancements: str) -> str:
                 c.publication_venue.display_name AS venue,
                 bib_number(c.pagination.volume) AS volume,
                 bib_number(c.pagination.issue) AS issue,
-                bib_number(c.pagination.first_page) AS first_page,
-                bib_number(c.pagination.last_page) AS last_page
+                bib_page(c.pagination.first_page) AS first_page,
+                bib_page(c.pagination.last_page) AS last_page
             FROM bib
         )
         SELECT reference_id,

@@ -30,6 +30,7 @@ from import_pipeline.detection.keys import definitions, install_macros, keys_sql
 from import_pipeline.domain import duplicates as duplicate_rules
 from import_pipeline.domain.duplicates import (
     BLOCKING_KEYS,
+    GENERIC_TITLE_STARTS,
     GENERIC_TITLES,
     ISSUE_NUMBER_MAX,
     JOURNAL_VENUE,
@@ -178,6 +179,7 @@ def _involved_sql(keys: str, candidates: str, identifiers: str) -> str:
     thread over the whole table."""
     edge = VARIANT_MIN_CHARACTERS
     generic = ", ".join(f"'{title}'" for title in GENERIC_TITLES)
+    starts = "|".join(start.rstrip() + " " for start in GENERIC_TITLE_STARTS)
     return f"""
         WITH refs AS (SELECT a AS reference_id FROM {candidates}
                       UNION SELECT b FROM {candidates}),
@@ -202,7 +204,8 @@ def _involved_sql(keys: str, candidates: str, identifiers: str) -> str:
             CASE WHEN length(k.title) >= {edge} THEN hash(right(k.title, {edge})) END
                 AS title_end,
             coalesce(d.dois, []::VARCHAR[]) AS dois,
-            k.title IN ({generic}) OR r.title IS NOT NULL AS title_generic,
+            k.title IN ({generic}) OR r.title IS NOT NULL
+                OR regexp_matches(k.title || ' ', '^({starts})') AS title_generic,
             CASE WHEN regexp_matches(k.venue, '{MEETING_VENUE}') THEN 'meeting'
                  WHEN regexp_matches(k.venue, '{JOURNAL_VENUE}') THEN 'journal' END
                 AS venue_kind,

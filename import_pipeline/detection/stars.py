@@ -10,15 +10,25 @@ from dataclasses import dataclass
 
 import duckdb
 
-from import_pipeline.detection.pairs import Pair, pairs_among, refresh_keys
-from import_pipeline.domain.duplicates import DecidedBy, Decision
+from import_pipeline.detection.forming import form_stars, pairs_to_check
+from import_pipeline.detection.pairs import (
+    RULES_VERSION,
+    Pair,
+    pairs_among,
+    refresh_keys,
+    rules_version,
+    separated_pairs,
+)
+from import_pipeline.domain.duplicates import DecidedBy, Decision, Trigger
 from import_pipeline.store.connection import TempTables, values_table
 from import_pipeline.store.duplicates import (
+    Provenance,
     StoredDecision,
     decisions_of,
     insert_decisions,
     write_decisions,
 )
+from import_pipeline.store.migrations import meta_value, set_meta_value
 
 
 @dataclass(frozen=True)
@@ -27,32 +37,6 @@ class DetectionOutcome:
     pairs: int
     changed: int
     counts: dict[str, int]  # decisions of the subjects
-
-
-class _Groups:
-    """Union-find over references; a group's root is its member first in `order`."""
-
-    def __init__(self, order: dict[str, tuple]) -> None:
-        self.order = order
-        self.parent: dict[str, str] = {}
-
-    def root(self, ref: str) -> str:
-        while self.parent.get(ref, ref) != ref:
-            ref = self.parent[ref]
-        return ref
-
-    def join(self, a: str, b: str) -> None:
-        first, second = sorted((self.root(a), self.root(b)), key=lambda r: (self.order[r], r))
-        if first != second:
-            self.parent[second] = first
-
-    def members(self) -> dict[str, list[str]]:
-        groups: dict[str, list[str]] = {}
-        # Each joined reference once (a dict keeps the order; a list lookup was quadratic in
-        # a big star).
-        for ref in dict.fromkeys([*self.parent, *self.parent.values()]):
-            groups.setdefault(self.root(ref), []).append(ref)
-        return groups
 
 
 def _creation_order(conn: duckdb.DuckDBPyConnection, refs: list[str]) -> dict[str, tuple]:
@@ -81,32 +65,47 @@ def _best_pairs(pairs: list[Pair], kept_apart: set[str]) -> dict[str, Pair]:
     return best
 
 
+def _stored_stars(stored: dict[str, StoredDecision], fresh: set[str]) -> dict[str, list[str]]:
+    """The stored stars (canonical → members), less the members being decided again; a
+    person's canonical is a star even with no member yet."""
+    stars: dict[str, list[str]] = {}
+    for ref, d in sorted(stored.items()):
+        if d.decision is Decision.DUPLICATE and d.duplicate_of and ref not in fresh:
+            stars.setdefault(d.duplicate_of, []).append(ref)
+        elif d.decision is Decision.CANONICAL and d.decided_by is DecidedBy.PERSON:
+            stars.setdefault(ref, [])
+    return stars
+
+
 def assign(
     pairs: list[Pair],
     subjects: list[str],
     stored: dict[str, StoredDecision],
     order: dict[str, tuple],
+    apart: set[tuple[str, str]] | None = None,
 ) -> list[StoredDecision]:
     """The system's decisions: stars from the duplicate pairs and the stars already stored
-    (but a subject's own stored decision, which is being made again), a `maybe` or
-    `distinct` for the other subjects; nothing for a reference a person decided."""
+    (but a subject's own stored decision, which is being made again), each member matched
+    to its canonical and apart from none (`apart`: pairs the rules keep apart, `a < b`); a
+    `maybe` or `distinct` for the other subjects and for stored members left without a
+    star; nothing for a reference a person decided."""
     person = {ref for ref, d in stored.items() if d.decided_by is DecidedBy.PERSON}
     fresh = set(subjects) - person
-    groups = _Groups(order)
-    for ref, d in stored.items():
-        if d.decision is Decision.DUPLICATE and d.duplicate_of and ref not in fresh:
-            groups.join(ref, d.duplicate_of)
+    stored_stars = _stored_stars(stored, fresh)
+    fixed = person | {m for members in stored_stars.values() for m in members}
     kept_apart = {ref for ref in person if stored[ref].decision is Decision.DISTINCT}
+    stars = form_stars(pairs, order, stored_stars, apart or set(), fixed, kept_apart)
     best = _best_pairs(pairs, kept_apart)
-    for pair in pairs:
-        if pair.decision is Decision.DUPLICATE and not {pair.a, pair.b} & kept_apart:
-            groups.join(pair.a, pair.b)
     decisions: list[StoredDecision] = []
-    grouped: set[str] = set()
-    for members in groups.members().values():
-        decisions += _star(members, stored, order, best, person)
-        grouped |= set(members)
-    for ref in sorted(fresh - grouped):
+    for canonical, members in stars.members.items():
+        if len(members) > 1 or canonical in person:
+            decisions += _star(canonical, members, stored, best, person)
+    starred = {ref for ref, c in stars.canonical_of.items() if len(stars.members[c]) > 1}
+    unstarred = fresh | {
+        ref for ref, d in stored.items()
+        if d.decided_by is DecidedBy.SYSTEM and d.decision in (Decision.CANONICAL, Decision.DUPLICATE)
+    }  # fmt: skip
+    for ref in sorted(unstarred - starred - person):
         strongest = best.get(ref)
         if strongest is None:
             decisions.append(
@@ -120,22 +119,16 @@ def assign(
 
 
 def _star(
+    canonical: str,
     members: list[str],
     stored: dict[str, StoredDecision],
-    order: dict[str, tuple],
     best: dict[str, Pair],
     person: set[str],
 ) -> list[StoredDecision]:
-    """One group's decisions: its canonical (a stored canonical first, a person's before the
-    system's, else the member first in order) and every other member its duplicate."""
-    ranked = sorted(members, key=lambda r: (order[r], r))
-    stored_canonicals = [
-        r for r in ranked if stored.get(r) and stored[r].decision is Decision.CANONICAL
-    ]
-    canonical = next((r for r in stored_canonicals if r in person), None)
-    canonical = canonical or (stored_canonicals[0] if stored_canonicals else ranked[0])
+    """One star's decisions: its canonical, and every other member its duplicate (with the
+    evidence of its own pair with the canonical, where this detection found it)."""
     decisions = []
-    for ref in ranked:
+    for ref in members:
         if ref in person:
             continue
         if ref == canonical:
@@ -171,7 +164,7 @@ _ALONE = """
 
 
 def _decide_alone(conn: duckdb.DuckDBPyConnection, tables: TempTables, subjects: str,
-                  paired: list[str]) -> tuple[str, int, int]:  # fmt: skip
+                  paired: list[str], provenance: Provenance) -> tuple[str, int, int]:  # fmt: skip
     """Decides the subjects alone (`_ALONE`) in SQL, without a Python object each (a batch
     of a million new references would hold a million): the table of them, how many, and how
     many decisions that wrote (those not stored yet)."""
@@ -185,20 +178,33 @@ def _decide_alone(conn: duckdb.DuckDBPyConnection, tables: TempTables, subjects:
         conn,
         f"SELECT reference_id, 'distinct', NULL, NULL, 'system', '[]'::JSON "
         f"FROM {alone} WHERE NOT stored",
+        provenance,
     )
     return alone, total, new
 
 
-def detect(conn: duckdb.DuckDBPyConnection, subjects: str) -> DetectionOutcome:
-    """Decides the subjects (a table or query of `reference_id`) against the store. Call
-    inside a transaction."""
+def detect(
+    conn: duckdb.DuckDBPyConnection, subjects: str, *, run_id: str | None = None
+) -> DetectionOutcome:
+    """Decides the subjects (a table or query of `reference_id`) against the store, as an
+    import (`run_id`, the run's) with the current rules. When the store's system decisions
+    were made by other rules (`RULES_VERSION`), every reference with one is decided again too.
+    Call inside a transaction."""
+    version = rules_version()
+    provenance = Provenance(Trigger.IMPORT, run_id, version)
+    other_rules = meta_value(conn, RULES_VERSION) != version
+    if other_rules:  # a person's are never decided again
+        subjects = (f"(SELECT reference_id FROM {subjects} UNION SELECT reference_id "
+                    f"FROM duplicate_decisions WHERE decided_by = 'system')")  # fmt: skip
     with TempTables(conn, "detect") as tables:
         # Once: every step reads the subjects, and a query of them would run again each time.
         subjects = tables.create("subjects", f"SELECT DISTINCT reference_id FROM {subjects}")
         refresh_keys(conn, subjects)
         pairs = pairs_among(conn, "reference_bibliographic_keys", "reference_blocks", subjects)
         paired = sorted({ref for pair in pairs for ref in (pair.a, pair.b)})
-        alone, alone_count, alone_written = _decide_alone(conn, tables, subjects, paired)
+        alone, alone_count, alone_written = _decide_alone(
+            conn, tables, subjects, paired, provenance
+        )
         subject_ids = [
             ref for (ref,) in conn.execute(
                 f"SELECT reference_id::VARCHAR FROM {subjects} "
@@ -218,8 +224,11 @@ def detect(conn: duckdb.DuckDBPyConnection, subjects: str) -> DetectionOutcome:
     stored |= decisions_of(conn, more)
     involved = sorted(set(involved) | set(more))
     order = _creation_order(conn, involved)
-    decisions = assign(pairs, subject_ids, stored, order)
-    changed = write_decisions(conn, decisions, stored)
+    apart = separated_pairs(conn, pairs_to_check(pairs, _stored_stars(stored, set(subject_ids))))
+    decisions = assign(pairs, subject_ids, stored, order, apart)
+    changed = write_decisions(conn, decisions, stored, provenance)
+    if other_rules:
+        set_meta_value(conn, RULES_VERSION, version)
     # What the subjects now hold: the system's new decision, or the person's (never touched).
     final = stored | {d.reference_id: d for d in decisions}
     counts = Counter(str(final[ref].decision) for ref in subject_ids if ref in final)

@@ -118,12 +118,21 @@ MATCH_RULES = (
         ("year", "volume", "pages", "authors"),
     ),
     # A record extracted from a PDF has no year and no pages; its volume, issue and authors
-    # still place it (the years, where both have one, are checked by the veto).
+    # still place it (the years, where both have one, are checked by the veto). Not a title
+    # cut short: one author's two papers in one issue may share a main clause.
     Rule(
         "close_title_same_authors_issue",
-        f"{CLOSE_TITLE} AND volume_same AND issue_same AND NOT pages_conflict "
+        "(title_similarity >= 0.90 OR title_jaro_winkler >= 0.97) AND volume_same AND issue_same AND NOT pages_conflict "
         "AND first_author_same AND coalesce(author_similarity, 0) >= 0.9",
         ("title", "authors", "volume", "issue"),
+    ),
+    # A database that keeps only the main clause of a title: the same year, authors and venue.
+    Rule(
+        "title_cut_same_authors_year",
+        "title_variant AND year_same AND first_author_same "
+        "AND coalesce(author_similarity, 0) >= 0.9 AND coalesce(venue_similarity, 1) >= 0.9 "
+        "AND NOT pages_conflict AND NOT volume_conflict",
+        ("title", "year", "authors", "venue"),
     ),
     Rule(
         "same_doi",
@@ -167,6 +176,14 @@ GENERIC_TITLES = (
 #: A venue that names a meeting, and one that names a journal (normalised venue text).
 MEETING_VENUE = r"\b(conference|symposium|workshop|congress)\b"
 JOURNAL_VENUE = r"\bjournal\b"
+
+#: Titles that start so answer or amend another item ("Reply to letter to the editor",
+#: "Erratum to …"): as generic as `GENERIC_TITLES`.
+GENERIC_TITLE_STARTS = (
+    "reply to ", "in reply ", "authors reply", "author s reply", "response to letter",
+    "response to comment", "erratum to ", "erratum for ", "correction to ", "corrigendum to ",
+    "comment on ", "letter to the editor", "retraction of ", "retraction note",
+)  # fmt: skip
 
 #: A title the same venue carries in this many years or volumes is a recurring column (the
 #: copies of one work from several databases differ in their issue, if at all, not in these).
