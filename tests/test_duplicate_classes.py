@@ -22,6 +22,10 @@ MAYBE_PAIRS: dict[str, set[tuple[str, str]]] = {
     # A PDF-extracted record with nothing but its title and authors (no year, venue, volume,
     # issue or pages) against the clean record of the paper.
     "poor_records": {("pr_015", "pr_016"), ("pr_031", "pr_032"), ("pr_037", "pr_038")},
+    # Published online first (2023, pages 1-17 of its own, no volume) and then in an issue
+    # (2024, pages 566-582): other pages under the same title are a maybe, as a conference
+    # abstract and its article are (no rule tells the two apart from the fields alone).
+    "doi_conflict": {("dc_057", "dc_058")},
 }
 
 

@@ -221,7 +221,8 @@ def test_no_rule_holds_for_titles_below_the_floor(rule: Rule) -> None:
     columns = ", ".join(f"{value!r} AS {name}" for name, value in features.items())
     held = duckdb.sql(f"SELECT ({rule.sql}) FROM (SELECT {columns})").fetchall()[0][0]
     assert held is False
-    above = {**features, "title_jaro_winkler": 0.99, "title_similarity": 0.99, "doi_same": True}
+    above = {**features, "title_jaro_winkler": 0.99, "title_similarity": 0.99, "doi_same": True,
+             "title_variant": True}  # fmt: skip
     columns = ", ".join(f"{value!r} AS {name}" for name, value in above.items())
     assert duckdb.sql(f"SELECT ({rule.sql}) FROM (SELECT {columns})").fetchall()[0][0] is True
 

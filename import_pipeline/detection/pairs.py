@@ -75,7 +75,8 @@ EXACT_FEATURES = f"""
     coalesce(a.title_end = b.title_end, false) AS title_end_same,
     list_has_any(a.dois, b.dois) AS doi_same,
     len(a.dois) > 0 AND len(b.dois) > 0 AND NOT list_has_any(a.dois, b.dois) AS doi_conflict,
-    a.title_generic OR b.title_generic AS title_generic
+    a.title_generic OR b.title_generic AS title_generic,
+    a.title_recurring OR b.title_recurring AS title_recurring
 """
 
 #: A title cut to its main clause, or with a short name or acronym put before it, still
@@ -204,8 +205,9 @@ def _involved_sql(keys: str, candidates: str, identifiers: str) -> str:
             CASE WHEN length(k.title) >= {edge} THEN hash(right(k.title, {edge})) END
                 AS title_end,
             coalesce(d.dois, []::VARCHAR[]) AS dois,
-            k.title IN ({generic}) OR r.title IS NOT NULL
-                OR regexp_matches(k.title || ' ', '^({starts})') AS title_generic,
+            k.title IN ({generic}) OR regexp_matches(k.title || ' ', '^({starts})')
+                AS title_generic,
+            r.title IS NOT NULL AS title_recurring,
             CASE WHEN regexp_matches(k.venue, '{MEETING_VENUE}') THEN 'meeting'
                  WHEN regexp_matches(k.venue, '{JOURNAL_VENUE}') THEN 'journal' END
                 AS venue_kind,

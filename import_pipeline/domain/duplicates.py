@@ -189,19 +189,30 @@ GENERIC_TITLE_STARTS = (
 #: copies of one work from several databases differ in their issue, if at all, not in these).
 RECURRING_TITLE_OCCURRENCES = 3
 
+#: The same item of a volume: the same volume (or none on either, in one year), issue and
+#: page range.
+SAME_ITEM = (
+    "((volume_same OR (volume_unknown AND year_same)) AND issue_same AND first_page_same "
+    "AND NOT last_page_conflict)"
+)
+
 #: What rules a pair out whatever else agrees (not even a `maybe`): the same title in
 #: another year is another work (a reprint, an update, next year's report), unless the DOI
 #: is the same; a generic title alone joins nothing.
 VETOES = (
     Rule("years_apart", "coalesce(year_gap, 0) > 1 AND NOT doi_same", ("year",)),
     Rule("no_title", "shorter_title_length < 10", ("title",)),
+    Rule("generic_title", f"title_generic AND NOT (doi_same OR {SAME_ITEM})", ("title",)),
+    # A title its venue repeats each year (an annual abstract, a yearly report) is one item a
+    # year: the same year and authors place it where one record lacks volume and pages.
     Rule(
-        "generic_title",
-        "title_generic AND NOT (doi_same OR ((volume_same OR (volume_unknown AND year_same)) "
-        "AND issue_same AND first_page_same AND NOT last_page_conflict))",
+        "recurring_title",
+        f"title_recurring AND NOT (doi_same OR {SAME_ITEM} OR (year_same AND first_author_same "
+        "AND NOT issue_conflict AND NOT volume_conflict AND NOT pages_conflict))",
         ("title",),
     ),
 )
+
 
 #: Issue numbers are compared only up to this: a volume has at most 53 issues (a weekly);
 #: a larger number is a running one (the Lancet's 9412, whose pages run on through the
