@@ -36,6 +36,7 @@ from import_pipeline.landing.records import BatchVersion, read_record
 from import_pipeline.landing.zone import escaped
 from import_pipeline.pipeline import progress
 from import_pipeline.settings import Settings, python_path_with
+from import_pipeline.store.decision_history import HISTORY_FIELDS, decision_history
 
 
 class UsageProblem(ImportPipelineError):
@@ -224,6 +225,12 @@ def cmd_reference(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_duplicates(args: argparse.Namespace, settings: Settings) -> int:
+    if args.history is not None:  # REF as `reference` finds it
+        with _reading(settings, args.wait) as conn:
+            ref = store.find_reference(conn, **parse_lookup(args.history))["id"]
+            doc = decision_history(conn, ref)
+        rendering.emit(doc, args.json, lambda d: rendering.table(d["history"], HISTORY_FIELDS))
+        return 0
     with _reading(settings, args.wait) as conn:
         doc = store.list_decisions(
             conn, record_key=args.record, decision=args.decision, limit=args.limit,
@@ -296,6 +303,7 @@ def _add_duplicate_commands(
     p.add_argument("--decision", choices=[d.value for d in Decision])
     p.add_argument("--limit", type=_bounded(0, 500), default=20)
     p.add_argument("--offset", type=_bounded(0, 100_000), default=0)
+    p.add_argument("--history", metavar="REF", help="every decision of REF, newest first")
     return p
 
 

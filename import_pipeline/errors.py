@@ -34,3 +34,12 @@ class NotFound(ImportPipelineError):
 class DecisionRefused(ImportPipelineError):
     """A person's duplicate decision that would break the rules of contract section 8 (a chain
     or a cycle): nothing is recorded."""
+
+
+class StoreTooNew(ImportPipelineError):
+    """The reference store was written by a later release (its schema version is newer than
+    this code's): neither read nor written."""
+
+
+class StoreNeedsUpgrade(ImportPipelineError):
+    """A reader asked for what an older store lacks until a writer opens it and upgrades it."""

@@ -72,7 +72,9 @@ def duplicate_decisions(
             ).fetchall()
         ]  # fmt: skip
         with values_table(conn, "frame_subjects", subjects) as table, store.transaction(conn):
-            outcome = detect(conn, f"(SELECT value::UUID AS reference_id FROM {table})")
+            outcome = detect(
+                conn, f"(SELECT value::UUID AS reference_id FROM {table})", run_id=context.run_id
+            )
         maybes = store.maybe_pairs(conn, subjects, MAYBE_ROWS)
     metadata: dict[str, Any] = {
         decision.value: dg.MetadataValue.int(outcome.counts.get(decision.value, 0))

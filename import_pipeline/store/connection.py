@@ -25,7 +25,7 @@ import polars as pl
 
 from import_pipeline.errors import NotFound, StoreBusy
 from import_pipeline.settings import DEFAULT_STORE_MEMORY
-from import_pipeline.store import postgres
+from import_pipeline.store import migrations, postgres
 from import_pipeline.store.schema import ensure_schema
 
 
@@ -141,11 +141,12 @@ def connect(
     memory_limit: str = DEFAULT_STORE_MEMORY,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Opens the store, waiting up to `wait_seconds` while another process writes to it (a
-    reader of a PostgreSQL store never waits); a writer finds the schema in place. Closed
-    however the body ends.
+    reader of a PostgreSQL store never waits); a writer finds the schema in place, an older
+    store upgraded (`store.migrations`). Closed however the body ends.
 
     Raises:
         NotFound: a reader asked for a store that does not exist yet.
+        StoreTooNew: the store was written by a later release.
         StoreBusy: the store stayed held by a writer for longer than `wait_seconds`.
     """
     if postgres.is_postgres(location):
@@ -161,8 +162,10 @@ def connect(
     conn = _open(path, read_only=read_only, wait_seconds=wait_seconds, memory_limit=memory_limit)
     try:
         conn.execute("SET enable_progress_bar = false")
-        if not read_only:
-            with transaction(conn):
+        if read_only:
+            migrations.check_readable(conn)
+        else:
+            with transaction(conn):  # the store upgraded whole, or left as it was
                 ensure_schema(conn)
         yield conn
     finally:
@@ -184,6 +187,7 @@ def _postgres_store(
                 raise NotFound(f"no reference store in {postgres.without_password(url)}: "
                                "nothing has been imported yet")  # fmt: skip
             conn.execute("BEGIN TRANSACTION")
+            migrations.check_readable(conn)
             yield conn
             return
         with postgres.writer_lease(url, wait_seconds=wait_seconds):

@@ -1,5 +1,9 @@
 """The store's duplicate decisions (contract section 8): read, written by detection (never over
-a person's), and a person's own through `decide`, which refuses chains and cycles."""
+a person's), and a person's own through `decide`, which refuses chains and cycles.
+
+Every write says what made it (`Provenance`) and appends to `duplicate_decision_history` in
+the caller's transaction: the new decision active, the reference's previous one inactive.
+`duplicate_decisions` holds the active ones, so readers need not look at the history."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import polars as pl
 from import_pipeline.domain.duplicates import DecidedBy, Decision
 from import_pipeline.errors import DecisionRefused, NotFound
 from import_pipeline.store.connection import transaction, values_table
+from import_pipeline.store.decision_history import MANUAL, Provenance, write_with_history
 from import_pipeline.store.readers import page
 
 
@@ -50,6 +55,7 @@ def write_decisions(
     conn: duckdb.DuckDBPyConnection,
     decisions: list[StoredDecision],
     stored: dict[str, StoredDecision],
+    provenance: Provenance,
 ) -> int:
     """Writes the system's decisions that differ from what is stored (`stored`, as the
     caller read it in this transaction), leaving a person's untouched; how many changed.
@@ -62,12 +68,19 @@ def write_decisions(
         if d.reference_id not in stored
         or (stored[d.reference_id].decided_by is DecidedBy.SYSTEM and stored[d.reference_id] != d)
     ]
-    _upsert_all(conn, changed)
+    _upsert_all(conn, changed, provenance)
     return len(changed)
 
 
-def _upsert_all(conn: duckdb.DuckDBPyConnection, decisions: list[StoredDecision]) -> None:
-    """The decisions written in one statement (a frame of them)."""
+def _upsert_all(
+    conn: duckdb.DuckDBPyConnection,
+    decisions: list[StoredDecision],
+    provenance: Provenance,
+    *,
+    active: bool = True,
+) -> None:
+    """The decisions written by statements over a frame of them (none per decision), each
+    appended to the history; `active=False` appends them to the history alone (proposals)."""
     if not decisions:
         return
     # The evidence as JSON text, one string per distinct evidence: a list column built from
@@ -86,38 +99,83 @@ def _upsert_all(conn: duckdb.DuckDBPyConnection, decisions: list[StoredDecision]
         schema={"reference_id": pl.String, "decision": pl.String, "duplicate_of": pl.String,
                 "score": pl.Float64, "decided_by": pl.String, "evidence": pl.String},
     )  # fmt: skip
-    conn.register("frame_decisions", frame)
+    conn.register("frame_decisions", frame.with_row_index("position"))
     try:
-        # Replaced (delete, then insert) rather than upserted: the PostgreSQL store's engine
-        # cannot UPDATE a JSON column from a frame. The caller holds the transaction.
-        conn.execute(
-            "DELETE FROM duplicate_decisions "
-            "WHERE reference_id IN (SELECT reference_id::UUID FROM frame_decisions)"
-        )
-        insert_decisions(
+        write_with_history(
             conn,
-            "SELECT reference_id::UUID, decision, duplicate_of::UUID, score, decided_by, "
-            "evidence::JSON FROM frame_decisions",
+            "SELECT reference_id, decision, duplicate_of, score, decided_by, evidence, position "
+            "FROM frame_decisions",
+            provenance,
+            active=active,
+            replacing=True,
         )
     finally:
         conn.unregister("frame_decisions")
 
 
-def insert_decisions(conn: duckdb.DuckDBPyConnection, select: str) -> None:
+def insert_decisions(conn: duckdb.DuckDBPyConnection, select: str, provenance: Provenance) -> None:
     """Inserts the decisions `select` gives (reference_id, decision, duplicate_of, score,
-    decided_by, evidence: typed as the table's), decided now; none of them may be stored
-    yet. Call inside a transaction."""
-    conn.execute(
-        f"""
-        INSERT INTO duplicate_decisions (reference_id, decision, duplicate_of, score,
-            decided_by, evidence, decided_at)
-        SELECT *, now() FROM ({select})
-        """
+    decided_by, evidence), decided now, and their history; none of them may be stored yet.
+    Call inside a transaction."""
+    write_with_history(
+        conn,
+        f"SELECT *, row_number() OVER (ORDER BY reference_id) - 1 AS position FROM ({select}) "
+        f"AS s(reference_id, decision, duplicate_of, score, decided_by, evidence)",
+        provenance,
+        active=True,
+        replacing=False,
     )
 
 
-def _upsert(conn: duckdb.DuckDBPyConnection, decision: StoredDecision) -> None:
-    _upsert_all(conn, [decision])
+def record_proposals(
+    conn: duckdb.DuckDBPyConnection, decisions: list[StoredDecision], provenance: Provenance
+) -> int:
+    """Keeps the system's proposals (`decisions`) for references a person decided, as
+    inactive history beside the person's decision, never applied: those that differ from the
+    person's, unless the reference's newest inactive system decision is the same already. The
+    others are ignored. How many were kept. Call inside a transaction."""
+    stored = decisions_of(conn, [d.reference_id for d in decisions])
+    person = {r: d for r, d in stored.items() if d.decided_by is DecidedBy.PERSON}
+    newest = _newest_proposals(conn, sorted(person))
+    kept = [
+        d
+        for d in decisions
+        if d.reference_id in person
+        and (d.decision, d.duplicate_of) != (person[d.reference_id].decision,
+                                             person[d.reference_id].duplicate_of)
+        and newest.get(d.reference_id) != d
+    ]  # fmt: skip
+    _upsert_all(conn, kept, provenance, active=False)
+    return len(kept)
+
+
+def _newest_proposals(
+    conn: duckdb.DuckDBPyConnection, references: list[str]
+) -> dict[str, StoredDecision]:
+    """The newest inactive system decision in the history of each of these references."""
+    if not references:
+        return {}
+    with values_table(conn, "frame_proposed", references) as refs:
+        rows = conn.execute(
+            f"""
+            SELECT reference_id::VARCHAR, decision, duplicate_of::VARCHAR, score, decided_by,
+                from_json(evidence::VARCHAR, '["VARCHAR"]')
+            FROM duplicate_decision_history
+            WHERE NOT active AND decided_by = 'system'
+                AND reference_id IN (SELECT value::UUID FROM {refs})
+            QUALIFY row_number() OVER (PARTITION BY reference_id ORDER BY id DESC) = 1
+            """
+        ).fetchall()
+    return {
+        r[0]: StoredDecision(r[0], Decision(r[1]), r[2], r[3], DecidedBy(r[4]), tuple(r[5]))
+        for r in rows
+    }
+
+
+def _upsert(
+    conn: duckdb.DuckDBPyConnection, decision: StoredDecision, provenance: Provenance
+) -> None:
+    _upsert_all(conn, [decision], provenance)
 
 
 def _exists(conn: duckdb.DuckDBPyConnection, reference_id: str) -> bool:
@@ -131,7 +189,11 @@ def _exists(conn: duckdb.DuckDBPyConnection, reference_id: str) -> bool:
 
 
 def decide(
-    conn: duckdb.DuckDBPyConnection, reference_id: str, *, duplicate_of: str | None
+    conn: duckdb.DuckDBPyConnection,
+    reference_id: str,
+    *,
+    duplicate_of: str | None,
+    provenance: Provenance = MANUAL,
 ) -> StoredDecision:
     """A person's decision: `reference_id` is a duplicate of `duplicate_of`, or distinct
     (None). Final: detection never changes it.
@@ -156,7 +218,7 @@ def decide(
             target = stored.get(duplicate_of)
             if target is None or target.decision is not Decision.CANONICAL:
                 _upsert(conn, StoredDecision(duplicate_of, Decision.CANONICAL, None, None,
-                                             DecidedBy.PERSON, ("person",)))  # fmt: skip
+                                             DecidedBy.PERSON, ("person",)), provenance)  # fmt: skip
             decision = StoredDecision(reference_id, Decision.DUPLICATE, duplicate_of, None,
                                       DecidedBy.PERSON, ("person",))  # fmt: skip
         else:
@@ -167,7 +229,7 @@ def decide(
                 )
             decision = StoredDecision(reference_id, Decision.DISTINCT, None, None,
                                       DecidedBy.PERSON, ("person",))  # fmt: skip
-        _upsert(conn, decision)
+        _upsert(conn, decision, provenance)
     return decision
 
 

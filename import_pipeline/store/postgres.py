@@ -53,6 +53,8 @@ INDEXES = (
     "(target_type, target)",
     "CREATE INDEX IF NOT EXISTS import_batches_record ON import_batches (record_key)",
     "CREATE INDEX IF NOT EXISTS reference_blocks_reference ON reference_blocks (reference_id)",
+    "CREATE INDEX IF NOT EXISTS duplicate_decision_history_reference "
+    "ON duplicate_decision_history (reference_id)",
 )
 
 

@@ -1,4 +1,6 @@
-"""The reference store's tables, created on first write; `SCHEMA_VERSION` says which layout.
+"""The reference store's tables, created on first write at version 1 (`_SCHEMA`), then
+brought to the newest layout, `SCHEMA_VERSION`, by `store.migrations`: a new store and an old
+one take the same path. `_SCHEMA` stays as version 1 made it; a change is a migration.
 
 The same DDL makes the tables of a PostgreSQL store (through DuckDB's `postgres` extension).
 That engine writes every column of a row, so a column's DEFAULT never applies there: every
@@ -9,7 +11,9 @@ from __future__ import annotations
 
 import duckdb
 
-SCHEMA_VERSION = 1
+from import_pipeline.store import migrations
+
+SCHEMA_VERSION = migrations.LATEST_VERSION
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS import_records (
@@ -123,7 +127,8 @@ CREATE TABLE IF NOT EXISTS reference_blocks (
     block_hash BIGINT NOT NULL
 );
 
--- One decision per reference (contract section 8); a person's is final.
+-- One decision per reference (contract section 8); a person's is final. Version 2 adds what
+-- made it (trigger, run_id, rules_version) and keeps every one in duplicate_decision_history.
 CREATE TABLE IF NOT EXISTS duplicate_decisions (
     reference_id UUID PRIMARY KEY,
     decision VARCHAR NOT NULL,              -- canonical, duplicate, maybe, distinct
@@ -149,10 +154,20 @@ ALL_TABLES = ("import_records", "import_batches", "import_results", *REFERENCE_T
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
-    """Creates what is missing. Call it inside a transaction: a reader of a PostgreSQL store
-    that is being created then sees every table or none."""
-    conn.execute(_SCHEMA)
-    conn.execute(
-        "INSERT INTO store_meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
-        [str(SCHEMA_VERSION)],
-    )
+    """Creates what is missing of version 1 (a new store, or one of version 1, which grew
+    tables without a new version), then applies the migrations the store lacks. Call it inside
+    a transaction: a reader of a PostgreSQL store that is being created or upgraded then sees
+    every table or none, and a migration that fails leaves the store at its old version.
+
+    Raises:
+        StoreTooNew: the store was written by a later release.
+    """
+    version = migrations.stored_version(conn)
+    migrations.refuse_newer(version)
+    if version is None or version <= migrations.BASE_VERSION:
+        conn.execute(_SCHEMA)
+        conn.execute(
+            "INSERT INTO store_meta VALUES (?, ?) ON CONFLICT DO NOTHING",
+            [migrations.VERSION_KEY, str(migrations.BASE_VERSION)],
+        )
+    migrations.migrate(conn)
