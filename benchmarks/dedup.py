@@ -322,7 +322,7 @@ _CONTENT_SQL = """
 
 def _preload_bibliographic_store(location: Path, works: int) -> None:
     """`works` references, each with one synthetic bibliographic enhancement, and their keys."""
-    from import_pipeline.detection.pairs import refresh_keys
+    from import_pipeline.detection.stored_keys import refresh_keys
 
     with store.connect(location) as conn, store.transaction(conn):
         conn.execute("SET memory_limit = '4GB'")

@@ -11,8 +11,8 @@ import pytest
 from import_pipeline import store
 from import_pipeline.cli import main
 from import_pipeline.detection import stars as detection
-from import_pipeline.detection.pairs import KEYS_VERSION
 from import_pipeline.detection.stars import detect
+from import_pipeline.detection.stored_keys import KEYS_VERSION
 
 from .conftest import import_directly, write_batch, write_record
 

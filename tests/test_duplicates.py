@@ -13,7 +13,8 @@ import pytest
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 
 from import_pipeline.detection import keys as bibliographic
-from import_pipeline.detection.pairs import Pair, _count_characters, find_pairs
+from import_pipeline.detection.pairs import Pair, find_pairs
+from import_pipeline.detection.similarity import count_characters
 from import_pipeline.detection.stars import assign
 from import_pipeline.domain.duplicates import (
     MATCH_RULES,
@@ -250,7 +251,7 @@ def test_no_rule_holds_for_titles_below_the_character_floor_outside_the_same_pla
 
 
 def _shared_share(a: str, b: str) -> float:
-    counts = _count_characters(pa.array([a, b], type=pa.large_string()))
+    counts = count_characters(pa.array([a, b], type=pa.large_string()))
     return np.minimum(counts[0], counts[1]).sum() / max(len(a), len(b))
 
 
@@ -285,7 +286,7 @@ def test_the_character_bound_keeps_every_pair_a_title_rule_could_pass() -> None:
 
 
 def test_the_character_counts_are_each_titles_own() -> None:
-    counts = _count_characters(pa.array(["abc a", "", "zz 9"], type=pa.large_string()))
+    counts = count_characters(pa.array(["abc a", "", "zz 9"], type=pa.large_string()))
     assert counts.shape == (3, 38)
     assert (counts[0][:3].tolist(), counts[0][36], counts[0].sum()) == ([2, 1, 1], 1, 5)
     assert counts[1].sum() == 0

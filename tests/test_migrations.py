@@ -18,8 +18,8 @@ import pytest
 
 from import_pipeline import store
 from import_pipeline.cli import main
-from import_pipeline.detection.pairs import RULES_VERSION, rules_version
 from import_pipeline.detection.stars import detect
+from import_pipeline.detection.stored_keys import RULES_VERSION, rules_version
 from import_pipeline.domain.duplicates import DecidedBy, Decision, Trigger
 from import_pipeline.errors import StoreNeedsUpgrade, StoreTooNew
 from import_pipeline.store import migrations

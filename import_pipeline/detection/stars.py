@@ -11,14 +11,8 @@ from dataclasses import dataclass
 import duckdb
 
 from import_pipeline.detection.forming import form_stars, pairs_to_check
-from import_pipeline.detection.pairs import (
-    RULES_VERSION,
-    Pair,
-    pairs_among,
-    refresh_keys,
-    rules_version,
-    separated_pairs,
-)
+from import_pipeline.detection.pairs import Pair, pairs_among, separated_pairs
+from import_pipeline.detection.stored_keys import RULES_VERSION, refresh_keys, rules_version
 from import_pipeline.domain.duplicates import DecidedBy, Decision, Trigger
 from import_pipeline.store.connection import TempTables, values_table
 from import_pipeline.store.duplicates import (
