@@ -231,6 +231,8 @@ def cmd_duplicates(args: argparse.Namespace, settings: Settings) -> int:
             doc = decision_history(conn, ref)
         rendering.emit(doc, args.json, lambda d: rendering.table(d["history"], HISTORY_FIELDS))
         return 0
+    if args.export is not None:
+        return _export_maybe_pairs(args, settings)
     with _reading(settings, args.wait) as conn:
         doc = store.list_decisions(
             conn, record_key=args.record, decision=args.decision, limit=args.limit,
@@ -240,9 +242,37 @@ def cmd_duplicates(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_decide(args: argparse.Namespace, settings: Settings) -> int:
+def _export_maybe_pairs(args: argparse.Namespace, settings: Settings) -> int:
+    if args.decision != Decision.MAYBE:
+        raise UsageProblem("--export writes the pairs a person should look at: --decision maybe")
+    path = Path(args.export).absolute()
+    with _reading(settings, args.wait) as conn:
+        doc = {"path": str(path), "pairs": store.export_file(conn, path, record_key=args.record)}
+    rendering.emit(doc, args.json, lambda d: f"wrote {d['pairs']} maybe pair(s) to {d['path']}")
+    return 0
+
+
+def _decide_from(args: argparse.Namespace, settings: Settings) -> int:
+    rows = store.read_review_file(Path(args.from_file))
     with store.connect(settings.store, memory_limit=settings.store_memory) as conn:
-        decided = store.decide(conn, args.reference, duplicate_of=args.duplicate_of)
+        doc = {"path": args.from_file, **store.apply_review(conn, rows)}
+    rendering.emit(doc, args.json, lambda d: (
+        f"applied {d['duplicate']} duplicate and {d['distinct']} distinct decision(s) "
+        f"({d['made_canonical']} made canonical, {d['skipped']} row(s) without a decision)"
+    ))  # fmt: skip
+    return 0
+
+
+def cmd_decide(args: argparse.Namespace, settings: Settings) -> int:
+    if (args.from_file is None) == (args.reference is None):
+        raise UsageProblem("decide takes REF with --duplicate-of or --distinct, or --from FILE")
+    if args.from_file is not None:
+        return _decide_from(args, settings)
+    # REF and CANONICAL: any LOOKUP of `reference`, found as `reference` finds it.
+    lookups = [parse_lookup(x) for x in (args.reference, args.duplicate_of) if x is not None]
+    with store.connect(settings.store, memory_limit=settings.store_memory) as conn:
+        found = [store.find_reference(conn, **lookup)["id"] for lookup in lookups]
+        decided = store.decide(conn, found[0], duplicate_of=found[1] if args.duplicate_of else None)
     doc = {"reference_id": decided.reference_id, "decision": decided.decision.value,
            "duplicate_of": decided.duplicate_of, "decided_by": decided.decided_by.value}  # fmt: skip
     rendering.emit(doc, args.json, rendering.render_decision)
@@ -293,16 +323,28 @@ def _add_duplicate_commands(
     command: Callable[[str, Callable[..., int], str], argparse.ArgumentParser],
 ) -> argparse.ArgumentParser:
     """`duplicates` (returned: a reader) and `decide` (contract section 8)."""
-    p = command("decide", cmd_decide, "record a person's duplicate decision (final)")
-    p.add_argument("reference", help="the reference's UUID")
+    p = command("decide", cmd_decide, "record a person's duplicate decisions (final)")
+    lookup = "a UUID, doi:…, pm_id:…, open_alex:…, eric:…, pro_quest:… or other:<name>:<value>"
+    p.add_argument("reference", nargs="?", metavar="REF", help=f"the reference: {lookup}")
     choice = p.add_mutually_exclusive_group(required=True)
-    choice.add_argument("--duplicate-of", metavar="CANONICAL", help="the canonical's UUID")
+    choice.add_argument("--duplicate-of", metavar="CANONICAL", help=f"the canonical: {lookup}")
     choice.add_argument("--distinct", action="store_true", help="not a duplicate of anything")
+    choice.add_argument(
+        "--from",
+        dest="from_file",
+        metavar="FILE.csv",
+        help="apply the decision column of a file --export wrote, all or none",
+    )
     p = command("duplicates", cmd_duplicates, "duplicate decisions, a page at a time")
     p.add_argument("--record", help="only the references of this record's results")
     p.add_argument("--decision", choices=[d.value for d in Decision])
     p.add_argument("--limit", type=_bounded(0, 500), default=20)
     p.add_argument("--offset", type=_bounded(0, 100_000), default=0)
+    p.add_argument(
+        "--export",
+        metavar="FILE.csv",
+        help="with --decision maybe: every pair (no paging) into a CSV to fill in",
+    )
     p.add_argument("--history", metavar="REF", help="every decision of REF, newest first")
     return p
 

@@ -61,6 +61,8 @@ ON_BOTH_STORES = {
     "test_sensor",
     "test_duplicate_decisions",
     "test_recovery",
+    "test_review_csv",
+    "test_duplicate_metadata",
 }
 #: `IMPORT_PIPELINE_TEST_STORE=postgres` runs every test that uses the `settings` fixture with
 #: the store on PostgreSQL (the whole suite's check; 321 tests).

@@ -18,7 +18,8 @@ from import_pipeline.store.connection import values_table
 warnings.filterwarnings("ignore", message=".*partitions_def on an AssetCheckSpec.*")
 
 DUPLICATE_DECISIONS = dg.AssetKey("duplicate_decisions")
-MAYBE_ROWS = 10
+#: The pairs each table of the materialization shows (with how many there are in all).
+SHOWN_PAIRS = 20
 
 _RUN_REFERENCES = """
     SELECT DISTINCT r.reference_id::VARCHAR FROM import_results r
@@ -27,29 +28,44 @@ _RUN_REFERENCES = """
 """
 
 
-def _cell(value: Any, width: int = 50) -> str:
-    text = str(value if value is not None else "").replace("\n", " ").replace("|", "\\|")
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _cell(value: Any, width: int = 80) -> str:
+    """A table cell's text: on one line, `|` and the characters Markdown would read as
+    formatting escaped, cut at `width` characters."""
+    text = " ".join(str(value if value is not None else "").split())
+    text = text if len(text) <= width else text[: width - 1] + "…"
+    return "".join("\\" + c if c in "\\|*_`[]<>#" else c for c in text)
 
 
-def maybe_markdown(rows: list[dict[str, Any]]) -> str:
-    """The first `maybe` pairs side by side, for a person to look at."""
-    if not rows:
-        return "No pairs to look at."
+#: What each table shows: its columns, and the note under it.
+_TABLES = {
+    Decision.DUPLICATE: (("title", "canonical title", "score", "evidence"), ""),
+    Decision.MAYBE: (
+        ("title", "candidate title", "score"),
+        "Review them all: `import-pipeline duplicates --decision maybe --record {record} "
+        "--export maybe.csv`, fill in its `decision` column (`duplicate` or `distinct`), then "
+        "`import-pipeline decide --from maybe.csv`.",
+    ),
+}
+
+
+def pairs_markdown(decision: Decision, pairs: list[dict[str, Any]], total: int, record: str) -> str:
+    """This run's references decided `decision` beside the reference each points to, the first
+    of `total` (best score first), as a Markdown table."""
+    if not pairs:
+        return f"No {decision.value} decisions among this run's references."
+    columns, note = _TABLES[decision]
     lines = [
-        "| score | title | authors | year | venue | pages | title (other) | authors (other) "
-        "| year (other) | venue (other) | pages (other) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for row in rows:
-        own = [row[f"a_{f}"] for f in ("title", "authors", "year", "venue", "pages")]
-        other = [row[f"b_{f}"] for f in ("title", "authors", "year", "venue", "pages")]
-        lines.append("| " + " | ".join(_cell(v) for v in [row["score"], *own, *other]) + " |")
-    lines += [
+        f"{len(pairs)} of {total} {decision.value} decisions of this run's references, "
+        "best score first.",
         "",
-        "Decide one: `import-pipeline decide REF --duplicate-of CANONICAL` or `--distinct`",
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
     ]
-    return "\n".join(lines)
+    for pair in pairs:
+        score = "" if pair["score"] is None else f"{pair['score']:.3f}"
+        cells = [pair["title"], pair["other_title"], score, ", ".join(pair["evidence"])]
+        lines.append("| " + " | ".join(_cell(v) for v in cells[: len(columns)]) + " |")
+    return "\n".join([*lines, "", note.format(record=record)] if note else lines)
 
 
 @dg.asset(
@@ -75,7 +91,10 @@ def duplicate_decisions(
             outcome = detect(
                 conn, f"(SELECT value::UUID AS reference_id FROM {table})", run_id=context.run_id
             )
-        maybes = store.maybe_pairs(conn, subjects, MAYBE_ROWS)
+        shown = {
+            d: store.decided_pairs(conn, subjects, d, SHOWN_PAIRS)
+            for d in (Decision.DUPLICATE, Decision.MAYBE)
+        }
     metadata: dict[str, Any] = {
         decision.value: dg.MetadataValue.int(outcome.counts.get(decision.value, 0))
         for decision in Decision
@@ -84,7 +103,12 @@ def duplicate_decisions(
         "references_compared": dg.MetadataValue.int(outcome.subjects),
         "candidate_pairs_scored": dg.MetadataValue.int(outcome.pairs),
         "decisions_changed": dg.MetadataValue.int(outcome.changed),
-        "maybe_pairs": dg.MetadataValue.md(maybe_markdown(maybes)),
+        "duplicates_decided": dg.MetadataValue.md(
+            pairs_markdown(Decision.DUPLICATE, *shown[Decision.DUPLICATE], context.partition_key)
+        ),
+        "maybe_pairs": dg.MetadataValue.md(
+            pairs_markdown(Decision.MAYBE, *shown[Decision.MAYBE], context.partition_key)
+        ),
     }
     return dg.MaterializeResult(metadata=metadata)
 

@@ -40,6 +40,15 @@ from import_pipeline.store.records import (
     update_batch_statuses,
     upsert_record,
 )
+from import_pipeline.store.review import (
+    apply_review,
+    decided_pairs,
+    export_file,
+    export_maybe_pairs,
+    read_review,
+    read_review_file,
+    review_rows,
+)
 from import_pipeline.store.schema import ALL_TABLES, REFERENCE_TABLES, SCHEMA_VERSION, ensure_schema
 
 __all__ = [
@@ -47,7 +56,14 @@ __all__ = [
     "REFERENCE_TABLES",
     "RESULT_STATUSES",
     "SCHEMA_VERSION",
+    "apply_review",
     "connect",
+    "decided_pairs",
+    "export_file",
+    "export_maybe_pairs",
+    "read_review",
+    "read_review_file",
+    "review_rows",
     "decide",
     "decisions_of",
     "duplicates_without_canonical",
