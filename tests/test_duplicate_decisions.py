@@ -208,6 +208,41 @@ def test_a_persons_decision_is_final(settings, landing, capsys) -> None:
     assert json.loads(capsys.readouterr().out)["decision"] == "distinct"
     _detect_all(settings)
     assert _decisions(settings)[duplicate] == ("distinct", None, "person")
+    # The system's own view (a duplicate, its decision before the person's) stays beside it,
+    # inactive, and is not written again by each detection.
+    _detect_all(settings)
+    assert _history(settings, duplicate, capsys) == [
+        ("distinct", "person", True), ("duplicate", "system", False),
+    ]  # fmt: skip
+
+
+def _history(settings, ident: str, capsys) -> list[tuple[str, str, bool]]:
+    assert main(["duplicates", "--history", _ref(settings, ident), "--json"]) == 0
+    history = json.loads(capsys.readouterr().out)["history"]
+    return [(h["decision"], h["decided_by"], h["active"]) for h in history]
+
+
+def test_the_systems_view_of_a_persons_reference_is_kept_inactive(
+    settings, landing, capsys
+) -> None:
+    write_record(landing, "rec")
+    write_batch(landing, "rec", "first.jsonl", LINES[0] + "\n")
+    import_directly(settings, landing, "rec")
+    _detect_all(settings)
+    assert main(["decide", _ref(settings, "a"), "--distinct"]) == 0
+    capsys.readouterr()
+    # A second copy of the work arrives: the person's "distinct" stands (no star for "a"),
+    # and what the system would have made of "a", a canonical, is history beside it.
+    write_batch(landing, "rec", "second.jsonl", LINES[1] + "\n")
+    import_directly(settings, landing, "rec")
+    _detect_all(settings)
+    assert _decisions(settings)["a"] == ("distinct", None, "person")
+    assert _history(settings, "a", capsys) == [
+        ("canonical", "system", False), ("distinct", "person", True),
+        ("distinct", "system", False),
+    ]  # fmt: skip
+    _detect_all(settings)
+    assert len(_history(settings, "a", capsys)) == 3
 
 
 def test_decide_refuses_chains_and_cycles_with_exit_2(settings, landing, capsys) -> None:

@@ -20,6 +20,7 @@ from import_pipeline.store.duplicates import (
     StoredDecision,
     decisions_of,
     insert_decisions,
+    record_proposals,
     write_decisions,
 )
 from import_pipeline.store.migrations import meta_value, set_meta_value
@@ -177,6 +178,29 @@ def _decide_alone(conn: duckdb.DuckDBPyConnection, tables: TempTables, subjects:
     return alone, total, new
 
 
+def _propose(
+    conn: duckdb.DuckDBPyConnection,
+    pairs: list[Pair],
+    subject_ids: list[str],
+    stored: dict[str, StoredDecision],
+    order: dict[str, tuple],
+    apart: set[tuple[str, str]],
+    provenance: Provenance,
+) -> None:
+    """What the system would decide for the subjects and paired references a person decided,
+    had no person decided them, kept beside the person's as inactive history (never
+    applied; `record_proposals` keeps only those that differ and are new)."""
+    looked_at = set(subject_ids) | {ref for pair in pairs for ref in (pair.a, pair.b)}
+    decided = sorted(
+        ref for ref, d in stored.items() if d.decided_by is DecidedBy.PERSON and ref in looked_at
+    )
+    if not decided:
+        return
+    unbound = {ref: d for ref, d in stored.items() if d.decided_by is not DecidedBy.PERSON}
+    proposals = assign(pairs, sorted(set(subject_ids) | set(decided)), unbound, order, apart)
+    record_proposals(conn, [d for d in proposals if d.reference_id in decided], provenance)
+
+
 def detect(
     conn: duckdb.DuckDBPyConnection, subjects: str, *, run_id: str | None = None
 ) -> DetectionOutcome:
@@ -221,6 +245,7 @@ def detect(
     apart = separated_pairs(conn, pairs_to_check(pairs, _stored_stars(stored, set(subject_ids))))
     decisions = assign(pairs, subject_ids, stored, order, apart)
     changed = write_decisions(conn, decisions, stored, provenance)
+    _propose(conn, pairs, subject_ids, stored, order, apart, provenance)
     if other_rules:
         set_meta_value(conn, RULES_VERSION, version)
     # What the subjects now hold: the system's new decision, or the person's (never touched).
