@@ -65,4 +65,5 @@ def test_every_dagster_object_is_defined(env) -> None:
     assert "import_record" in jobs and "resolve_associations" in jobs
     assert "every_line_has_one_result" in checks
     assert "every_duplicate_points_to_a_canonical" in checks
+    assert "every_reference_has_one_active_decision" in checks
     assert sensor_status == "RUNNING"

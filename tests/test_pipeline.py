@@ -74,7 +74,8 @@ def test_three_eppi_exports_end_as_four_references(settings, landing, instance, 
     assert checks == dict.fromkeys(
         ["every_line_has_one_result", "results_point_at_references",
          "identifiers_belong_to_one_reference", "expected_reference_count",
-         "every_duplicate_points_to_a_canonical"], True
+         "every_duplicate_points_to_a_canonical", "every_reference_has_one_active_decision"],
+        True
     )  # fmt: skip
     decisions = materialization(result, "duplicate_decisions")
     assert decisions["references_compared"] == 4  # the four the run created or merged

@@ -10,6 +10,7 @@ from import_pipeline.defs.checks import import_results_checks
 from import_pipeline.defs.duplicates import (
     duplicate_decisions,
     every_duplicate_points_to_a_canonical,
+    every_reference_has_one_active_decision,
 )
 from import_pipeline.defs.jobs import import_record_job, resolve_associations
 from import_pipeline.defs.recovery import (
@@ -36,7 +37,11 @@ def build_defs(
     pipeline = resource or ImportPipelineResource.from_settings(settings)
     return dg.Definitions(
         assets=[landing_zone, import_results, reference_store, duplicate_decisions],
-        asset_checks=[*import_results_checks, every_duplicate_points_to_a_canonical],
+        asset_checks=[
+            *import_results_checks,
+            every_duplicate_points_to_a_canonical,
+            every_reference_has_one_active_decision,
+        ],
         jobs=[import_record_job, resolve_associations],
         sensors=[
             build_landing_zone_sensor(settings.sensor_interval_seconds),

@@ -14,6 +14,7 @@ from import_pipeline.defs.tags import retried_runs
 from import_pipeline.detection.stars import detect
 from import_pipeline.domain.duplicates import Decision
 from import_pipeline.store.connection import values_table
+from import_pipeline.store.decision_history import references_without_one_active_decision
 
 warnings.filterwarnings("ignore", message=".*partitions_def on an AssetCheckSpec.*")
 
@@ -127,6 +128,26 @@ def every_duplicate_points_to_a_canonical(
         passed=not rows,
         metadata={
             "duplicates_off": len(rows),
+            "examples": dg.MetadataValue.json([list(map(str, row)) for row in rows[:20]]),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=DUPLICATE_DECISIONS,
+    partitions_def=import_records,
+    description="Every decided reference has exactly one active decision in its history, the "
+    "one the store applies.",
+)
+def every_reference_has_one_active_decision(
+    pipeline: ImportPipelineResource,
+) -> dg.AssetCheckResult:
+    with pipeline.store(read_only=True) as conn:
+        rows = references_without_one_active_decision(conn)
+    return dg.AssetCheckResult(
+        passed=not rows,
+        metadata={
+            "references_off": len(rows),
             "examples": dg.MetadataValue.json([list(map(str, row)) for row in rows[:20]]),
         },
     )
