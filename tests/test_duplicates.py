@@ -4,6 +4,7 @@ runs."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import duckdb
@@ -84,14 +85,16 @@ def test_authors_become_family_names_in_order(names: list[str], families: str) -
 
 
 @pytest.mark.parametrize(
-    ("first", "last", "expected"),
-    [("73", "6", "76"), ("1297", "1306", "1306"), ("e123", None, None), ("S12", "S19", "19")],
-)
+    ("first", "last", "expected", "first_key"),
+    [("73", "6", "76", "73"), ("1297", "1306", "1306", "1297"), ("e123", None, None, "e123"),
+     ("S12", "S19", "s19", "s12"), ("iii", "xii", "xii", "iii"), ("c1804", None, None, "c1804")],
+)  # fmt: skip
 def test_a_short_last_page_is_written_out(
-    first: str, last: str | None, expected: str | None
+    first: str, last: str | None, expected: str | None, first_key: str
 ) -> None:
     keys = _keys(title="t", pagination={"first_page": first, "last_page": last, "volume": "Vol. 7"})
     assert keys["last_page"] == expected
+    assert keys["first_page"] == first_key  # an article number keeps its letter, a roman page
     assert keys["volume"] == "7"
 
 
@@ -291,3 +294,59 @@ def test_the_character_counts_are_each_titles_own() -> None:
     assert (counts[0][:3].tolist(), counts[0][36], counts[0].sum()) == ([2, 1, 1], 1, 5)
     assert counts[1].sum() == 0
     assert (counts[2][25], counts[2][35], counts[2][36]) == (2, 1, 1)
+
+
+def _decided(pairs: list[Pair], refs: list[str], apart: set | None = None) -> dict:
+    order = {ref: (0, ref) for ref in refs}
+    return {
+        d.reference_id: (d.decision, d.duplicate_of)
+        for d in assign(pairs, refs, {}, order, apart or set())
+    }
+
+
+@pytest.mark.parametrize("ids", ["abcd", "dcba", "cadb", "bdac"])
+def test_a_star_is_centred_on_the_member_every_other_matches(ids: str) -> None:
+    # Respiratory's four records of one paper: "w" matches all three others; "y" (its pages
+    # listed in another order) matches only "w". Whatever order the ids sort in, the star is
+    # centred on "w".
+    w, x, y, z = ids
+
+    def pair(p: str, q: str, decision: Decision, agreement: int) -> Pair:  # noqa: E306
+        a, b = sorted((p, q))
+        return Pair(a, b, decision, 1.0, (), agreement, 2.0)
+
+    pairs = [pair(w, x, Decision.DUPLICATE, 3), pair(w, y, Decision.DUPLICATE, 4),
+             pair(w, z, Decision.DUPLICATE, 3), pair(x, z, Decision.DUPLICATE, 4),
+             pair(x, y, Decision.MAYBE, 0), pair(y, z, Decision.MAYBE, 0)]  # fmt: skip
+    decided = _decided(pairs, sorted(ids))
+    assert decided[w] == (Decision.CANONICAL, None)
+    assert {decided[r] for r in (x, y, z)} == {(Decision.DUPLICATE, w)}
+
+
+def test_neighbouring_years_never_chain_into_one_star() -> None:
+    # 2010 ~ 2011 ~ 2012 ~ 2013, each pair a duplicate, the records two years apart vetoed.
+    years = ["r2010", "r2011", "r2012", "r2013"]
+    pairs = [Pair(a, b, Decision.DUPLICATE, 0.99, ()) for a, b in itertools.pairwise(years)]
+    apart = {(a, b) for i, a in enumerate(years) for b in years[i + 2 :]}
+    decided = _decided(pairs, years, apart)
+    stars: dict[str, set[str]] = {}
+    for ref, (decision, of) in decided.items():
+        if decision is Decision.DUPLICATE:
+            stars.setdefault(of, {of}).add(ref)
+    assert stars and all(
+        (a, b) not in apart for members in stars.values() for a in members for b in members
+    )
+    assert all(len(members) == 2 for members in stars.values())
+
+
+def test_an_article_number_and_a_printed_page_do_not_conflict() -> None:
+    # The BMJ's online article number (c1804) and its printed page (1014) of one paper (no
+    # authors: only the title and the place decide).
+    work = {"title": TITLE, "publication_year": 2010,
+            "pagination": {"volume": "340", "first_page": "c1804"},
+            "publication_venue": {"display_name": "BMJ"}}  # fmt: skip
+    printed = {**work, "pagination": {"volume": "340", "first_page": "1014"}}
+    other_number = {**work, "pagination": {"volume": "340", "first_page": "c1805"}}
+    assert _pairs({"a": work, "b": printed})[("a", "b")].decision is Decision.DUPLICATE
+    found = _pairs({"a": work, "b": other_number})
+    assert ("a", "b") not in found or found[("a", "b")].decision is not Decision.DUPLICATE

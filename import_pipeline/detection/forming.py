@@ -4,11 +4,11 @@ matches a 2011 one that matches a 2012 one does not join the 2012 one's star unl
 matches that canonical itself and no veto stands between it and any member.
 
 Pairs are taken strongest first (the more of year, volume, issue, first page, first author
-and DOI agree, then the titles' score, then the references' ids, so that the same pairs
-give the same stars). A pair of two references in no star founds one (the one
-created first is its canonical); a reference joins a star when it is a duplicate of the
-canonical and is apart from none of its members; two stars merge when every member of one
-is a duplicate of the other's canonical and apart from none of its members. A person's
+and DOI agree, then the titles' score, then the authors' and venues' similarities, then the
+references' ids, so that the same pairs give the same stars). Each pair unites the groups of
+its references (a star, or the reference alone) when no member of one is apart from a member
+of the other and one member is a duplicate of every other: that member is the canonical (the
+one created first, among those that qualify; a stored star keeps its own). A person's
 decisions are never moved.
 """
 
@@ -54,65 +54,60 @@ class Stars:
                 star.append(member)
                 self.canonical_of[member] = canonical
 
-    def _fits(self, ref: str, canonical: str) -> bool:
-        return ordered(ref, canonical) in self.direct and not any(
-            ordered(ref, member) in self.apart for member in self.members[canonical]
+    def _pinned(self, canonical: str) -> bool:
+        """A stored star, or one holding a reference that may not move, keeps its canonical."""
+        return canonical not in self.founded or any(
+            m in self.fixed for m in self.members[canonical]
         )
 
-    def add(self, pair: Pair) -> None:
-        """One duplicate pair, as strong as or weaker than every pair added before."""
-        x, y = pair.a, pair.b
-        star_x, star_y = self.canonical_of.get(x), self.canonical_of.get(y)
-        if star_x is None and star_y is None:
-            if {x, y} & self.fixed or ordered(x, y) in self.apart:
-                return
-            canonical, member = sorted((x, y), key=lambda r: (self.order[r], r))
-            self.members[canonical] = [canonical, member]
-            self.canonical_of[canonical] = self.canonical_of[member] = canonical
+    def _centre(self, members: list[str], pinned: str | None) -> str | None:
+        """The canonical of these members: the pinned one, else the one created first that
+        every other member is a duplicate of; None if there is none."""
+        candidates = [pinned] if pinned else sorted(members, key=lambda r: (self.order[r], r))
+        for candidate in candidates:
+            if all(m == candidate or ordered(m, candidate) in self.direct for m in members):
+                return candidate
+        return None
+
+    def _unite(self, first: list[str], second: list[str]) -> None:
+        """Two groups as one star, if no member of one is apart from one of the other and a
+        member (the pinned canonical, if any) is the canonical of every other."""
+        if any(ordered(x, y) in self.apart for x in first for y in second):
+            return
+        pinned = {
+            self.canonical_of[group[0]]
+            for group in (first, second)
+            if group[0] in self.canonical_of and self._pinned(self.canonical_of[group[0]])
+        }
+        if len(pinned) > 1:
+            return
+        members = first + second
+        canonical = self._centre(members, next(iter(pinned), None))
+        if canonical is None:
+            return
+        for group in (first, second):
+            old = self.canonical_of.get(group[0])
+            if old is not None:
+                del self.members[old]
+                self.founded.discard(old)
+        self.members[canonical] = [canonical, *(m for m in members if m != canonical)]
+        for m in members:
+            self.canonical_of[m] = canonical
+        if not pinned:
             self.founded.add(canonical)
-        elif star_y is None or star_x is None:
-            free, star = (y, star_x) if star_y is None else (x, star_y)
-            assert star is not None
-            if free not in self.fixed and self._fits(free, star):
-                self.members[star].append(free)
-                self.canonical_of[free] = star
-        elif star_x != star_y:
-            self._merge(star_x, star_y)
 
-    def _merge(self, first: str, second: str) -> None:
-        """The two stars as one, if every member of one fits the other's canonical."""
-        for target, source in sorted(
-            ((first, second), (second, first)),
-            key=lambda ts: (ts[0] in self.founded, self.order[ts[0]], ts[0]),
-        ):
-            moving = self.members[source]
-            if any(m in self.fixed for m in moving):
-                continue
-            if all(self._fits(m, target) for m in moving):
-                self.members[target].extend(moving)
-                for m in moving:
-                    self.canonical_of[m] = target
-                del self.members[source]
-                self.founded.discard(source)
+    def add(self, pair: Pair) -> None:
+        """One duplicate pair, as strong as or weaker than every pair added before: the
+        groups of its two references (a star, or the reference alone) become one star if
+        they can."""
+        groups = []
+        for ref in (pair.a, pair.b):
+            canonical = self.canonical_of.get(ref)
+            if canonical is None and ref in self.fixed:
                 return
-
-    def recentre(self) -> None:
-        """Each star found here gets as canonical its member created first that every other
-        member is a duplicate of (the first pair's earlier reference may not be it)."""
-        for canonical in sorted(self.founded):
-            star = self.members[canonical]
-            for candidate in sorted(star, key=lambda r: (self.order[r], r)):
-                if candidate == canonical:
-                    break
-                if candidate not in self.fixed and all(
-                    ordered(candidate, m) in self.direct for m in star if m != candidate
-                ):
-                    rest = [m for m in star if m != candidate]
-                    self.members[candidate] = [candidate, *rest]
-                    del self.members[canonical]
-                    for m in star:
-                        self.canonical_of[m] = candidate
-                    break
+            groups.append(self.members[canonical] if canonical else [ref])
+        if groups[0] is not groups[1]:
+            self._unite(list(groups[0]), list(groups[1]))
 
 
 def form_stars(
@@ -133,9 +128,8 @@ def form_stars(
     stars = Stars(order, direct, apart, fixed)
     for canonical, members in sorted(stored_stars.items()):
         stars.keep(canonical, members)
-    for pair in sorted(duplicates, key=lambda p: (-p.agreement, -p.score, p.a, p.b)):
+    for pair in sorted(duplicates, key=lambda p: (-p.agreement, -p.score, -p.support, p.a, p.b)):
         stars.add(pair)
-    stars.recentre()
     return stars
 
 

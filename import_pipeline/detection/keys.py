@@ -5,8 +5,10 @@ Title: HTML, accents, case and punctuation gone; a trailing language tag ("[Chin
 conference abstract's note ("[abstract no: 134]"), a section tag ("[Research Note]", "-
 Research Commentary"), the brackets of a translated title and MEDLINE's trailing notes
 ("erratum appears in …") dropped; "&" read as "and".
-Authors: family names in order, from "Last, F.", "Last FM" and "First Last" forms. Pages: the first page,
-and the last page written out ("73-6" ends at 76); front matter's roman pages kept ("iii"). Volume and issue: their first number.
+Authors: family names in order, from "Last, F.", "Last FM" and "First Last" forms. Pages:
+the first page, and the last page written out ("73-6" ends at 76); front matter's roman pages
+kept ("iii"), and an article number's letter ("e12724", "c1804", "S27": a numbering of its
+own, never compared with printed pages). Volume and issue: their first number.
 """
 
 from __future__ import annotations
@@ -64,7 +66,11 @@ CREATE OR REPLACE TEMP MACRO title_numbers(t) AS
                 WHEN 'ix' THEN '9' WHEN 'x' THEN '10' ELSE ltrim(n, '0') END));
 CREATE OR REPLACE TEMP MACRO bib_number(s) AS nullif(regexp_extract(coalesce(s, ''), '\d+', 0), '');
 CREATE OR REPLACE TEMP MACRO bib_page(s) AS
-  coalesce(bib_number(s), nullif(regexp_extract(lower(coalesce(s, '')), '^\s*([ivxlc]+)\s*$', 1), ''));
+  CASE WHEN regexp_matches(coalesce(s, ''), '^\s*[A-Za-z]\d+')
+       THEN lower(regexp_extract(s, '^\s*([A-Za-z]\d+)', 1))
+       ELSE coalesce(bib_number(s),
+                     nullif(regexp_extract(lower(coalesce(s, '')), '^\s*([ivxlc]+)\s*$', 1), ''))
+  END;
 CREATE OR REPLACE TEMP MACRO bib_last_page(first, last) AS
   CASE WHEN first IS NULL OR last IS NULL THEN last
        WHEN length(last) < length(first) THEN left(first, length(first) - length(last)) || last

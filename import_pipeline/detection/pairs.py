@@ -58,7 +58,9 @@ EXACT_FEATURES = f"""
     coalesce(a.issue <> b.issue AND TRY_CAST(a.issue AS BIGINT) <= {ISSUE_NUMBER_MAX}
              AND TRY_CAST(b.issue AS BIGINT) <= {ISSUE_NUMBER_MAX}, false) AS issue_conflict,
     coalesce(a.first_page = b.first_page, false) AS first_page_same,
-    coalesce(a.first_page <> b.first_page, false) AS pages_conflict,
+    coalesce(a.first_page <> b.first_page
+             AND regexp_matches(a.first_page, '^[a-z]+[0-9]')
+                 = regexp_matches(b.first_page, '^[a-z]+[0-9]'), false) AS pages_conflict,
     coalesce(a.first_page = b.first_page AND a.last_page <> b.last_page, false)
         AS last_page_conflict,
     coalesce(a.last_page = b.last_page AND a.last_page <> a.first_page, false) AS page_range_same,
@@ -78,8 +80,8 @@ VARIANT_MIN_WORDS = 4
 
 #: And, for the pairs that may pass a rule, the strings the similarities are computed from,
 #: whether one title is the other cut after a word (`title_variant`) or with one word put
-#: before it, and whether both titles hold numbers that differ (part 1 and part 2, the 2011
-#: and the 2012 update).
+#: before it, and whether each title holds a number the other lacks (part 1 and part 2, the
+#: 2011 and the 2012 update; not "alpha v beta 3" and "alphavbeta3").
 STRING_FEATURES = f"""
     a.title AS title_a, b.title AS title_b,
     a.title_length AS title_length_a, b.title_length AS title_length_b,
@@ -96,8 +98,9 @@ STRING_FEATURES = f"""
                  OR (ends_with(b.title, ' ' || a.title)
                      AND strpos(b.title, ' ') = b.title_length - a.title_length))
     END OR a.title = b.title AS title_variant,
-    len(title_numbers(a.title)) > 0 AND len(title_numbers(b.title)) > 0
-        AND title_numbers(a.title) <> title_numbers(b.title) AS title_numbers_differ
+    NOT list_has_all(title_numbers(a.title), title_numbers(b.title))
+        AND NOT list_has_all(title_numbers(b.title), title_numbers(a.title))
+        AS title_numbers_differ
 """
 
 
@@ -112,6 +115,7 @@ class Pair:
     score: float
     evidence: tuple[str, ...]
     agreement: int = 0  # how many of year, volume, issue, first page, first author, DOI agree
+    support: float = 0.0  # the authors' and the venues' similarities, summed
 
 
 def blocks_sql(keys: str) -> str:
@@ -193,8 +197,8 @@ def _involved_sql(keys: str, candidates: str, identifiers: str) -> str:
             k.title IN ({generic}) OR regexp_matches(k.title || ' ', '^({starts})')
                 AS title_generic,
             r.title IS NOT NULL AS title_recurring,
-            CASE WHEN regexp_matches(k.venue, '{MEETING_VENUE}') THEN 'meeting'
-                 WHEN regexp_matches(k.venue, '{JOURNAL_VENUE}') THEN 'journal' END
+            CASE WHEN regexp_matches(k.venue, '{JOURNAL_VENUE}') THEN 'journal'
+                 WHEN regexp_matches(k.venue, '{MEETING_VENUE}') THEN 'meeting' END
                 AS venue_kind,
             k.*
         FROM k LEFT JOIN dois d USING (reference_id)
@@ -255,6 +259,7 @@ def _decided_sql(featured: str) -> str:
             round(greatest(title_similarity, title_jaro_winkler), 4) AS score,
             year_same::INT + volume_same::INT + issue_same::INT + first_page_same::INT
                 + first_author_same::INT + doi_same::INT AS agreement,
+            round(coalesce(author_similarity, 0) + coalesce(venue_similarity, 0), 4) AS support,
             CASE {evidence} END AS evidence
         FROM {featured}
         WHERE {_condition(MATCH_RULES)} OR ({MAYBE_RULE.sql})
@@ -308,11 +313,15 @@ def pairs_among(
                 SELECT a::VARCHAR, b::VARCHAR,
                     arg_max(decision, (decision = 'duplicate', score)), max(score),
                     arg_max(evidence, (decision = 'duplicate', score)),
-                    max(agreement) FILTER (WHERE decision = 'duplicate')
+                    max(agreement) FILTER (WHERE decision = 'duplicate'),
+                    max(support) FILTER (WHERE decision = 'duplicate')
                 FROM ({_decided_sql(featured)}) GROUP BY a, b ORDER BY a, b
                 """
             ).fetchall()
-    return [Pair(a, b, _DECISIONS[d], float(s), tuple(e), g or 0) for a, b, d, s, e, g in rows]
+    return [
+        Pair(a, b, _DECISIONS[d], float(s), tuple(e), g or 0, u or 0.0)
+        for a, b, d, s, e, g, u in rows
+    ]
 
 
 def separated_pairs(

@@ -173,7 +173,8 @@ GENERIC_TITLES = (
     "unknown", "untitled", "no title",
 )  # fmt: skip
 
-#: A venue that names a meeting, and one that names a journal (normalised venue text).
+#: A venue that names a journal, and one that names a meeting and no journal (a journal's
+#: supplement of conference abstracts is a journal), in normalised venue text.
 MEETING_VENUE = r"\b(conference|symposium|workshop|congress)\b"
 JOURNAL_VENUE = r"\bjournal\b"
 
