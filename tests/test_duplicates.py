@@ -350,3 +350,21 @@ def test_an_article_number_and_a_printed_page_do_not_conflict() -> None:
     assert _pairs({"a": work, "b": printed})[("a", "b")].decision is Decision.DUPLICATE
     found = _pairs({"a": work, "b": other_number})
     assert ("a", "b") not in found or found[("a", "b")].decision is not Decision.DUPLICATE
+
+
+@pytest.mark.parametrize(
+    ("venue", "other", "together"),
+    [
+        ("Americas Conference on Information Systems", "Journal of Global IT Management", False),
+        ("J Thromb Haemost. Conference: 23rd Congress of the ISTH", "Journal of Thrombosis", True),
+        ("23rd Congress of the ISTH", "Journal of Thrombosis. Conference: 23rd Congress", True),
+        ("Proceedings of the National Academy of Sciences", "PNAS", True),
+    ],
+)
+def test_a_conference_paper_and_its_journal_version_are_two_works(
+    venue: str, other: str, together: bool
+) -> None:
+    work = {"title": TITLE, "authorship": AUTHORS, "publication_year": 2011,
+            "publication_venue": {"display_name": venue}}  # fmt: skip
+    found = _pairs({"a": work, "b": {**work, "publication_venue": {"display_name": other}}})
+    assert (found[("a", "b")].decision is Decision.DUPLICATE) is together

@@ -197,8 +197,9 @@ def _involved_sql(keys: str, candidates: str, identifiers: str) -> str:
             k.title IN ({generic}) OR regexp_matches(k.title || ' ', '^({starts})')
                 AS title_generic,
             r.title IS NOT NULL AS title_recurring,
-            CASE WHEN regexp_matches(k.venue, '{JOURNAL_VENUE}') THEN 'journal'
-                 WHEN regexp_matches(k.venue, '{MEETING_VENUE}') THEN 'meeting' END
+            CASE WHEN NOT regexp_matches(k.venue, '{MEETING_VENUE}') THEN
+                     CASE WHEN regexp_matches(k.venue, '{JOURNAL_VENUE}') THEN 'journal' END
+                 WHEN NOT regexp_matches(k.venue, '{JOURNAL_VENUE}') THEN 'meeting' END
                 AS venue_kind,
             k.*
         FROM k LEFT JOIN dois d USING (reference_id)

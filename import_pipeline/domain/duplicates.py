@@ -173,10 +173,12 @@ GENERIC_TITLES = (
     "unknown", "untitled", "no title",
 )  # fmt: skip
 
-#: A venue that names a journal, and one that names a meeting and no journal (a journal's
-#: supplement of conference abstracts is a journal), in normalised venue text.
+#: A venue that names a journal and no meeting, and one that names a meeting and no journal
+#: ("J"ournal abbreviated too), in normalised venue text: a paper at a conference and its
+#: journal version are two works. A venue that names both (a journal's supplement of a
+#: congress's abstracts) is either.
 MEETING_VENUE = r"\b(conference|symposium|workshop|congress)\b"
-JOURNAL_VENUE = r"\bjournal\b"
+JOURNAL_VENUE = r"\b(journal|j)\b"
 
 #: Titles that start so answer or amend another item ("Reply to letter to the editor",
 #: "Erratum to …"): as generic as `GENERIC_TITLES`.
