@@ -368,3 +368,16 @@ def test_a_conference_paper_and_its_journal_version_are_two_works(
             "publication_venue": {"display_name": venue}}  # fmt: skip
     found = _pairs({"a": work, "b": {**work, "publication_venue": {"display_name": other}}})
     assert (found[("a", "b")].decision is Decision.DUPLICATE) is together
+
+
+def test_the_same_title_at_a_conference_a_year_later_is_the_next_years_paper() -> None:
+    work = {
+        "title": "The impact of cognitive load on responses to security alerts",
+        "authorship": AUTHORS,
+        "publication_year": 2024,
+        "publication_venue": {"display_name": "Americas Conference on Information Systems"},
+    }
+    later = {**work, "publication_year": 2025}  # fmt: skip
+    found = _pairs({"a": work, "b": later})
+    assert ("a", "b") not in found or found[("a", "b")].decision is Decision.MAYBE
+    assert _pairs({"a": work, "b": dict(work)})[("a", "b")].decision is Decision.DUPLICATE

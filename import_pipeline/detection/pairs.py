@@ -54,6 +54,7 @@ EXACT_FEATURES = f"""
     coalesce((a.venue_kind = 'meeting' AND b.venue_kind = 'journal')
              OR (a.venue_kind = 'journal' AND b.venue_kind = 'meeting'), false)
         AS venue_kinds_differ,
+    coalesce(a.venue_kind = 'meeting' AND b.venue_kind = 'meeting', false) AS both_meetings,
     coalesce(a.issue = b.issue, false) AS issue_same,
     coalesce(a.issue <> b.issue AND TRY_CAST(a.issue AS BIGINT) <= {ISSUE_NUMBER_MAX}
              AND TRY_CAST(b.issue AS BIGINT) <= {ISSUE_NUMBER_MAX}, false) AS issue_conflict,

@@ -237,6 +237,10 @@ SEPARATORS = (
     Rule("other_pages", f"pages_conflict AND NOT doi_same AND NOT {CLOSE_TITLE}", ("pages",)),
     # A paper at a conference and its journal version are two works (bib-dedupe's rule).
     Rule("conference_and_journal", "venue_kinds_differ AND NOT doi_same", ("venue",)),
+    # A conference meets once a year: the same title at a meeting a year later is the next
+    # year's paper (bib-dedupe's rule for proceedings).
+    Rule("meetings_a_year_apart", "both_meetings AND coalesce(year_gap, 0) > 0 AND NOT doi_same",
+         ("year",)),  # fmt: skip
     # Part I and part II, the 2011 and the 2012 update: titles one number apart.
     Rule("other_numbers", "title_numbers_differ AND NOT doi_same", ("title",)),
 )  # fmt: skip
