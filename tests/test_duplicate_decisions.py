@@ -4,6 +4,7 @@ nothing, `duplicates` paging and `decide` refusing chains and cycles."""
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
@@ -97,27 +98,26 @@ def test_three_copies_make_one_star_and_the_fourth_is_distinct(settings, landing
     assert decided["d"] == ("distinct", None, "system")
 
 
-def test_a_maybe_is_shown_beside_the_reference_it_may_duplicate(settings, landing) -> None:
-    _imported(settings, landing)
-    maybe, other = _ref(settings, "d"), _ref(settings, "a")
-    with store.connect(settings.store) as conn:
-        conn.execute(
-            "UPDATE duplicate_decisions SET decision = 'maybe', duplicate_of = ?, score = 0.8 "
-            "WHERE reference_id = ?",
-            [other, maybe],
-        )
-        everything = [
-            ref for (ref,) in conn.execute("SELECT id::VARCHAR FROM reference").fetchall()
-        ]
-        (shown,) = store.maybe_pairs(conn, everything)
-        assert store.maybe_pairs(conn, [other]) == []  # only maybes among the references asked
-    assert (shown["reference"], shown["other"], shown["score"]) == (maybe, other, 0.8)
-    assert (shown["a_title"], shown["a_year"], shown["a_pages"]) == (
-        "An unrelated trial of something else entirely", "2001", "9"
-    )  # fmt: skip
-    assert (shown["b_title"], shown["b_authors"], shown["b_venue"], shown["b_pages"]) == (
-        TITLE, "Zekry, D.", "Diabetes & Metabolism", "149-155"
-    )  # fmt: skip
+def test_a_maybe_pair_is_one_row_of_the_export_and_shows_both_sides(
+    settings, landing, tmp_path, capsys
+) -> None:
+    # Two records close enough to look at and no more (another word in the title, other
+    # pages): each is the other's maybe, and the export shows the pair once.
+    write_record(landing, "rec")
+    short_term = TITLE.replace("long-term", "short-term")
+    lines = [_line("m1", TITLE), _line("m2", short_term, place={**PLACE, "first_page": "301"})]
+    write_batch(landing, "rec", "works.jsonl", "\n".join(lines) + "\n")
+    import_directly(settings, landing, "rec")
+    _detect_all(settings)
+    assert {d for d, _, _ in _decisions(settings).values()} == {"maybe"}
+    path = tmp_path / "maybe.csv"
+    assert main(["duplicates", "--decision", "maybe", "--export", str(path)]) == 0
+    rows = list(csv.DictReader(path.read_text(encoding="utf-8-sig").splitlines()))
+    assert len(rows) == 1
+    (row,) = rows
+    assert {row["reference_title"], row["candidate_title"]} == {TITLE, short_term}
+    assert {row["reference_pages"], row["candidate_pages"]} == {"149-155", "301-155"}
+    assert row["reference_authors"] == row["candidate_authors"] == "Zekry, D."
 
 
 def test_detection_again_and_a_reimport_change_no_decision(settings, landing) -> None:

@@ -52,6 +52,14 @@ def _keys(**content: object) -> dict:
         ),
         ("<i>Helicobacter</i> pylori &amp; ulcers", "helicobacter pylori and ulcers"),
         ("Why IT matters [Research Note]", "why it matters"),
+        # A note's words inside a title are the title's ("…: an update in asthma", MEDLINE's
+        # notes come after a bracket or a full stop).
+        (
+            "Systematic review update in asthma therapy",
+            "systematic review update in asthma therapy",
+        ),
+        ("A comment in reply to critics of triage", "a comment in reply to critics of triage"),
+        ("Eculizumab for aHUS. Erratum in: N Engl J Med 2009", "eculizumab for ahus"),
         ("Why IT matters - Research Commentary", "why it matters"),
         ("Why IT matters (Editorial).", "why it matters"),
         ("Q&A for nurses", "q and a for nurses"),
@@ -381,3 +389,31 @@ def test_the_same_title_at_a_conference_a_year_later_is_the_next_years_paper() -
     found = _pairs({"a": work, "b": later})
     assert ("a", "b") not in found or found[("a", "b")].decision is Decision.MAYBE
     assert _pairs({"a": work, "b": dict(work)})[("a", "b")].decision is Decision.DUPLICATE
+
+
+def test_a_new_member_of_a_persons_star_is_checked_against_every_member() -> None:
+    # x is a person's duplicate of c, and is among the batch's subjects (re-imported): a new
+    # reference n that matches c must still be checked against x.
+    from import_pipeline.detection.stars import _pairs_to_check
+    from import_pipeline.domain.duplicates import DecidedBy
+    from import_pipeline.store.duplicates import StoredDecision
+
+    stored = {
+        "c": StoredDecision("c", Decision.CANONICAL, None, None, DecidedBy.PERSON, ()),
+        "x": StoredDecision("x", Decision.DUPLICATE, "c", None, DecidedBy.PERSON, ()),
+    }
+    pairs = [Pair("c", "n", Decision.DUPLICATE, 1.0, ())]
+    assert set(_pairs_to_check(pairs, ["n", "x"], stored)) == {("c", "n"), ("n", "x")}
+
+
+def test_a_duplicates_evidence_is_that_of_its_pair_with_its_canonical() -> None:
+    pairs = [Pair("c", "n", Decision.DUPLICATE, 0.95, ("title", "year"), 2),
+             Pair("m", "n", Decision.DUPLICATE, 1.0, ("doi", "title"), 6),
+             Pair("c", "m", Decision.DUPLICATE, 0.97, ("title", "volume"), 3)]  # fmt: skip
+    order = {"c": (0, "c"), "m": (1, "m"), "n": (2, "n")}
+    decided = {d.reference_id: d for d in assign(pairs, ["c", "m", "n"], {}, order, set())}
+    assert decided["c"].decision is Decision.CANONICAL
+    assert (decided["n"].duplicate_of, decided["n"].evidence, decided["n"].score) == (
+        "c", ("title", "year"), 0.95
+    )  # fmt: skip
+    assert decided["m"].evidence == ("title", "volume")

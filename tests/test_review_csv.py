@@ -171,6 +171,11 @@ def test_an_export_filled_in_is_applied_as_a_persons_decisions(
     assert {k: v for k, v in _decisions(settings).items() if v[2] == "person"} == {
         k: v for k, v in decided.items() if v[2] == "person"
     }
+    # The same file again decides nothing new and adds no history.
+    assert main(["decide", "--from", str(path), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["duplicates", "--history", reviewable["p2"], "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["history"][0]["decided_at"] == newest["decided_at"]
 
 
 def test_a_duplicate_points_to_the_candidates_canonical(

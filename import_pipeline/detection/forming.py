@@ -133,9 +133,12 @@ def form_stars(
     return stars
 
 
-def pairs_to_check(pairs: list[Pair], stored_stars: dict[str, list[str]]) -> list[tuple[str, str]]:
+def pairs_to_check(
+    pairs: list[Pair], stored_stars: dict[str, list[str]], fixed: set[str]
+) -> list[tuple[str, str]]:
     """Every pair of references that may end in one star (within a connected group of the
-    duplicate pairs and the stored stars): those whether the rules keep apart is asked."""
+    duplicate pairs and the stored stars), but two that stay where they are (`fixed`):
+    those whether the rules keep apart is asked."""
     parent: dict[str, str] = {}
 
     def root(ref: str) -> str:
@@ -158,4 +161,5 @@ def pairs_to_check(pairs: list[Pair], stored_stars: dict[str, list[str]]) -> lis
         for members in groups.values()
         for i, a in enumerate(members)
         for b in members[i + 1 :]
+        if a not in fixed or b not in fixed
     ]

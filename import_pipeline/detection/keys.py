@@ -47,7 +47,7 @@ CREATE OR REPLACE TEMP MACRO bib_text(s) AS
     '[^a-z0-9 ]+', ' ', 'g'), '  +', ' ', 'g'));
 CREATE OR REPLACE TEMP MACRO bib_title_text(s) AS
   regexp_replace(regexp_replace(regexp_replace(regexp_replace(trim(coalesce(s, '')),
-      '\s*[\[(]?\s*({notes})\s.*$', '', 'i'),
+      '(\s*[\[(]\s*|[.;]\s+)({notes})\b.*$', '', 'i'),
       '\s*[\[(]({languages})[\])]\.?\s*$', '', 'i'),
       '\s*[\[(]abstract\b[^\])]*[\])]\.?\s*$', '', 'i'),
       '^\[(.*)\]\.?$', '\1');

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from import_pipeline.detection.forming import form_stars, pairs_to_check
+from import_pipeline.detection.forming import form_stars, ordered, pairs_to_check
 from import_pipeline.detection.pairs import Pair, pairs_among, separated_pairs
 from import_pipeline.detection.stored_keys import RULES_VERSION, refresh_keys, rules_version
 from import_pipeline.domain.duplicates import DecidedBy, Decision, Trigger
@@ -65,6 +65,9 @@ def _stored_stars(stored: dict[str, StoredDecision], fresh: set[str]) -> dict[st
     person's canonical is a star even with no member yet."""
     stars: dict[str, list[str]] = {}
     for ref, d in sorted(stored.items()):
+        target = stored.get(d.duplicate_of) if d.duplicate_of else None
+        if target is not None and target.decision is Decision.DUPLICATE:
+            continue  # a chain (no release writes one; the asset check reports it): left out
         if d.decision is Decision.DUPLICATE and d.duplicate_of and ref not in fresh:
             stars.setdefault(d.duplicate_of, []).append(ref)
         elif d.decision is Decision.CANONICAL and d.decided_by is DecidedBy.PERSON:
@@ -91,10 +94,11 @@ def assign(
     kept_apart = {ref for ref in person if stored[ref].decision is Decision.DISTINCT}
     stars = form_stars(pairs, order, stored_stars, apart or set(), fixed, kept_apart)
     best = _best_pairs(pairs, kept_apart)
+    by_refs = {(p.a, p.b): p for p in pairs}
     decisions: list[StoredDecision] = []
     for canonical, members in stars.members.items():
         if len(members) > 1 or canonical in person:
-            decisions += _star(canonical, members, stored, best, person)
+            decisions += _star(canonical, members, stored, by_refs, person)
     starred = {ref for ref, c in stars.canonical_of.items() if len(stars.members[c]) > 1}
     unstarred = fresh | {
         ref for ref, d in stored.items()
@@ -117,11 +121,12 @@ def _star(
     canonical: str,
     members: list[str],
     stored: dict[str, StoredDecision],
-    best: dict[str, Pair],
+    by_refs: dict[tuple[str, str], Pair],
     person: set[str],
 ) -> list[StoredDecision]:
-    """One star's decisions: its canonical, and every other member its duplicate (with the
-    evidence of its own pair with the canonical, where this detection found it)."""
+    """One star's decisions: its canonical, and every other member its duplicate, with the
+    score and evidence of its own pair with the canonical (as stored, where this detection
+    did not compare the two again)."""
     decisions = []
     for ref in members:
         if ref in person:
@@ -131,7 +136,7 @@ def _star(
                 StoredDecision(ref, Decision.CANONICAL, None, None, DecidedBy.SYSTEM, ())
             )
             continue
-        pair = best.get(ref)
+        pair = by_refs.get(ordered(ref, canonical))
         evidence = pair.evidence if pair else stored[ref].evidence if ref in stored else ()
         score = pair.score if pair else stored[ref].score if ref in stored else None
         decisions.append(StoredDecision(ref, Decision.DUPLICATE, canonical, score,
@@ -178,6 +183,17 @@ def _decide_alone(conn: duckdb.DuckDBPyConnection, tables: TempTables, subjects:
     return alone, total, new
 
 
+def _pairs_to_check(
+    pairs: list[Pair], subject_ids: list[str], stored: dict[str, StoredDecision]
+) -> list[tuple[str, str]]:
+    """The pairs of references `assign` may put in one star, as it will see them: a person's
+    references keep their stars, the others' are made again."""
+    person = {ref for ref, d in stored.items() if d.decided_by is DecidedBy.PERSON}
+    stored_stars = _stored_stars(stored, set(subject_ids) - person)
+    fixed = person | {m for members in stored_stars.values() for m in members}
+    return pairs_to_check(pairs, stored_stars, fixed)
+
+
 def _propose(
     conn: duckdb.DuckDBPyConnection,
     pairs: list[Pair],
@@ -211,13 +227,16 @@ def detect(
     version = rules_version()
     provenance = Provenance(Trigger.IMPORT, run_id, version)
     other_rules = meta_value(conn, RULES_VERSION) != version
-    if other_rules:  # a person's are never decided again
-        subjects = (f"(SELECT reference_id FROM {subjects} UNION SELECT reference_id "
-                    f"FROM duplicate_decisions WHERE decided_by = 'system')")  # fmt: skip
     with TempTables(conn, "detect") as tables:
         # Once: every step reads the subjects, and a query of them would run again each time.
         subjects = tables.create("subjects", f"SELECT DISTINCT reference_id FROM {subjects}")
-        refresh_keys(conn, subjects)
+        refresh_keys(conn, subjects)  # only the batch's: the others' records are unchanged
+        if other_rules:  # the system's decisions are made again; a person's never
+            subjects = tables.create(
+                "redecided",
+                f"SELECT reference_id FROM {subjects} UNION SELECT reference_id "
+                f"FROM duplicate_decisions WHERE decided_by = 'system'",
+            )
         pairs = pairs_among(conn, "reference_bibliographic_keys", "reference_blocks", subjects)
         paired = sorted({ref for pair in pairs for ref in (pair.a, pair.b)})
         alone, alone_count, alone_written = _decide_alone(
@@ -242,7 +261,7 @@ def detect(
     stored |= decisions_of(conn, more)
     involved = sorted(set(involved) | set(more))
     order = _creation_order(conn, involved)
-    apart = separated_pairs(conn, pairs_to_check(pairs, _stored_stars(stored, set(subject_ids))))
+    apart = separated_pairs(conn, _pairs_to_check(pairs, subject_ids, stored))
     decisions = assign(pairs, subject_ids, stored, order, apart)
     changed = write_decisions(conn, decisions, stored, provenance)
     _propose(conn, pairs, subject_ids, stored, order, apart, provenance)

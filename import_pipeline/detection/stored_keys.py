@@ -7,6 +7,7 @@ import hashlib
 
 import duckdb
 
+from import_pipeline.detection import pairs, similarity
 from import_pipeline.detection.keys import definitions, install_macros, keys_sql
 from import_pipeline.detection.pairs import blocks_sql
 from import_pipeline.domain import duplicates as duplicate_rules
@@ -38,12 +39,23 @@ RULES_VERSION = "duplicate_rules_version"
 
 def rules_version() -> str:
     """A fingerprint of everything a system decision follows from: the normalisation, the
-    blocking keys, the match rules, the vetoes, the maybe rule and how stars are formed
-    (`domain.duplicates.STARS`). When it changes, the system's decisions are made again."""
-    rules = {name: getattr(duplicate_rules, name) for name in dir(duplicate_rules)}
-    fingerprinted = keys_version() + repr(
-        sorted((name, value) for name, value in rules.items() if name.isupper())
+    blocking keys, the rules and their thresholds (`domain.duplicates`), the features' SQL and
+    the similarities' gates (`pairs`, `similarity`), and how stars are formed
+    (`domain.duplicates.STARS`, by hand). When it changes, the system's decisions are made
+    again."""
+    constants = [
+        (f"{module.__name__}.{name}", getattr(module, name))
+        for module in (duplicate_rules, pairs, similarity)
+        for name in dir(module)
+        if name.isupper() and not name.startswith("_")
+    ]
+    # The SQL that turns keys into features and decisions, as it runs.
+    queries = (
+        pairs._involved_sql("keys", "candidates", "identifiers"),
+        pairs._unvetoed_sql("involved", "candidates"),
+        pairs._decided_sql("featured"),
     )
+    fingerprinted = keys_version() + repr(sorted(constants)) + "".join(queries)
     return hashlib.sha256(fingerprinted.encode()).hexdigest()[:16]
 
 

@@ -15,7 +15,6 @@ from import_pipeline.store.duplicates import (
     decisions_of,
     duplicates_without_canonical,
     list_decisions,
-    maybe_pairs,
 )
 from import_pipeline.store.invariants import (
     identifiers_on_two_references,
@@ -68,7 +67,6 @@ __all__ = [
     "decisions_of",
     "duplicates_without_canonical",
     "list_decisions",
-    "maybe_pairs",
     "ensure_schema",
     "fail_batch",
     "fail_batches_of_run",

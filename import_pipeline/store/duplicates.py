@@ -175,7 +175,20 @@ def _newest_proposals(
 def _upsert(
     conn: duckdb.DuckDBPyConnection, decision: StoredDecision, provenance: Provenance
 ) -> None:
-    _upsert_all(conn, [decision], provenance)
+    write_person_decisions(conn, [decision], provenance)
+
+
+def write_person_decisions(
+    conn: duckdb.DuckDBPyConnection,
+    decisions: list[StoredDecision],
+    provenance: Provenance = MANUAL,
+) -> int:
+    """A person's decisions written, but those already stored as they are (deciding again
+    what is decided adds no history); how many were written. Call inside a transaction."""
+    stored = decisions_of(conn, [d.reference_id for d in decisions])
+    changed = [d for d in decisions if stored.get(d.reference_id) != d]
+    _upsert_all(conn, changed, provenance)
+    return len(changed)
 
 
 def _exists(conn: duckdb.DuckDBPyConnection, reference_id: str) -> bool:
@@ -302,45 +315,3 @@ def duplicates_without_canonical(conn: duckdb.DuckDBPyConnection) -> list[tuple]
         LIMIT 100
         """
     ).fetchall()
-
-
-def maybe_pairs(
-    conn: duckdb.DuckDBPyConnection, references: list[str], limit: int = 10
-) -> list[dict[str, Any]]:
-    """The first `maybe` decisions among `references`, each beside the reference it may
-    duplicate: title, authors, year, venue and pages of both. Only those pairs' records are
-    read (the first bibliographic record of every reference would not fit in the store's
-    memory for a store of millions)."""
-    fields = """
-        {x}.c ->> 'title' AS {x}_title,
-        array_to_string(json_extract_string({x}.c, '$.authorship[*].display_name'), '; ')
-            AS {x}_authors,
-        {x}.c ->> 'publication_year' AS {x}_year,
-        {x}.c -> 'publication_venue' ->> 'display_name' AS {x}_venue,
-        concat_ws('-', {x}.c -> 'pagination' ->> 'first_page', {x}.c -> 'pagination' ->> 'last_page')
-            AS {x}_pages
-    """
-    with values_table(conn, "frame_maybe", references) as refs:
-        cursor = conn.execute(
-            f"""
-            WITH shown AS (
-                SELECT reference_id, duplicate_of, score FROM duplicate_decisions
-                WHERE decision = 'maybe' AND reference_id IN (SELECT value::UUID FROM {refs})
-                ORDER BY score DESC, reference_id LIMIT {int(limit)}
-            ), first_records AS (
-                SELECT reference_id, arg_min(content, created_at) AS c
-                FROM reference_enhancement
-                WHERE enhancement_type = 'bibliographic' AND reference_id IN (
-                    SELECT reference_id FROM shown UNION SELECT duplicate_of FROM shown)
-                GROUP BY reference_id
-            )
-            SELECT d.reference_id::VARCHAR AS reference, d.duplicate_of::VARCHAR AS other,
-                d.score, {fields.format(x="a")}, {fields.format(x="b")}
-            FROM shown d
-            LEFT JOIN first_records a ON a.reference_id = d.reference_id
-            LEFT JOIN first_records b ON b.reference_id = d.duplicate_of
-            ORDER BY d.score DESC, d.reference_id
-            """
-        )
-        names = [column[0] for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -23,7 +23,11 @@ from import_pipeline.domain.duplicates import DecidedBy, Decision
 from import_pipeline.errors import DecisionRefused, ImportPipelineError, NotFound
 from import_pipeline.store.connection import transaction, values_table
 from import_pipeline.store.decision_history import MANUAL
-from import_pipeline.store.duplicates import StoredDecision, _upsert_all, decisions_of
+from import_pipeline.store.duplicates import (
+    StoredDecision,
+    decisions_of,
+    write_person_decisions,
+)
 
 #: The fields of each side, in the file's order (`reference_title`, …, `candidate_title`, …).
 FIELDS = ("title", "authors", "year", "venue", "volume", "issue", "pages", "doi")
@@ -71,6 +75,11 @@ _EXPORT = f"""
         SELECT d.reference_id, d.duplicate_of AS candidate_id, d.score
         FROM duplicate_decisions d
         WHERE d.decision = 'maybe' AND d.duplicate_of IS NOT NULL AND {{record}}
+        -- Two references each the other's maybe are one pair: one row.
+        QUALIFY row_number() OVER (
+            PARTITION BY least(d.reference_id, d.duplicate_of),
+                greatest(d.reference_id, d.duplicate_of)
+            ORDER BY d.score DESC NULLS LAST, d.reference_id DESC) = 1
     ), involved AS (
         SELECT reference_id FROM pairs UNION SELECT candidate_id FROM pairs
     ), first_records AS (
@@ -388,7 +397,7 @@ def apply_review(conn: duckdb.DuckDBPyConnection, rows: list[ReviewRow]) -> dict
             if t not in by_reference
             and (t not in stored or stored[t].decision is not Decision.CANONICAL)
         ]  # fmt: skip
-        _upsert_all(conn, writes + canonicals, MANUAL)
+        write_person_decisions(conn, writes + canonicals, MANUAL)
     counts = {d: sum(1 for w in writes if w.decision is d) for d in WORDS.values()}
     return {"rows": len(rows), "skipped": len(rows) - len(decided),
             "duplicate": counts[Decision.DUPLICATE], "distinct": counts[Decision.DISTINCT],
