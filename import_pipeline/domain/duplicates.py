@@ -173,11 +173,11 @@ GENERIC_TITLES = (
     "unknown", "untitled", "no title",
 )  # fmt: skip
 
-#: A venue that names a journal and no meeting, and one that names a meeting and no journal
-#: ("J"ournal abbreviated too), in normalised venue text: a paper at a conference and its
+#: A venue that names a journal and no meeting, and one that names a meeting (a conference's
+#: proceedings too) and no journal ("J"ournal abbreviated too), in normalised venue text: a paper at a conference and its
 #: journal version are two works. A venue that names both (a journal's supplement of a
 #: congress's abstracts) is either.
-MEETING_VENUE = r"\b(conference|symposium|workshop|congress)\b"
+MEETING_VENUE = r"\b(conference|symposium|workshop|congress|proceedings|proc|meeting)\b"
 JOURNAL_VENUE = r"\b(journal|j)\b"
 
 #: Titles that start so answer or amend another item ("Reply to letter to the editor",
