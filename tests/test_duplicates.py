@@ -417,3 +417,18 @@ def test_a_duplicates_evidence_is_that_of_its_pair_with_its_canonical() -> None:
         "c", ("title", "year"), 0.95
     )  # fmt: skip
     assert decided["m"].evidence == ("title", "volume")
+
+
+@pytest.mark.parametrize(
+    ("title", "other", "together"),
+    [
+        ("Cervical neoplasia among 10 000 women", "Cervical neoplasia among 10000 women", True),
+        ("Integrin alpha(v)beta(3) in stage IV melanoma", "Integrin alphavbeta3 in stage IV melanoma", True),
+        ("Heart disease and stroke statistics: part I", "Heart disease and stroke statistics: part II", False),
+        ("Heart disease and stroke statistics 2012 update", "Heart disease and stroke statistics 2013 update", False),
+    ],
+)  # fmt: skip
+def test_titles_whose_numbers_differ_are_two_works(title: str, other: str, together: bool) -> None:
+    work = {"title": title, "authorship": AUTHORS, "publication_year": 2012, "pagination": PLACE}
+    found = _pairs({"a": work, "b": {**work, "title": other}})
+    assert (("a", "b") in found and found[("a", "b")].decision is Decision.DUPLICATE) is together

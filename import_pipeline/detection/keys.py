@@ -60,7 +60,8 @@ CREATE OR REPLACE TEMP MACRO bib_title(s) AS
       '&(amp;)?', ' and ', 'g'), '\bampersand\b', ' and ', 'gi'));
 CREATE OR REPLACE TEMP MACRO title_numbers(t) AS
   list_sort(list_transform(
-    regexp_extract_all(t, '\b([0-9]+|i|ii|iii|iv|v|vi|vii|viii|ix|x)\b'),
+    regexp_extract_all(regexp_replace(t, '([0-9]) ([0-9]{3})\b', '\1\2', 'g'),
+                       '\b([0-9]+|i|ii|iii|iv|v|vi|vii|viii|ix|x)\b'),
     n -> CASE n WHEN 'i' THEN '1' WHEN 'ii' THEN '2' WHEN 'iii' THEN '3' WHEN 'iv' THEN '4'
                 WHEN 'v' THEN '5' WHEN 'vi' THEN '6' WHEN 'vii' THEN '7' WHEN 'viii' THEN '8'
                 WHEN 'ix' THEN '9' WHEN 'x' THEN '10' ELSE ltrim(n, '0') END));
