@@ -160,6 +160,10 @@ TITLE_CHARACTERS_FLOOR = 0.85
 GENERIC_TITLES = (
     "editorial", "editorials", "editor s comments", "editors comments", "editor s comment",
     "editor s note", "editors note", "from the editor", "from the editors", "letter from the editor",
+    "editorial statement", "editorial notes", "editor s introduction", "editors introduction",
+    "guest editorial", "guest editors introduction", "from the editor in chief",
+    "message from the editor", "note from the editor", "introduction to the special issue",
+    "special issue introduction", "list of reviewers", "reviewer acknowledgement",
     "erratum", "errata", "correction", "corrections", "corrigendum", "retraction",
     "notice of retraction", "expression of concern", "in this issue", "issue information",
     "front matter", "back matter", "front cover", "back cover", "cover", "table of contents",
