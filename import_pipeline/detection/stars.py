@@ -183,6 +183,22 @@ def _decide_alone(conn: duckdb.DuckDBPyConnection, tables: TempTables, subjects:
     return alone, total, new
 
 
+def _with_their_stars(
+    conn: duckdb.DuckDBPyConnection, involved: list[str]
+) -> dict[str, StoredDecision]:
+    """The stored decisions of the involved references and of the stars they belong to,
+    whole."""
+    stored = decisions_of(conn, involved)
+    canonicals = {d.duplicate_of for d in stored.values() if d.duplicate_of}
+    with values_table(conn, "frame_canonicals", sorted(canonicals)) as table:
+        members = conn.execute(
+            f"SELECT reference_id::VARCHAR FROM duplicate_decisions "
+            f"WHERE duplicate_of IN (SELECT value::UUID FROM {table})"
+        ).fetchall()
+    more = sorted((canonicals | {r for (r,) in members}) - set(involved))
+    return stored | decisions_of(conn, more)
+
+
 def _pairs_to_check(
     pairs: list[Pair], subject_ids: list[str], stored: dict[str, StoredDecision]
 ) -> list[tuple[str, str]]:
@@ -248,19 +264,8 @@ def detect(
                 f"WHERE reference_id NOT IN (SELECT reference_id FROM {alone}) ORDER BY 1"
             ).fetchall()
         ]  # fmt: skip
-    involved = sorted(set(subject_ids) | set(paired))
-    stored = decisions_of(conn, involved)
-    # The stars the involved references already belong to, whole.
-    canonicals = {d.duplicate_of for d in stored.values() if d.duplicate_of}
-    with values_table(conn, "frame_canonicals", sorted(canonicals)) as table:
-        members = conn.execute(
-            f"SELECT reference_id::VARCHAR FROM duplicate_decisions "
-            f"WHERE duplicate_of IN (SELECT value::UUID FROM {table})"
-        ).fetchall()
-    more = sorted((canonicals | {r for (r,) in members}) - set(involved))
-    stored |= decisions_of(conn, more)
-    involved = sorted(set(involved) | set(more))
-    order = _creation_order(conn, involved)
+    stored = _with_their_stars(conn, sorted(set(subject_ids) | set(paired)))
+    order = _creation_order(conn, sorted(stored.keys() | set(subject_ids) | set(paired)))
     apart = separated_pairs(conn, _pairs_to_check(pairs, subject_ids, stored))
     decisions = assign(pairs, subject_ids, stored, order, apart)
     changed = write_decisions(conn, decisions, stored, provenance)
