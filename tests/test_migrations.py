@@ -363,3 +363,8 @@ def test_exactly_one_decision_is_active_per_reference(settings, detected) -> Non
             "UPDATE duplicate_decision_history SET active = TRUE WHERE reference_id = ?", [a]
         )
         assert references_without_one_active_decision(conn) == [(a, 3, "several active decisions")]
+        # The asset check asks for a record's references only.
+        assert references_without_one_active_decision(conn, "rec") == [
+            (a, 3, "several active decisions")
+        ]
+        assert references_without_one_active_decision(conn, "another") == []

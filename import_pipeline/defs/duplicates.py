@@ -136,14 +136,14 @@ def every_duplicate_points_to_a_canonical(
 @dg.asset_check(
     asset=DUPLICATE_DECISIONS,
     partitions_def=import_records,
-    description="Every decided reference has exactly one active decision in its history, the "
-    "one the store applies.",
+    description="Every decided reference of the record has exactly one active decision in its "
+    "history, the one the store applies.",
 )
 def every_reference_has_one_active_decision(
-    pipeline: ImportPipelineResource,
+    context: dg.AssetCheckExecutionContext, pipeline: ImportPipelineResource
 ) -> dg.AssetCheckResult:
     with pipeline.store(read_only=True) as conn:
-        rows = references_without_one_active_decision(conn)
+        rows = references_without_one_active_decision(conn, context.partition_key)
     return dg.AssetCheckResult(
         passed=not rows,
         metadata={

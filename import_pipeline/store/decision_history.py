@@ -126,25 +126,35 @@ def decision_history(conn: duckdb.DuckDBPyConnection, reference_id: str) -> dict
     return {"reference_id": reference_id, "history": history}
 
 
-def references_without_one_active_decision(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
-    """The references whose history has no or several active decisions, or whose active one
-    is not the decision `duplicate_decisions` holds (the asset check's rule): (reference_id,
+def references_without_one_active_decision(
+    conn: duckdb.DuckDBPyConnection, record_key: str | None = None
+) -> list[tuple]:
+    """The references (of the record's results, if given: a store's whole history is not read
+    after every run) whose history has no or several active decisions, or whose active one is
+    not the decision `duplicate_decisions` holds (the asset check's rule): (reference_id,
     active rows, what is wrong)."""
+    scope = "TRUE"
+    params: list[object] = []
+    if record_key is not None:
+        scope = """reference_id IN (SELECT r.reference_id FROM import_results r
+            JOIN import_batches b ON b.id = r.import_batch_id WHERE b.record_key = ?)"""
+        params = [record_key, record_key]
     return conn.execute(
-        """
+        f"""
         WITH active AS (
             SELECT reference_id, count(*) AS n, any_value(decision) AS decision,
                 any_value(duplicate_of) AS duplicate_of
-            FROM duplicate_decision_history WHERE active GROUP BY reference_id
-        )
+            FROM duplicate_decision_history WHERE active AND {scope} GROUP BY reference_id
+        ), stored AS (SELECT * FROM duplicate_decisions WHERE {scope})
         SELECT coalesce(a.reference_id, d.reference_id)::VARCHAR, coalesce(a.n, 0),
             CASE WHEN a.n IS NULL THEN 'no active decision'
                  WHEN a.n > 1 THEN 'several active decisions'
                  WHEN d.reference_id IS NULL THEN 'an active decision that is not stored'
                  ELSE 'the active decision differs from the stored one' END
-        FROM active a FULL JOIN duplicate_decisions d ON d.reference_id = a.reference_id
+        FROM active a FULL JOIN stored d ON d.reference_id = a.reference_id
         WHERE a.n IS NULL OR a.n > 1 OR d.reference_id IS NULL OR a.decision <> d.decision
             OR a.duplicate_of IS DISTINCT FROM d.duplicate_of
         ORDER BY 1 LIMIT 100
-        """
+        """,
+        params,
     ).fetchall()
