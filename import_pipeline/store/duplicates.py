@@ -31,24 +31,36 @@ class StoredDecision:
     evidence: tuple[str, ...]
 
 
-def decisions_of(
-    conn: duckdb.DuckDBPyConnection, references: list[str]
+#: A decision's columns, as `StoredDecision` takes them.
+_DECISION_COLUMNS = """reference_id::VARCHAR, decision, duplicate_of::VARCHAR, score, decided_by,
+    from_json(evidence::VARCHAR, '["VARCHAR"]')"""
+
+
+def _decisions_where(
+    conn: duckdb.DuckDBPyConnection, references: list[str], source: str
 ) -> dict[str, StoredDecision]:
-    """The stored decisions of these references (those that have one)."""
+    """The decisions `source` (a query with `_DECISION_COLUMNS`' columns, reading the
+    references from `{refs}`) gives for these references."""
     if not references:
         return {}
     with values_table(conn, "frame_refs", references) as refs:
-        rows = conn.execute(
-            f"""
-            SELECT reference_id::VARCHAR, decision, duplicate_of::VARCHAR, score, decided_by,
-                from_json(evidence::VARCHAR, '["VARCHAR"]')
-            FROM duplicate_decisions WHERE reference_id IN (SELECT value::UUID FROM {refs})
-            """
-        ).fetchall()
+        rows = conn.execute(source.format(columns=_DECISION_COLUMNS, refs=refs)).fetchall()
     return {
         r[0]: StoredDecision(r[0], Decision(r[1]), r[2], r[3], DecidedBy(r[4]), tuple(r[5]))
         for r in rows
     }
+
+
+def decisions_of(
+    conn: duckdb.DuckDBPyConnection, references: list[str]
+) -> dict[str, StoredDecision]:
+    """The stored decisions of these references (those that have one)."""
+    return _decisions_where(
+        conn,
+        references,
+        "SELECT {columns} FROM duplicate_decisions "
+        "WHERE reference_id IN (SELECT value::UUID FROM {refs})",
+    )
 
 
 def write_decisions(
@@ -153,23 +165,16 @@ def _newest_proposals(
     conn: duckdb.DuckDBPyConnection, references: list[str]
 ) -> dict[str, StoredDecision]:
     """The newest inactive system decision in the history of each of these references."""
-    if not references:
-        return {}
-    with values_table(conn, "frame_proposed", references) as refs:
-        rows = conn.execute(
-            f"""
-            SELECT reference_id::VARCHAR, decision, duplicate_of::VARCHAR, score, decided_by,
-                from_json(evidence::VARCHAR, '["VARCHAR"]')
-            FROM duplicate_decision_history
-            WHERE NOT active AND decided_by = 'system'
-                AND reference_id IN (SELECT value::UUID FROM {refs})
-            QUALIFY row_number() OVER (PARTITION BY reference_id ORDER BY id DESC) = 1
-            """
-        ).fetchall()
-    return {
-        r[0]: StoredDecision(r[0], Decision(r[1]), r[2], r[3], DecidedBy(r[4]), tuple(r[5]))
-        for r in rows
-    }
+    return _decisions_where(
+        conn,
+        references,
+        """
+        SELECT {columns} FROM duplicate_decision_history
+        WHERE NOT active AND decided_by = 'system'
+            AND reference_id IN (SELECT value::UUID FROM {refs})
+        QUALIFY row_number() OVER (PARTITION BY reference_id ORDER BY id DESC) = 1
+        """,
+    )
 
 
 def _upsert(
