@@ -14,7 +14,7 @@ from import_pipeline.defs.resources import ImportPipelineResource
 warnings.filterwarnings("ignore", message=".*partitions_def on an AssetCheckSpec.*")
 
 
-def _holds_when_empty(rows: list[tuple], count_name: str) -> dg.AssetCheckResult:
+def holds_when_empty(rows: list[tuple], count_name: str) -> dg.AssetCheckResult:
     """An invariant query returns its offending rows: none means the check passes."""
     return dg.AssetCheckResult(
         passed=not rows,
@@ -36,7 +36,7 @@ def every_line_has_one_result(
 ) -> dg.AssetCheckResult:
     with pipeline.store(read_only=True) as conn:
         rows = store.lines_without_one_result(conn, context.partition_key)
-    return _holds_when_empty(rows, "batches_off")
+    return holds_when_empty(rows, "batches_off")
 
 
 @dg.asset_check(
@@ -49,7 +49,7 @@ def results_point_at_references(
 ) -> dg.AssetCheckResult:
     with pipeline.store(read_only=True) as conn:
         rows = store.results_with_missing_reference(conn, context.partition_key)
-    return _holds_when_empty(rows, "dangling_results")
+    return holds_when_empty(rows, "dangling_results")
 
 
 @dg.asset_check(
@@ -63,7 +63,7 @@ def identifiers_belong_to_one_reference(
 ) -> dg.AssetCheckResult:
     with pipeline.store(read_only=True) as conn:
         rows = store.identifiers_on_two_references(conn, context.partition_key)
-    return _holds_when_empty(rows, "shared_identifiers")
+    return holds_when_empty(rows, "shared_identifiers")
 
 
 @dg.asset_check(

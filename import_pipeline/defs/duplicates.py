@@ -8,6 +8,7 @@ import dagster as dg
 
 from import_pipeline import store
 from import_pipeline.defs.assets import RECORD_STORE_ASSET, REFERENCE_STORE
+from import_pipeline.defs.checks import holds_when_empty
 from import_pipeline.defs.partitions import import_records
 from import_pipeline.defs.resources import ImportPipelineResource
 from import_pipeline.defs.tags import retried_runs
@@ -124,13 +125,7 @@ def every_duplicate_points_to_a_canonical(
 ) -> dg.AssetCheckResult:
     with pipeline.store(read_only=True) as conn:
         rows = store.duplicates_without_canonical(conn)
-    return dg.AssetCheckResult(
-        passed=not rows,
-        metadata={
-            "duplicates_off": len(rows),
-            "examples": dg.MetadataValue.json([list(map(str, row)) for row in rows[:20]]),
-        },
-    )
+    return holds_when_empty(rows, "duplicates_off")
 
 
 @dg.asset_check(
@@ -144,10 +139,4 @@ def every_reference_has_one_active_decision(
 ) -> dg.AssetCheckResult:
     with pipeline.store(read_only=True) as conn:
         rows = references_without_one_active_decision(conn, context.partition_key)
-    return dg.AssetCheckResult(
-        passed=not rows,
-        metadata={
-            "references_off": len(rows),
-            "examples": dg.MetadataValue.json([list(map(str, row)) for row in rows[:20]]),
-        },
-    )
+    return holds_when_empty(rows, "references_off")
