@@ -1,0 +1,148 @@
+"""One entry → one DESTINY batch line (contract section 10), the same for every format: the
+identifiers it carries (or its entry key), a `bibliographic`, an `abstract` and a `raw`
+enhancement. The line model judges the result exactly as it judges a JSONL line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from import_pipeline.domain.formats import ENTRY_KEY_NAME, FORMATS
+from import_pipeline.domain.identifiers import TRUSTED_TYPES, normalise_identifier
+from import_pipeline.formats.base import Entry, IdentifierValue, Work
+
+
+@dataclass(frozen=True)
+class FileContext:
+    """What the import knows of the file beside its text."""
+
+    format: str
+    source_name: str  # the record's: the source when neither entry nor file names a database
+    export_date: str  # ISO 8601: the raw enhancement's `source_export_date`
+    database: str | None = None  # the file's header names it
+
+
+def entry_key(source: str, entry: Entry) -> str:
+    """The identifier of an entry that carries no trusted one: its source and a digest of its
+    fields, so that the same entry dropped again (its line moved) is the same reference."""
+    canonical = json.dumps([[name, " ".join(value.split())] for name, value in entry.fields])
+    return f"{source}:{hashlib.sha256(canonical.encode()).hexdigest()[:32]}"
+
+
+def raw_data(entry: Entry) -> dict[str, Any]:
+    """The whole entry, field by field: a name that repeats holds its values as a list."""
+    data: dict[str, Any] = {}
+    for name, value in entry.fields:
+        if name not in data:
+            data[name] = value
+        elif isinstance(data[name], list):
+            data[name].append(value)
+        else:
+            data[name] = [data[name], value]
+    return data
+
+
+def _positions(count: int) -> list[str]:
+    # As the DESTINY SDK's parsers: the first author first, the last last, the rest middle.
+    return ["first" if i == 0 else "last" if i == count - 1 else "middle" for i in range(count)]
+
+
+def bibliographic(work: Work) -> dict[str, Any] | None:
+    content: dict[str, Any] = {"enhancement_type": "bibliographic"}
+    authors = [name for name in work.authors if name.strip()]
+    if authors:
+        content["authorship"] = [
+            {"display_name": name, "position": position}
+            for name, position in zip(authors, _positions(len(authors)), strict=True)
+        ]
+    for key, value in (
+        ("title", work.title),
+        ("publication_year", work.year),
+        ("publisher", work.publisher),
+    ):
+        if value is not None and value != "":
+            content[key] = value
+    pages = {
+        key: value
+        for key, value in (
+            ("volume", work.volume),
+            ("issue", work.issue),
+            ("first_page", work.first_page),
+            ("last_page", work.last_page),
+        )
+        if value
+    }
+    if pages:
+        content["pagination"] = pages
+    venue: dict[str, Any] = {}
+    if work.venue:
+        venue["display_name"] = work.venue
+    if work.venue_type:
+        venue["venue_type"] = work.venue_type
+    if work.issns:
+        venue["issn"] = list(dict.fromkeys(work.issns))
+    if venue:
+        content["publication_venue"] = venue
+    return content if len(content) > 1 else None
+
+
+def identifiers(work: Work, entry: Entry, source: str) -> list[dict[str, Any]]:
+    """The entry's identifiers, each once, and its entry key when none is trusted and valid."""
+    seen: set[IdentifierValue] = set()
+    found: list[dict[str, Any]] = []
+    trusted = False
+    for kind, value, name in work.identifiers:
+        normal = normalise_identifier(kind, value)
+        key = (kind, normal if normal is not None else value, name)
+        if key in seen:
+            continue
+        seen.add(key)
+        trusted = trusted or (kind in TRUSTED_TYPES and normal is not None)
+        identifier: dict[str, Any] = {"identifier_type": kind, "identifier": value}
+        if name is not None:
+            identifier["other_identifier_name"] = name
+        found.append(identifier)
+    if not trusted:
+        found.append(
+            {
+                "identifier_type": "other",
+                "identifier": entry_key(source, entry),
+                "other_identifier_name": ENTRY_KEY_NAME,
+            }
+        )
+    return found
+
+
+def destiny_line(entry: Entry, work: Work, context: FileContext) -> dict[str, Any]:
+    """The batch line an entry becomes."""
+    source = work.database or context.database or context.source_name
+    contents: list[dict[str, Any]] = []
+    biblio = bibliographic(work)
+    if biblio is not None:
+        contents.append(biblio)
+    if work.abstract and work.abstract.strip():
+        contents.append(
+            {"enhancement_type": "abstract", "process": "other", "abstract": work.abstract}
+        )
+    contents.append(
+        {
+            "enhancement_type": "raw",
+            "source_export_date": context.export_date,
+            "description": f"The entry as the {FORMATS[context.format].title} export holds it",
+            "metadata": {"format": context.format},
+            "data": raw_data(entry) or {"text": entry.text},
+        }
+    )
+    return {
+        "visibility": "public",
+        "identifiers": identifiers(work, entry, source),
+        "enhancements": [
+            {"source": source, "visibility": "public", "content": content} for content in contents
+        ],
+    }
+
+
+def line_text(entry: Entry, work: Work, context: FileContext) -> str:
+    return json.dumps(destiny_line(entry, work, context), ensure_ascii=False, separators=(",", ":"))
