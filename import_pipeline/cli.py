@@ -21,10 +21,12 @@ import duckdb
 from import_pipeline import rendering, store
 from import_pipeline.daemon_site import SITE_FOLDER
 from import_pipeline.domain.duplicates import Decision
+from import_pipeline.domain.formats import FORMATS
 from import_pipeline.domain.identifiers import TRUSTED_TYPES, IdentifierType, normalise_identifier
 from import_pipeline.domain.lines import batch_line_json_schema
 from import_pipeline.domain.statuses import ImportResultStatus
 from import_pipeline.errors import (
+    BatchUnreadable,
     DecisionRefused,
     ImportPipelineError,
     LandingError,
@@ -35,7 +37,8 @@ from import_pipeline.landing import LandingZone, uploads
 from import_pipeline.landing.records import BatchVersion, read_record
 from import_pipeline.landing.zone import escaped
 from import_pipeline.pipeline import progress
-from import_pipeline.settings import Settings, python_path_with
+from import_pipeline.pipeline.exports import convert_file
+from import_pipeline.settings import Settings, low_space_warnings, python_path_with
 from import_pipeline.store.decision_history import HISTORY_FIELDS, decision_history
 
 
@@ -279,6 +282,21 @@ def cmd_decide(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
+    """The DESTINY lines an export becomes on stdout; each entry's problem on stderr."""
+    failed = 0
+    try:
+        for entry in convert_file(Path(args.file), args.format, args.encoding, args.source):
+            if entry.line is None:
+                failed += 1
+                print(f"line {entry.line_number}: {entry.problem}", file=sys.stderr)
+            else:
+                print(entry.line)
+    except BatchUnreadable as exc:
+        raise UsageProblem(f"{args.file}: {exc.reason}") from exc
+    return 1 if failed else 0
+
+
 def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
     print(json.dumps(batch_line_json_schema(), indent=2))
     return 0
@@ -396,37 +414,18 @@ def build_parser() -> argparse.ArgumentParser:
             help="seconds to wait while an import holds the store "
             "(default: IMPORT_PIPELINE_READ_WAIT, else 30)",
         )
+    p = command("convert", cmd_convert, "print the DESTINY lines an export file becomes")
+    p.add_argument("file", help="a RIS, MEDLINE, BibTeX, EndNote, CSV/TSV or EPPI JSON file")
+    p.add_argument(
+        "--format", choices=sorted(set(FORMATS) - {"jsonl"}), help="default: told by the name"
+    )
+    p.add_argument("--encoding", help="when the file has no byte order mark (default UTF-8)")
+    p.add_argument("--source", default="convert", help="the source of entries naming no database")
     command("schema", cmd_schema, "the JSON Schema of a batch line")
     p = command("dev", cmd_dev, "start the Dagster UI and daemon (sensor on) for this project")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=3000)
     return parser
-
-
-#: Below this much free space where the project writes, every command warns: imports stop.
-LOW_SPACE_BYTES = 64 * 1024 * 1024
-
-
-def low_space_warnings(settings: Settings) -> list[str]:
-    """A line for each folder the project writes to (its home, the store's, the instance's)
-    whose disk has less than `LOW_SPACE_BYTES` free."""
-    folders = [settings.home, settings.dagster_home]
-    if settings.store_url is None:
-        folders.append(settings.duckdb_path.parent)
-    warned, lines = set(), []
-    for folder in folders:
-        try:
-            space = os.statvfs(folder)
-        except OSError:
-            continue  # not made yet
-        free = space.f_bavail * space.f_frsize
-        if free < LOW_SPACE_BYTES and space.f_fsid not in warned:
-            warned.add(space.f_fsid)
-            lines.append(
-                f"warning: {folder} has {free // (1024 * 1024)} MB free: no space left on "
-                f"device; imports stop (their runs fail and are retried) until space is freed"
-            )
-    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:

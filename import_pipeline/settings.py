@@ -20,6 +20,9 @@ _TTL_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
 #: Lines longer than this fail alone with `LineTooLong` (bytes, before decoding).
 DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
+#: An export's entries longer than this fail alone with `LineTooLong` (characters): longer
+#: than a line, since a real entry's abstract alone may pass 16 MiB.
+DEFAULT_MAX_ENTRY_BYTES = 64 * 1024 * 1024
 #: A gzip batch may not expand past this many bytes.
 DEFAULT_MAX_DECOMPRESSED_BYTES = 8 * 1024 * 1024 * 1024
 #: ... nor past this many times its compressed size (a gzip bomb guard).
@@ -108,6 +111,7 @@ VARIABLES = (
     Variable("store_url", "IMPORT_PIPELINE_STORE", text=lambda url: str(url or "")),
     Variable("unresolved_ttl", "IMPORT_PIPELINE_UNRESOLVED_TTL", text=format_ttl),  # type: ignore[arg-type]
     Variable("max_line_bytes", "IMPORT_PIPELINE_MAX_LINE_BYTES"),
+    Variable("max_entry_bytes", "IMPORT_PIPELINE_MAX_ENTRY_BYTES"),
     Variable("max_decompressed_bytes", "IMPORT_PIPELINE_MAX_DECOMPRESSED_BYTES"),
     Variable("max_decompression_ratio", "IMPORT_PIPELINE_MAX_DECOMPRESSION_RATIO"),
     Variable("store_memory", "IMPORT_PIPELINE_STORE_MEMORY"),
@@ -140,6 +144,7 @@ class Settings:
     dagster_home: Path
     unresolved_ttl: timedelta
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES
     max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
     max_decompression_ratio: int = DEFAULT_MAX_DECOMPRESSION_RATIO
     store_memory: str = DEFAULT_STORE_MEMORY
@@ -201,6 +206,7 @@ class Settings:
             dagster_home=path("DAGSTER_HOME", home / "dagster"),
             unresolved_ttl=parse_ttl(get("IMPORT_PIPELINE_UNRESOLVED_TTL") or "48h"),
             max_line_bytes=number("IMPORT_PIPELINE_MAX_LINE_BYTES", DEFAULT_MAX_LINE_BYTES),
+            max_entry_bytes=number("IMPORT_PIPELINE_MAX_ENTRY_BYTES", DEFAULT_MAX_ENTRY_BYTES),
             max_decompressed_bytes=number(
                 "IMPORT_PIPELINE_MAX_DECOMPRESSED_BYTES", DEFAULT_MAX_DECOMPRESSED_BYTES
             ),
@@ -227,3 +233,29 @@ class Settings:
             ),
             store_url=_store_url(get("IMPORT_PIPELINE_STORE")),
         )
+
+
+#: Below this much free space where the project writes, every command warns: imports stop.
+LOW_SPACE_BYTES = 64 * 1024 * 1024
+
+
+def low_space_warnings(settings: Settings) -> list[str]:
+    """A line for each folder the project writes to (its home, the store's, the instance's)
+    whose disk has less than `LOW_SPACE_BYTES` free."""
+    folders = [settings.home, settings.dagster_home]
+    if settings.store_url is None:
+        folders.append(settings.duckdb_path.parent)
+    warned, lines = set(), []
+    for folder in folders:
+        try:
+            space = os.statvfs(folder)
+        except OSError:
+            continue  # not made yet
+        free = space.f_bavail * space.f_frsize
+        if free < LOW_SPACE_BYTES and space.f_fsid not in warned:
+            warned.add(space.f_fsid)
+            lines.append(
+                f"warning: {folder} has {free // (1024 * 1024)} MB free: no space left on "
+                f"device; imports stop (their runs fail and are retried) until space is freed"
+            )
+    return lines

@@ -171,6 +171,7 @@ def import_directly(
             batch_id=item.batch_id,
             staging=stages.staging_dir(settings, run_id, key, item.batch.name),
             settings=settings,
+            reading=item.reading,
         )
         for item in items
     ]

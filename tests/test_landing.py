@@ -31,7 +31,8 @@ def test_invalid_record_keys(key: str) -> None:
         ("_refs.jsonl", False),
         ("refs.jsonl.tmp", False),
         ("refs.jsonl.part", False),
-        ("refs.csv", False),
+        ("refs.csv", True),  # an export (contract section 10)
+        ("refs.docx", False),
         ("bad\nname.jsonl", False),
     ],
 )
@@ -43,7 +44,7 @@ def test_scan_refuses_bad_folders_and_lists_batches(landing: LandingZone) -> Non
     write_record(landing, "good")
     write_batch(landing, "good", "b.jsonl", "{}\n")
     write_batch(landing, "good", "upload.jsonl.part", "{}\n")
-    write_batch(landing, "good", "notes.txt", "hello")
+    write_batch(landing, "good", "notes.docx", "hello")
     (Path(landing.root) / "good" / "_finalised").touch()
     (Path(landing.root) / "bad key").mkdir()
     scan = landing.scan()
@@ -51,7 +52,7 @@ def test_scan_refuses_bad_folders_and_lists_batches(landing: LandingZone) -> Non
     record = scan.records[0]
     assert [b.name for b in record.batches] == ["b.jsonl"]
     assert record.finalised
-    assert any("notes.txt" in reason for reason in record.ignored)
+    assert any("notes.docx" in reason for reason in record.ignored)
     assert any("'bad key'" in reason for reason in scan.refused)
 
 

@@ -188,6 +188,7 @@ def _load_one(
             settings=settings,
             expected_checksum=item.checksum,
             run_id=context.run_id,
+            reading=item.reading,
         )
     if loaded.unreadable:
         context.log.warning("batch %s cannot be read: %s", item.batch.name, loaded.unreadable)

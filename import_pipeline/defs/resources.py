@@ -49,6 +49,10 @@ class ImportPipelineResource(dg.ConfigurableResource):
     max_line_bytes: str | None = Field(
         default=None, description="IMPORT_PIPELINE_MAX_LINE_BYTES: longer lines fail alone."
     )
+    max_entry_bytes: str | None = Field(
+        default=None,
+        description="IMPORT_PIPELINE_MAX_ENTRY_BYTES: longer export entries fail alone.",
+    )
     max_decompressed_bytes: str | None = Field(
         default=None, description="IMPORT_PIPELINE_MAX_DECOMPRESSED_BYTES: a gzip's limit."
     )

@@ -18,6 +18,8 @@ import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
+from import_pipeline.domain.formats import ENTRY_KEY_NAME
+
 
 class IdentifierType(StrEnum):
     """The external identifier types of a reference."""
@@ -40,6 +42,18 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         IdentifierType.PRO_QUEST,
     }
 )
+
+
+def matched_sql(alias: str = "") -> str:
+    """SQL: whether an identifier row (columns `identifier_type`, `other_identifier_name`,
+    prefixed by `alias`) is matched in clustering and resolution: a trusted type (the
+    parameter `$trusted` lists them), or an export entry's key (`formats.ENTRY_KEY_NAME`)."""
+    a = f"{alias}." if alias else ""
+    return (
+        f"(list_contains($trusted, {a}identifier_type) OR ({a}identifier_type = 'other' "
+        f"AND {a}other_identifier_name = '{ENTRY_KEY_NAME}'))"
+    )
+
 
 #: What Python's `str.strip()` removes (Unicode White_Space and the four information
 #: separators), spelled out so that Polars' `strip_chars` removes exactly the same.

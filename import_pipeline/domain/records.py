@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import codecs
 from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from import_pipeline.domain.formats import FORMATS
 from import_pipeline.domain.strategies import CollisionStrategy
+
+
+def _known_format(value: str) -> str:
+    if value not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {value!r}")
+    return value
+
+
+def _known_encoding(value: str) -> str:
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise ValueError(
+            f"encoding {value!r} is not one Python knows (e.g. cp1252, latin-1)"
+        ) from None
+    return value
 
 
 def _assume_utc_and_past(value: datetime) -> datetime:
@@ -48,4 +66,14 @@ class ImportRecordInput(BaseModel):
     collision_strategy: CollisionStrategy = Field(
         default=CollisionStrategy.MERGE_DEFENSIVE,
         description="What a line matching one stored reference does to it.",
+    )
+    format: Annotated[str, AfterValidator(_known_format)] | None = Field(
+        default=None,
+        description="The format of every batch of the record (jsonl, ris, medline, bibtex, "
+        "endnote, csv, eppi_json, wos); by default each batch's extension tells it.",
+    )
+    encoding: Annotated[str, AfterValidator(_known_encoding)] | None = Field(
+        default=None,
+        description="The encoding of the record's export batches when they carry no byte order "
+        "mark (default UTF-8), e.g. cp1252.",
     )

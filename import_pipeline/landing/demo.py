@@ -14,6 +14,7 @@ from import_pipeline.landing import LandingZone
 DEMO_DATA = Path(str(resources.files("import_pipeline") / "demo_data"))
 DESTINY = DEMO_DATA / "destiny"
 SYNERGY = DEMO_DATA / "synergy"
+EXPORTS = DEMO_DATA / "exports"
 
 _SYNERGY_COLUMNS = {"doi": "doi", "pmid": "pm_id", "openalex_id": "open_alex"}
 
@@ -113,6 +114,25 @@ def demo_records() -> dict[str, dict[str, object]]:
             "batches": {
                 f"{path.name.removesuffix('_ids.csv')}.jsonl": "\n".join(synergy_lines(path)) + "\n"
                 for path in sorted(SYNERGY.glob("Cohen_2006_*_ids.csv"))
+            },
+        },
+        "database-exports": {
+            "record": _record(
+                "database exports",
+                "export-files",
+                -1,
+                "Real exports as databases write them: Embase, Scopus and Ovid PsycINFO RIS; "
+                "PubMed through EndNote; ERIC's MEDLINE text.",
+            ),
+            "batches": {
+                name: EXPORTS / folder / name
+                for folder, name in (
+                    ("asreview", "embase.ris"),
+                    ("asreview", "scopus.ris"),
+                    ("asreview", "ovid_psycinfo.ris"),
+                    ("asreview", "pubmed_endnote.txt"),
+                    ("colrev", "eric_nbib.nbib"),
+                )
             },
         },
         "eppi-with-errors": {

@@ -23,12 +23,14 @@ from typing import IO, Any
 
 import fsspec
 
+from import_pipeline.domain.formats import batch_extensions
 from import_pipeline.errors import LandingError
 
 RECORD_KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 RECORD_FILE = "record.json"
 FINALISED_MARKER = "_finalised"
-BATCH_SUFFIXES = (".jsonl", ".jsonl.gz")
+#: A batch is a DESTINY JSONL file or an export (contract section 10), gzipped or not.
+BATCH_SUFFIXES = batch_extensions()
 _IN_PROGRESS_SUFFIXES = (".tmp", ".part")
 # Names a person could type; control characters (a newline in a name) are refused.
 _SAFE_NAME = re.compile(r"^[^\x00-\x1f\x7f/\\]{1,255}$")
@@ -64,8 +66,14 @@ def batch_name_problem(name: str) -> str | None:
         return "in progress"
     if not _SAFE_NAME.fullmatch(name):
         return f"batch name {name!r} contains a control character or a path separator"
-    if not name.endswith(BATCH_SUFFIXES):
-        return f"{name!r} is not a batch: batch files end in .jsonl or .jsonl.gz"
+    if name == RECORD_FILE:
+        return f"{name!r} is the record, not a batch"
+    if not name.lower().endswith(BATCH_SUFFIXES):
+        return (
+            f"{name!r} is not a batch: batch files end in "
+            f"{', '.join(s for s in BATCH_SUFFIXES if not s.endswith('.gz'))} (or one of them "
+            "followed by .gz)"
+        )
     return None
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from import_pipeline.domain.identifiers import TRUSTED_TYPES
+from import_pipeline.domain.identifiers import TRUSTED_TYPES, matched_sql
 from import_pipeline.store.connection import (
     BATCH_STRIDE,
     TempTables,
@@ -25,7 +25,7 @@ def _edges_sql(identifiers: str) -> str:
     """Each line's trusted identifiers: the edges that link lines."""
     return f"""
         SELECT DISTINCT line_number, identifier_type, identifier FROM {identifiers}
-        WHERE list_contains($trusted, identifier_type)
+        WHERE {matched_sql()}
     """
 
 
@@ -110,7 +110,7 @@ def cluster_to_parquet(engine: duckdb.DuckDBPyConnection, batches: list[ClusterF
             lines=f"""(SELECT batch * {BATCH_STRIDE} + line_number AS line_number
                 FROM {files_of_batches_sql("lines", count)})""",
             identifiers=f"""(SELECT batch * {BATCH_STRIDE} + line_number AS line_number,
-                identifier_type, batch || ':' || identifier AS identifier
+                identifier_type, other_identifier_name, batch || ':' || identifier AS identifier
                 FROM {files_of_batches_sql("identifiers", count)})""",
             params=params,
         )

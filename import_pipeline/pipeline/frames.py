@@ -16,6 +16,10 @@ LOADED_LINES = {"line_number": pl.Int64, "text": pl.String, "problem": pl.String
 #: Values of `problem`: the line's bytes are not UTF-8, or the line is longer than allowed.
 NOT_UTF8 = "not_utf8"
 TOO_LONG = "too_long"
+#: Prefixes of `problem` for an export's entry (`pipeline/exports.py`), the message after it:
+#: it cannot be read (`InvalidInput`), or it is longer than allowed (`LineTooLong`).
+ENTRY_PROBLEM = "entry: "
+ENTRY_TOO_LONG = "entry too long: "
 
 # -- validate → cluster, resolve -------------------------------------------------------------
 

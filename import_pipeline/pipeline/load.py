@@ -70,6 +70,7 @@ class LoadStats:
     blank_lines: int = 0
     bytes_read: int = 0
     checksum: str = ""
+    format: str = "jsonl"  # an export's: told by its name, record.json or its content
 
 
 class _Readable(Protocol):

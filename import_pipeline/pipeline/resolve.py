@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 import duckdb
 import polars as pl
 
-from import_pipeline.domain.identifiers import TRUSTED_TYPES
+from import_pipeline.domain.identifiers import TRUSTED_TYPES, matched_sql
 from import_pipeline.domain.statuses import ImportResultStatus, derive_batch_status
 from import_pipeline.domain.strategies import STRATEGIES, CollisionStrategy, OnMatch, StrategyRule
 from import_pipeline.pipeline import associations, results
@@ -119,7 +119,7 @@ def _cluster_matches_sql(lines: str, identifiers: str) -> str:
                 list(DISTINCT ri.reference_id ORDER BY ri.reference_id) AS refs
             FROM {identifiers} i JOIN reference_identifier ri
                 ON ri.identifier_type = i.identifier_type AND ri.identifier = i.identifier
-            WHERE list_contains($trusted, i.identifier_type)
+            WHERE {matched_sql("i")} AND {matched_sql("ri")}
             GROUP BY i.batch, i.cluster
         )
         SELECT c.batch, c.cluster, c.visibility, m.refs, COALESCE(len(m.refs), 0) AS matched

@@ -21,11 +21,14 @@ from typing import Any
 import duckdb
 
 from import_pipeline import store
+from import_pipeline.domain.formats import format_of_name
+from import_pipeline.domain.records import ImportRecordInput
 from import_pipeline.domain.strategies import CollisionStrategy
 from import_pipeline.errors import BatchUnreadable
 from import_pipeline.landing import BatchFile, LandingZone, RecordFolder
 from import_pipeline.landing.records import BatchVersion, pending_batches, read_record
 from import_pipeline.pipeline.cluster import ClusterFiles, cluster_to_parquet
+from import_pipeline.pipeline.exports import ExportReading, read_export_into_chunks
 from import_pipeline.pipeline.load import (
     LoadedBatch,
     LoadStats,
@@ -61,6 +64,8 @@ class BatchToImport:
     strategy: CollisionStrategy
     #: The content the run imports; a file read at other content is not imported by it.
     checksum: str = ""
+    #: How an export is read; None for a DESTINY JSONL batch.
+    reading: ExportReading | None = None
 
 
 @dataclass(frozen=True)
@@ -107,7 +112,13 @@ def start_record(
             conn, record_key, [(batch.name, batch.url) for batch, _ in pending], run_id
         )
     batches = [
-        BatchToImport(batch=batch, batch_id=ids[batch.name], strategy=strategy, checksum=checksum)
+        BatchToImport(
+            batch=batch,
+            batch_id=ids[batch.name],
+            strategy=strategy,
+            checksum=checksum,
+            reading=export_reading(reading.record, batch.name),
+        )
         for batch, checksum in pending
     ]
     return StartedRecord(folder, None, batches, {batch.name: c for batch, c in pending})
@@ -158,6 +169,21 @@ def staging_dir(settings: Settings, run_id: str, record_key: str, name: str) -> 
     return settings.staging / run_id / record_key / name
 
 
+def export_reading(record: ImportRecordInput, batch_name: str) -> ExportReading | None:
+    """How a batch of `record` is read when it is an export (its extension or the record's
+    "format" says so; a `.txt` is told by its content), None for DESTINY JSONL."""
+    format_name = record.format or format_of_name(batch_name)
+    if format_name == "jsonl":
+        return None
+    exported = record.searched_at or datetime.now(UTC).replace(microsecond=0)
+    return ExportReading(
+        format=format_name,
+        encoding=record.encoding,
+        source_name=record.source_name,
+        export_date=exported.isoformat(),
+    )
+
+
 def load_batch(
     landing: LandingZone,
     batch: BatchFile,
@@ -167,6 +193,7 @@ def load_batch(
     settings: Settings,
     expected_checksum: str = "",
     run_id: str = "",
+    reading: ExportReading | None = None,
 ) -> LoadedBatch:
     """Reads a batch file into Parquet chunks of lines (see `load.LINES_SCHEMA`). With
     `expected_checksum`, bytes that hash otherwise (the file changed after the run was planned,
@@ -183,7 +210,10 @@ def load_batch(
     )
     stats = LoadStats()
     try:
-        read_into_chunks(landing, batch, staging, settings, loaded, stats)
+        if reading is None:
+            read_into_chunks(landing, batch, staging, settings, loaded, stats)
+        else:
+            read_export_into_chunks(landing, batch, staging, settings, loaded, stats, reading)
         if expected_checksum and stats.checksum != expected_checksum:
             loaded.changed = changed_reason(expected_checksum, stats.checksum)
         else:

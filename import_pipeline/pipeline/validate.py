@@ -32,6 +32,8 @@ from import_pipeline.pipeline.explain import explain_line_level, explain_parts
 from import_pipeline.pipeline.frames import (
     ASSOCIATIONS,
     ENHANCEMENTS,
+    ENTRY_PROBLEM,
+    ENTRY_TOO_LONG,
     ERRORS,
     IDENTIFIERS,
     LINES,
@@ -227,11 +229,20 @@ def validate_chunk(chunk: pl.DataFrame, model: LineModel | None = None) -> Valid
             _validate_line(model, line_number, text, keys_sent, rows)
     unreadable = chunk.filter(pl.col("problem").is_not_null()).select("line_number", "problem")
     for line_number, problem in unreadable.iter_rows():
-        code, message = _PROBLEMS.get(problem, (ErrorCode.INVALID_INPUT, "the line cannot be read"))
+        code, message = _problem_error(problem)
         rows.commit(
             line_number, None, LineParts(errors=[error_row(line_number, code, message, None, True)])
         )
     return rows.chunk()
+
+
+def _problem_error(problem: str) -> tuple[ErrorCode, str]:
+    """The error of a line (or export entry) that could not be read."""
+    if problem.startswith(ENTRY_TOO_LONG):
+        return ErrorCode.LINE_TOO_LONG, problem.removeprefix(ENTRY_TOO_LONG)
+    if problem.startswith(ENTRY_PROBLEM):
+        return ErrorCode.INVALID_INPUT, problem.removeprefix(ENTRY_PROBLEM)
+    return _PROBLEMS.get(problem, (ErrorCode.INVALID_INPUT, "the line cannot be read"))
 
 
 _PROBLEMS = {

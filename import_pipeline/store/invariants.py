@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import duckdb
 
+from import_pipeline.domain.formats import ENTRY_KEY_NAME
 from import_pipeline.domain.statuses import TERMINAL_BATCH_SQL, ImportResultStatus
 
 _FAILED = ImportResultStatus.FAILED.value
@@ -62,7 +63,7 @@ def identifiers_on_two_references(
         f"""
         SELECT identifier_type, identifier, count(DISTINCT reference_id) AS refs
         FROM reference_identifier
-        WHERE identifier_type <> 'other' {scope}
+        WHERE (identifier_type <> 'other' OR other_identifier_name = '{ENTRY_KEY_NAME}') {scope}
         GROUP BY identifier_type, identifier
         HAVING count(DISTINCT reference_id) > 1
         LIMIT 100
