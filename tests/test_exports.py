@@ -73,7 +73,7 @@ def test_each_entry_gets_one_result_at_the_line_it_starts_on(
     import_directly(settings, landing, "ris")
     assert _statuses(settings, "ris") == [(3, "completed", []), (9, "completed", [])]
     with store.connect(settings.store, read_only=True) as conn:
-        ref = store.get_reference(conn, {"identifier_type": "doi", "identifier": "10.1000/second"})
+        ref = store.find_reference(conn, identifier_type="doi", identifier="10.1000/second")
     types = {e["content"]["enhancement_type"] for e in ref["enhancements"]}
     assert types == {"bibliographic", "raw"}
     raw = next(e for e in ref["enhancements"] if e["content"]["enhancement_type"] == "raw")

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from import_pipeline.formats import reader as reader_of
-from import_pipeline.formats.base import Header, Piece
+from import_pipeline.formats.base import Header, Piece, too_long
 from import_pipeline.formats.lines import FileContext, line_text
 
 #: Text a splitter gathers before it cuts a piece, about.
@@ -29,17 +29,24 @@ class ConvertedEntry:
 
 
 def convert_piece(
-    format_name: str, piece: Piece, header: Header, context: FileContext
+    format_name: str,
+    piece: Piece,
+    header: Header,
+    context: FileContext,
+    max_entry_chars: int = MAX_ENTRY_CHARS,
 ) -> list[ConvertedEntry]:
-    """Every entry of a piece as a batch line; an entry that cannot be read, or whose reading
-    raises, fails alone with its problem."""
+    """Every entry of a piece as a batch line; an entry that cannot be read, is longer than
+    `max_entry_chars`, or whose reading raises, fails alone with its problem."""
     if piece.problem is not None:
         return [ConvertedEntry(piece.first_line, None, piece.problem, piece.text)]
     reader = reader_of(format_name)
     converted = []
     for entry in reader.entries(piece, header):
-        if entry.problem is not None:
-            converted.append(ConvertedEntry(entry.line_number, None, entry.problem, entry.text))
+        problem = entry.problem
+        if problem is None and len(entry.text) > max_entry_chars:
+            problem = too_long(max_entry_chars)
+        if problem is not None:
+            converted.append(ConvertedEntry(entry.line_number, None, problem, entry.text))
             continue
         try:
             work = reader.work(entry, header)
@@ -86,8 +93,9 @@ def convert_text(
     format_name: str, text: str, context: FileContext, **limits: int
 ) -> list[ConvertedEntry]:
     """Every entry of a whole text (line ends ``\\n``), in order."""
+    max_entry_chars = limits.get("max_entry_chars", MAX_ENTRY_CHARS)
     return [
         entry
         for header, piece in pieces(format_name, [text], **limits)
-        for entry in convert_piece(format_name, piece, header, context)
+        for entry in convert_piece(format_name, piece, header, context, max_entry_chars)
     ]

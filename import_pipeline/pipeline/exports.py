@@ -169,10 +169,16 @@ class _WrittenPiece:
 
 
 def _convert_and_write(
-    format_name: str, header: Header, piece: Piece, context: FileContext, path: str
+    format_name: str,
+    header: Header,
+    piece: Piece,
+    context: FileContext,
+    path: str,
+    max_entry_chars: int,
 ) -> _WrittenPiece:
     """A worker's part: one piece's entries converted and written as a chunk of lines."""
-    entries = _undecodable(convert_piece(format_name, piece, header, context), piece.text)
+    entries = convert_piece(format_name, piece, header, context, max_entry_chars)
+    entries = _undecodable(entries, piece.text)
     if not entries:
         return _WrittenPiece(None, 0, 0)
     frame = _frame(entries)
@@ -216,7 +222,15 @@ def read_export_into_chunks(
         for index, (header, piece) in enumerate(split):
             path = str(staging / f"chunk-{index:05d}.parquet")
             pending.append(
-                pool.submit(_convert_and_write, format_name, header, piece, context, path)
+                pool.submit(
+                    _convert_and_write,
+                    format_name,
+                    header,
+                    piece,
+                    context,
+                    path,
+                    settings.max_entry_bytes,
+                )
             )
             while len(pending) > max(workers, 1) or (pending and pending[0].done()):
                 entries += _add_piece(loaded, pending.popleft().result())
