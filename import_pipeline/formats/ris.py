@@ -24,10 +24,12 @@ from urllib.parse import unquote
 from import_pipeline.formats import identify
 from import_pipeline.formats.base import Entry, Header, IdentifierValue, Piece, StartSplitter, Work
 from import_pipeline.formats.tagged_records import (
+    LONGEST_IDENTIFIER,
     Fields,
     RecordSplitter,
     TaggedSyntax,
     article_pages,
+    doi_field,
     issns,
     one_line,
     tagged_entries,
@@ -64,7 +66,7 @@ _OVID_LINK = re.compile(r"^(Link to [^:\n]{1,80}):[ \t]*(.*)$")
 
 _DOI_ONLY = re.compile(r"(?i)^(?:doi:\s*|https?://(?:dx\.)?doi\.org/)?10\.[0-9]{4,9}/\S+$")
 _SCOPUS_EID = re.compile(r"(?i)\beid=(2-s2\.0-[0-9]+)")
-_OVID_DATABASE = re.compile(r"(?i)ovid\.com/.*[?&]D=([a-z]{4})")
+_OVID_DATABASE = re.compile(r"(?i)[?&]D=([a-z]{4})")  # in an ovid.com link
 _JSTOR_STABLE = re.compile(r"(?i)jstor\.org/stable/([0-9]+)")
 _PSYCINFO_ID = re.compile(r"^[0-9]{4}-[0-9]{5}-[0-9]{3}$")
 _EMBASE_ID = re.compile(r"^L[0-9]{6,}$")
@@ -96,16 +98,19 @@ def read_fields(record: str) -> Fields:
     continuation lines joined with ``\\n``."""
     record = "\n" + record
     if _LOOSE_TAG.search(record) is None and record[1:6] == "TY  -":
-        parts = _STRICT_TAG.split(record)
-        return list(zip(parts[1::2], map(str.strip, parts[2::2]), strict=True))
-    fields: Fields = []
+        split = _STRICT_TAG.split(record)
+        return list(zip(split[1::2], map(str.strip, split[2::2]), strict=True))
+    # The values' parts gathered, then joined once: each added line copies nothing.
+    names: list[str] = []
+    parts: list[list[str]] = []
     for chunk in _FIELD_SPLIT.split(record)[1:]:
         field = _field(chunk)
-        if field is None and fields:  # not a tag ("HIV - positive"): the value above goes on
-            fields[-1] = (fields[-1][0], f"{fields[-1][1]}\n{chunk}".strip())
+        if field is None and parts:  # not a tag ("HIV - positive"): the value above goes on
+            parts[-1].append(chunk)
         elif field is not None:
-            fields.append(field)
-    return fields
+            names.append(field[0])
+            parts.append([field[1]])
+    return [(name, "\n".join(part).strip()) for name, part in zip(names, parts, strict=True)]
 
 
 def _field(line: str) -> tuple[str, str] | None:
@@ -144,7 +149,7 @@ def _database(values: dict[str, list[str]], one: dict[str, str]) -> str | None:
         return _DATABASE_ALIASES.get(named, named)
     for tag in _LINK_TAGS:
         for link in values.get(tag, ()):
-            ovid = _OVID_DATABASE.search(link)
+            ovid = _OVID_DATABASE.search(link) if "ovid.com/" in link.lower() else None
             if ovid is not None and ovid.group(1).lower() in _OVID_CODES:
                 return _OVID_CODES[ovid.group(1).lower()]
     return None
@@ -240,15 +245,16 @@ def _link_identifiers(link: str) -> list[IdentifierValue]:
 def _identifiers(values: dict[str, list[str]], database: str | None) -> list[IdentifierValue]:
     found: list[IdentifierValue] = []
     for value in values.get("DO", ()):
-        found.extend(identify.doi(value))
+        found.extend(doi_field(value))
     for tag in ("M3", "L3"):  # a DOI only when it is one: Embase's M3 is "Article"
         for value in values.get(tag, ()):
             if _DOI_ONLY.match(value):
-                found.extend(identify.doi(value))
+                found.extend(doi_field(value))
     for tag in _LINK_TAGS:
         for value in values.get(tag, ()):
             for link in value.split():
-                found.extend(_link_identifiers(link))
+                if len(link) <= LONGEST_IDENTIFIER:
+                    found.extend(_link_identifiers(link))
     return found + _database_identifiers(values, database)
 
 

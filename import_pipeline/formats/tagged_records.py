@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
-from import_pipeline.formats.base import Entry, Piece, StartSplitter
+from import_pipeline.formats import identify
+from import_pipeline.formats.base import Entry, IdentifierValue, Piece, StartSplitter
 
 Fields = list[tuple[str, str]]
 
@@ -148,6 +149,20 @@ _ISSN = re.compile(r"(?<![0-9A-Za-z-])([0-9]{4})-?([0-9]{3}[0-9Xx])(?![0-9A-Za-z
 _PAGE_RANGE = re.compile(
     r"^\s*([^\s\-\u2010-\u2015]+)\s*[-\u2010-\u2015]+\s*([^\s\-\u2010-\u2015]+)\s*$"
 )
+
+
+#: A longer value is no identifier, and is not searched for one (`identify.dois_in` takes time
+#: growing with the square of a run of punctuation ending a value): hostile input costs no more
+#: than its size.
+LONGEST_IDENTIFIER = 4096
+
+
+def doi_field(value: str) -> list[IdentifierValue]:
+    """`identify.doi` of a field meant to hold a DOI; a value too long to be one is passed whole,
+    for the line model to refuse."""
+    if len(value) > LONGEST_IDENTIFIER:
+        return [("doi", value, None)]
+    return identify.doi(value)
 
 
 def values_by_tag(

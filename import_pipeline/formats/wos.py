@@ -17,10 +17,12 @@ from collections.abc import Iterator
 from import_pipeline.formats import identify
 from import_pipeline.formats.base import Entry, Header, IdentifierValue, Piece, StartSplitter, Work
 from import_pipeline.formats.tagged_records import (
+    LONGEST_IDENTIFIER,
     Fields,
     RecordSplitter,
     TaggedSyntax,
     article_pages,
+    doi_field,
     issns,
     one_line,
     tagged_entries,
@@ -83,9 +85,10 @@ def _accession(value: str) -> list[IdentifierValue]:
 def _identifiers(values: dict[str, list[str]]) -> list[IdentifierValue]:
     found: list[IdentifierValue] = []
     for value in values.get("DI", ()):
-        found.extend(identify.doi(value))
+        found.extend(doi_field(value))
     for value in values.get("DL", ()):  # the DOI as a link
-        found.extend(identify.in_url(value))
+        if len(value) <= LONGEST_IDENTIFIER:
+            found.extend(identify.in_url(value))
     for value in values.get("UT", ()):
         found.extend(_accession(value))
     for value in values.get("PM", ()):
