@@ -3,6 +3,8 @@ quirks as small strings, and hostile input that must fail alone and cost no more
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import random
 import re
@@ -558,6 +560,35 @@ def test_chunks_of_any_size_give_the_same_entries() -> None:
             for e in convert_piece("csv", piece, header, CONTEXT)
         ]
         assert got == whole
+
+
+def test_written_by_the_csv_module_read_back_whole() -> None:
+    # Cells of quotes, delimiters and line ends, written by csv.writer, cut into random chunks.
+    randomness = random.Random(11)
+    alphabet = ['"', ",", "\n", "a", "b", " ", ";", "\t", "é"]
+    columns = ["Title", "Abstract", "Notes"]
+    rows = [
+        ["".join(randomness.choices(alphabet, k=randomness.randint(1, 12))) for _ in columns]
+        for _ in range(300)
+    ]
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows([columns, *rows])
+    text = buffer.getvalue()
+    for piece_chars in (1, 50, 1 << 20):
+        chunks = [text[at : at + 37] for at in range(0, len(text), 37)]
+        got = [
+            entry
+            for header, piece in pieces("csv", chunks, piece_chars=piece_chars)
+            for entry in READER.entries(piece, header)
+        ]
+        assert [entry.problem for entry in got] == [None] * len(rows)
+        assert [dict(entry.fields) for entry in got] == [
+            {name: value for name, value in zip(columns, row, strict=True) if value} for row in rows
+        ]
+        # A row starts on the line after the line ends of the rows before it and their cells.
+        ends = [sum(cell.count("\n") for cell in row) + 1 for row in [columns, *rows]]
+        starts = [1 + sum(ends[:i]) for i in range(1, len(ends))]
+        assert [entry.line_number for entry in got] == starts
 
 
 def test_100000_rows() -> None:

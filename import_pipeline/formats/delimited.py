@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 from itertools import compress
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 from import_pipeline.formats import identify
 from import_pipeline.formats.base import Entry, Header, IdentifierValue, Piece, Work
@@ -116,6 +116,8 @@ _ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z]+);")
 _QUOTED_ITEM = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"")
 # Springer runs its authors together ("Datong WeiCan Liu"): a lower-case letter then a capital.
 _NAME_JOIN = re.compile(r"(?<=[a-z\u00df-\u00ff])(?<!\bMc)(?<!\bMac)(?=[A-Z\u00c0-\u00de])")
+# The query parameters of a link that may name an identifier or an ISSN (OpenURL, Scopus).
+_QUERY_ITEM = re.compile(r"[?&](doi|pmid|eid|e?issn|id|rft_id)=([^&#\s]*)", re.IGNORECASE)
 _EMBASE_YEAR = re.compile(r" \(([12]\d{3})\)")
 _EMBASE_NUMBERS = re.compile(r"\s*(\w[^\s:(]*)?(?::([^(]+))?\s*(?:\(([^)]*)\))?")
 _PUBMED_NUMBERS = re.compile(r";\s*([^;:()\s]*)(?:\(([^()]*)\))?(?::\s*([^;\s]+))?")
@@ -131,7 +133,8 @@ class _Plan:
     """What a header row means, worked out once per file."""
 
     names: tuple[str, ...]  # the field name of each column (an unnamed one numbered)
-    kinds: dict[str, tuple[str, int]]  # column name → (Work field, rank among its names)
+    #: column name → (Work field, rank among its names, how a cell adds to it if every one does)
+    kinds: dict[str, tuple[str, int, _Collect | None]]
     named: int  # columns up to the last named one (a row may leave out unnamed ones)
     database: str | None
     joined_authors: bool  # Springer: authors run together without a separator
@@ -145,7 +148,11 @@ def _plan(columns: tuple[str, ...]) -> _Plan:
         for rank, name in reversed(list(enumerate(names)))
     }
     names = tuple(name or f"column {index + 1}" for index, name in enumerate(columns))
-    kinds = {name: ranks[column_key(name)] for name in names if column_key(name) in ranks}
+    kinds = {
+        name: (*ranks[key], _COLLECTED.get(ranks[key][0]))
+        for name, key in zip(names, map(column_key, names), strict=True)
+        if key in ranks
+    }
     keys = {column_key(name) for name in columns}
     database = next(
         (db for db, signs in DIALECTS if all(column_key(s) in keys for s in signs)), None
@@ -242,17 +249,17 @@ def issns_in(value: str) -> list[str]:
 def _url_values(work: Work, value: str) -> None:
     """Identifiers and ISSNs a link names, its query too (Scopus's `doi=`, OpenURL's `id=doi:`)."""
     for url in value.split():
-        base, _, query = url.partition("?")
-        work.identifiers.extend(identify.in_url(unquote(base)))
-        for key, item in parse_qsl(query):
-            key, lowered = key.lower(), item.lower()
+        work.identifiers.extend(identify.in_url(unquote(url.partition("?")[0])))
+        for key, encoded in _QUERY_ITEM.findall(url):
+            key, item = key.lower(), unquote(encoded.replace("+", " "))
+            lowered = item.lower()
             if key == "doi" or lowered.startswith(("doi:", "info:doi/")):
                 work.identifiers.extend(("doi", d, None) for d in identify.dois_in(item))
             elif key == "pmid" or lowered.startswith(("pmid:", "info:pmid/")):
                 work.identifiers.extend(identify.pubmed(item.rpartition(":")[2]))
             elif key == "eid":
                 work.identifiers.extend(identify.other("Scopus EID", item))
-            elif key in ("issn", "eissn"):
+            elif key.endswith("issn"):
                 work.issns.extend(issns_in(item))
 
 
@@ -393,6 +400,7 @@ class DelimitedReader:
 
     def entries(self, piece: Piece, header: Header) -> Iterator[Entry]:
         plan, dialect, text = _plan(header.columns), _dialect(header), piece.text
+        names, width, size = plan.names, len(plan.names), len(text)
         stream = io.StringIO(text, newline="\n")
         rows = csv.reader(stream, **dialect)
         start = lines_before = 0
@@ -408,11 +416,12 @@ class DelimitedReader:
             raw, line_number = text[start:end], piece.first_line + lines_before
             start, lines_before = end, rows.line_num
             if problem is None:
-                if not "".join(row).strip():
+                if not any(row) or (len(row) == 1 and row[0].isspace()):
                     continue  # a blank line
-                problem = _row_problem(row, plan, end >= len(text) and _never_closed(raw, dialect))
+                if len(row) != width or end >= size:  # else the row is surely whole
+                    problem = _row_problem(row, plan, end >= size and _never_closed(raw, dialect))
             # An empty cell says nothing: only the cells with a value are the entry's fields.
-            fields = tuple(compress(zip(plan.names, row, strict=False), row))
+            fields = tuple(compress(zip(names, row, strict=False), row))
             yield Entry(line_number, raw.rstrip("\r\n"), fields, problem)
 
     def work(self, entry: Entry, header: Header) -> Work:
@@ -420,11 +429,10 @@ class DelimitedReader:
         work = Work()
         chosen: dict[str, tuple[int, str]] = {}
         for name, value in entry.fields:
-            kind_rank = plan.kinds.get(name)
-            if kind_rank is None:
+            spec = plan.kinds.get(name)
+            if spec is None:
                 continue
-            kind, rank = kind_rank
-            collect = _COLLECTED.get(kind)
+            kind, rank, collect = spec
             if collect is not None:
                 collect(work, value)
             elif kind not in chosen or rank < chosen[kind][0]:
