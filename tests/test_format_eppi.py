@@ -21,6 +21,7 @@ from import_pipeline.formats.convert import (
     ConvertedEntry,
     convert_piece,
     convert_text,
+    numbered,
 )
 from import_pipeline.formats.eppi import ReferencesSplitter
 from import_pipeline.formats.lines import FileContext
@@ -65,7 +66,11 @@ def streamed(text: str, chunk: int, **limits: int) -> list[ConvertedEntry]:
     )
     cut = [p for i in range(0, len(text), chunk) for p in splitter.feed(text[i : i + chunk])]
     cut.extend(splitter.finish())
-    return [e for piece in cut for e in convert_piece("eppi_json", piece, header, CONTEXT)]
+    entries: list[ConvertedEntry] = []
+    for piece in cut:
+        last = entries[-1].line_number if entries else 0
+        entries += numbered(convert_piece("eppi_json", piece, header, CONTEXT), last)
+    return entries
 
 
 def report(*references: str, indent: str = "    ") -> str:
@@ -226,10 +231,8 @@ def test_an_indented_report_at_column_zero_with_codesets_before() -> None:
         "venue_type": "journal",
     }
     raw = contents(first)["raw"]["data"]
-    assert raw["ItemId"] == "46656814"  # not an identifier (the SDK's default), kept in raw
-    assert json.loads(raw["Codes"]) == [
-        {"AttributeId": 5822506, "ItemAttributeFullTextDetails": []}
-    ]
+    assert raw["ItemId"] == 46656814  # not an identifier (the SDK's default), kept in raw
+    assert raw["Codes"] == [{"AttributeId": 5822506, "ItemAttributeFullTextDetails": []}]
     assert "annotation" not in contents(first)
     assert second["identifiers"] == [
         {"identifier_type": "doi", "identifier": "10.1007/s11948-012-9356-3"}
@@ -247,14 +250,15 @@ def test_an_indented_report_at_column_zero_with_codesets_before() -> None:
 
 def test_a_report_on_one_line() -> None:
     converted = convert(SINGLE_LINE)
-    assert [e.line_number for e in converted] == [1, 1]
+    # Both start on line 1: the second takes the next number, to keep a result of its own.
+    assert [e.line_number for e in converted] == [1, 2]
     first, second = lines_of(SINGLE_LINE)
     assert first["identifiers"] == [
         {"identifier_type": "doi", "identifier": "10.2991/sschd-19.2019.100"}
     ]
     assert "issn" not in contents(first)["bibliographic"]["publication_venue"]  # an ISBN
     assert contents(first)["raw"]["data"]["Keywords"] == "Bibliometrics\r\nRetraction"
-    assert contents(first)["raw"]["data"]["Outcomes"] == "[]"
+    assert contents(first)["raw"]["data"]["Outcomes"] == []
     assert second["identifiers"] == [
         {"identifier_type": "doi", "identifier": "10.1007/s11192-020-03636-w"},
         {
@@ -318,7 +322,7 @@ def test_a_reference_without_an_identifier_is_imported_under_its_entry_key() -> 
     assert identifier["other_identifier_name"] == "import_pipeline.entry"
     assert identifier["identifier"].startswith("test-source:")
     assert contents(line)["raw"]["data"] == {
-        "ItemId": "109014171",
+        "ItemId": 109014171,
         "Stuff": "that isn't",
         "An": "identifier",
     }
@@ -445,7 +449,7 @@ def test_a_broken_reference_in_a_single_line_report_fails_with_the_rest_of_the_f
     converted = convert(text)
     assert titles(converted) == ["One"]
     ((line, message),) = failures(converted)
-    assert line == 1 and "Expecting property name" in message
+    assert line == 2 and "Expecting property name" in message  # numbered after the first
 
 
 def test_a_broken_reference_longer_than_the_maximum_fails_without_its_text() -> None:

@@ -9,9 +9,9 @@ gets is already decoded, its line ends ``\\n`` (a ``\\r`` before one is dropped 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 #: Identifier types of the DESTINY line (contract section 3); `other` carries a name.
 IdentifierValue = tuple[str, str, str | None]  # (identifier_type, identifier, other name)
@@ -28,6 +28,9 @@ class Entry:
     #: Why it cannot be read (a RIS record cut off before ER, unbalanced braces…): the entry
     #: fails alone with `InvalidInput` and this message.
     problem: str | None = None
+    #: The entry as structured data when the format is structured (an EPPI reference's JSON
+    #: object): the raw enhancement keeps it as it is instead of `fields` as text.
+    raw: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass

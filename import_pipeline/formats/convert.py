@@ -6,7 +6,7 @@ text in this process (the `convert` command, the tests)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from import_pipeline.formats import reader as reader_of
 from import_pipeline.formats.base import Header, Piece, too_long
@@ -51,12 +51,26 @@ def convert_piece(
         try:
             work = reader.work(entry, header)
             line = line_text(entry, work, context)
-        except (ValueError, TypeError, KeyError, IndexError, RecursionError) as exc:
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as exc:
             problem = f"the entry cannot be read: {exc}"
             converted.append(ConvertedEntry(entry.line_number, None, problem, entry.text))
             continue
         converted.append(ConvertedEntry(entry.line_number, line, None, entry.text))
-    return converted
+    return numbered(converted)
+
+
+def numbered(entries: list[ConvertedEntry], after: int = 0) -> list[ConvertedEntry]:
+    """The entries with line numbers that increase, each above `after`: an entry that starts on
+    the line of the one before (a one-line EPPI report holds every reference on line 1) takes
+    the next number, so that every entry keeps one result of its own."""
+    renumbered = []
+    for entry in entries:
+        number = max(entry.line_number, after + 1)
+        renumbered.append(
+            entry if number == entry.line_number else replace(entry, line_number=number)
+        )
+        after = number
+    return renumbered
 
 
 def pieces(
@@ -94,8 +108,8 @@ def convert_text(
 ) -> list[ConvertedEntry]:
     """Every entry of a whole text (line ends ``\\n``), in order."""
     max_entry_chars = limits.get("max_entry_chars", MAX_ENTRY_CHARS)
-    return [
-        entry
-        for header, piece in pieces(format_name, [text], **limits)
-        for entry in convert_piece(format_name, piece, header, context, max_entry_chars)
-    ]
+    converted: list[ConvertedEntry] = []
+    for header, piece in pieces(format_name, [text], **limits):
+        entries = convert_piece(format_name, piece, header, context, max_entry_chars)
+        converted += numbered(entries, converted[-1].line_number if converted else 0)
+    return converted

@@ -335,7 +335,7 @@ def _entry(line: int, text: str, value: object, escapes: bool) -> Entry:
     if escapes and any(_SURROGATE.search(n + v) for n, v in fields):
         problem = "the reference holds an unpaired surrogate (\\uD800-\\uDFFF), not a character"
         return Entry(line, text, problem=problem)
-    return ReferenceEntry(line, text, fields, reference=value)
+    return ReferenceEntry(line, text, fields, raw=value, reference=value)
 
 
 # -- what a reference says -------------------------------------------------------------------------

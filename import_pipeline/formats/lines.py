@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,8 @@ def entry_key(source: str, entry: Entry) -> str:
 
 def raw_data(entry: Entry) -> dict[str, Any]:
     """The whole entry, field by field: a name that repeats holds its values as a list."""
+    if entry.raw is not None:
+        return dict(entry.raw)
     data: dict[str, Any] = {}
     for name, value in entry.fields:
         if name not in data:
@@ -145,4 +148,12 @@ def destiny_line(entry: Entry, work: Work, context: FileContext) -> dict[str, An
 
 
 def line_text(entry: Entry, work: Work, context: FileContext) -> str:
-    return json.dumps(destiny_line(entry, work, context), ensure_ascii=False, separators=(",", ":"))
+    """The batch line as JSON text. A lone surrogate (an unpaired JSON escape in the export,
+    say) cannot be stored as UTF-8: the entry fails alone (`ValueError`)."""
+    text = json.dumps(destiny_line(entry, work, context), ensure_ascii=False, separators=(",", ":"))
+    if _SURROGATE.search(text):
+        raise ValueError("it holds an unpaired surrogate (U+D800–U+DFFF), which is no character")
+    return text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")

@@ -25,7 +25,7 @@ import polars as pl
 from import_pipeline.domain.formats import format_of_name, sniff
 from import_pipeline.errors import BatchUnreadable
 from import_pipeline.formats.base import Header, Piece
-from import_pipeline.formats.convert import ConvertedEntry, convert_piece, pieces
+from import_pipeline.formats.convert import ConvertedEntry, convert_piece, numbered, pieces
 from import_pipeline.formats.lines import FileContext
 from import_pipeline.landing import BatchFile, LandingZone
 from import_pipeline.pipeline import progress
@@ -166,6 +166,8 @@ class _WrittenPiece:
     path: str | None
     text_bytes: int
     entries: int
+    first_line: int = 0
+    last_line: int = 0
 
 
 def _convert_and_write(
@@ -183,7 +185,26 @@ def _convert_and_write(
         return _WrittenPiece(None, 0, 0)
     frame = _frame(entries)
     frame.write_parquet(path)
-    return _WrittenPiece(path, int(frame["text"].str.len_bytes().sum() or 0), frame.height)
+    text_bytes = int(frame["text"].str.len_bytes().sum() or 0)
+    return _WrittenPiece(
+        path, text_bytes, frame.height, entries[0].line_number, entries[-1].line_number
+    )
+
+
+def _number_across_pieces(written: list[_WrittenPiece]) -> int:
+    """Shifts the line numbers of a piece whose first entry starts on the line the piece
+    before ends on (a one-line report cut into pieces), so that every entry keeps a number of
+    its own (`convert.numbered` does it within a piece); returns the last number."""
+    last = 0
+    for piece in written:
+        if piece.path is None:
+            continue
+        shift = max(0, last + 1 - piece.first_line)
+        if shift:
+            frame = pl.read_parquet(piece.path)
+            frame.with_columns(pl.col("line_number") + shift).write_parquet(piece.path)
+        last = piece.last_line + shift
+    return last
 
 
 def read_export_into_chunks(
@@ -215,7 +236,7 @@ def read_export_into_chunks(
         )
         context = FileContext(format_name, reading.source_name, reading.export_date)
         pending: deque[Future[_WrittenPiece]] = deque()
-        entries = 0
+        written: list[_WrittenPiece] = []
         split = pieces(
             format_name, texts, max_entry_chars=settings.max_entry_bytes, piece_chars=PIECE_CHARS
         )
@@ -233,17 +254,17 @@ def read_export_into_chunks(
                 )
             )
             while len(pending) > max(workers, 1) or (pending and pending[0].done()):
-                entries += _add_piece(loaded, pending.popleft().result())
+                written.append(_add_piece(loaded, pending.popleft().result()))
                 read.advance(counting.count - read.done)
         while pending:
-            entries += _add_piece(loaded, pending.popleft().result())
+            written.append(_add_piece(loaded, pending.popleft().result()))
         read.advance(counting.count - read.done)
     stats.bytes_read = counting.count
     stats.checksum = counting.hexdigest()
-    stats.physical_lines = newlines[0] + (
-        1 if last_text[0] and not last_text[0].endswith("\n") else 0
-    )
-    stats.blank_lines = stats.physical_lines - entries
+    physical = newlines[0] + (1 if last_text[0] and not last_text[0].endswith("\n") else 0)
+    # Entries numbered past the file's lines (several on one line) count as lines of it.
+    stats.physical_lines = max(physical, _number_across_pieces(written))
+    stats.blank_lines = stats.physical_lines - sum(piece.entries for piece in written)
     stats.format = format_name
 
 
@@ -255,12 +276,12 @@ def _remembering_last(texts: Iterator[str], last: list[str]) -> Iterator[str]:
         yield text
 
 
-def _add_piece(loaded: LoadedBatch, written: _WrittenPiece) -> int:
+def _add_piece(loaded: LoadedBatch, written: _WrittenPiece) -> _WrittenPiece:
     if written.path is not None:
         loaded.chunk_paths.append(written.path)
         loaded.chunk_text_bytes.append(written.text_bytes)
         loaded.chunk_lines.append(written.entries)
-    return written.entries
+    return written
 
 
 def convert_file(
@@ -282,8 +303,14 @@ def convert_file(
         )
         found, texts = format_of(reading, decoded(blocks, encoding, [0]))
         context = FileContext(found, source_name, reading.export_date)
+        last = 0
         for header, piece in pieces(found, texts, piece_chars=PIECE_CHARS):
-            yield from _undecodable(convert_piece(found, piece, header, context), piece.text)
+            entries = numbered(
+                _undecodable(convert_piece(found, piece, header, context), piece.text), last
+            )
+            if entries:
+                last = entries[-1].line_number
+            yield from entries
 
 
 def _file_date(path: Path) -> str:
