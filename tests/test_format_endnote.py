@@ -11,6 +11,7 @@ from typing import Any
 import bibtexparser
 import pytest
 
+from import_pipeline.domain.formats import sniff
 from import_pipeline.domain.lines import ReferenceFileInput
 from import_pipeline.formats.convert import ConvertedEntry, convert_piece, convert_text, pieces
 from import_pipeline.formats.endnote import pages
@@ -235,6 +236,11 @@ def test_an_electronic_resource_number_that_is_no_doi_is_kept_as_other() -> None
 def test_a_doi_url_is_a_doi() -> None:
     [line] = lines_of("%0 Generic\n%T T\n%U https://doi.org/10.5555/xyz.1\n")
     assert identifiers(line) == [("doi", "10.5555/xyz.1", None)]
+
+
+def test_a_txt_export_is_told_endnote() -> None:
+    assert sniff((COLREV / "enl_data.enl").read_text()) == "endnote"
+    assert sniff(LIBRARY.read_text()) == "endnote"
 
 
 def test_text_before_the_first_entry_fails_alone() -> None:

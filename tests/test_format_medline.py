@@ -11,6 +11,7 @@ from typing import Any
 import bibtexparser
 import pytest
 
+from import_pipeline.domain.formats import sniff
 from import_pipeline.domain.lines import ReferenceFileInput
 from import_pipeline.formats.convert import ConvertedEntry, convert_piece, convert_text, pieces
 from import_pipeline.formats.lines import FileContext
@@ -265,6 +266,23 @@ def test_text_before_the_first_record_fails_alone() -> None:
     assert [e.problem is not None for e in converted] == [True, False, False]
     assert "does not start with a MEDLINE tag line" in (converted[0].problem or "")
     assert [e.line_number for e in converted] == [1, 2, 10]
+
+
+def test_text_before_an_eric_record_fails_alone() -> None:
+    eric = (COLREV / "eric_nbib.nbib").read_text().lstrip("\n")
+    converted = convert("Exported 2024-05-01\n" + eric)
+    assert [(e.line_number, e.problem is None) for e in converted] == [(1, False), (2, True)]
+
+
+def test_an_empty_value_is_kept() -> None:
+    [line] = lines_of("PMID- 5\nTI  - T\nAB  -\nLA  - eng\n")
+    assert content(line, "raw")["data"]["AB"] == ""
+
+
+@pytest.mark.parametrize("name", ["eric_nbib.nbib", "nbib_data.nbib"])
+def test_a_txt_export_is_told_medline(name: str) -> None:
+    assert sniff((COLREV / name).read_text()) == "medline"
+    assert sniff(PUBMED_FIXTURE.read_text()) == "medline"
 
 
 def test_a_doi_in_so_only_is_found() -> None:

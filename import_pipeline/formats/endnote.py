@@ -26,6 +26,9 @@ _YEAR = re.compile(r"\b([12][0-9]{3})\b")
 _ISSN = re.compile(r"^\s*([0-9]{4})-?([0-9]{3}[0-9Xx])\s*$")
 _PAGE_DASH = re.compile(r"\s*[-\u2013\u2014]+\s*")
 
+#: Tags read for every value; of the others the first value is read.
+_LISTED = frozenset({"%A", "%R", "%U", "%M", "%@"})
+
 #: What `%0` types say of where a work appeared.
 _VENUE_TYPES = {
     "journal article": "journal",
@@ -71,9 +74,9 @@ def _accession(value: str, database: str | None) -> list[IdentifierValue]:
     return identify.eric(value) if re.fullmatch(r"E[DJ][0-9]{5,7}", value) else []
 
 
-def _identifiers(values: dict[str, list[str]], database: str | None) -> list[IdentifierValue]:
+def _identifiers(listed: dict[str, list[str]], database: str | None) -> list[IdentifierValue]:
     found: list[IdentifierValue] = []
-    for value in values.get("%R", ()):
+    for value in listed.get("%R", ()):
         # "Electronic Resource Number": a DOI as a rule, though writers put other ids there.
         dois = identify.dois_in(value)
         found.extend(
@@ -81,28 +84,22 @@ def _identifiers(values: dict[str, list[str]], database: str | None) -> list[Ide
             if dois
             else identify.other("EndNote electronic resource number", value)
         )
-    for value in values.get("%U", ()):
+    for value in listed.get("%U", ()):
         for url in value.split():
             found.extend(identify.in_url(url))
-    for value in values.get("%M", ()):
+    for value in listed.get("%M", ()):
         found.extend(_accession(value, database))
     return found
 
 
-def _first(values: dict[str, list[str]], *tags: str) -> str | None:
-    for tag in tags:
-        for value in values.get(tag, ()):
-            if value:
-                return value
-    return None
-
-
-def _year(values: dict[str, list[str]]) -> int | None:
+def _year(first: dict[str, str]) -> int | None:
     for tag in ("%D", "%8"):
-        for value in values.get(tag, ()):
-            match = _YEAR.search(value)
-            if match:
-                return int(match.group(1))
+        value = first.get(tag, "")
+        if value[:4].isdigit():
+            return int(value[:4])
+        match = _YEAR.search(value)
+        if match:
+            return int(match.group(1))
     return None
 
 
@@ -119,32 +116,32 @@ class EndNoteReader:
         return block_entries(SYNTAX, piece)
 
     def work(self, entry: Entry, header: Header) -> Work:
-        values: dict[str, list[str]] = {}
-        for tag, value in entry.fields:
-            values.setdefault(tag, []).append(value)
-        database = _first(values, "%~", "%W")
-        first_page, last_page = pages(_first(values, "%P") or "")
-        kind = (_first(values, "%0") or "").lower()
+        first = dict(reversed(entry.fields))  # each tag's first value
+        listed: dict[str, list[str]] = {}
+        for tag, value in [field for field in entry.fields if field[0] in _LISTED]:
+            listed.setdefault(tag, []).append(value)
+        database = first.get("%~") or first.get("%W")
+        first_page, last_page = pages(first.get("%P", ""))
         return Work(
-            title=_first(values, "%T"),
-            authors=values.get("%A", []),
-            year=_year(values),
+            title=first.get("%T"),
+            authors=listed.get("%A", []),
+            year=_year(first),
             # A journal's name is %J; AIS eLibrary writes it as %B, a chapter's book is %B.
-            venue=_first(values, "%J", "%B"),
-            venue_type=_VENUE_TYPES.get(kind),
-            volume=_first(values, "%V"),
-            issue=_first(values, "%N"),
+            venue=first.get("%J") or first.get("%B"),
+            venue_type=_VENUE_TYPES.get(first.get("%0", "").lower()),
+            volume=first.get("%V"),
+            issue=first.get("%N"),
             first_page=first_page,
             last_page=last_page,
-            publisher=_first(values, "%I"),
+            publisher=first.get("%I"),
             issns=[
                 f"{match.group(1)}-{match.group(2).upper()}"
-                for value in values.get("%@", ())
+                for value in listed.get("%@", ())
                 for match in [_ISSN.match(value)]
                 if match
             ],
-            abstract=_first(values, "%X"),
-            identifiers=_identifiers(values, database),
+            abstract=first.get("%X"),
+            identifiers=_identifiers(listed, database),
             database=database,
         )
 

@@ -25,12 +25,14 @@ SYNTAX = TaggedSyntax(
 
 _ISSN = re.compile(r"\b([0-9]{4})-?([0-9]{3}[0-9Xx])\b")
 _YEAR = re.compile(r"\b([12][0-9]{3})\b")
-# "10.1056/NEJMoa2001017 [doi]", "S0140-6736(20)30183-5 [pii]": the value, then its kind.
-_KIND = re.compile(r"^(.*?)\s*\[([a-z]+)\]$")
 _DIGITS_END = re.compile(r"^(.*?)([0-9]+)$")
 #: Other databases' ids after an AID/LID value, by the kind PubMed gives them. A publisher's
 #: item id ("[pii]": an Elsevier PII, a manuscript number) names no database: it stays in `raw`.
 _OTHER_KINDS = {"pmc": "PMCID", "pmcid": "PMCID"}
+#: Tags read for every value; of the others the first value is read.
+_LISTED = frozenset({"FAU", "AU", "CN", "AID", "LID", "OID", "IS", "ISSN", "AB"})
+#: PubMed's owners of records (OWN): a record of theirs is PubMed's.
+_PUBMED_OWNERS = frozenset({"NLM", "PIP", "KIE", "NASA", "HSR", "HMD", "NOTNLM", "PUBMED"})
 
 
 def last_page(first: str, last: str) -> str:
@@ -47,10 +49,9 @@ def last_page(first: str, last: str) -> str:
 
 def pages(value: str) -> tuple[str | None, str | None]:
     """First and last page of a page range ("123-30", "e1234", "1021-9; discussion 1030")."""
-    span = re.split(r"[;,]", value, maxsplit=1)[0].strip()
-    if not span:
-        return None, None
-    first, dash, last = span.replace("\u2013", "-").partition("-")
+    if ";" in value or "," in value:
+        value = re.split(r"[;,]", value, maxsplit=1)[0]
+    first, dash, last = value.replace("\u2013", "-").partition("-")
     first, last = first.strip(), last.strip()
     if not dash or not last:
         return first or None, None
@@ -59,11 +60,11 @@ def pages(value: str) -> tuple[str | None, str | None]:
 
 def _located(value: str, is_eric: bool) -> list[IdentifierValue]:
     """The ids of an AID or LID value: "… [doi]", "… [pii]", or (ERIC) a URL or an ERIC id."""
-    match = _KIND.match(value)
-    if match is None:
+    located, bracket, kind = value.rpartition("[")
+    if not bracket or not kind.endswith("]"):
         found = identify.in_url(value) if "/" in value else []
         return found + (identify.eric(value) if is_eric and not found else [])
-    located, kind = match.groups()
+    kind = kind[:-1].strip().lower()
     if kind == "doi":
         return identify.doi(located)
     if kind in _OTHER_KINDS:
@@ -71,26 +72,31 @@ def _located(value: str, is_eric: bool) -> list[IdentifierValue]:
     return []
 
 
-def _identifiers(values: dict[str, list[str]], is_eric: bool) -> list[IdentifierValue]:
+def _identifiers(
+    first: dict[str, str], listed: dict[str, list[str]], is_eric: bool
+) -> list[IdentifierValue]:
     found: list[IdentifierValue] = []
-    for pmid in values.get("PMID", ()):
-        found.extend(identify.pubmed(pmid))
-    for tag in ("AID", "LID"):
-        for value in values.get(tag, ()):
-            found.extend(_located(value, is_eric))
-    for value in values.get("OID", ()):
-        found.extend(identify.eric(value) if is_eric else [])
-    for value in values.get("PMC", ()):
-        found.extend(identify.other("PMCID", value))
-    for value in values.get("SO", ()):
-        if "doi" in value:
-            found.extend(("doi", doi, None) for doi in identify.dois_in(value))
+    pmid = first.get("PMID", "")
+    found.extend([("pm_id", pmid, None)] if pmid.isdigit() else identify.pubmed(pmid))
+    # LID repeats an AID as a rule: each value read once.
+    for value in dict.fromkeys(listed.get("AID", []) + listed.get("LID", [])):
+        found.extend(_located(value, is_eric))
+    if is_eric:
+        for value in listed.get("OID", ()):
+            found.extend(identify.eric(value))
+    found.extend(identify.other("PMCID", first.get("PMC", "")))
+    source = first.get("SO", "")
+    if "doi" in source and not any(kind == "doi" for kind, _, _ in found):
+        found.extend(("doi", doi, None) for doi in identify.dois_in(source))
     return found
 
 
-def _authors(fields: tuple[tuple[str, str], ...]) -> list[str]:
+def _authors(fields: tuple[tuple[str, str], ...], listed: dict[str, list[str]]) -> list[str]:
     """Authors in order: each full name (``FAU``) rather than the short one (``AU``) after it;
     an ``AU`` with no ``FAU`` (ERIC, older records) and a group's name (``CN``) as they are."""
+    full, short = listed.get("FAU", []), listed.get("AU", [])
+    if "CN" not in listed and (not full or not short or len(full) == len(short)):
+        return full or short  # one name each: no need to pair them
     authors: list[str] = []
     paired = False  # the last FAU still waits for its AU
     for tag, value in fields:
@@ -107,30 +113,22 @@ def _authors(fields: tuple[tuple[str, str], ...]) -> list[str]:
     return authors
 
 
-def _year(values: dict[str, list[str]]) -> int | None:
+def _year(first: dict[str, str]) -> int | None:
     for tag in ("DP", "DEP", "YR"):
-        for value in values.get(tag, ()):
-            match = _YEAR.search(value)
-            if match:
-                return int(match.group(1))
+        value = first.get(tag, "")
+        if value[:4].isdigit():
+            return int(value[:4])
+        match = _YEAR.search(value)
+        if match:
+            return int(match.group(1))
     return None
 
 
-def _first(values: dict[str, list[str]], *tags: str) -> str | None:
-    for tag in tags:
-        for value in values.get(tag, ()):
-            if value:
-                return value
-    return None
-
-
-def _database(values: dict[str, list[str]]) -> str | None:
-    owner = (_first(values, "OWN") or "").upper()
+def _database(first: dict[str, str]) -> str | None:
+    owner = first.get("OWN", "").upper()
     if owner == "ERIC":
         return "ERIC"
-    if "PMID" in values or owner in ("NLM", "PIP", "KIE", "NASA", "HSR", "HMD", "NOTNLM"):
-        return "PubMed"
-    return None
+    return "PubMed" if "PMID" in first or owner in _PUBMED_OWNERS else None
 
 
 class MedlineReader:
@@ -146,32 +144,34 @@ class MedlineReader:
         return block_entries(SYNTAX, piece)
 
     def work(self, entry: Entry, header: Header) -> Work:
-        values: dict[str, list[str]] = {}
-        for tag, value in entry.fields:
-            values.setdefault(tag, []).append(value)
-        database = _database(values)
-        first_page, final_page = pages(_first(values, "PG") or "")
-        venue = _first(values, "JT", "TA")
-        title = _first(values, "TI", "BTI", "TT")
-        book = _first(values, "BTI")
+        fields = entry.fields
+        first = dict(reversed(fields))  # each tag's first value
+        listed: dict[str, list[str]] = {}
+        for tag, value in [field for field in fields if field[0] in _LISTED]:
+            listed.setdefault(tag, []).append(value)
+        database = _database(first)
+        first_page, final_page = pages(first.get("PG", ""))
+        venue = first.get("JT") or first.get("TA")
+        title = first.get("TI") or first.get("BTI") or first.get("TT")
+        book = first.get("BTI")
         return Work(
             title=title,
-            authors=_authors(entry.fields),
-            year=_year(values),
+            authors=_authors(fields, listed),
+            year=_year(first),
             venue=venue or (book if book != title else None),  # a chapter's book
             venue_type="journal" if venue else None,
-            volume=_first(values, "VI"),
-            issue=_first(values, "IP"),
+            volume=first.get("VI"),
+            issue=first.get("IP"),
             first_page=first_page,
             last_page=final_page,
-            publisher=_first(values, "PB"),
+            publisher=first.get("PB"),
             issns=[
                 f"{match[0]}-{match[1].upper()}"
-                for value in values.get("IS", []) + values.get("ISSN", [])
+                for value in listed.get("IS", []) + listed.get("ISSN", [])
                 for match in _ISSN.findall(value)
             ],
-            abstract="\n".join(values["AB"]) if "AB" in values else None,
-            identifiers=_identifiers(values, database == "ERIC"),
+            abstract="\n".join(listed["AB"]) if "AB" in listed else None,
+            identifiers=_identifiers(first, listed, database == "ERIC"),
             database=database,
         )
 

@@ -2,10 +2,12 @@
 (``%0 …``). An entry begins at a tag line after a blank line, or, where a writer left the blank
 line out, at a record line (``PMID-``, ``%0``) when the entry it would join has one already (an
 EndNote entry may put ``%T`` before its ``%0``, so a record line alone does not start one). A
-line that is not a tag line continues the field before it.
+line that is not a tag line continues the field before it; lines before a file's first tag
+line are an entry of their own that fails.
 
-`BlockSplitter` cuts a stream at those starts in bounded memory and `block_entries` reads a
-piece's entries with the same rules, so that where a piece ends never changes an entry.
+`BlockSplitter` cuts a stream at those starts in bounded memory and `block_entries` cuts a
+piece with the same function (`entry_starts`), so that where a piece ends never changes an
+entry.
 """
 
 from __future__ import annotations
@@ -31,20 +33,51 @@ class TaggedSyntax:
     separator: str  # regex of what follows the tag, before a space or the line end: " {0,3}-"
     record_tag: str  # a record line's start: "PMID- ", "%0 "
     joiner: str  # between a field's lines: " " where lines wrap, "\n" where they break
-    # The splitter and the entries tell tag lines by the same `tag`: an entry they disagree
-    # on would change with where a piece ends.
-    tag_line: re.Pattern[str] = field(init=False, repr=False)
+    # Compiled from the above: a field's tag line, a tag line after a blank line, a record line.
+    field_start: re.Pattern[str] = field(init=False, repr=False)
     block_start: re.Pattern[str] = field(init=False, repr=False)
     record_start: re.Pattern[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         compiled = {
-            "tag_line": rf"({self.tag}){self.separator}(?: (.*)|$)",
+            # Each starts with a line end: a regex with a literal start is searched for fast.
+            "field_start": rf"\n({self.tag}){self.separator}(?:[ \r]|(?=\n)|$)",
             "block_start": rf"\n[ \t\r]*\n(?={self.tag}{self.separator}(?:[ \r\n]|$))",
-            "record_start": rf"(?m)^{re.escape(self.record_tag)}",
+            "record_start": rf"\n{re.escape(self.record_tag)}",
         }
         for name, pattern in compiled.items():
             object.__setattr__(self, name, re.compile(pattern))
+
+
+def entry_starts(
+    syntax: TaggedSyntax, text: str, first: int, told: int, has_record: bool
+) -> tuple[list[int], bool]:
+    """Where entries start in `text` between `first` (a line start after a line end) and
+    `told`: every tag line after a blank line, and every record line but the first after one
+    (`has_record`: the entry open at `first` has its record line). Also whether the last
+    entry has its record line."""
+    blocks = [
+        match.end() for match in syntax.block_start.finditer(text) if first <= match.end() <= told
+    ]
+    records = [
+        match.start() + 1
+        for match in syntax.record_start.finditer(text, first - 1)
+        if match.start() < told
+    ]
+    found = []
+    block = 0
+    for record in records:
+        while block < len(blocks) and blocks[block] <= record:
+            found.append(blocks[block])
+            has_record = False
+            block += 1
+        if has_record:
+            found.append(record)
+        has_record = True
+    if block < len(blocks):
+        found.extend(blocks[block:])
+        has_record = False
+    return found, has_record
 
 
 def _shortened(line: str) -> str:
@@ -94,7 +127,8 @@ class BlockSplitter:
         first = len(self.before) + (1 if self.partial_told else 0)
         numbered = []
         position, line = len(head), self.line
-        for start in self._starts_in(window, first, told):
+        found, self.has_record = entry_starts(self.syntax, window, first, told, self.has_record)
+        for start in found:
             if start < len(head):  # the line carried from the text before
                 numbered.append((self.partial_offset, self.line))
                 continue
@@ -113,37 +147,6 @@ class BlockSplitter:
         self.line += text.count("\n")
         self.offset += len(text)
         return numbered
-
-    def _starts_in(self, window: str, first: int, told: int) -> list[int]:
-        """Where entries start in `window` between `first` and `told`: every tag line after a
-        blank line, and every record line but the first after one."""
-        syntax = self.syntax
-        blocks = [
-            match.end()
-            for match in syntax.block_start.finditer(window)
-            if first <= match.end() <= told
-        ]
-        records = [
-            match.start()
-            for match in syntax.record_start.finditer(window, first)
-            if match.start() <= told
-        ]
-        found = []
-        has_record = self.has_record
-        block = 0
-        for record in records:
-            while block < len(blocks) and blocks[block] <= record:
-                found.append(blocks[block])
-                has_record = False
-                block += 1
-            if has_record:
-                found.append(record)
-            has_record = True
-        if block < len(blocks):
-            found.extend(blocks[block:])
-            has_record = False
-        self.has_record = has_record
-        return found
 
     def _pieces(self, text: str, starts: list[tuple[int, int]]) -> Iterator[Piece]:
         """`text` (from `starts[0]`) as pieces of whole entries; an entry longer than the
@@ -251,70 +254,49 @@ class BlockSplitter:
         self.parts, self.starts = [], []
 
 
-def _lines(piece: Piece) -> list[str]:
+def block_entries(syntax: TaggedSyntax, piece: Piece) -> Iterator[Entry]:
+    """The entries of a piece of tagged text, cut where the splitter cuts, each with its
+    fields in file order."""
     text = piece.text
     if piece.first_line == 1 and text.startswith("\ufeff"):
         text = text[1:]
-    lines = text.split("\n")
-    # The caller drops a CRLF's "\r"; text that still has them reads the same.
-    return [line.rstrip("\r") for line in lines] if "\r" in text else lines
+    # After a line end, as the patterns want every line.
+    text = "\n" + text
+    starts, _ = entry_starts(syntax, text, 1, len(text), False)
+    line, previous = piece.first_line, 1
+    for end in [*starts, len(text)]:
+        chunk = text[previous - 1 : end - 1]  # from the line end before it
+        yield from _chunk_entries(syntax, chunk, line)
+        line += chunk.count("\n")
+        previous = end
 
 
-def block_entries(syntax: TaggedSyntax, piece: Piece) -> Iterator[Entry]:
-    """The entries of a piece of tagged text, each with its fields in file order."""
-    lines = _lines(piece)
-    start = end = -1  # the entry's first and last non-blank line
-    fields: list[tuple[str, str]] = []
-    tag: str | None = None  # the field being read: its tag and its lines
-    parts: list[str] = []
-    has_record = after_blank = False
-    keeps_blank_lines = syntax.joiner == "\n"
-    for index, line in enumerate(lines):
-        if not line.strip(_BLANK):
-            after_blank = True
-            continue
-        match = syntax.tag_line.match(line)
-        if match is None:
-            if start < 0:
-                start = index
-            elif keeps_blank_lines and index - end > 1:
-                parts.extend([""] * (index - end - 1))
-            parts.append(line.strip())
-            end, after_blank = index, False
-            continue
-        is_record = line.startswith(syntax.record_tag)
-        if start >= 0 and (after_blank or (is_record and (has_record or tag is None))):
-            yield _entry(syntax, piece, lines, start, end, fields, tag, parts)
-            start, fields, tag, has_record = -1, [], None, False
-        if start < 0:
-            start = index
-        elif tag is not None:
-            fields.append((tag, syntax.joiner.join(parts).strip()))
-        tag, parts = match.group(1), [match.group(2) or ""]
-        has_record = has_record or is_record
-        end, after_blank = index, False
-    if start >= 0:
-        yield _entry(syntax, piece, lines, start, end, fields, tag, parts)
-
-
-def _entry(
-    syntax: TaggedSyntax,
-    piece: Piece,
-    lines: list[str],
-    start: int,
-    end: int,
-    fields: list[tuple[str, str]],
-    tag: str | None,
-    parts: list[str],
-) -> Entry:
-    text = "\n".join(lines[start : end + 1])
-    line_number = piece.first_line + start
-    if syntax.tag_line.match(lines[start]) is None:
+def _chunk_entries(syntax: TaggedSyntax, chunk: str, line: int) -> Iterator[Entry]:
+    """The entry of a piece's text between two starts (`chunk`, from the line end before it);
+    lines before its first tag line (at a file's start) an entry of their own that fails."""
+    parts = syntax.field_start.split(chunk)
+    before = parts[0]  # "" or the line end before the text before its first tag line
+    if before.strip(_BLANK + "\n"):
+        skipped = len(before) - len(before.lstrip(_BLANK + "\n"))
+        junk = before.strip(_BLANK + "\n")
         problem = (
             f"the entry does not start with a {syntax.name} tag line "
-            f"(its first line: {lines[start][:60]!r})"
+            f"(its first line: {junk.partition(chr(10))[0][:60]!r})"
         )
-        return Entry(line_number, text, (), problem)
-    if tag is not None:
-        fields.append((tag, syntax.joiner.join(parts).strip()))
-    return Entry(line_number, text, tuple(fields))
+        yield Entry(line + before.count("\n", 0, skipped) - 1, junk, (), problem)
+    if len(parts) == 1:
+        return
+    tags = parts[1::2]
+    text = chunk[len(before) + 1 :].rstrip(_BLANK + "\n")
+    values = [raw.strip() for raw in parts[2::2]]
+    if text.count("\n") + 1 != len(tags):  # a value of more than one line
+        values = [_joined(syntax, value) if "\n" in value else value for value in values]
+    yield Entry(line + before.count("\n"), text, tuple(zip(tags, values, strict=True)))
+
+
+def _joined(syntax: TaggedSyntax, value: str) -> str:
+    """A value of several lines as the format means it."""
+    lines = [line.strip() for line in value.split("\n")]
+    if syntax.joiner == " ":  # lines wrap: one line of words, blank lines dropped
+        return " ".join(filter(None, lines))
+    return syntax.joiner.join(lines)  # lines break: kept, blank ones too
