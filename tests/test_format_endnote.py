@@ -4,6 +4,7 @@ export in EndNote's own shape written by hand, each dialect quirk, hostile input
 from __future__ import annotations
 
 import json
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -310,7 +311,35 @@ def _seconds(text: str) -> float:
     ],
 )
 def test_hostile_input_costs_no_more_than_its_size(hostile: Any) -> None:
-    small, large = _seconds(hostile(2_000)), _seconds(hostile(8_000))
+    small, large = _seconds(hostile(1_000)), _seconds(hostile(4_000))
     # Four times the input: about four times the time (a quadratic cost would be sixteen).
     assert large < 8 * small + 0.05
     assert all(entry.problem is None for entry in convert(hostile(100)))
+
+
+def test_random_texts_read_the_same_in_any_pieces() -> None:
+    """Lines of every kind in random order, cut into random pieces (and with a random maximum
+    entry size): the same entries, problems and lines as one piece read at once."""
+    atoms = [
+        "%0 Journal Article",
+        "%0 X",
+        "%T t",
+        "%A a",
+        "%X",
+        "%X x\r",
+        "cont",
+        "",
+        "",
+        "  ",
+        "junk",
+        "%0",
+        "% no",
+        "%T long " + "y" * 30,
+        "%X " + "q" * 200,
+    ]
+    rng = random.Random(30)
+    for _ in range(150):
+        text = "\n".join(rng.choice(atoms) for _ in range(rng.randint(0, 30)))
+        limit = rng.choice([10**9, rng.randint(20, 300)])
+        whole = _by_pieces(text, max(len(text), 1), 1, limit)
+        assert _by_pieces(text, rng.randint(1, 40), rng.randint(1, 400), limit) == whole, text
