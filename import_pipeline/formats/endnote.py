@@ -4,9 +4,9 @@ with the value before it, entries separated by blank lines.
 
 Entries are told by blank lines, not by ``%0`` alone: AIS eLibrary's export writes ``%T``
 before ``%0`` (CoLRev's ``enl_data.enl``). A second ``%0`` in a block starts an entry where a
-writer left the blank line out (`tagged_blocks.py`). No library is used: none on PyPI reads
-the format as a stream with its lines (EndNote's tags: its "Importing Reference Data into
-EndNote" table; refer(1)'s older ``%`` fields are the same letters).
+writer left the blank line out (`tagged_blocks.py`). No package on PyPI reads this format (those
+named for EndNote read its XML); the tags are EndNote's "Importing Reference Data" table, the
+letters of refer(1)'s older ``%`` fields.
 """
 
 from __future__ import annotations

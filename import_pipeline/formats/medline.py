@@ -5,9 +5,11 @@ A record is a block of ``TAG - value`` lines (PubMed pads its tags to four chara
 Records are separated by blank lines; a ``PMID-`` line starts one where the blank line is
 missing. PubMed's tags: https://pubmed.ncbi.nlm.nih.gov/help/#pubmed-format.
 
-No library is used: the format is a dozen lines of reading (`tagged_blocks.py`); what needs
-care is what the tags mean (full author names in ``FAU``, the last page abbreviated in ``PG``,
-the identifier kind after ``AID``/``LID`` values, ERIC's ids in ``OID`` and URLs).
+Read here rather than by Biopython's `Bio.Medline`, which keeps a record as a dict by tag (the
+order of different tags, an author's FAU then AU, is lost), has no line numbers nor bounded
+reading of a stream, and would bring Biopython and NumPy for what `tagged_blocks.py` does in a
+regex split. What needs care is what the tags mean: full author names in ``FAU``, the last page
+abbreviated in ``PG``, the kind after an ``AID``/``LID`` value, ERIC's ids in ``OID`` and URLs.
 """
 
 from __future__ import annotations
