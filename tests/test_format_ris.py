@@ -458,6 +458,8 @@ def test_venue_by_type() -> None:
     assert (book.title, book.venue, book.venue_type) == ("The book", "The series", "book_series")
     paper = work_of("TY  - CPAPER\nTI  - A paper\nT2  - Proceedings of X\nER  - \n")
     assert (paper.venue, paper.venue_type) == ("Proceedings of X", "conference")
+    assert work_of("TY  - JOUR\nT1  - Primary\nCT  - Caption\nER  - \n").title == "Primary"
+    assert work_of("TY  - GEN\nCT  - Caption\nER  - \n").title == "Caption"
     article = work_of("TY  - JOUR\nJO  - J. Abbr.\nJF  - Journal Full\nER  - \n")
     assert (article.venue, article.venue_type) == ("Journal Full", "journal")
 

@@ -5,6 +5,7 @@ continuation lines, and input that fails alone."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -182,3 +183,18 @@ def test_many_records_in_small_pieces() -> None:
     assert len(cut) > 100
     entries = [entry for header, piece in cut for entry in READER.entries(piece, header)]
     assert entries == whole
+
+
+def test_hostile_input_costs_its_size() -> None:
+    started = time.perf_counter()
+    abstract = "word " * 4_000_000  # a 20 MB abstract line
+    references = "".join(f"   Author{n} A, 2000, J, V1, P{n}\n" for n in range(100_000))
+    text = f"PT J\nTI Long\nAB {abstract}\nCR First A, 1999, J, V1, P1\n{references}DI {'10.1000/x' + '.' * 100_000}\nER\n"
+    (entry,) = READER.entries(Piece(1, text), Header())
+    assert len([tag for tag, _ in entry.fields if tag == "CR"]) == 100_001
+    work = READER.work(entry, Header())
+    assert work.abstract is not None and len(work.abstract) == len(abstract.strip())
+    assert work.identifiers[0][0] == "doi"  # too long to search: left whole to the line model
+    (garbage,) = convert("\x00\x01 not tagged text\n" * 10_000)
+    assert garbage.line_number == 1 and garbage.problem is not None
+    assert time.perf_counter() - started < 60  # only work growing faster than the input fails
