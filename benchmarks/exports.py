@@ -34,10 +34,30 @@ _ABSTRACT = (
 )
 
 
+#: Title words: every work's title is its own mix of them, so that duplicate detection (a step
+#: of the same job) sees as many candidate pairs as in real searches, not a million near twins.
+_WORDS = (
+    "stress brain gut axis inflammatory bowel disease depression anxiety cohort trial "
+    "randomised vaccine cervical cancer screening outcomes children adults elderly "
+    "intervention community hospital primary care mortality risk factors prevalence "
+    "meta-analysis systematic review qualitative mixed methods survey policy equity income "
+    "diabetes obesity exercise diet sleep smoking alcohol pregnancy infant maternal HIV "
+    "tuberculosis malaria antibiotic resistance surgery pain opioid therapy cognitive"
+).split()
+
+
+def _title(n: int) -> str:
+    words, value = [], n * 2654435761 % 2**32
+    for _ in range(9):
+        words.append(_WORDS[value % len(_WORDS)])
+        value = value * 1103515245 % 2**31 + n
+    return " ".join(words).capitalize() + f" ({n})"
+
+
 def _work(n: int) -> dict:
     return {
         "n": n,
-        "title": f"Stress and the brain-gut axis in disease number {n}: a review",
+        "title": _title(n),
         "authors": [f"Author{n % 97}, A.", f"Second{n % 89}, B. C.", f"Third{n % 83}, D."],
         "year": 1990 + n % 35,
         "journal": _JOURNALS[n % len(_JOURNALS)],
@@ -131,6 +151,20 @@ def import_cold(home: Path, name: str, source: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+_IMPORT_STEPS = (
+    "find_pending_batches",
+    "load_batches",
+    "validate_batches",
+    "cluster_batches",
+    "resolve_batches",
+    "summarise_record",
+)
+
+
+def _import_seconds(measured: dict) -> float:
+    return sum(measured["step_seconds"].get(step, 0.0) for step in _IMPORT_STEPS)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--works", type=int, default=1_000_000)
@@ -158,13 +192,16 @@ def main() -> None:
                 "import_wall_seconds": round(measured["wall_seconds"], 2),
                 "process_seconds": round(wall, 2),
                 "entries_per_second": round(args.works / measured["wall_seconds"]),
+                # The import itself (load to summary), without duplicate detection and checks.
+                "import_steps_seconds": round(_import_seconds(measured), 2),
+                "import_entries_per_second": round(args.works / _import_seconds(measured)),
                 "peak_rss_with_workers_mb": measured["peak_rss_with_workers_mb"],
                 "stage_seconds": {k: round(v, 2) for k, v in measured["step_seconds"].items()},
                 "counts": measured["counts"],
             }
-    base = figures["jsonl"]["entries_per_second"]
+    base = figures["jsonl"]["import_entries_per_second"]
     for figure in figures.values():
-        figure["share_of_jsonl_rate"] = round(figure["entries_per_second"] / base, 2)
+        figure["share_of_jsonl_rate"] = round(figure["import_entries_per_second"] / base, 2)
     print(json.dumps({"works": args.works, "formats": figures}, indent=2))
 
 

@@ -219,12 +219,14 @@ def test_reference_types() -> None:
 
 
 def test_colrev_ris_data() -> None:
-    """CoLRev's file: its first record has no ER before the next TY, so it is cut off and fails
-    alone; the second reads as CoLRev reads it."""
+    """CoLRev's file: its first record has no ER, but a blank line ends it (a comment line
+    follows): both records read as CoLRev reads them."""
     converted = convert(read_file(EXPORTS / "colrev/ris_data.ris"))
-    assert [(c.line_number, c.problem is None) for c in converted] == [(2, False), (26, True)]
-    assert "cut off before its ER line" in (converted[0].problem or "")
-    assert converted[0].text.startswith("TY  - CONF") and "% Comment" in converted[0].text
+    assert [(c.line_number, c.problem is None) for c in converted] == [(2, True), (26, True)]
+    first = json.loads(converted[0].line or "")
+    assert content(first, "bibliographic")["title"] == "Title of a conference paper"
+    assert ("doi", "10.1234/Random-name55555.2020.00050", None) in ids(first)
+    assert "% Comment" not in converted[0].text
     line = json.loads(converted[1].line or "")
     biblio = content(line, "bibliographic")
     assert biblio["title"] == "Title of a journal paper"
@@ -314,19 +316,26 @@ def test_record_boundaries() -> None:
 
 
 def test_er_missing_at_the_end() -> None:
-    converted = convert("TY  - JOUR\nTI  - Whole\nER  - \n\nTY  - JOUR\nTI  - Cut\nAB  - The downl")
-    assert converted[0].problem is None
-    assert converted[1].line_number == 5
-    assert converted[1].problem == (
-        "the RIS record is cut off before its ER line: the next record or the end of the file "
-        "comes first"
+    """An exporter that leaves out the last ER: the file's end ends the record."""
+    converted = convert(
+        "TY  - JOUR\nTI  - Whole\nER  - \n\nTY  - JOUR\nTI  - Last\nAB  - Its abstract"
     )
-    assert converted[1].text == "TY  - JOUR\nTI  - Cut\nAB  - The downl"
+    assert [(c.line_number, c.problem) for c in converted] == [(1, None), (5, None)]
+    assert converted[1].text == "TY  - JOUR\nTI  - Last\nAB  - Its abstract"
+
+
+def test_er_missing_before_a_blank_line_and_the_next_record() -> None:
+    converted = convert("TY  - JOUR\nTI  - No ER\n\nTY  - JOUR\nTI  - Whole\nER  - \n")
+    assert [(c.line_number, c.problem) for c in converted] == [(1, None), (4, None)]
 
 
 def test_record_cut_off_by_the_next() -> None:
     converted = convert("TY  - JOUR\nTI  - Cut\nTY  - JOUR\nTI  - Whole\nER  - \n")
     assert [(c.line_number, c.problem is None) for c in converted] == [(1, False), (3, True)]
+    assert converted[0].problem == (
+        "the RIS record is cut off before its ER line: the next record starts right after its "
+        "last field"
+    )
 
 
 def test_stray_carriage_return_and_bom() -> None:

@@ -125,14 +125,15 @@ def test_crlf_file_and_bom() -> None:
 def test_record_without_er() -> None:
     text = "FN Clarivate Analytics Web of Science\nVR 1.0\nPT J\nTI Cut\nPT J\nTI Whole\nER\n\nPT J\nTI Truncated"
     converted = convert(text)
+    # Cut off by the next record; the last one, ended by the file's end, reads.
     assert [(c.line_number, c.problem is None) for c in converted] == [
         (3, False),
         (5, True),
-        (9, False),
+        (9, True),
     ]
     assert converted[0].problem == (
-        "the Web of Science record is cut off before its ER line: the next record or the end of "
-        "the file comes first"
+        "the Web of Science record is cut off before its ER line: the next record starts right "
+        "after its last field"
     )
 
 

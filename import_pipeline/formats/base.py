@@ -72,6 +72,8 @@ class Piece:
     first_line: int
     text: str
     problem: str | None = None
+    #: The piece ends where the file ends (not before the next entry's start).
+    final: bool = False
 
 
 class Splitter(Protocol):
@@ -162,7 +164,7 @@ class StartSplitter:
 
     def finish(self) -> Iterator[Piece]:
         if self.buffer.strip() and not self.dropping:
-            yield Piece(self.next_line, self.buffer)
+            yield Piece(self.next_line, self.buffer, final=True)
 
 
 def too_long(max_entry_chars: int) -> str:

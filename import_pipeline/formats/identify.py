@@ -25,13 +25,12 @@ def dois_in(text: str) -> list[str]:
     found = []
     for match in _DOI_IN_TEXT.finditer(text):
         doi = match.group(0)
-        while doi and doi[-1] in _DOI_TRAILING:
-            # A closing bracket that a DOI opened is part of it: 10.1002/(SICI)1097-…
-            if doi[-1] == ")" and doi.count("(") >= doi.count(")"):
-                break
-            doi = doi[:-1]
-        if doi:
-            found.append(doi)
+        kept = doi.rstrip(_DOI_TRAILING)  # at once: a run of dots costs its length, no more
+        # A closing bracket that the DOI opened is part of it: 10.1002/(SICI)1097-…
+        closing = len(doi[len(kept) :]) - len(doi[len(kept) :].lstrip(")"))
+        kept += ")" * max(0, min(closing, kept.count("(") - kept.count(")")))
+        if kept:
+            found.append(kept)
     return found
 
 

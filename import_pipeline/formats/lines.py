@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from import_pipeline.domain.formats import ENTRY_KEY_NAME, FORMATS
 from import_pipeline.domain.identifiers import TRUSTED_TYPES, normalise_identifier
@@ -36,7 +37,10 @@ def raw_data(entry: Entry) -> dict[str, Any]:
     """The whole entry, field by field: a name that repeats holds its values as a list."""
     if entry.raw is not None:
         return dict(entry.raw)
-    data: dict[str, Any] = {}
+    data: dict[str, Any] = dict(entry.fields)
+    if len(data) == len(entry.fields):
+        return data  # no name repeats: what most entries of most formats are
+    data = {}
     for name, value in entry.fields:
         if name not in data:
             data[name] = value
@@ -47,38 +51,33 @@ def raw_data(entry: Entry) -> dict[str, Any]:
     return data
 
 
-def _positions(count: int) -> list[str]:
+def _authorship(authors: list[str]) -> list[dict[str, str]]:
     # As the DESTINY SDK's parsers: the first author first, the last last, the rest middle.
-    return ["first" if i == 0 else "last" if i == count - 1 else "middle" for i in range(count)]
+    names = [name for name in authors if name.strip()]
+    last = len(names) - 1
+    return [
+        {
+            "display_name": name,
+            "position": "first" if i == 0 else "last" if i == last else "middle",
+        }
+        for i, name in enumerate(names)
+    ]
 
 
-def bibliographic(work: Work) -> dict[str, Any] | None:
-    content: dict[str, Any] = {"enhancement_type": "bibliographic"}
-    authors = [name for name in work.authors if name.strip()]
-    if authors:
-        content["authorship"] = [
-            {"display_name": name, "position": position}
-            for name, position in zip(authors, _positions(len(authors)), strict=True)
-        ]
-    for key, value in (
-        ("title", work.title),
-        ("publication_year", work.year),
-        ("publisher", work.publisher),
-    ):
-        if value is not None and value != "":
-            content[key] = value
-    pages = {
-        key: value
-        for key, value in (
-            ("volume", work.volume),
-            ("issue", work.issue),
-            ("first_page", work.first_page),
-            ("last_page", work.last_page),
-        )
-        if value
-    }
-    if pages:
-        content["pagination"] = pages
+def _pagination(work: Work) -> dict[str, str]:
+    pages = {}
+    if work.volume:
+        pages["volume"] = work.volume
+    if work.issue:
+        pages["issue"] = work.issue
+    if work.first_page:
+        pages["first_page"] = work.first_page
+    if work.last_page:
+        pages["last_page"] = work.last_page
+    return pages
+
+
+def _venue(work: Work) -> dict[str, Any]:
     venue: dict[str, Any] = {}
     if work.venue:
         venue["display_name"] = work.venue
@@ -86,7 +85,23 @@ def bibliographic(work: Work) -> dict[str, Any] | None:
         venue["venue_type"] = work.venue_type
     if work.issns:
         venue["issn"] = list(dict.fromkeys(work.issns))
-    if venue:
+    return venue
+
+
+def bibliographic(work: Work) -> dict[str, Any] | None:
+    """The `bibliographic` content of a work, None when it says nothing."""
+    content: dict[str, Any] = {"enhancement_type": "bibliographic"}
+    if work.authors and (authorship := _authorship(work.authors)):
+        content["authorship"] = authorship
+    if work.title:
+        content["title"] = work.title
+    if work.year is not None:
+        content["publication_year"] = work.year
+    if work.publisher:
+        content["publisher"] = work.publisher
+    if pages := _pagination(work):
+        content["pagination"] = pages
+    if venue := _venue(work):
         content["publication_venue"] = venue
     return content if len(content) > 1 else None
 
@@ -102,11 +117,13 @@ def identifiers(work: Work, entry: Entry, source: str) -> list[dict[str, Any]]:
         if key in seen:
             continue
         seen.add(key)
-        trusted = trusted or (kind in TRUSTED_TYPES and normal is not None)
-        identifier: dict[str, Any] = {"identifier_type": kind, "identifier": value}
-        if name is not None:
-            identifier["other_identifier_name"] = name
-        found.append(identifier)
+        if name is None:
+            found.append({"identifier_type": kind, "identifier": value})
+            trusted = trusted or (normal is not None and kind in TRUSTED_TYPES)
+        else:
+            found.append(
+                {"identifier_type": kind, "identifier": value, "other_identifier_name": name}
+            )
     if not trusted:
         found.append(
             {
@@ -148,12 +165,15 @@ def destiny_line(entry: Entry, work: Work, context: FileContext) -> dict[str, An
 
 
 def line_text(entry: Entry, work: Work, context: FileContext) -> str:
-    """The batch line as JSON text. A lone surrogate (an unpaired JSON escape in the export,
-    say) cannot be stored as UTF-8: the entry fails alone (`ValueError`)."""
-    text = json.dumps(destiny_line(entry, work, context), ensure_ascii=False, separators=(",", ":"))
-    if _SURROGATE.search(text):
-        raise ValueError("it holds an unpaired surrogate (U+D800–U+DFFF), which is no character")
-    return text
+    """The batch line as JSON text (msgspec: ~5x json.dumps here, and the same JSON values).
+    A lone surrogate (an unpaired JSON escape in the export, say) is no character and cannot be
+    stored as UTF-8: the entry fails alone (`ValueError`)."""
+    try:
+        return _ENCODER.encode(destiny_line(entry, work, context)).decode()
+    except UnicodeEncodeError:
+        raise ValueError(
+            "it holds an unpaired surrogate (U+D800–U+DFFF), which is no character"
+        ) from None
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_ENCODER = msgspec.json.Encoder()

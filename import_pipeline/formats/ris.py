@@ -63,9 +63,9 @@ KNOWN_TAGS = frozenset(
     "WE Y1 Y2".split()
 )
 # Lines outside records that say nothing about a reference: Ovid's and JSTOR's counters and
-# headers, an end-of-file mark.
+# headers, an end-of-file mark, a comment line ("% Comment", "# exported by…").
 _FURNITURE = re.compile(
-    r"(?i)^(?:[0-9]+\.|record #?[0-9]+ of [0-9]+|(?:provider|database|content):.*|EF)$"
+    r"(?i)^(?:[0-9]+\.|record #?[0-9]+ of [0-9]+|(?:provider|database|content):.*|EF|[%#].*)$"
 )
 # What Ovid writes after a record's ER: "Link to the Ovid Full Text or citation: URL…".
 _OVID_LINK = re.compile(r"^(Link to [^:\n]{1,80}):[ \t]*(.*)$")

@@ -85,18 +85,20 @@ def tagged_entries(piece: Piece, syntax: TaggedSyntax) -> Iterator[Entry]:
     yield from _outside(text, 0, first_start, piece.first_line, syntax)
     line = piece.first_line + text.count("\n", 0, first_start)
     for begin, finish in zip(starts, [*starts[1:], len(text)], strict=False):
-        yield from _record(text, begin, finish, line, syntax)
+        at_file_end = piece.final and finish == len(text)
+        yield from _record(text, begin, finish, line, syntax, at_file_end)
         line += text.count("\n", begin, finish)
 
 
-def _record(text: str, begin: int, finish: int, line: int, syntax: TaggedSyntax) -> Iterator[Entry]:
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+
+
+def _record(
+    text: str, begin: int, finish: int, line: int, syntax: TaggedSyntax, at_file_end: bool
+) -> Iterator[Entry]:
     end = syntax.line_end.search(text, begin, finish)
     if end is None:
-        problem = (
-            f"the {syntax.name} record is cut off before its {syntax.end_tag} line: the next "
-            "record or the end of the file comes first"
-        )
-        yield Entry(line, text[begin:finish].rstrip("\n"), problem=problem)
+        yield from _record_without_end(text, begin, finish, line, syntax, at_file_end)
         return
     fields = syntax.read_fields(text[begin : end.start()])
     if end.group(1).strip():
@@ -119,6 +121,29 @@ def _record(text: str, begin: int, finish: int, line: int, syntax: TaggedSyntax)
     yield Entry(line, text[begin:stop], tuple(fields))
     if foreign is not None:
         yield from _outside(text, foreign, finish, line + text.count("\n", begin, foreign), syntax)
+
+
+def _record_without_end(
+    text: str, begin: int, finish: int, line: int, syntax: TaggedSyntax, at_file_end: bool
+) -> Iterator[Entry]:
+    """A record with no end line is whole when a blank line ends it (IEEE and CoLRev's files
+    leave ER out) or the file does; it is cut off when the next record starts right after
+    its last field line (a truncated export glued to another)."""
+    gap = _BLANK_LINE.search(text, begin, finish)
+    if gap is None and not at_file_end:
+        problem = (
+            f"the {syntax.name} record is cut off before its {syntax.end_tag} line: the next "
+            "record starts right after its last field"
+        )
+        yield Entry(line, text[begin:finish].rstrip("\n"), problem=problem)
+        return
+    stop = finish if gap is None else gap.start()
+    body = text[begin:stop].rstrip("\n")
+    yield Entry(line, body, tuple(syntax.read_fields(body)))
+    if gap is not None:
+        yield from _outside(
+            text, gap.end(), finish, line + text.count("\n", begin, gap.end()), syntax
+        )
 
 
 def _outside(
