@@ -411,6 +411,33 @@ def test_springer_authors_run_together() -> None:
     )
 
 
+def test_zotero_columns() -> None:
+    header = (
+        '"Key","Item Type","Publication Year","Author","Title","Publication Title","ISBN","ISSN",'
+        '"DOI","Url","Abstract Note","Date","Date Added","Date Modified","Access Date","Pages",'
+        '"Num Pages","Issue","Volume","Journal Abbreviation","Extra","Manual Tags"'
+    )
+    row = (
+        '"ABCD1234","journalArticle","","Alceste, Fabiana; Luke, Timothy J.","Holding Yourself '
+        'Captive","Journal of Applied Research in Memory and Cognition","","2211-3681; 2211-369X",'
+        '"","https://doi.org/10.1016/j.jarmac.2018.03.001","","2018-09","2021-03-04 10:11:12",'
+        '"2021-03-04 10:11:12","","387-397","","3","7","J. Appl. Res. Mem. Cogn.","PMID: 1",""'
+    )
+    (line,) = lines_of(f"{header}\n{row}\n")
+    work = biblio(line)
+    assert authors(line) == ["Alceste, Fabiana", "Luke, Timothy J."]
+    assert work["publication_year"] == 2018  # from Date, not from Date Added
+    assert work["pagination"] == {
+        "volume": "7",
+        "issue": "3",
+        "first_page": "387",
+        "last_page": "397",
+    }
+    assert work["publication_venue"]["venue_type"] == "journal"
+    assert work["publication_venue"]["issn"] == ["2211-3681", "2211-369X"]
+    assert dois(line) == ["10.1016/j.jarmac.2018.03.001"]  # from the link
+
+
 def test_generic_names_ignore_case_and_spacing() -> None:
     text = (
         "TITLE; publication_year ;Journal-Title;DOI ;Pages;abstract;PMID;author\n"

@@ -2,7 +2,8 @@
 
 The header row names the columns; `COLUMNS` says which Work field each name fills, for the
 columns of Scopus, Web of Science, IEEE Xplore, Springer, PubMed, Embase, Zotero, rispy/ASReview
-and generic exports alike. The delimiter (`,`, `;` or tab) is sniffed from the header line.
+and generic exports alike. The delimiter (`,`, `;` or tab) is sniffed from the header line: the
+reader is not told the file's name, so a `.tsv` is known by the tabs of its header.
 
 Rows may hold quoted line ends, so `RowSplitter` cuts only where the count of quotes before a
 line end is even (str.count, not a character loop); the stdlib csv module then reads each piece.
