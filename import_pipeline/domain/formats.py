@@ -25,14 +25,15 @@ FORMATS: dict[str, BatchFormat] = {
         BatchFormat("medline", "PubMed/MEDLINE", (".nbib", ".medline"), sniff=r"^[A-Z]{2,4} ?- \S"),
         BatchFormat("bibtex", "BibTeX", (".bib",)),
         BatchFormat("endnote", "EndNote tagged", (".enw", ".enl"), sniff=r"^%[0-9A-Z] "),
-        BatchFormat("csv", "CSV", (".csv", ".tsv")),
+        # A Web of Science "savedrecs.txt" is tab-delimited under its tags or their names.
+        BatchFormat("csv", "CSV", (".csv", ".tsv"), sniff=r"^(?:PT|Publication Type)\t"),
         BatchFormat("eppi_json", "EPPI-Reviewer JSON", (".json",)),
         BatchFormat("wos", "Web of Science tagged", (), sniff=r"^(?:FN |VR |PT [A-Z]$)"),
     )
 }
 
 #: The order in which a `.txt` file's first line is tried: the stricter patterns first.
-SNIFF_ORDER = ("ris", "wos", "endnote", "medline")
+SNIFF_ORDER = ("ris", "csv", "wos", "endnote", "medline")
 #: Extensions whose format is read from the content.
 SNIFFED_EXTENSIONS = (".txt",)
 GZIP_SUFFIX = ".gz"

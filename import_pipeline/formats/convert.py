@@ -40,6 +40,8 @@ def convert_piece(
     if piece.problem is not None:
         return [ConvertedEntry(piece.first_line, None, piece.problem, piece.text)]
     reader = reader_of(format_name)
+    if context.database is None and header.database:
+        context = replace(context, database=header.database)  # the file names its database
     converted = []
     for entry in reader.entries(piece, header):
         problem = entry.problem

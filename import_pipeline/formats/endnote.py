@@ -44,9 +44,9 @@ _ACCESSION_OWNERS = (
     ("medline", "pm_id"),
     ("eric", "eric"),
     ("scopus", "Scopus EID"),
-    ("web of science", "Web of Science accession number"),
-    ("embase", "Embase accession number"),
-    ("psycinfo", "PsycINFO accession number"),
+    ("web of science", "Web of Science"),
+    ("embase", "Embase"),
+    ("psycinfo", "PsycINFO"),
 )
 
 
@@ -70,7 +70,7 @@ def _accession(value: str, database: str | None) -> list[IdentifierValue]:
     if value.startswith("2-s2.0-"):
         return identify.other("Scopus EID", value)
     if value.upper().startswith("WOS:"):
-        return identify.other("Web of Science accession number", value)
+        return identify.other("Web of Science", value)
     return identify.eric(value) if re.fullmatch(r"E[DJ][0-9]{5,7}", value) else []
 
 

@@ -15,6 +15,7 @@ _DOI_TRAILING = ".,;:)]}'\""
 _PUBMED_URL = re.compile(
     r"(?i)(?:pubmed\.ncbi\.nlm\.nih\.gov/|ncbi\.nlm\.nih\.gov/pubmed/)([0-9]+)"
 )
+_PMID_PREFIX = re.compile(r"(?i)^pmid:?\s*")
 _ERIC_ID = re.compile(r"(?i)\b(E[DJ][0-9]{5,7})\b")
 _OPENALEX_ID = re.compile(r"(?i)openalex\.org/(?:works/)?(W[0-9]+)\b")
 _PROQUEST_URL = re.compile(r"(?i)proquest\.com/(?:[a-z/-]*/)?docview/([0-9]+)")
@@ -65,8 +66,9 @@ def pubmed(value: str) -> list[IdentifierValue]:
     urls = _PUBMED_URL.findall(value)
     if urls:
         return [("pm_id", urls[0], None)]
-    digits = re.sub(r"(?i)^pmid:?\s*", "", value)
-    return [("pm_id", digits, None)]
+    if value.isdigit():
+        return [("pm_id", value, None)]
+    return [("pm_id", _PMID_PREFIX.sub("", value), None)]
 
 
 def eric(value: str) -> list[IdentifierValue]:
