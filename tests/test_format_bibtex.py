@@ -615,6 +615,19 @@ def test_text_between_entries_is_a_comment_unless_it_reads_as_fields() -> None:
     ]
 
 
+def test_entries_that_share_a_line_each_import_under_the_next_free_number() -> None:
+    text = "@misc{a, title = {A}} @misc{b, title = {B}} a note @misc{c, title = {C}\n}\n@misc{d,}\n"
+    found = convert(text)
+    assert [(c.line_number, c.problem) for c in found] == [
+        (1, None),
+        (2, None),
+        (3, None),
+        (4, None),
+    ]
+    assert [raw(json.loads(c.line or ""))["ID"] for c in found] == ["a", "b", "c", "d"]
+    assert found[1].text == "@misc{b, title = {B}}"
+
+
 # -- hostile input --------------------------------------------------------------------------------
 
 
@@ -653,6 +666,8 @@ def test_hostile_values_cost_their_size() -> None:
         "many authors": "@article{k, author = {" + " and ".join(["{A}"] * 20_000) + "}}\n",
         "latex": "@article{k, title = {" + "\\\"u\\'{e}$\\alpha$--~" * 20_000 + "}}\n",
         "starts": "@a{\n" * 20_000,
+        "one line of entries": "@a{k, t = {x}}" * 5_000 + "\n",
+        "one line of broken entries": "@a{k, t = {x}" * 20_000 + "\n",
     }
     for name, text in cases.items():
         started = time.perf_counter()
@@ -711,3 +726,31 @@ def test_the_reader_is_picklable_and_a_piece_alone_reads() -> None:
     reader = pickle.loads(pickle.dumps(READER))
     [entry] = list(reader.entries(Piece(7, "@misc{k, title = {T}}\n"), Header()))
     assert entry.line_number == 7 and entry.fields[0] == ("ENTRYTYPE", "misc")
+
+
+def test_any_pieces_read_as_the_whole_text() -> None:
+    text = "".join(
+        read_file(COLREV / f"{name}.bib") for name in ("bib_data", "scopus_bib", "wiley_bib")
+    )
+    text = JABREF + text + ACM + IEEE + DBLP + ZOTERO_BIBLATEX + WEB_OF_SCIENCE
+    whole = [(c.line_number, c.problem, c.line) for c in convert(text)]
+    assert len(whole) == 1 + 6 + 11 + 2 + 2 + 4 and not [p for _, p, _ in whole if p]
+    for piece_chars in (1, 300, 4096):
+        found = convert(text, piece_chars=piece_chars)
+        assert [(c.line_number, c.problem, c.line) for c in found] == whole
+
+
+def test_a_mangled_export_never_raises_and_every_entry_has_an_outcome() -> None:
+    import random
+
+    source = read_file(COLREV / "scopus_bib.bib")
+    chooser = random.Random(30)
+    for _ in range(300):
+        text = list(source)
+        for _ in range(chooser.randint(1, 5)):
+            at = chooser.randrange(len(text))
+            text[at] = chooser.choice(["{", "}", '"', ",", "=", "#", "@", "\n", "", "\\"])
+        for entry in convert("".join(text)):
+            # A line or a problem; the line model judges the line (a mangled DOI is its case).
+            assert (entry.line is None) != (entry.problem is None)
+            assert entry.line is None or json.loads(entry.line)["identifiers"]

@@ -18,6 +18,7 @@ its nesting (no recursion).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from import_pipeline.formats.bibtex_fields import work_of
 #: the decoding left before the first is no text).
 ENTRY_START = re.compile(r"^[ \t\ufeff]*@[ \t]*[A-Za-z][\w-]*[ \t]*[{(]", re.MULTILINE)
 _HEAD = re.compile(r"[ \t\ufeff]*@[ \t]*([A-Za-z][\w-]*)[ \t]*([{(])")
+_INLINE_START = re.compile(r"@[ \t]*[A-Za-z][\w-]*[ \t]*[{(]")
 _STRING_START = re.compile(r"^[ \t]*@[ \t]*string[ \t]*[{(]", re.MULTILINE | re.IGNORECASE)
 _KEY = {"}": re.compile(r"[^,={}]*"), ")": re.compile(r"[^,=(){}]*")}
 # Most fields in one match: a name, a value in braces (none inside), in quotes or a number,
@@ -190,41 +192,31 @@ def _fields(
             raise Unreadable(f"a comma is missing after the field '{name}'", offset)
 
 
-def _line_of(text: str, offset: int, first_line: int) -> int:
-    return first_line + text.count("\n", 0, offset)
-
-
-def _with_line(problem: Unreadable, text: str, first_line: int) -> str:
-    return f"{problem.problem} (line {_line_of(text, problem.offset, first_line)})"
-
-
-def parse_entry(text: str, first_line: int, macros: dict[str, str]) -> tuple[Entry | None, int]:
-    """The entry `text` starts with (None for @comment, @preamble and @string, whose macros
-    join `macros`), and the offset after its closing delimiter (0 if it failed)."""
-    head = _HEAD.match(text)
+def parse_entry(
+    text: str, start: int, macros: dict[str, str]
+) -> tuple[tuple[tuple[str, str], ...] | None, int]:
+    """The fields of the entry at `start` (None for @comment, @preamble and @string, whose
+    macros join `macros`) and the offset after its closing delimiter; `Unreadable` if broken."""
+    head = _HEAD.match(text, start)
     if head is None:  # never: the text starts where ENTRY_START matched
-        return Entry(first_line, text.rstrip(), problem="a BibTeX entry starts with @type{"), 0
+        raise Unreadable("a BibTeX entry starts with @type{", start)
     kind, close = head.group(1), "}" if head.group(2) == "{" else ")"
     lowered = kind.lower()
-    try:
-        if lowered in _NOT_WORKS:  # free text up to the next entry
-            return None, len(text)
-        if lowered == "string":
-            definitions, end = _fields(text, head.end(), close, macros)
-            macros.update((name.lower(), value) for name, value in definitions)
-            return None, end + 1
-        key = _KEY[close].match(text, head.end())
-        assert key is not None  # the pattern matches the empty string
-        after_key = text[key.end() : key.end() + 1]
-        if after_key not in (",", close):
-            raise Unreadable(_key_problem(key.group(), after_key, close), key.end())
-        fields, end = (
-            ([], key.end()) if after_key == close else _fields(text, key.end() + 1, close, macros)
-        )
-    except Unreadable as problem:
-        return Entry(first_line, text.rstrip(), problem=_with_line(problem, text, first_line)), 0
-    entry_fields = (("ENTRYTYPE", kind), ("ID", key.group().strip()), *fields)
-    return Entry(first_line, text.rstrip(), tuple(entry_fields)), end + 1
+    if lowered in _NOT_WORKS:  # free text up to the next entry
+        return None, len(text)
+    if lowered == "string":
+        definitions, end = _fields(text, head.end(), close, macros)
+        macros.update((name.lower(), value) for name, value in definitions)
+        return None, end + 1
+    key = _KEY[close].match(text, head.end())
+    assert key is not None  # the pattern matches the empty string
+    after_key = text[key.end() : key.end() + 1]
+    if after_key not in (",", close):
+        raise Unreadable(_key_problem(key.group(), after_key, close), key.end())
+    fields, end = (
+        ([], key.end()) if after_key == close else _fields(text, key.end() + 1, close, macros)
+    )
+    return (("ENTRYTYPE", kind), ("ID", key.group().strip()), *fields), end + 1
 
 
 def _key_problem(key: str, found: str, close: str) -> str:
@@ -245,7 +237,7 @@ def _outside(text: str, first_line: int) -> Iterator[Entry]:
     found = ris or fields
     if found is None:
         return
-    line = _line_of(text, found.start(), first_line)
+    line = first_line + text.count("\n", 0, found.start())
     if ris is not None:
         problem = "this is RIS, not BibTeX: a RIS record cannot be read in a BibTeX file"
     else:
@@ -253,22 +245,49 @@ def _outside(text: str, first_line: int) -> Iterator[Entry]:
     yield Entry(line, text[found.start() :].rstrip(), problem=f"{problem} (line {line})")
 
 
-def _entry_and_after(text: str, first_line: int, macros: dict[str, str]) -> Iterator[Entry]:
-    """The entry `text` starts with, and what follows its close up to the next entry."""
-    entry, end = parse_entry(text, first_line, macros)
-    after = text[end:] if end else ""
-    if entry is not None and entry.problem is None and _FIELD_LIKE.match(after.lstrip(" \t\n")):
-        line = _line_of(text, end, first_line)
-        problem = (
-            f"the entry's braces do not balance: it closes on line {line}, before text that "
-            f"reads as more of its fields ('{after.strip()[:40]}')"
-        )
-        yield Entry(first_line, text.rstrip(), problem=problem)
+def _entry_and_after(
+    text: str, span: tuple[int, int, int], line: int, fields: tuple[tuple[str, str], ...] | None
+) -> Iterator[Entry]:
+    """An entry read (`span`: its start, the end of its close, the start of what follows) and
+    the text after its close: a comment, or the fields of an entry that closed too early."""
+    start, end, stop = span
+    after = text[end:stop]
+    if not after.strip():
+        if fields is not None:
+            yield Entry(line, text[start:end], fields)
         return
-    if entry is not None:
-        yield entry
-    if after.strip():
-        yield from _outside(after, _line_of(text, end, first_line))
+    end_line = line + text.count("\n", start, end)
+    if fields is not None and _FIELD_LIKE.match(after.lstrip(" \t\n")):
+        problem = (
+            f"the entry's braces do not balance: it closes on line {end_line}, before text "
+            f"that reads as more of its fields ('{after.strip()[:40]}')"
+        )
+        yield Entry(line, text[start:stop].rstrip(), problem=problem)
+        return
+    if fields is not None:
+        yield Entry(line, text[start:end], fields)
+    yield from _outside(after, end_line)
+
+
+def _chunk_entries(text: str, first_line: int, macros: dict[str, str]) -> Iterator[Entry]:
+    """The entries of a text that starts with one, up to the next line that starts one:
+    usually that one, more when others start on the line where one closes (BibTeX reads an
+    @ outside entries anywhere)."""
+    start, line = 0, first_line
+    while True:
+        try:
+            fields, end = parse_entry(text, start, macros)
+        except Unreadable as problem:
+            where = line + text.count("\n", start, problem.offset)
+            yield Entry(line, text[start:].rstrip(), problem=f"{problem.problem} (line {where})")
+            return
+        following = _INLINE_START.search(text, end)
+        stop = following.start() if following else len(text)
+        yield from _entry_and_after(text, (start, end, stop), line, fields)
+        if following is None:
+            return
+        line += text.count("\n", start, stop)
+        start = stop
 
 
 class MacroSplitter:
@@ -286,7 +305,8 @@ class MacroSplitter:
         for start in _STRING_START.finditer(piece.text):
             following = ENTRY_START.search(piece.text, start.end())
             end = following.start() if following else len(piece.text)
-            parse_entry(piece.text[start.start() : end], 1, self.macros)
+            with contextlib.suppress(Unreadable):  # the entry itself says what is wrong
+                parse_entry(piece.text[start.start() : end], 0, self.macros)
         return carried if carried.macros else piece
 
     def feed(self, text: str) -> Iterator[Piece]:
@@ -318,7 +338,7 @@ class BibTeXReader:
         for index, start in enumerate(starts):
             end = starts[index + 1] if index + 1 < len(starts) else len(text)
             chunk = text[start:end]
-            yield from _entry_and_after(chunk, line, macros)
+            yield from _chunk_entries(chunk, line, macros)
             line += chunk.count("\n")
 
     def work(self, entry: Entry, header: Header) -> Work:

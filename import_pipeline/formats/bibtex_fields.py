@@ -70,10 +70,12 @@ def _link(value: str) -> list[IdentifierValue]:
         or "proquest" in lowered
     ):
         plain = unquote(value) if "%" in value else value
-        found = [
-            (kind, re.split(r"[&?#]", found, maxsplit=1)[0] if kind == "doi" else found, name)
-            for kind, found, name in identify.in_url(plain)
-        ]
+        for kind, found_id, name in identify.in_url(plain):
+            if kind == "doi":
+                found_id = re.split(r"[&?#]", found_id, maxsplit=1)[0]
+                if found_id.endswith("/"):  # nothing of it was left before the parameter
+                    continue
+            found.append((kind, found_id, name))
     if "eid=" in value:
         found.extend(("other", eid, "Scopus EID") for eid in _SCOPUS_EID.findall(value))
     if "arxiv" in lowered:
