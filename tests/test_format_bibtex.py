@@ -661,6 +661,7 @@ def test_deep_nesting_imports_or_fails_alone_in_linear_time() -> None:
 def test_hostile_values_cost_their_size() -> None:
     cases = {
         "many groups": "@article{k, title = {" + "{a}" * 50_000 + "}}\n",
+        "groups, then no comma": "@article{k, title = {" + "{a} " * 50_000 + "} x}\n",
         "many parts": "@article{k, title = " + " # ".join(["{a}"] * 20_000) + "}\n",
         "spaces with no '='": "@article{k, " + "a" + " " * 200_000 + "b}\n",
         "many authors": "@article{k, author = {" + " and ".join(["{A}"] * 20_000) + "}}\n",

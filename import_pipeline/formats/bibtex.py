@@ -33,13 +33,21 @@ _HEAD = re.compile(r"[ \t\ufeff]*@[ \t]*([A-Za-z][\w-]*)[ \t]*([{(])")
 _INLINE_START = re.compile(r"@[ \t]*[A-Za-z][\w-]*[ \t]*[{(]")
 _STRING_START = re.compile(r"^[ \t]*@[ \t]*string[ \t]*[{(]", re.MULTILINE | re.IGNORECASE)
 _KEY = {"}": re.compile(r"[^,={}]*"), ")": re.compile(r"[^,=(){}]*")}
-# Most fields in one match: a name, a value in braces (none inside), in quotes or a number,
-# and the comma or close after it in sight.
-_SIMPLE_FIELD = {
+# A field whose value is in braces (one level of braces inside: {{Title}}, {The {DNA} test}),
+# in quotes, or a number, followed by its comma or the close.
+_SIMPLE_FIELD = (
+    r'[\s,]*([^\s=,{}"#()][^=,{}"#()]*)=\s*'
+    r'(?:\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}|"([^"{}\\]*)"|([0-9]+))\s*(?=[,CLOSE])'
+)
+# Every field of an entry in one findall when all are simple: then the last match is its close
+# and the rest of the text; anything else ends the scan at once as the rest (no rescans).
+_SIMPLE_ENTRY = {
     close: re.compile(
-        r'[\s,]*([^\s=,{}"#()][^=,{}"#()]*)=\s*(?:\{([^{}]*)\}|"([^"{}\\]*)"|([0-9]+))\s*(?=[,'
+        _SIMPLE_FIELD.replace("CLOSE", re.escape(close))
+        + r"|[\s,]*("
         + re.escape(close)
-        + "])"
+        + r".*)|(.+)",
+        re.DOTALL,
     )
     for close in "})"
 }
@@ -155,22 +163,30 @@ def _value(text: str, offset: int, name: str, macros: dict[str, str]) -> tuple[s
     return " ".join(value.split()), offset
 
 
+def _simple_fields(text: str, offset: int, close: str) -> tuple[list[tuple[str, str]], int] | None:
+    """The fields from `offset` and the offset of the entry's close when every field is
+    simple (most entries: one regex call), else None."""
+    found = _SIMPLE_ENTRY[close].findall(text, offset)
+    if not found or not found[-1][4]:  # the scan ended on something else than the close
+        return None
+    fields = [
+        (name.rstrip(), " ".join((braced or quoted or number).split()))
+        for name, braced, quoted, number, _, _ in found[:-1]
+    ]
+    return fields, len(text) - len(found[-1][4])
+
+
 def _fields(
     text: str, offset: int, close: str, macros: dict[str, str]
 ) -> tuple[list[tuple[str, str]], int]:
     """The ``name = value`` fields from `offset` to the entry's closing delimiter, and the
     offset of that delimiter."""
+    simple = _simple_fields(text, offset, close)
+    if simple is not None:
+        return simple
     fields: list[tuple[str, str]] = []
     size = len(text)
-    simple = _SIMPLE_FIELD[close]
     while True:
-        found = simple.match(text, offset)
-        if found is not None:
-            name, braced, quoted, number = found.groups()
-            value = braced if braced is not None else quoted if quoted is not None else number
-            fields.append((name.rstrip(), " ".join(value.split())))
-            offset = found.end()
-            continue
         offset = _after_space(text, offset)
         if offset >= size:
             raise Unreadable(
