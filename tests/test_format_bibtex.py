@@ -437,6 +437,18 @@ def test_web_of_science_double_braces_and_its_accession_number() -> None:
     ]
 
 
+def test_google_scholar_and_mendeley_name_arxiv_and_pubmed_in_their_own_fields() -> None:
+    scholar, mendeley = lines_of(
+        "@article{doe2020title,\n  title={Title},\n  author={Doe, Jane},\n"
+        "  journal={arXiv preprint arXiv:2101.00003},\n  year={2020}\n}\n"
+        "@article{Doe2021,\nauthor = {Doe, Jane},\narxivId = {2101.00004},\n"
+        "pmid = {33000001},\nmendeley-groups = {Review},\ntitle = {{Title}},\nyear = {2021}\n}\n"
+    )
+    assert ids(scholar)[0] == ("other", "2101.00003", "arXiv")
+    assert ids(mendeley) == [("other", "2101.00004", "arXiv"), ("pm_id", "33000001", None)]
+    assert raw(mendeley)["mendeley-groups"] == "Review"
+
+
 def test_parenthesised_entries_quoted_values_and_a_byte_order_mark() -> None:
     text = '\ufeff@article(k1, title = "A {"}quoted{"} M{\\"u}ller (1)", year = "2019")\n'
     line = one(text)
@@ -491,12 +503,13 @@ def test_identifiers_from_every_field_that_carries_one() -> None:
         "@misc{k,\n title = {T},\n doi = {https://doi.org/10.1000/A.B},\n"
         " howpublished = {\\url{https://eric.ed.gov/?id=EJ123456}},\n"
         " archivePrefix = {arXiv}, eprint = {2101.00002v2},\n"
-        " pmcid = {PMC123}, source = {Journal of Sources},\n}"
+        " pmcid = {PMC123}, source = {Journal of Sources}, pubmed_id = {{31000001}}\n}"
     )
     assert ids(line) == [
         ("doi", "10.1000/A.B", None),
         ("eric", "EJ123456", None),
         ("other", "PMC123", "PMCID"),
+        ("pm_id", "31000001", None),
         ("other", "2101.00002v2", "arXiv"),
     ]
     # A source that names no database is the record's source.

@@ -113,6 +113,8 @@ _IDENTIFIER_FIELDS: dict[str, Callable[[str], list[IdentifierValue]]] = {
     "howpublished": _link,
     "pmid": identify.pubmed,
     "pubmed": identify.pubmed,
+    "pubmed_id": identify.pubmed,  # Scopus's
+    "pubmed-id": identify.pubmed,  # Web of Science's
     "pmcid": lambda value: identify.other("PMCID", value),
     "arxivid": lambda value: identify.other("arXiv", value),
     "eric": identify.eric,
