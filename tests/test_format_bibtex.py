@@ -671,6 +671,20 @@ def test_deep_nesting_imports_or_fails_alone_in_linear_time() -> None:
     assert (found[0][1] or "").startswith("the entry's braces do not balance")
 
 
+def test_entries_on_one_line_cost_their_size() -> None:
+    def entries_in(count: int) -> float:
+        text = ("@a{k, t = {" + "x" * 500 + "}}") * count + "\n"
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            assert len(list(READER.entries(Piece(1, text), Header()))) == count
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    small = entries_in(1_000)
+    assert entries_in(10_000) < 40 * small + 0.05  # ten times the text
+
+
 def test_hostile_values_cost_their_size() -> None:
     cases = {
         "many groups": "@article{k, title = {" + "{a}" * 50_000 + "}}\n",

@@ -171,14 +171,18 @@ def _value(text: str, offset: int, name: str, macros: dict[str, str]) -> tuple[s
 def _simple_fields(text: str, offset: int, close: str) -> tuple[list[tuple[str, str]], int] | None:
     """The fields from `offset` and the offset of the entry's close when every field is
     simple (most entries: one regex call), else None."""
-    found = _SIMPLE_ENTRY[close].findall(text, offset)
+    # The scan stops where another entry may start: what it keeps of the text after the
+    # close is that entry's own (entries on one line cost their size, not the line's).
+    following = _INLINE_START.search(text, offset)
+    end = following.start() if following else len(text)
+    found = _SIMPLE_ENTRY[close].findall(text, offset, end)
     if not found or not found[-1][4]:  # the scan ended on something else than the close
         return None
     fields = [
         (name.rstrip(), " ".join((braced or quoted or number).split()))
         for name, braced, quoted, number, _, _ in found[:-1]
     ]
-    return fields, len(text) - len(found[-1][4])
+    return fields, end - len(found[-1][4])
 
 
 def _fields(
