@@ -390,15 +390,17 @@ JABREF = """% Encoding: UTF-8
   groups    = {x},
 }
 
-@Comment{jabref-meta: databaseType:bibtex;}
+@Comment{jabref-meta: databaseType:bibtex;} @misc{after, title = {After a comment}}
+@comment{unbalanced {
 
 @preamble{"\\newcommand{\\noopsort}[1]{}"}
+@misc{last, title = {Last}}
 """
 
 
 def test_jabref_strings_concatenation_comments_and_preambles() -> None:
     converted = convert(JABREF)
-    assert [(c.line_number, c.problem) for c in converted] == [(6, None)]
+    assert [(c.line_number, c.problem) for c in converted] == [(6, None), (15, None), (19, None)]
     line = json.loads(converted[0].line or "")
     assert venue(line)["display_name"] == "Journal of Geophysical Research"
     assert biblio(line)["title"] == "Pre and Post"
@@ -762,7 +764,7 @@ def test_any_pieces_read_as_the_whole_text() -> None:
     )
     text = JABREF + text + ACM + IEEE + DBLP + ZOTERO_BIBLATEX + WEB_OF_SCIENCE
     whole = [(c.line_number, c.problem, c.line) for c in convert(text)]
-    assert len(whole) == 1 + 6 + 11 + 2 + 2 + 4 and not [p for _, p, _ in whole if p]
+    assert len(whole) == 3 + 6 + 11 + 2 + 2 + 4 and not [p for _, p, _ in whole if p]
     for piece_chars in (1, 300, 4096):
         found = convert(text, piece_chars=piece_chars)
         assert [(c.line_number, c.problem, c.line) for c in found] == whole

@@ -227,8 +227,9 @@ def parse_entry(
         raise Unreadable("a BibTeX entry starts with @type{", start)
     kind, close = head.group(1), "}" if head.group(2) == "{" else ")"
     lowered = kind.lower()
-    if lowered in _NOT_WORKS:  # free text up to the next entry
-        return None, len(text)
+    if lowered in _NOT_WORKS:  # free text up to its close, or else up to the next entry
+        closing = _brace_end(text, head.end() - 1) if close == "}" else text.find(")", head.end())
+        return None, closing + 1 if closing >= 0 else len(text)
     if lowered == "string":
         definitions, end = _fields(text, head.end(), close, macros)
         macros.update((name.lower(), value) for name, value in definitions)
