@@ -11,9 +11,9 @@ and whitespace runs made one space (as BibTeX reads them); LaTeX is left as writ
 turned into text only for the work (`bibtex_latex.py`).
 
 Its own parser, not bibtexparser 2.1.0. On a 100,000-entry file built from the shared exports
-(596 characters an entry; one run on a loaded machine where validating a line took 48 µs),
-bibtexparser's splitter alone took 181 µs an entry and its LaTeX decoding (pylatexenc) 5.2 ms,
-against 52 µs for `entries` and 65 µs for `work` here. It is also lenient where an entry must
+(596 characters an entry; one run on a loaded machine where validating a line took 46 µs),
+bibtexparser's splitter alone took 186 µs an entry and its LaTeX decoding (pylatexenc) 4.9 ms,
+against 52 µs for `entries` and 61 µs for `work` here. It is also lenient where an entry must
 fail: a missing comma between fields makes one value ("{A}\\n year = {2020}"), the fields after
 an early close are dropped as a comment, an empty value is taken, ``j # " X"`` stays
 unresolved, its LaTeX decoding exceeds the recursion limit at 10,000 braces deep, and a
