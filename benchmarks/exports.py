@@ -89,7 +89,7 @@ def ris(work: dict) -> str:
 
 
 def medline(work: dict) -> str:
-    lines = [f"PMID- {work['pmid'] or 90_000_000 + int(work['volume'])}", f"TI  - {work['title']}"]
+    lines = [f"PMID- {work['pmid'] or 90_000_000 + work['n']}", f"TI  - {work['title']}"]
     lines += [f"AU  - {a}" for a in work["authors"]]
     lines += [f"DP  - {work['year']}", f"JT  - {work['journal']}", f"VI  - {work['volume']}"]
     lines += [f"IP  - {work['issue']}", f"PG  - {work['pages'][0]}-{work['pages'][1]}"]
