@@ -294,6 +294,8 @@ def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
                 print(entry.line)
     except BatchUnreadable as exc:
         raise UsageProblem(f"{args.file}: {exc.reason}") from exc
+    except (OSError, LookupError) as exc:  # no such file; no such encoding
+        raise UsageProblem(f"{args.file}: {exc}") from exc
     return 1 if failed else 0
 
 

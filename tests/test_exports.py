@@ -219,3 +219,45 @@ def test_convert_prints_the_lines_an_export_becomes(tmp_path: Path, capsys) -> N
     assert len(lines) == 2 and "line 7:" in err
     (tmp_path / "notes.txt").write_text("hello\n")
     assert main(["convert", str(tmp_path / "notes.txt")]) == 2
+
+
+def test_an_undecodable_utf16_tail_fails_only_its_entry(
+    settings: Settings, landing: LandingZone
+) -> None:
+    write_record(landing, "odd")
+    write_batch(landing, "odd", "odd.ris", RIS.encode("utf-16") + b"\x00")  # an odd last byte
+    write_batch(landing, "odd", "UPPER.RIS.GZ", gzip.compress(RIS.encode()))
+    import_directly(settings, landing, "odd")
+    with store.connect(settings.store, read_only=True) as conn:
+        statuses = dict(conn.execute("SELECT name, status FROM import_batches").fetchall())
+    assert statuses == {"odd.ris": "partially_failed", "UPPER.RIS.GZ": "completed"}
+
+
+def test_a_search_exported_again_keys_its_entries_alike(
+    settings: Settings, landing: LandingZone
+) -> None:
+    """Scopus writes the export's date into every record: the entry key leaves it out, and
+    an entry with a Scopus EID is keyed by it."""
+    entry = "TY  - JOUR\nTI  - No DOI here\nN1  - Export Date: {date}\nER  - \n\n"
+    with_eid = "TY  - JOUR\nTI  - An EID\nUR  - https://www.scopus.com/inward/record.uri?eid=2-s2.0-85071&partnerID=40\nN1  - Export Date: {date}\nER  - \n\n"
+    write_record(landing, "again", collision_strategy="append")
+    write_batch(landing, "again", "s.ris", (entry + with_eid).format(date="18 November 2019"))
+    import_directly(settings, landing, "again")
+    before = [r["reference_id"] for r in results_of(settings, "again")]
+    write_batch(landing, "again", "s.ris", (entry + with_eid).format(date="2 March 2021"))
+    import_directly(settings, landing, "again")
+    assert [r["reference_id"] for r in results_of(settings, "again")] == before
+    with store.connect(settings.store, read_only=True) as conn:
+        (raws,) = conn.execute(
+            "SELECT count(*) FROM reference_enhancement WHERE enhancement_type = 'raw'"
+        ).fetchone()
+    assert raws == 4  # each export's raw once per entry: the dates differ, the export date not
+
+
+def test_sniffing_reads_past_a_header_and_a_one_space_tag() -> None:
+    from import_pipeline.domain.formats import sniff
+
+    assert sniff("Provider: JSTOR http://www.jstor.org\nDatabase: JSTOR\n\nTY  - JOUR\n") == "ris"
+    assert sniff("TY - JOUR\nTI - loose\n") == "ris"
+    assert sniff("PMID- 1\nTI  - x\n") == "medline"
+    assert sniff("PT\tAU\tTI\nJ\tA\tB\n") == "csv"

@@ -21,7 +21,7 @@ FORMATS: dict[str, BatchFormat] = {
     f.name: f
     for f in (
         BatchFormat("jsonl", "DESTINY JSONL", (".jsonl",)),
-        BatchFormat("ris", "RIS", (".ris",), sniff=r"^TY  - "),
+        BatchFormat("ris", "RIS", (".ris",), sniff=r"^TY {1,2}- "),
         BatchFormat("medline", "PubMed/MEDLINE", (".nbib", ".medline"), sniff=r"^[A-Z]{2,4} ?- \S"),
         BatchFormat("bibtex", "BibTeX", (".bib",)),
         BatchFormat("endnote", "EndNote tagged", (".enw", ".enl"), sniff=r"^%[0-9A-Z] "),
@@ -52,16 +52,24 @@ def batch_extensions() -> tuple[str, ...]:
 
 def format_of_name(name: str) -> str | None:
     """The format a batch's name tells, None for `.txt` (read from its content) or unknown."""
-    bare = name.removesuffix(GZIP_SUFFIX).lower()
+    bare = name.lower().removesuffix(GZIP_SUFFIX)
     for batch_format in FORMATS.values():
         if bare.endswith(batch_format.extensions):
             return batch_format.name
     return None
 
 
+#: Lines before the first record that tell nothing of the format (JSTOR's and ProQuest's RIS).
+_HEADER_LINE = re.compile(r"(?i)^(?:provider|database|content):")
+
+
 def sniff(head: str) -> str | None:
     """The format the first non-blank lines of a text tell, or None."""
-    lines = [line for line in head.lstrip("\ufeff").splitlines()[:20] if line.strip()]
+    lines = [
+        line
+        for line in head.lstrip("\ufeff").splitlines()[:40]
+        if line.strip() and not _HEADER_LINE.match(line)
+    ]
     if not lines:
         return None
     for name in SNIFF_ORDER:

@@ -20,11 +20,14 @@ def _known_format(value: str) -> str:
 
 def _known_encoding(value: str) -> str:
     try:
-        codecs.lookup(value)
+        codec: codecs.CodecInfo | None = codecs.lookup(value)
     except LookupError:
+        codec = None
+    # Not "hex" or "base64": codecs of bytes to bytes decode no text.
+    if codec is None or not getattr(codec, "_is_text_encoding", True):
         raise ValueError(
-            f"encoding {value!r} is not one Python knows (e.g. cp1252, latin-1)"
-        ) from None
+            f"encoding {value!r} is not a text encoding Python knows (e.g. cp1252, latin-1)"
+        )
     return value
 
 

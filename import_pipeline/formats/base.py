@@ -112,6 +112,10 @@ class StartSplitter:
     than `max_entry_chars` is dropped as it comes and stands as a `Piece` with a problem, so
     what is held stays bounded whatever the input."""
 
+    #: While dropping, the most of an unfinished line held: enough for `start` to match once
+    #: the rest of the line comes, never the line itself (it may be the whole file).
+    _TAIL_CHARS = 64
+
     def __init__(self, start: re.Pattern[str], max_entry_chars: int, piece_chars: int) -> None:
         self.start = start
         self.max_entry_chars = max_entry_chars
@@ -119,9 +123,10 @@ class StartSplitter:
         self.buffer = ""
         self.next_line = 1  # the line the buffer starts on
         self.dropping = False  # inside an entry known to be too long
+        self.at_line_start = True  # while dropping: the buffer begins at a line's start
 
     def _starts_after(self, text: str, offset: int) -> int:
-        """The offset of the first start after `offset` in `text` (at a line start), or -1."""
+        """The offset of the first start at or after `offset` in `text` (at a line start), or -1."""
         match = self.start.search(text, offset)
         while match is not None and match.start() > 0 and text[match.start() - 1] != "\n":
             match = self.start.search(text, match.start() + 1)
@@ -140,27 +145,40 @@ class StartSplitter:
         self.buffer = self.buffer[cut:]
         return piece
 
+    def _drop(self, text: str, at_line_start: bool) -> None:
+        """Drops `text`, inside a too-long entry and holding no start after its first
+        character, keeping at most the start of its unfinished last line."""
+        self.next_line += text.count("\n")
+        cut = text.rfind("\n")
+        tail = text[cut + 1 :]
+        if cut >= 0:
+            at_line_start = True
+        if at_line_start and self.start.match(tail):
+            self.buffer, self.dropping = tail, False  # the next entry starts on this line
+        elif at_line_start and len(tail) < self._TAIL_CHARS:
+            self.buffer, self.at_line_start = tail, True  # may yet start one
+        else:
+            self.buffer, self.at_line_start = "", False
+
     def feed(self, text: str) -> Iterator[Piece]:
         self.buffer += text
         if self.dropping:
-            resume = self._starts_after(self.buffer, 1)
+            resume = self._starts_after(self.buffer, 0 if self.at_line_start else 1)
             if resume < 0:
-                self.next_line += self.buffer.count("\n")
-                self.buffer = self.buffer[self.buffer.rfind("\n") + 1 :]
+                self._drop(self.buffer, self.at_line_start)
                 return
             self.next_line += self.buffer.count("\n", 0, resume)
             self.buffer = self.buffer[resume:]
             self.dropping = False
         if len(self.buffer) < self.piece_chars:
             return
-        cut = self._last_start(self.buffer[: len(self.buffer)])
+        cut = self._last_start(self.buffer)
         if cut > 0:
             yield self._take(cut)
         if len(self.buffer) > self.max_entry_chars and self._starts_after(self.buffer, 1) < 0:
             yield Piece(self.next_line, "", too_long(self.max_entry_chars))
             self.dropping = True
-            self.next_line += self.buffer.count("\n")
-            self.buffer = self.buffer[self.buffer.rfind("\n") + 1 :]
+            self._drop(self.buffer, at_line_start=False)  # its first line is the long entry's
 
     def finish(self) -> Iterator[Piece]:
         if self.buffer.strip() and not self.dropping:

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from import_pipeline.formats import reader as reader_of
-from import_pipeline.formats.base import Header, Piece, too_long
+from import_pipeline.formats.base import Entry, Header, Piece, too_long
 from import_pipeline.formats.lines import FileContext, line_text
 
 #: Text a splitter gathers before it cuts a piece, about.
@@ -42,8 +42,8 @@ def convert_piece(
     reader = reader_of(format_name)
     if context.database is None and header.database:
         context = replace(context, database=header.database)  # the file names its database
-    converted = []
-    for entry in reader.entries(piece, header):
+    converted: list[ConvertedEntry] = []
+    for entry in _guarded(reader.entries(piece, header), piece, converted):
         problem = entry.problem
         if problem is None and len(entry.text) > max_entry_chars:
             problem = too_long(max_entry_chars)
@@ -59,6 +59,18 @@ def convert_piece(
             continue
         converted.append(ConvertedEntry(entry.line_number, line, None, entry.text))
     return numbered(converted)
+
+
+def _guarded(
+    entries: Iterator[Entry], piece: Piece, converted: list[ConvertedEntry]
+) -> Iterator[Entry]:
+    """A reader's entries; should reading raise (a reader's bug on some input), the rest of
+    the piece fails as one entry instead of the whole batch."""
+    try:
+        yield from entries
+    except Exception as exc:  # noqa: BLE001 - any error of a reader fails its input alone
+        line = converted[-1].line_number + 1 if converted else piece.first_line
+        yield Entry(line, "", problem=f"the rest of this part of the file cannot be read: {exc!r}")
 
 
 def numbered(entries: list[ConvertedEntry], after: int = 0) -> list[ConvertedEntry]:

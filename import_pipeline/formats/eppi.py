@@ -373,7 +373,8 @@ def _pages(value: str | None) -> tuple[str | None, str | None]:
     """The first and last page of "213-232" (of "1352-62": 1352, 1362); "e1234" is a first."""
     if value is None:
         return None, None
-    found = _PAGE_RANGE.match(value)
+    # A bounded value: the pattern backtracks on a long run of dashes ("a-a-a-…").
+    found = _PAGE_RANGE.match(value) if len(value) < 100 else None
     if found is None:
         return value.strip(), None
     first, last = found.group(1), found.group(2)

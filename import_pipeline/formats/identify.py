@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from import_pipeline.domain.formats import ENTRY_KEY_NAME
 from import_pipeline.formats.base import IdentifierValue
 
 # A DOI inside other text: "https://doi.org/10.1000/xyz", "doi:10.1000/xyz", "10.1000/xyz [doi]".
@@ -79,4 +80,6 @@ def eric(value: str) -> list[IdentifierValue]:
 def other(name: str, value: str) -> list[IdentifierValue]:
     """Another database's own id, named after the database."""
     value = value.strip()
+    if name == ENTRY_KEY_NAME:  # reserved: the one `other` name that is matched
+        name = f"{name} (as exported)"
     return [("other", value, name)] if value else []

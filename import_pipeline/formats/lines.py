@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,10 +27,28 @@ class FileContext:
     database: str | None = None  # the file's header names it
 
 
-def entry_key(source: str, entry: Entry) -> str:
+#: Fields an export writes anew each time it is made (the export's date, a review's codes so
+#: far): left out of an entry key, so that the same search exported again gives the same keys.
+_CHANGING_FIELDS = {"wos": frozenset({"DA"}), "eppi_json": frozenset({"Codes", "Outcomes"})}
+_EXPORT_DATE = re.compile(r"(?i)^\s*(?:export(?:ed)? date|date (?:exported|accessed))\b")
+
+
+def entry_key(source: str, entry: Entry, format_name: str, accessions: list[str]) -> str:
     """The identifier of an entry that carries no trusted one: its source and a digest of its
-    fields, so that the same entry dropped again (its line moved) is the same reference."""
-    canonical = json.dumps([[name, " ".join(value.split())] for name, value in entry.fields])
+    database's own ids when it has some, else of its fields but those that change with every
+    export, so that the same entry dropped again (its line moved, the file exported anew) is
+    the same reference."""
+    if accessions:
+        canonical = json.dumps(sorted(accessions))
+    else:
+        changing = _CHANGING_FIELDS.get(format_name, frozenset())
+        canonical = json.dumps(
+            [
+                [name, " ".join(value.split())]
+                for name, value in entry.fields
+                if name not in changing and not _EXPORT_DATE.match(value)
+            ]
+        )
     return f"{source}:{hashlib.sha256(canonical.encode()).hexdigest()[:32]}"
 
 
@@ -106,7 +125,7 @@ def bibliographic(work: Work) -> dict[str, Any] | None:
     return content if len(content) > 1 else None
 
 
-def identifiers(work: Work, entry: Entry, source: str) -> list[dict[str, Any]]:
+def identifiers(work: Work, entry: Entry, source: str, format_name: str) -> list[dict[str, Any]]:
     """The entry's identifiers, each once, and its entry key when none is trusted and valid."""
     seen: set[IdentifierValue] = set()
     found: list[dict[str, Any]] = []
@@ -125,10 +144,15 @@ def identifiers(work: Work, entry: Entry, source: str) -> list[dict[str, Any]]:
                 {"identifier_type": kind, "identifier": value, "other_identifier_name": name}
             )
     if not trusted:
+        accessions = [
+            f"{i['other_identifier_name']}:{i['identifier']}"
+            for i in found
+            if i["identifier_type"] == "other"
+        ]
         found.append(
             {
                 "identifier_type": "other",
-                "identifier": entry_key(source, entry),
+                "identifier": entry_key(source, entry, format_name, accessions),
                 "other_identifier_name": ENTRY_KEY_NAME,
             }
         )
@@ -157,7 +181,7 @@ def destiny_line(entry: Entry, work: Work, context: FileContext) -> dict[str, An
     )
     return {
         "visibility": "public",
-        "identifiers": identifiers(work, entry, source),
+        "identifiers": identifiers(work, entry, source, context.format),
         "enhancements": [
             {"source": source, "visibility": "public", "content": content} for content in contents
         ],

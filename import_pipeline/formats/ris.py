@@ -259,8 +259,9 @@ def _link_identifiers(link: str) -> list[IdentifierValue]:
 
 def _identifiers(values: dict[str, list[str]], database: str | None) -> list[IdentifierValue]:
     found: list[IdentifierValue] = []
-    for value in values.get("DO", ()):
-        found.extend(doi_field(value))
+    for tag in ("DO", "DI"):  # DI: Web of Science's RIS and some EndNote styles
+        for value in values.get(tag, ()):
+            found.extend(doi_field(value))
     for tag in ("M3", "L3"):  # a DOI only when it is one: Embase's M3 is "Article"
         for value in values.get(tag, ()):
             if _DOI_ONLY.match(value):

@@ -47,8 +47,21 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
-#: What `surrogateescape` decodes a byte the encoding refuses into.
-_UNDECODED = re.compile("[\udc80-\udcff]")
+#: A byte the encoding refuses stands as a lone surrogate (`_undecodable_bytes`): the entry
+#: holding it fails alone. Unlike `surrogateescape` (bytes 0x80 and up only), this takes any
+#: byte, so an odd last byte of UTF-16 is one bad entry, not a failed step.
+_UNDECODED = re.compile("[\udc00-\udcff]")
+_UNDECODABLE = "import_pipeline.undecodable"
+
+
+def _undecodable_bytes(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    refused = error.object[error.start : error.end]
+    return "".join(chr(0xDC00 + byte) for byte in refused), error.end
+
+
+codecs.register_error(_UNDECODABLE, _undecodable_bytes)
 
 
 @dataclass(frozen=True)
@@ -87,7 +100,7 @@ def decoded(blocks: Iterable[bytes], declared: str | None, lines: list[int]) -> 
     for block in blocks:
         if decoder is None:
             name, skip = encoding_of(block, declared)
-            decoder = codecs.getincrementaldecoder(name)(errors="surrogateescape")
+            decoder = codecs.getincrementaldecoder(name)(errors=_UNDECODABLE)
             block = block[skip:]
         text = held + decoder.decode(block)
         held = "\r" if text.endswith("\r") else ""
@@ -218,6 +231,21 @@ def read_export_into_chunks(
 ) -> None:
     """Streams an export into Parquet chunks of lines in `staging`, filling `loaded`, `stats`
     (`blank_lines`: the lines on which no entry starts)."""
+    try:
+        _read_export(landing, batch, staging, settings, loaded, stats, reading)
+    except UnicodeError as exc:  # what the decoding's error handler does not take
+        raise BatchUnreadable(f"the file cannot be decoded as text: {exc}") from exc
+
+
+def _read_export(
+    landing: LandingZone,
+    batch: BatchFile,
+    staging: Path,
+    settings: Settings,
+    loaded: LoadedBatch,
+    stats: LoadStats,
+    reading: ExportReading,
+) -> None:
     read = progress.Stage("load", batch.size, unit="bytes")
     workers = WORKER_PROCESSES if batch.size > PIECE_CHARS else 0
     newlines = [0]

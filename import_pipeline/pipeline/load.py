@@ -357,7 +357,7 @@ def read_into_chunks(
     stats: LoadStats,
 ) -> None:
     """Streams the file into Parquet chunks of lines in `staging`, filling `loaded`, `stats`."""
-    gzipped = batch.name.endswith(".gz")
+    gzipped = batch.name.lower().endswith(".gz")
     # Stored bytes read (compressed ones for gzip), of the file's size.
     read = progress.Stage("load", batch.size, unit="bytes")
     # Splitting a chunk into lines holds the GIL: a file of several chunks is split by worker

@@ -101,6 +101,7 @@ def start_record(
             conn, record_key, reading.record, problem=reading.problem, finalised=folder.finalised
         )
         imported = store.imported_checksums(conn, record_key)
+        first_seen = store.record_first_seen(conn, record_key)
     if reading.record is None:
         return StartedRecord(folder, reading.problem or "invalid record.json", [], {})
     known = {version.name: version.checksum for version in requested if version.checksum}
@@ -117,7 +118,7 @@ def start_record(
             batch_id=ids[batch.name],
             strategy=strategy,
             checksum=checksum,
-            reading=export_reading(reading.record, batch.name),
+            reading=export_reading(reading.record, batch.name, first_seen),
         )
         for batch, checksum in pending
     ]
@@ -169,13 +170,18 @@ def staging_dir(settings: Settings, run_id: str, record_key: str, name: str) -> 
     return settings.staging / run_id / record_key / name
 
 
-def export_reading(record: ImportRecordInput, batch_name: str) -> ExportReading | None:
+def export_reading(
+    record: ImportRecordInput, batch_name: str, first_seen: datetime | None = None
+) -> ExportReading | None:
     """How a batch of `record` is read when it is an export (its extension or the record's
-    "format" says so; a `.txt` is told by its content), None for DESTINY JSONL."""
+    "format" says so; a `.txt` is told by its content), None for DESTINY JSONL. The raw
+    enhancements' export date is the search's, else when the store first saw the record: the
+    same for every version of a batch, so an unchanged entry's raw is an exact duplicate."""
     format_name = record.format or format_of_name(batch_name)
     if format_name == "jsonl":
         return None
-    exported = record.searched_at or datetime.now(UTC).replace(microsecond=0)
+    exported = record.searched_at or first_seen or datetime.now(UTC)
+    exported = exported.astimezone(UTC).replace(microsecond=0)
     return ExportReading(
         format=format_name,
         encoding=record.encoding,

@@ -3,6 +3,8 @@ failed as a whole."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import duckdb
 
 from import_pipeline.domain.records import ImportRecordInput
@@ -65,6 +67,14 @@ def upsert_record(
             "finalised": finalised,
         },
     )
+
+
+def record_first_seen(conn: duckdb.DuckDBPyConnection, record_key: str) -> datetime | None:
+    """When the store first saw a record (its row's creation), or None for an unknown one."""
+    row = conn.execute(
+        "SELECT created_at FROM import_records WHERE record_key = ?", [record_key]
+    ).fetchone()
+    return None if row is None else row[0]
 
 
 def imported_checksums(conn: duckdb.DuckDBPyConnection, record_key: str) -> dict[str, str]:
