@@ -210,6 +210,8 @@ def explain_line(line: int, text: str) -> list[dict]:
 
 def cluster_lines(identifiers: pl.DataFrame, lines: pl.Series) -> pl.DataFrame:
     """The clusters of lines given as frames: `line_number` → `cluster`, sorted by line."""
+    if "other_identifier_name" not in identifiers.columns:  # a column of `frames.IDENTIFIERS`
+        identifiers = identifiers.with_columns(other_identifier_name=pl.lit(None, pl.String))
     engine = duckdb.connect(":memory:")
     try:
         engine.register("frame_identifiers", identifiers)

@@ -261,3 +261,18 @@ def test_sniffing_reads_past_a_header_and_a_one_space_tag() -> None:
     assert sniff("TY - JOUR\nTI - loose\n") == "ris"
     assert sniff("PMID- 1\nTI  - x\n") == "medline"
     assert sniff("PT\tAU\tTI\nJ\tA\tB\n") == "csv"
+
+
+def test_an_export_of_no_entry_fails_as_a_batch_saying_so(
+    settings: Settings, landing: LandingZone
+) -> None:
+    write_record(landing, "none")
+    write_batch(landing, "none", "header.csv", "Title,Authors,DOI\n")
+    write_batch(landing, "none", "comments.bib", "@comment{nothing here}\n")
+    import_directly(settings, landing, "none")
+    with store.connect(settings.store, read_only=True) as conn:
+        batches = dict(conn.execute("SELECT name, failure_details FROM import_batches").fetchall())
+    assert batches == {
+        "header.csv": "the file holds no CSV entry",
+        "comments.bib": "the file holds no BibTeX entry",
+    }

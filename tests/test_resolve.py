@@ -183,3 +183,21 @@ def test_small_work_runs_on_one_duckdb_thread_and_the_engine_keeps_its_own_count
             assert threads() == 2  # never more than it has
     finally:
         engine.close()
+
+
+def test_an_entry_key_links_lines_but_another_other_identifier_does_not() -> None:
+    identifiers = pl.DataFrame(
+        {
+            "line_number": [1, 2, 3, 4],
+            "identifier_type": ["other"] * 4,
+            "identifier": ["src:abc", "src:abc", "EID-1", "EID-1"],
+            "other_identifier_name": [
+                "import_pipeline.entry",
+                "import_pipeline.entry",
+                "Scopus EID",
+                "Scopus EID",
+            ],
+        }
+    )
+    clusters = cluster_lines(identifiers, pl.Series([1, 2, 3, 4]))
+    assert dict(clusters.iter_rows()) == {1: 1, 2: 1, 3: 3, 4: 4}

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
-from import_pipeline.domain.formats import format_of_name, sniff
+from import_pipeline.domain.formats import FORMATS, format_of_name, sniff
 from import_pipeline.errors import BatchUnreadable
 from import_pipeline.formats.base import Header, Piece
 from import_pipeline.formats.convert import ConvertedEntry, convert_piece, numbered, pieces
@@ -247,14 +247,16 @@ def _read_export(
     reading: ExportReading,
 ) -> None:
     read = progress.Stage("load", batch.size, unit="bytes")
-    workers = WORKER_PROCESSES if batch.size > PIECE_CHARS else 0
+    gzipped = batch.name.lower().endswith(".gz")
+    # Workers when there is more than a piece to convert (a gzip holds ~20x its size).
+    workers = WORKER_PROCESSES if batch.size * (20 if gzipped else 1) > PIECE_CHARS else 0
     newlines = [0]
     last_text = [""]
     with landing.open_binary(batch.path) as handle, worker_pool(workers) as pool:
         counting = _CountingReader(handle)
         blocks = _blocks(
             counting,
-            gzipped=batch.name.lower().endswith(".gz"),
+            gzipped=gzipped,
             stored_size=batch.size,
             max_decompressed=settings.max_decompressed_bytes,
             max_ratio=settings.max_decompression_ratio,
@@ -292,7 +294,10 @@ def _read_export(
     physical = newlines[0] + (1 if last_text[0] and not last_text[0].endswith("\n") else 0)
     # Entries numbered past the file's lines (several on one line) count as lines of it.
     stats.physical_lines = max(physical, _number_across_pieces(written))
-    stats.blank_lines = stats.physical_lines - sum(piece.entries for piece in written)
+    entries = sum(piece.entries for piece in written)
+    stats.blank_lines = stats.physical_lines - entries
+    if physical and not entries:
+        raise BatchUnreadable(f"the file holds no {FORMATS[format_name].title} entry")
     stats.format = format_name
 
 
