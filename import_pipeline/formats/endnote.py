@@ -12,11 +12,10 @@ letters of refer(1)'s older ``%`` fields.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 from import_pipeline.formats import identify
-from import_pipeline.formats.base import Entry, Header, IdentifierValue, Piece, Work
-from import_pipeline.formats.tagged_blocks import BlockSplitter, TaggedSyntax, block_entries
+from import_pipeline.formats.base import Entry, Header, IdentifierValue, Work
+from import_pipeline.formats.tagged_blocks import BlockReader, TaggedSyntax
 
 SYNTAX = TaggedSyntax(
     name="EndNote", tag="%[^ \t\r\n]", separator="", record_tag="%0 ", joiner="\n"
@@ -103,17 +102,9 @@ def _year(first: dict[str, str]) -> int | None:
     return None
 
 
-class EndNoteReader:
+class EndNoteReader(BlockReader):
     name = "endnote"
-
-    def header(self, head: str) -> Header:
-        return Header()  # an EndNote file names nothing once for all its entries
-
-    def splitter(self, header: Header, max_entry_chars: int, piece_chars: int) -> BlockSplitter:
-        return BlockSplitter(SYNTAX, max_entry_chars, piece_chars)
-
-    def entries(self, piece: Piece, header: Header) -> Iterator[Entry]:
-        return block_entries(SYNTAX, piece)
+    syntax = SYNTAX
 
     def work(self, entry: Entry, header: Header) -> Work:
         first = dict(reversed(entry.fields))  # each tag's first value

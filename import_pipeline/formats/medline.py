@@ -15,11 +15,10 @@ abbreviated in ``PG``, the kind after an ``AID``/``LID`` value, ERIC's ids in ``
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 from import_pipeline.formats import identify
-from import_pipeline.formats.base import Entry, Header, IdentifierValue, Piece, Work
-from import_pipeline.formats.tagged_blocks import BlockSplitter, TaggedSyntax, block_entries
+from import_pipeline.formats.base import Entry, Header, IdentifierValue, Work
+from import_pipeline.formats.tagged_blocks import BlockReader, TaggedSyntax
 
 SYNTAX = TaggedSyntax(
     name="MEDLINE", tag="[A-Z][A-Z0-9]{1,4}", separator=" {0,3}-", record_tag="PMID- ", joiner=" "
@@ -133,17 +132,9 @@ def _database(first: dict[str, str]) -> str | None:
     return "PubMed" if "PMID" in first or owner in _PUBMED_OWNERS else None
 
 
-class MedlineReader:
+class MedlineReader(BlockReader):
     name = "medline"
-
-    def header(self, head: str) -> Header:
-        return Header()  # a MEDLINE file names nothing once for all its records
-
-    def splitter(self, header: Header, max_entry_chars: int, piece_chars: int) -> BlockSplitter:
-        return BlockSplitter(SYNTAX, max_entry_chars, piece_chars)
-
-    def entries(self, piece: Piece, header: Header) -> Iterator[Entry]:
-        return block_entries(SYNTAX, piece)
+    syntax = SYNTAX
 
     def work(self, entry: Entry, header: Header) -> Work:
         fields = entry.fields

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from import_pipeline.formats.base import Entry, Piece, too_long
+from import_pipeline.formats.base import Entry, Header, Piece, too_long
 
 #: What a blank line may hold (a "\r" of a CRLF the caller left).
 _BLANK = " \t\r"
@@ -300,3 +300,20 @@ def _joined(syntax: TaggedSyntax, value: str) -> str:
     if syntax.joiner == " ":  # lines wrap: one line of words, blank lines dropped
         return " ".join(filter(None, lines))
     return syntax.joiner.join(lines)  # lines break: kept, blank ones too
+
+
+class BlockReader:
+    """What a reader of blocks of tag lines is but its `work`: its files name nothing once for
+    all their entries, and `syntax` cuts and reads them."""
+
+    name: str
+    syntax: TaggedSyntax
+
+    def header(self, head: str) -> Header:
+        return Header()
+
+    def splitter(self, header: Header, max_entry_chars: int, piece_chars: int) -> BlockSplitter:
+        return BlockSplitter(self.syntax, max_entry_chars, piece_chars)
+
+    def entries(self, piece: Piece, header: Header) -> Iterator[Entry]:
+        return block_entries(self.syntax, piece)

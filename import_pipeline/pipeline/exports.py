@@ -16,6 +16,7 @@ import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -231,28 +232,17 @@ def read_export_into_chunks(
 ) -> None:
     """Streams an export into Parquet chunks of lines in `staging`, filling `loaded`, `stats`
     (`blank_lines`: the lines on which no entry starts)."""
-    try:
-        _read_export(landing, batch, staging, settings, loaded, stats, reading)
-    except UnicodeError as exc:  # what the decoding's error handler does not take
-        raise BatchUnreadable(f"the file cannot be decoded as text: {exc}") from exc
-
-
-def _read_export(
-    landing: LandingZone,
-    batch: BatchFile,
-    staging: Path,
-    settings: Settings,
-    loaded: LoadedBatch,
-    stats: LoadStats,
-    reading: ExportReading,
-) -> None:
     read = progress.Stage("load", batch.size, unit="bytes")
     gzipped = batch.name.lower().endswith(".gz")
     # Workers when there is more than a piece to convert (a gzip holds ~20x its size).
     workers = WORKER_PROCESSES if batch.size * (20 if gzipped else 1) > PIECE_CHARS else 0
     newlines = [0]
     last_text = [""]
-    with landing.open_binary(batch.path) as handle, worker_pool(workers) as pool:
+    with (
+        _undecodable_is_unreadable(),
+        landing.open_binary(batch.path) as handle,
+        worker_pool(workers) as pool,
+    ):
         counting = _CountingReader(handle)
         blocks = _blocks(
             counting,
@@ -272,17 +262,8 @@ def _read_export(
         )
         for index, (header, piece) in enumerate(split):
             path = str(staging / f"chunk-{index:05d}.parquet")
-            pending.append(
-                pool.submit(
-                    _convert_and_write,
-                    format_name,
-                    header,
-                    piece,
-                    context,
-                    path,
-                    settings.max_entry_bytes,
-                )
-            )
+            convert = (format_name, header, piece, context, path, settings.max_entry_bytes)
+            pending.append(pool.submit(_convert_and_write, *convert))
             while len(pending) > max(workers, 1) or (pending and pending[0].done()):
                 written.append(_add_piece(loaded, pending.popleft().result()))
                 read.advance(counting.count - read.done)
@@ -291,14 +272,29 @@ def _read_export(
         read.advance(counting.count - read.done)
     stats.bytes_read = counting.count
     stats.checksum = counting.hexdigest()
+    stats.format = format_name
     physical = newlines[0] + (1 if last_text[0] and not last_text[0].endswith("\n") else 0)
+    _count_lines(stats, physical, written)
+
+
+def _count_lines(stats: LoadStats, physical: int, written: list[_WrittenPiece]) -> None:
+    """The file's lines, and those on which no entry starts (`blank_lines`); a file of lines
+    but no entry is refused, saying so."""
     # Entries numbered past the file's lines (several on one line) count as lines of it.
     stats.physical_lines = max(physical, _number_across_pieces(written))
     entries = sum(piece.entries for piece in written)
     stats.blank_lines = stats.physical_lines - entries
     if physical and not entries:
-        raise BatchUnreadable(f"the file holds no {FORMATS[format_name].title} entry")
-    stats.format = format_name
+        raise BatchUnreadable(f"the file holds no {FORMATS[stats.format].title} entry")
+
+
+@contextmanager
+def _undecodable_is_unreadable() -> Iterator[None]:
+    """What the decoding's error handler does not take fails the batch, with the reason."""
+    try:
+        yield
+    except UnicodeError as exc:
+        raise BatchUnreadable(f"the file cannot be decoded as text: {exc}") from exc
 
 
 def _remembering_last(texts: Iterator[str], last: list[str]) -> Iterator[str]:
