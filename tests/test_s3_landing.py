@@ -112,6 +112,26 @@ def test_a_record_on_s3_imports_like_a_local_one(endpoint, bucket, s3_settings, 
     assert import_directly(s3_settings, zone, "rec") == []
 
 
+def test_exports_on_s3_import_like_local_ones(endpoint, bucket, s3_settings) -> None:
+    exports = Path(__file__).resolve().parents[1] / "import_pipeline/demo_data/exports"
+    put(endpoint, bucket, "landing/exp/record.json", json.dumps(RECORD))
+    put(
+        endpoint,
+        bucket,
+        "landing/exp/scopus.ris.gz",
+        gzip.compress((exports / "asreview/scopus.ris").read_bytes()),
+    )
+    put(
+        endpoint,
+        bucket,
+        "landing/exp/pubmed.txt",
+        (exports / "asreview/pubmed_endnote.txt").read_bytes(),
+    )
+    resolved = import_directly(s3_settings, LandingZone(s3_settings.landing), "exp")
+    assert [r.status for r in resolved] == ["completed"] * 2
+    assert {r["status"] for r in results_of(s3_settings, "exp")} == {"completed"}
+
+
 def test_the_sensor_takes_an_object_once_its_etag_is_stable(endpoint, bucket, s3_settings) -> None:
     line = '{"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/s3"}]}\n'
     changed = '{"identifiers": [{"identifier_type": "doi", "identifier": "10.1000/s3b"}]}\n'
