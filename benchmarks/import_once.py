@@ -12,7 +12,7 @@ import time
 import dagster as dg
 
 from import_pipeline.defs import build_defs
-from import_pipeline.defs.assets import reference_store, summarise_record
+from import_pipeline.defs.assets import import_results, reference_store, summarise_record
 from import_pipeline.defs.duplicates import duplicate_decisions
 from import_pipeline.defs.jobs import import_record_job
 from import_pipeline.defs.ops import (
@@ -95,9 +95,11 @@ def _step_name(step_key: str | None) -> str | None:
     return next((s for s in STEPS if s in (step_key or "")), None)
 
 
-def main(home: str, record: str, store_url: str = "") -> None:
+def main(home: str, record: str, store_url: str = "", import_only: str = "") -> None:
     settings = Settings.from_env({"IMPORT_PIPELINE_HOME": home, "IMPORT_PIPELINE_STORE": store_url})
     job = build_defs(settings).resolve_job_def(import_record_job.name)
+    if import_only:  # the import's own steps, without duplicate detection and its checks
+        job = job.get_subset(asset_selection={import_results.key, reference_store.key})
     sampler = _RssSampler()
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("import_records", [record])
@@ -148,4 +150,4 @@ def main(home: str, record: str, store_url: str = "") -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])
