@@ -1,0 +1,7 @@
+"""`python -m import_pipeline.cli`."""
+
+import sys
+
+from import_pipeline.cli import main
+
+sys.exit(main())
