@@ -61,7 +61,9 @@ def imported_checksums(settings: Settings, key: str) -> dict[str, str]:
         return {}
 
 
-def run_import(settings: Settings, key: str, versions: list[BatchVersion]) -> str:
+def run_import(
+    settings: Settings, key: str, versions: list[BatchVersion], *, again: bool = False
+) -> str:
     """Imports `versions` of record `key` now, in this process, through the job the sensor
     launches; the run's id. Raises `UsageProblem` if the run failed."""
     prepare_dagster_home(settings)
@@ -82,7 +84,7 @@ def run_import(settings: Settings, key: str, versions: list[BatchVersion]) -> st
             .execute_in_process(
                 partition_key=key,
                 instance=instance,
-                run_config=run_config_for(versions),
+                run_config=run_config_for(versions, again=again),
                 tags=run_tags(key, versions, source="cli"),
                 raise_on_error=False,
             )

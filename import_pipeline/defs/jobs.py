@@ -33,15 +33,18 @@ def resolve_associations() -> None:
     resolve_waiting_associations()
 
 
-def run_config_for(batches: Iterable[BatchVersion]) -> dict[str, Any]:
+def run_config_for(batches: Iterable[BatchVersion], *, again: bool = False) -> dict[str, Any]:
     """Run config restricting a run to some batch versions (none: every pending batch). A
-    checksum the caller already read saves the run reading that file to decide it is pending."""
-    config = {
+    checksum the caller already read saves the run reading that file to decide it is pending.
+    `again` imports them even where their content is imported already."""
+    config: dict[str, Any] = {
         "batches": [
             BatchVersionConfig(name=b.name, checksum=b.checksum).model_dump()
             for b in sorted(batches, key=lambda b: b.name)
         ]
     }
+    if again:
+        config["again"] = True
     return {
         "ops": {
             import_results.node_def.name: {"ops": {find_pending_batches.name: {"config": config}}}

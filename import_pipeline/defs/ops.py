@@ -57,6 +57,9 @@ class PendingBatchesConfig(dg.Config):
     """Which batches of the record to import."""
 
     batches: list[BatchVersionConfig] = []  # empty: every batch whose content is not imported
+    #: Import them even where their content is imported already (`reimport`): the results
+    #: are made again, the store unchanged where the lines are.
+    again: bool = False
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,7 @@ def find_pending_batches(
         record_key,
         [BatchVersion(b.name, b.checksum) for b in config.batches],
         context.run_id,
+        again=config.again,
     )
     if started.problem is not None:
         raise dg.Failure(

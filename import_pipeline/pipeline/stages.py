@@ -89,6 +89,8 @@ def start_record(
     record_key: str,
     requested: list[BatchVersion],
     run_id: str,
+    *,
+    again: bool = False,
 ) -> StartedRecord:
     """Writes what `record.json` says to the store and marks the batches to import `started`:
     the `requested` ones (every batch when none is named) whose current content is not
@@ -106,7 +108,8 @@ def start_record(
         return StartedRecord(folder, reading.problem or "invalid record.json", [], {})
     known = {version.name: version.checksum for version in requested if version.checksum}
     only = {version.name for version in requested} or None
-    pending = pending_batches(landing, folder, imported, only=only, known=known)
+    # Again: as if nothing were imported, so every requested batch is read anew.
+    pending = pending_batches(landing, folder, {} if again else imported, only=only, known=known)
     strategy = reading.record.collision_strategy
     with open_store() as conn:
         ids = store.start_batches(
