@@ -71,12 +71,43 @@ def test_metadata_of_a_record_with_failing_lines(settings, landing, instance, de
     assert metadata["lines_read_this_run"] == 4 and metadata["batches"] == 1
     assert metadata["references_created"] == 2 and metadata["references_merged"] == 0
     assert metadata["duration_seconds"] > 0 and metadata["lines_per_second"] > 0
-    table = metadata["failing_lines"]
-    assert "| batch | line | status | code | field | message |" in table
-    assert "| mixed.jsonl | 2 | failed | InvalidField | identifiers[0].identifier |" in table
-    assert "| mixed.jsonl | 5 | failed | UnknownField | title |" in table
-    command = "import-pipeline results rec --status failed --status partially_failed --limit 500"
-    assert metadata["list_failing_lines"] == command and f"`{command}`" in table
+    assert metadata["failed_lines"] == 2
+    shown = metadata["failing_lines"]
+    assert shown.startswith("**2 of 4 line(s) failed** — the record is not clean.")
+    assert "|---" not in shown  # no table: it wraps in the panel
+    # Every error of a line, its field, the whole message, and the value it is about.
+    line_2 = shown.split("**mixed.jsonl, line 2** (failed)")[1].split("**mixed.jsonl, line 5**")[0]
+    assert (
+        "- `identifiers[0].identifier` · **InvalidField**: not a valid doi: expected 10." in line_2
+    )
+    assert 'offending value: `"not-a-doi"`' in line_2
+    assert "- `identifiers` · **InvalidField**: no valid identifier is left" in line_2
+    assert (
+        '> line: `{"identifiers": [{"identifier_type": "doi", "identifier": "not-a-doi"}]}`'
+        in line_2
+    )
+    line_5 = shown.split("**mixed.jsonl, line 5** (failed)")[1]
+    assert "- `title` · **UnknownField**" in line_5 and 'offending value: `"x|y"`' in line_5
+    command = "import-pipeline failures rec --out fix.jsonl"
+    assert metadata["list_failing_lines"] == command and f"`{command}`" in shown
+    # Not clean, where the UI shows it: the run's tag and a failing check (a warning).
+    assert instance.get_run_by_id(result.run_id).tags["import_pipeline/failed_lines"] == "2"
+    (check,) = [
+        e.event_specific_data for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.event_specific_data.check_name == "every_line_imported"
+    ]  # fmt: skip
+    assert check.passed is False and check.severity == dg.AssetCheckSeverity.WARN
+    assert check.metadata["failing_lines_by_batch"].value == {"mixed.jsonl": 2}
+
+
+def test_a_clean_record_says_so_in_its_tag_and_check(settings, landing, instance, destiny) -> None:
+    write_record(landing, "rec")
+    write_batch(landing, "rec", "e.jsonl", (destiny / "eppi_import.jsonl").read_bytes())
+    result = run(settings, instance, "rec")
+    assert instance.get_run_by_id(result.run_id).tags["import_pipeline/failed_lines"] == "0"
+    assert checks_of(result)["every_line_imported"] is True
+    assert metadata_of(result)["failing_lines"] == "All 4 line(s) imported: no failing line."
 
 
 def test_the_failing_lines_command_lists_them(
@@ -86,9 +117,10 @@ def test_the_failing_lines_command_lists_them(
     write_record(landing, "rec")
     write_batch(landing, "rec", "b.jsonl", "\n".join(BAD) + "\n")
     command = metadata_of(run(settings, instance, "rec"))["list_failing_lines"]
-    assert main([*command.split()[1:], "--json"]) == 0
-    listed = json.loads(capsys.readouterr().out)
-    assert [r["line_number"] for r in listed["results"]] == [1, 2]
+    out = settings.home / "fix.jsonl"
+    assert main([*command.split()[1:-1], str(out)]) == 0
+    listed = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["line_number"], r["text"]) for r in listed] == [(1, BAD[0]), (2, BAD[1])]
 
 
 def test_every_run_is_tagged_with_record_batches_and_checksums(
@@ -136,6 +168,7 @@ def test_checks_fail_when_the_store_is_damaged(settings, landing, instance, dest
         "results_point_at_references": False,
         "identifiers_belong_to_one_reference": False,
         "expected_reference_count": False,
+        "every_line_imported": True,  # each line that has a result imported
     }
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 
 from import_pipeline import store
+from import_pipeline.defs.failing_lines import failures_command, first_failing, markdown, texts_of
 from import_pipeline.defs.ops import (
     DUCKDB_POOL,
     PRIORITY_TAG,
@@ -18,6 +19,7 @@ from import_pipeline.defs.ops import (
 )
 from import_pipeline.defs.partitions import import_records
 from import_pipeline.defs.resources import ImportPipelineResource
+from import_pipeline.defs.tags import RunTags
 from import_pipeline.domain.statuses import ImportResultStatus
 from import_pipeline.pipeline.stages import ResolvedBatch
 
@@ -49,44 +51,18 @@ IMPORT_RESULTS = dg.AssetKey("import_results")
 REFERENCE_STORE = dg.AssetKey("reference_store")
 
 
-def _failing_lines_markdown(record_key: str, rows: list[dict[str, Any]], total: int) -> str:
-    def cell(value: Any, width: int = 60) -> str:
-        text = str(value if value is not None else "").replace("\n", " ")
-        text = text if len(text) <= width else text[: width - 1] + "…"
-        return text.replace("|", "\\|")
-
-    lines = [
-        f"{total} failing line(s); the first {len(rows)}:" if total else "No failing lines.",
-        "",
-    ]
-    if rows:
-        lines += ["| batch | line | status | code | field | message |", "|---|---|---|---|---|---|"]
-        lines += [
-            f"| {cell(r['batch'])} | {r['line']} | {r['status']} | {cell(r['code'])} | "
-            f"{cell(r['field'])} | {cell(r['message'])} |"
-            for r in rows
-        ]
-    lines += ["", "All of them: `" + failing_lines_command(record_key) + "`"]
-    return "\n".join(lines)
-
-
-def failing_lines_command(record_key: str) -> str:
-    return (
-        f"import-pipeline results {record_key} --status failed --status partially_failed "
-        "--limit 500"
-    )
+def failed_lines(summary: dict[str, Any]) -> int:
+    """The record's failed and partially failed lines."""
+    counts = summary["results"]
+    return int(counts.get("failed", 0)) + int(counts.get("partially_failed", 0))
 
 
 def _record_metadata(
-    summary: dict[str, Any],
-    stored: list[ResolvedBatch],
-    failing: list[dict[str, Any]],
-    seconds: float,
+    summary: dict[str, Any], stored: list[ResolvedBatch], failing_md: str, seconds: float
 ) -> dict[str, Any]:
     counts = summary["results"]
     record_key = summary["record"]["record_key"]
     lines_read = sum(b.lines_read for b in stored)
-    failing_total = counts.get("failed", 0) + counts.get("partially_failed", 0)
     metadata: dict[str, Any] = {
         status.value: dg.MetadataValue.int(int(counts.get(status.value, 0)))
         for status in ImportResultStatus
@@ -104,10 +80,9 @@ def _record_metadata(
             "lines_per_second": dg.MetadataValue.float(
                 round(lines_read / seconds, 1) if seconds else 0.0
             ),
-            "failing_lines": dg.MetadataValue.md(
-                _failing_lines_markdown(record_key, failing, failing_total)
-            ),
-            "list_failing_lines": dg.MetadataValue.text(failing_lines_command(record_key)),
+            "failed_lines": dg.MetadataValue.int(failed_lines(summary)),
+            "failing_lines": dg.MetadataValue.md(failing_md),
+            "list_failing_lines": dg.MetadataValue.text(failures_command(record_key)),
         }
     )
     return metadata
@@ -124,9 +99,17 @@ def summarise_record(
     resolved = [batch for group in resolved_groups for batch in group]
     with pipeline.store(read_only=True) as conn:
         summary = store.record_summary(conn, record.record_key)
-        failing = store.failing_lines(conn, record.record_key)
+        failing = first_failing(conn, record.record_key)
     seconds = time.time() - record.started_at
-    return dg.Output(summary, metadata=_record_metadata(summary, resolved, failing, seconds))
+    # The Runs list shows it: a run that left failing lines is told from a clean one.
+    context.instance.add_run_tags(
+        context.run_id, {RunTags.FAILED_LINES: str(failed_lines(summary))}
+    )
+    texts = texts_of(pipeline.landing_zone(), record.record_key, failing)
+    failing_md = markdown(
+        record.record_key, failing, texts, failed_lines(summary), int(summary["total"])
+    )
+    return dg.Output(summary, metadata=_record_metadata(summary, resolved, failing_md, seconds))
 
 
 @dg.graph_asset(

@@ -5,7 +5,8 @@ import warnings
 import dagster as dg
 
 from import_pipeline import store
-from import_pipeline.defs.assets import IMPORT_RESULTS
+from import_pipeline.defs.assets import IMPORT_RESULTS, failed_lines
+from import_pipeline.defs.failing_lines import failures_command
 from import_pipeline.defs.partitions import import_records
 from import_pipeline.defs.resources import ImportPipelineResource
 
@@ -88,9 +89,43 @@ def expected_reference_count(
     )
 
 
+@dg.asset_check(
+    asset=IMPORT_RESULTS,
+    partitions_def=import_records,
+    description="Every line of the record's batches imported: none failed or partially failed. "
+    "A warning, so the record shows it is not clean; `import-pipeline failures KEY --out FILE` "
+    "gives the lines to fix.",
+)
+def every_line_imported(
+    context: dg.AssetCheckExecutionContext, pipeline: ImportPipelineResource
+) -> dg.AssetCheckResult:
+    with pipeline.store(read_only=True) as conn:
+        summary = store.record_summary(conn, context.partition_key)
+    by_batch = {
+        batch["name"]: batch["results"]["failed"] + batch["results"]["partially_failed"]
+        for batch in summary["batches"]
+    }
+    failing = failed_lines(summary)
+    return dg.AssetCheckResult(
+        passed=failing == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{failing} failing line(s)" if failing else "every line imported",
+        metadata={
+            "failed_lines": failing,
+            "failed": int(summary["results"]["failed"]),
+            "partially_failed": int(summary["results"]["partially_failed"]),
+            "failing_lines_by_batch": dg.MetadataValue.json(
+                {name: count for name, count in by_batch.items() if count}
+            ),
+            "fix_with": dg.MetadataValue.text(failures_command(context.partition_key)),
+        },
+    )
+
+
 import_results_checks = [
     every_line_has_one_result,
     results_point_at_references,
     identifiers_belong_to_one_reference,
     expected_reference_count,
+    every_line_imported,
 ]

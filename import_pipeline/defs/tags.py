@@ -18,6 +18,8 @@ class RunTags:
     BATCHES = "import_pipeline/batches"
     CHECKSUMS = "import_pipeline/checksums"
     SOURCE = "import_pipeline/source"
+    #: Set as a run ends: the record's failed and partially failed lines after it.
+    FAILED_LINES = "import_pipeline/failed_lines"
     #: On a retry (`defs/recovery.py`): every run it retries, the first first.
     RETRIED_RUNS = "import_pipeline/retried_runs"
     #: Dagster refuses longer tag values.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from typing import IO, cast
 
@@ -77,8 +77,9 @@ def texts(handle: IO[bytes], form: BatchForm, spans: list[Span]) -> Iterator[tup
                 if (found := located.get(span.start)) is not None:
                     yield span.start, found.text
             return
-        for entry in entries(lines(raw, encoding), spans):
-            yield entry.span.start, entry.text
+        with closing(lines(raw, encoding)) as read:
+            for entry in entries(read, spans):
+                yield entry.span.start, entry.text
 
 
 def _document(raw: IO[bytes], encoding: Encoding) -> str:

@@ -8,6 +8,7 @@ back exactly. Lines end at ``\\n`` only (the import's count: a lone ``\\r`` ends
 from __future__ import annotations
 
 import codecs
+import contextlib
 import gzip
 import io
 import re
@@ -103,7 +104,8 @@ def lines(raw: IO[bytes], encoding: Encoding) -> Iterator[str]:
     try:
         yield from text
     finally:
-        text.detach()  # the caller closes the file
+        with contextlib.suppress(ValueError):  # already closed by the caller
+            text.detach()  # the caller closes the file
 
 
 def line_end(line: str) -> str:
