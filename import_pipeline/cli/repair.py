@@ -24,6 +24,7 @@ from import_pipeline.errors import NotFound
 from import_pipeline.landing import LandingZone, uploads
 from import_pipeline.landing.records import BatchVersion
 from import_pipeline.landing.zone import escaped
+from import_pipeline.repair.text import printable
 from import_pipeline.settings import Settings
 from import_pipeline.store import failures as stored
 from import_pipeline.store.failures import FAILING, FailingLine
@@ -84,7 +85,7 @@ def _row(failure: dict[str, Any]) -> dict[str, Any]:
     errors = "; ".join(
         f"{e.get('field') or '(line)'}: {e['code']}: {e['message']}" for e in failure["errors"]
     )
-    return {**failure, "errors": errors}
+    return {**failure, "errors": errors, "text": printable(failure["text"])}
 
 
 def _write_json_line(out: IO[str], failure: dict[str, Any]) -> int:

@@ -34,7 +34,8 @@ def locate(document: str) -> dict[int, Located]:
     last, cursor = 0, 0
     for header, piece in pieces(FORMAT, [document]):
         if piece.problem is not None:
-            read = [ConvertedEntry(piece.first_line, None, piece.problem, "")]
+            # A reference that is no JSON comes as a piece of its own, its text kept.
+            read = [ConvertedEntry(piece.first_line, None, piece.problem, piece.text)]
         else:
             read = [
                 ConvertedEntry(e.line_number, None, e.problem, e.text)

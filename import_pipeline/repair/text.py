@@ -119,3 +119,8 @@ def json_text(document: str) -> str:
     """JSON text (from `json.dumps(..., ensure_ascii=False)`) with each lone surrogate as its
     ``\\udcXX`` escape: printable as UTF-8, and read back by `json.loads` as the same string."""
     return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", document)
+
+
+def printable(text: str) -> str:
+    """`text` with each byte the encoding refused shown as ``\\xNN``, for a terminal."""
+    return _LONE_SURROGATE.sub(lambda m: f"\\x{ord(m.group()) & 0xFF:02x}", text)
