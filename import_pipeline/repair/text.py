@@ -12,7 +12,7 @@ import contextlib
 import gzip
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, cast
@@ -97,7 +97,7 @@ def opened(handle: IO[bytes], name: str) -> Iterator[IO[bytes]]:
         yield cast(IO[bytes], unzipped)
 
 
-def lines(raw: IO[bytes], encoding: Encoding) -> Iterator[str]:
+def lines(raw: IO[bytes], encoding: Encoding) -> Generator[str, None, None]:
     """The text's lines after the BOM, each with its ``\\n`` (the last may have none)."""
     raw.read(len(encoding.bom))
     text = io.TextIOWrapper(raw, encoding=encoding.codec, errors=_REFUSED, newline="\n")
