@@ -19,9 +19,11 @@ from import_pipeline.defs.ops import (
 )
 from import_pipeline.defs.partitions import import_records
 from import_pipeline.defs.resources import ImportPipelineResource
+from import_pipeline.defs.results_plot import as_markdown_image, results_svg
 from import_pipeline.defs.tags import RunTags
 from import_pipeline.domain.statuses import ImportResultStatus
 from import_pipeline.pipeline.stages import ResolvedBatch
+from import_pipeline.store.overview import results_by_record
 
 OWNERS = ["team:evidence-data-engineering"]
 TAGS = {"domain": "references", "pipeline": "import"}
@@ -139,8 +141,10 @@ def import_results(landing_zone: Any) -> Any:
 def reference_store(pipeline: ImportPipelineResource) -> dg.MaterializeResult:
     with pipeline.store(read_only=True) as conn:
         totals = store.table_counts(conn)
+        by_record = results_by_record(conn)
     return dg.MaterializeResult(
         metadata={
+            "results_by_record": dg.MetadataValue.md(as_markdown_image(results_svg(by_record))),
             "references": dg.MetadataValue.int(totals["reference"]),
             "identifiers": dg.MetadataValue.int(totals["reference_identifier"]),
             "enhancements": dg.MetadataValue.int(totals["reference_enhancement"]),
