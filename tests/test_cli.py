@@ -52,7 +52,9 @@ def test_summary_counts_every_status(imported, capsys) -> None:
     assert sorted(doc["results"]) == ALL_STATUSES
     assert doc["record"]["status"] == "started"
     faulty = doc["batches"][-1]
-    assert set(faulty) == {"id", "name", "storage_url", "status", "results", "failure_details"}
+    assert set(faulty) == {
+        "id", "name", "storage_url", "status", "results", "failure_details", "failing_lines",
+    }  # fmt: skip
     assert faulty["status"] == "failed" and sorted(faulty["results"]) == ALL_STATUSES
     assert [d.split(":")[0] for d in faulty["failure_details"]] == ["Line 1", "Line 3"]
     assert faulty["storage_url"].startswith("file://")
@@ -62,7 +64,7 @@ def test_results_pages_and_filters(imported, capsys) -> None:
     code, doc = run_json(capsys, "results", "eppi", "--limit", "5", "--offset", "10")
     assert code == 0 and doc["total"] == 14 and doc["count"] == 4 and doc["limit"] == 5
     assert set(doc["results"][0]) == {
-        "id", "import_batch_id", "line_number", "status", "reference_id", "errors",
+        "id", "import_batch_id", "batch", "line_number", "status", "reference_id", "errors",
         "failure_details", "unresolved_references",
     }  # fmt: skip
     _, failed = run_json(capsys, "results", "eppi", "--status", "failed")

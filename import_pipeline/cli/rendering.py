@@ -24,8 +24,7 @@ def cell(value: Any) -> str:
         return ""
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False)
-    text = str(value).replace("\n", " ")
-    return text if len(text) <= 100 else text[:97] + "..."
+    return cut(str(value))
 
 
 def render_summary(doc: dict[str, Any]) -> str:
@@ -38,14 +37,39 @@ def render_summary(doc: dict[str, Any]) -> str:
     if record.get("problem"):
         head += f"\nproblem: {record['problem']}"
     statuses = [s.value for s in ImportResultStatus]
-    rows = [
-        {"batch": b["name"], "status": b["status"], **b["results"],
-         "failure": b["failure_details"] if isinstance(b["failure_details"], str)
-         else f"{len(b['failure_details'] or [])} failing line(s)"}
-        for b in doc["batches"]
-    ]  # fmt: skip
+    rows = [row for b in doc["batches"] for row in _batch_rows(b)]
     rows.append({"batch": "(all)", "status": "", **doc["results"], "failure": ""})
     return head + "\n\n" + table(rows, ["batch", "status", *statuses, "failure"])
+
+
+def cut(text: str, width: int = 100) -> str:
+    """`text` on one line, at most `width` characters: what is cut ends in "..."."""
+    text = text.replace("\n", " ")
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _batch_rows(batch: dict[str, Any]) -> list[dict[str, Any]]:
+    """A batch's rows in the summary's table: its counts and its failure (the batch-level
+    reason, or how many lines failed), then a row for each of the first failing lines with
+    its first error (every cell cut to the table's width)."""
+    row = {"batch": batch["name"], "status": batch["status"], **batch["results"]}
+    if isinstance(batch["failure_details"], str):
+        return [{**row, "failure": batch["failure_details"]}]
+    failing = batch.get("failing_lines") or {"count": len(batch["failure_details"] or []),
+                                             "lines": []}  # fmt: skip
+    if not failing["count"]:
+        return [{**row, "failure": ""}]
+    shown = failing["lines"]
+    head = f"{failing['count']} failing line(s)"
+    if shown:
+        head += f", the first {len(shown)}:" if failing["count"] > len(shown) else ":"
+    rows = [{**row, "failure": head}]
+    rows += [
+        {"failure": f"  line {f['line']} {f['code']}"
+                    f"{' at ' + f['field'] if f.get('field') else ''}: {f['message']}"}
+        for f in shown
+    ]  # fmt: skip
+    return rows
 
 
 def _page(doc: dict[str, Any], noun: str, columns: list[str]) -> str:
@@ -55,7 +79,8 @@ def _page(doc: dict[str, Any], noun: str, columns: list[str]) -> str:
 
 
 def render_results(doc: dict[str, Any]) -> str:
-    return _page(doc, "results", ["line_number", "status", "reference_id", "failure_details"])
+    columns = ["batch", "line_number", "status", "reference_id", "failure_details"]
+    return _page(doc, "results", columns)
 
 
 def render_reference(doc: dict[str, Any]) -> str:

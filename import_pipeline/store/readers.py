@@ -67,9 +67,10 @@ def record_summary(conn: duckdb.DuckDBPyConnection, record_key: str) -> dict[str
     if row is None:
         raise NotFound(f"no import record {record_key!r}")
     record = {c: _jsonable(v) for c, v in zip(columns, row, strict=True)}
-    # Three queries for the whole record, whatever its number of batches.
+    # Four queries for the whole record, whatever its number of batches.
     counts = _result_counts_by_batch(conn, record_key)
     failing = _failure_details_by_batch(conn, record_key)
+    first_failing = _failing_lines_by_batch(conn, record_key)
     batches = []
     totals = _zero_counts()
     for batch_id, name, url, status, reason in conn.execute(
@@ -91,6 +92,8 @@ def record_summary(conn: duckdb.DuckDBPyConnection, record_key: str) -> dict[str
                 "results": batch_counts,
                 # The batch-level reason, else the failing lines' details (as DESTINY's summary).
                 "failure_details": reason if reason is not None else failing.get(batch_id, []),
+                # How many lines failed, and the first few with their first error (the table's).
+                "failing_lines": first_failing.get(name, {"count": 0, "lines": []}),
             }
         )
     record["status"] = record_status(
@@ -143,8 +146,8 @@ def list_results(
     ).fetchone()
     rows = conn.execute(
         f"""
-        SELECT r.id, r.import_batch_id, r.line_number, r.status, r.reference_id, r.errors,
-            r.failure_details, r.unresolved_references
+        SELECT r.id, r.import_batch_id, b.name, r.line_number, r.status, r.reference_id,
+            r.errors, r.failure_details, r.unresolved_references
         FROM import_results r JOIN import_batches b ON r.import_batch_id = b.id
         WHERE {where}
         ORDER BY b.name, r.line_number
@@ -156,6 +159,7 @@ def list_results(
         {
             "id": str(rid),
             "import_batch_id": str(batch_id),
+            "batch": name,
             "line_number": line,
             "status": result_status,
             "reference_id": str(ref) if ref else None,
@@ -163,7 +167,7 @@ def list_results(
             "failure_details": details,
             "unresolved_references": json.loads(unresolved),
         }
-        for rid, batch_id, line, result_status, ref, errors, details, unresolved in rows
+        for rid, batch_id, name, line, result_status, ref, errors, details, unresolved in rows
     ]
     return page(results, limit=limit, offset=offset, total=total_row[0] if total_row else 0)
 
@@ -286,6 +290,20 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def _failing_line(batch: str, line: int, status: str, errors_text: str) -> dict[str, Any]:
+    """A failing line with its first error, and how many more it has."""
+    errors = json.loads(errors_text) or [{"code": "", "field": None, "message": ""}]
+    first = errors[0]
+    return {
+        "batch": batch,
+        "line": line,
+        "status": status,
+        "code": first["code"],
+        "field": first.get("field"),
+        "message": first["message"] + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""),
+    }
+
+
 def failing_lines(
     conn: duckdb.DuckDBPyConnection, record_key: str, limit: int = 25
 ) -> list[dict[str, Any]]:
@@ -301,19 +319,29 @@ def failing_lines(
         """,
         [record_key, _FAILING, limit],
     ).fetchall()
-    out = []
-    for batch, line, status, errors_text in rows:
-        errors = json.loads(errors_text) or [{"code": "", "field": None, "message": ""}]
-        first = errors[0]
-        out.append(
-            {
-                "batch": batch,
-                "line": line,
-                "status": status,
-                "code": first["code"],
-                "field": first.get("field"),
-                "message": first["message"]
-                + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""),
-            }
-        )
+    return [_failing_line(*row) for row in rows]
+
+
+def _failing_lines_by_batch(
+    conn: duckdb.DuckDBPyConnection, record_key: str, first: int = 3
+) -> dict[str, dict[str, Any]]:
+    """Per batch name of a record that has failed or partially failed lines: how many
+    (`count`), and the `first` of them by line (`lines`, as `failing_lines` gives them)."""
+    rows = conn.execute(
+        """
+        SELECT name, line_number, status, errors, total FROM (
+            SELECT b.name, r.line_number, r.status, r.errors::VARCHAR AS errors,
+                row_number() OVER (PARTITION BY b.name ORDER BY r.line_number) AS place,
+                count(*) OVER (PARTITION BY b.name) AS total
+            FROM import_results r JOIN import_batches b ON b.id = r.import_batch_id
+            WHERE b.record_key = ? AND list_contains(?, r.status)
+        ) WHERE place <= ?
+        ORDER BY name, line_number
+        """,
+        [record_key, _FAILING, first],
+    ).fetchall()
+    out: dict[str, dict[str, Any]] = {}
+    for name, line, status, errors_text, total in rows:
+        batch = out.setdefault(name, {"count": total, "lines": []})
+        batch["lines"].append(_failing_line(name, line, status, errors_text))
     return out

@@ -1,0 +1,145 @@
+"""What users of the command line reported (issue 31), on a store made by a real `ingest`
+(the CLI's subprocess, the job and its duplicate detection): batch names in `results`, one
+lookup for every REF, titles and provenance, the summary's failing lines, a closed pipe, the
+output of `ingest` off a terminal, the sensor after an ingest, a refused folder's summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from import_pipeline.cli import main
+from import_pipeline.landing.demo import DESTINY
+from import_pipeline.settings import Settings
+
+from .conftest import EPPI_FILES
+
+CLI = [sys.executable, "-m", "import_pipeline.cli"]
+DOI = "10.1016/j.eclinm.2024.102524"  # line 1 of each EPPI file
+OTHER_DOI = "10.1016/j.jvacx.2024.100459"  # line 2
+TWIN_TITLE = "Diabetes, comorbidities and increased long-term mortality in older patients"
+#: The failing lines of `zz_faulty.jsonl`: one too long to show whole, then many more.
+FAILING = 401
+
+
+def _twin(ident: str, title: str, year: int = 2012) -> str:
+    """A line of a work with a bibliographic enhancement, named by an `other` identifier."""
+    content = {
+        "enhancement_type": "bibliographic", "title": title, "publication_year": year,
+        "authorship": [{"display_name": "Zekry, D.", "position": "first"}],
+        "pagination": {"volume": "38", "issue": "2", "first_page": "149", "last_page": "155"},
+        "publication_venue": {"display_name": "Diabetes & Metabolism"},
+    }  # fmt: skip
+    return json.dumps({
+        "identifiers": [{"identifier_type": "other", "identifier": ident, "other_identifier_name": "export"}],
+        "enhancements": [{"source": "export", "visibility": "public", "content": content}],
+    })  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Ingested:
+    home: Path
+    settings: Settings
+    env: dict[str, str]
+    done: subprocess.CompletedProcess
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory: pytest.TempPathFactory) -> Ingested:
+    """Record "rec" ingested by `import-pipeline ingest` with its stdout and stderr piped:
+    the three EPPI exports, two copies of a work and another (detection finds a duplicate),
+    and a batch of failing lines."""
+    tmp = tmp_path_factory.mktemp("ingested")
+    folder = tmp / "drop" / "rec"
+    folder.mkdir(parents=True)
+    (folder / "record.json").write_text(json.dumps({
+        "source_name": "EPPI", "processor_name": "t", "processor_version": "1",
+        "expected_reference_count": -1}))  # fmt: skip
+    for name in EPPI_FILES:
+        shutil.copyfile(DESTINY / name, folder / name)
+    twins = [_twin("a", TWIN_TITLE), _twin("b", TWIN_TITLE.upper() + "."),
+             _twin("c", "An unrelated trial of something else entirely", 2001)]  # fmt: skip
+    (folder / "twins.jsonl").write_text("\n".join(twins) + "\n")
+    too_long = json.dumps({"identifiers": [{"identifier_type": "doi", "identifier": "x" * 300}]})
+    faulty = [too_long] + ['{"identifiers": []}'] * (FAILING - 1)
+    (folder / "zz_faulty.jsonl").write_text("\n".join(faulty) + "\n")
+    home = tmp / "home"
+    env = {**os.environ, "IMPORT_PIPELINE_HOME": str(home)}
+    for name in ("DAGSTER_HOME", "IMPORT_PIPELINE_STORE", "IMPORT_PIPELINE_LANDING"):
+        env.pop(name, None)
+    done = subprocess.run(
+        [*CLI, "ingest", str(folder)],
+        env=env,
+        capture_output=True,  # pipes: not a terminal
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return Ingested(home, Settings.from_env({"IMPORT_PIPELINE_HOME": str(home)}), env, done)
+
+
+@pytest.fixture
+def home(ingested: Ingested, monkeypatch: pytest.MonkeyPatch) -> Ingested:
+    """The commands run in this process read the ingested store."""
+    monkeypatch.setenv("IMPORT_PIPELINE_HOME", str(ingested.home))
+    for name in ("IMPORT_PIPELINE_STORE", "IMPORT_PIPELINE_LANDING"):
+        monkeypatch.delenv(name, raising=False)
+    return ingested
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:
+    code = main([*argv, "--json"])
+    out = capsys.readouterr().out
+    return code, json.loads(out) if out.strip() else {}
+
+
+def run_text(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# --- 1. results name their batch -------------------------------------------------------------
+
+
+def test_results_name_their_batch_in_the_table_and_in_json(home, capsys) -> None:
+    code, out, _ = run_text(capsys, "results", "rec", "--status", "failed", "--limit", "3")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[2].split()[:2] == ["batch", "line_number"]
+    assert [row.split()[:2] for row in lines[4:]] == [
+        ["zz_faulty.jsonl", "1"], ["zz_faulty.jsonl", "2"], ["zz_faulty.jsonl", "3"],
+    ]  # fmt: skip
+    _, doc = run_json(capsys, "results", "rec", "--limit", "500")
+    assert {(r["batch"], r["line_number"]) for r in doc["results"]} >= {
+        (name, 1) for name in [*EPPI_FILES, "twins.jsonl", "zz_faulty.jsonl"]
+    }
+    assert all(r["batch"] == "zz_faulty.jsonl" for r in doc["results"] if r["status"] == "failed")
+
+
+# --- 5. the summary's table shows the failing lines ------------------------------------------
+
+
+def test_summary_table_shows_each_batchs_failing_lines(home, capsys) -> None:
+    code, out, _ = run_text(capsys, "summary", "rec")
+    assert code == 0
+    lines = out.splitlines()
+    (head,) = [line for line in lines if line.startswith("zz_faulty.jsonl")]
+    assert head.rstrip().endswith(f"{FAILING} failing line(s), the first 3:")
+    shown = [line.rstrip() for line in lines if "  line " in line]
+    assert [s.split("  line ")[1].split(" ")[:2] for s in shown] == [
+        ["1", "InvalidField"], ["2", "InvalidField"], ["3", "InvalidField"],
+    ]  # fmt: skip
+    cells = [s[s.index("  line ") :] for s in shown]
+    assert all(len(c) <= 100 for c in cells) and cells[0].endswith("...")
+    assert cells[1].endswith("at least one identifier is required")
+    code, doc = run_json(capsys, "summary", "rec")
+    faulty = doc["batches"][-1]["failing_lines"]
+    assert faulty["count"] == FAILING and [f["line"] for f in faulty["lines"]] == [1, 2, 3]
