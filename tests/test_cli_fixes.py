@@ -124,6 +124,50 @@ def test_results_name_their_batch_in_the_table_and_in_json(home, capsys) -> None
     assert all(r["batch"] == "zz_faulty.jsonl" for r in doc["results"] if r["status"] == "failed")
 
 
+# --- 2. every REF is found as `reference` finds it -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "form",
+    [f"doi:{DOI}", f"doi:{DOI.upper()}", f"doi:https://doi.org/{DOI}",
+     f"doi:HTTPS://DOI.ORG/{DOI.upper()}"],
+)  # fmt: skip
+def test_decide_and_history_find_what_reference_finds(home, capsys, form: str) -> None:
+    code, found = run_json(capsys, "reference", form)
+    assert code == 0
+    code, history = run_json(capsys, "duplicates", "--history", form)
+    assert code == 0 and history["reference_id"] == found["id"]
+    # As the canonical of a decision, then as the reference decided (undone in between).
+    code, pointed = run_json(capsys, "decide", f"doi:{OTHER_DOI}", "--duplicate-of", form)
+    assert code == 0 and pointed["duplicate_of"] == found["id"]
+    assert run_json(capsys, "decide", f"doi:{OTHER_DOI}", "--distinct")[0] == 0
+    code, decided = run_json(capsys, "decide", form, "--distinct")
+    assert code == 0 and decided["reference_id"] == found["id"]
+    assert main(["decide", "doi:10.9999/nobody", "--distinct"]) == 1
+
+
+# --- 3. a reference's title and provenance ---------------------------------------------------
+
+
+def test_reference_shows_its_title_and_where_it_came_from(home, capsys) -> None:
+    title = next(
+        e["content"]["title"]
+        for e in json.loads((DESTINY / EPPI_FILES[0]).read_text().splitlines()[0])["enhancements"]
+        if e["content"]["enhancement_type"] == "bibliographic"
+    )
+    code, ref = run_json(capsys, "reference", f"doi:{DOI}")
+    assert code == 0 and ref["title"] == title
+    assert ref["provenance"] == [
+        {"record_key": "rec", "batch": name, "line_number": 1, "status": "completed"}
+        for name in EPPI_FILES
+    ]
+    assert ref["provenance_total"] == 3
+    code, out, _ = run_text(capsys, "reference", f"doi:{DOI}")
+    assert code == 0 and f"title: {title}" in out
+    for name in EPPI_FILES:
+        assert f"record rec  batch {name}  line 1  completed" in out
+
+
 # --- 5. the summary's table shows the failing lines ------------------------------------------
 
 

@@ -24,7 +24,7 @@ def cmd_reference(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_duplicates(args: argparse.Namespace, settings: Settings) -> int:
     if args.history is not None:  # REF as `reference` finds it
         with store_reader(settings, args.wait) as conn:
-            ref = store.find_reference(conn, **parse_lookup(args.history))["id"]
+            ref = store.lookup_reference(conn, **parse_lookup(args.history))
             doc = decision_history(conn, ref)
         rendering.emit(doc, args.json, lambda d: rendering.table(d["history"], HISTORY_FIELDS))
         return 0
@@ -68,7 +68,7 @@ def cmd_decide(args: argparse.Namespace, settings: Settings) -> int:
     # REF and CANONICAL: any LOOKUP of `reference`, found as `reference` finds it.
     lookups = [parse_lookup(x) for x in (args.reference, args.duplicate_of) if x is not None]
     with store.connect(settings.store, memory_limit=settings.store_memory) as conn:
-        found = [store.find_reference(conn, **lookup)["id"] for lookup in lookups]
+        found = [store.lookup_reference(conn, **lookup) for lookup in lookups]
         decided = store.decide(conn, found[0], duplicate_of=found[1] if args.duplicate_of else None)
     doc = {"reference_id": decided.reference_id, "decision": decided.decision.value,
            "duplicate_of": decided.duplicate_of, "decided_by": decided.decided_by.value}  # fmt: skip

@@ -84,7 +84,8 @@ def render_results(doc: dict[str, Any]) -> str:
 
 
 def render_reference(doc: dict[str, Any]) -> str:
-    lines = [f"reference {doc['id']}  visibility {doc['visibility']}", "", "identifiers:"]
+    lines = [f"reference {doc['id']}  visibility {doc['visibility']}"]
+    lines += [f"title: {doc.get('title') or '(none)'}", "", "identifiers:"]
     lines += [
         f"  {i['identifier_type']}"
         + (f" ({i['other_identifier_name']})" if i.get("other_identifier_name") else "")
@@ -96,6 +97,13 @@ def render_reference(doc: dict[str, Any]) -> str:
         f"  {e['content'].get('enhancement_type')}  source {e['source']}  {e['visibility']}"
         for e in doc["enhancements"]
     ]
+    lines += ["", f"from ({doc.get('provenance_total', 0)} result(s)):"]
+    lines += [
+        f"  record {p['record_key']}  batch {p['batch']}  line {p['line_number']}  {p['status']}"
+        for p in doc.get("provenance", [])
+    ]
+    if doc.get("provenance_total", 0) > len(doc.get("provenance", [])):
+        lines.append(f"  … and {doc['provenance_total'] - len(doc['provenance'])} more")
     if doc.get("duplicate_decision"):
         target = f" of {doc['duplicate_of']}" if doc.get("duplicate_of") else ""
         lines += ["", f"duplicate decision: {doc['duplicate_decision']}{target}"]

@@ -26,8 +26,10 @@ from import_pipeline.store.readers import (
     failing_lines,
     find_reference,
     list_results,
+    lookup_reference,
     record_summary,
     table_counts,
+    titles,
 )
 from import_pipeline.store.records import (
     fail_batch,
@@ -74,6 +76,8 @@ __all__ = [
     "release_batch",
     "failing_lines",
     "find_reference",
+    "lookup_reference",
+    "titles",
     "identifiers_on_two_references",
     "imported_checksums",
     "record_first_seen",

@@ -178,18 +178,35 @@ def page(results: list[dict[str, Any]], *, limit: int, offset: int, total: int) 
             "results": results}  # fmt: skip
 
 
-def _reference_with(
+def lookup_reference(
     conn: duckdb.DuckDBPyConnection,
-    identifier_type: str | None,
-    identifier: str | None,
-    other_identifier_name: str | None,
+    *,
+    reference_id: str | None = None,
+    identifier_type: str | None = None,
+    identifier: str | None = None,
+    other_identifier_name: str | None = None,
 ) -> str:
-    """The id of a reference that has this (normalised) identifier."""
+    """The id of the reference a lookup names (by id, or by a normalised identifier): the one
+    lookup of every command that takes a REF (`reference`, `decide`, `duplicates --history`).
+
+    Raises:
+        NotFound: no reference has that id or identifier.
+    """
+    if reference_id is not None:
+        row = conn.execute(
+            "SELECT id::VARCHAR FROM reference WHERE id = ?::UUID", [reference_id]
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no reference {reference_id}")
+        return str(row[0])
+    # Ordered: an `other` identifier (not trusted) may be on several references, and every
+    # command must find the same one.
     row = conn.execute(
         """
-        SELECT reference_id FROM reference_identifier
+        SELECT reference_id::VARCHAR FROM reference_identifier
         WHERE identifier_type = ? AND identifier = ?
             AND (? IS NULL OR other_identifier_name = ?)
+        ORDER BY reference_id
         LIMIT 1
         """,
         [identifier_type, identifier, other_identifier_name, other_identifier_name],
@@ -197,6 +214,49 @@ def _reference_with(
     if row is None:
         raise NotFound(f"no reference with {identifier_type} {identifier!r}")
     return str(row[0])
+
+
+def titles(conn: duckdb.DuckDBPyConnection, references: list[str]) -> dict[str, str]:
+    """The title of each of these references that has one: that of its first bibliographic
+    enhancement with a title, in the order `find_reference` lists them."""
+    if not references:
+        return {}
+    marks = ", ".join("?::UUID" for _ in references)  # a filter PostgreSQL is given too
+    rows = conn.execute(
+        f"""
+        SELECT reference_id::VARCHAR, content->>'title' FROM reference_enhancement
+        WHERE reference_id IN ({marks}) AND enhancement_type = 'bibliographic'
+            AND (content->>'title') IS NOT NULL
+        QUALIFY row_number() OVER (
+            PARTITION BY reference_id ORDER BY source, created_at, content_hash) = 1
+        """,
+        list(references),
+    ).fetchall()
+    return {ref: title for ref, title in rows}
+
+
+#: At most this many of a reference's results are listed as where it came from.
+PROVENANCE_LIMIT = 100
+
+
+def provenance(conn: duckdb.DuckDBPyConnection, reference: str) -> dict[str, Any]:
+    """Where a reference came from: the results that point at it (record, batch, line,
+    status), the first `PROVENANCE_LIMIT` by record, batch and line, and how many there are."""
+    rows = conn.execute(
+        """
+        SELECT b.record_key, b.name, r.line_number, r.status, count(*) OVER ()
+        FROM import_results r JOIN import_batches b ON b.id = r.import_batch_id
+        WHERE r.reference_id = ?::UUID
+        ORDER BY b.record_key, b.name, r.line_number
+        LIMIT ?
+        """,
+        [reference, PROVENANCE_LIMIT],
+    ).fetchall()
+    lines = [
+        {"record_key": key, "batch": name, "line_number": line, "status": status}
+        for key, name, line, status, _ in rows
+    ]
+    return {"provenance": lines, "provenance_total": rows[0][4] if rows else 0}
 
 
 def find_reference(
@@ -207,14 +267,20 @@ def find_reference(
     identifier: str | None = None,
     other_identifier_name: str | None = None,
 ) -> dict[str, Any]:
-    """One reference with its identifiers and enhancements, by id or by identifier."""
-    if reference_id is None:
-        reference_id = _reference_with(conn, identifier_type, identifier, other_identifier_name)
+    """One reference with its title, identifiers, enhancements and provenance, by id or by
+    identifier (found by `lookup_reference`)."""
+    found = lookup_reference(
+        conn,
+        reference_id=reference_id,
+        identifier_type=identifier_type,
+        identifier=identifier,
+        other_identifier_name=other_identifier_name,
+    )
     ref = conn.execute(
-        "SELECT id, visibility, created_at, updated_at FROM reference WHERE id = ?", [reference_id]
+        "SELECT id, visibility, created_at, updated_at FROM reference WHERE id = ?", [found]
     ).fetchone()
     if ref is None:
-        raise NotFound(f"no reference {reference_id}")
+        raise NotFound(f"no reference {found}")
     identifiers = [
         {"identifier_type": t, "identifier": v, **({"other_identifier_name": n} if n else {})}
         for t, v, n in conn.execute(
@@ -222,10 +288,24 @@ def find_reference(
             SELECT identifier_type, identifier, other_identifier_name FROM reference_identifier
             WHERE reference_id = ? ORDER BY identifier_type, identifier
             """,
-            [reference_id],
+            [found],
         ).fetchall()
     ]
-    enhancements = [
+    return {
+        "id": str(ref[0]),
+        "visibility": ref[1],
+        "created_at": _jsonable(ref[2]),
+        "updated_at": _jsonable(ref[3]),
+        "title": titles(conn, [found]).get(found),
+        "identifiers": identifiers,
+        "enhancements": _enhancements(conn, found),
+        **provenance(conn, found),
+        **_duplicate_links(conn, found),
+    }
+
+
+def _enhancements(conn: duckdb.DuckDBPyConnection, reference: str) -> list[dict[str, Any]]:
+    return [
         {
             "id": str(eid),
             "source": source,
@@ -240,18 +320,9 @@ def find_reference(
             FROM reference_enhancement WHERE reference_id = ?
             ORDER BY enhancement_type, source, created_at, content_hash
             """,
-            [reference_id],
+            [reference],
         ).fetchall()
     ]
-    return {
-        "id": str(ref[0]),
-        "visibility": ref[1],
-        "created_at": _jsonable(ref[2]),
-        "updated_at": _jsonable(ref[3]),
-        "identifiers": identifiers,
-        "enhancements": enhancements,
-        **_duplicate_links(conn, reference_id),
-    }
 
 
 def _duplicate_links(conn: duckdb.DuckDBPyConnection, reference_id: str) -> dict[str, Any]:
