@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -173,6 +176,25 @@ def _import_seconds(measured: dict) -> float:
     return sum(measured["step_seconds"].get(step, 0.0) for step in _IMPORT_STEPS)
 
 
+def _measured(home: Path, path: Path, works: int, import_only: bool) -> dict:
+    size = path.stat().st_size
+    started = time.perf_counter()
+    measured = import_cold(home, path.name, path, import_only=import_only)
+    wall = time.perf_counter() - started
+    return {
+        "file_mb": round(size / 1e6, 1),
+        "import_wall_seconds": round(measured["wall_seconds"], 2),
+        "process_seconds": round(wall, 2),
+        "entries_per_second": round(works / measured["wall_seconds"]),
+        # The import itself (load to summary), without duplicate detection and checks.
+        "import_steps_seconds": round(_import_seconds(measured), 2),
+        "import_entries_per_second": round(works / _import_seconds(measured)),
+        "peak_rss_with_workers_mb": measured["peak_rss_with_workers_mb"],
+        "stage_seconds": {k: round(v, 2) for k, v in measured["step_seconds"].items()},
+        "counts": measured["counts"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--works", type=int, default=1_000_000)
@@ -183,6 +205,13 @@ def main() -> None:
         help="run the import's own steps only, without duplicate detection and its checks "
         "(at 1M works detection takes longer than the import, and it is the same for every "
         "format: it reads the store, not the file)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="import each file this many times, alternating "
+        "the order; each format's rate is its median round",
     )
     args = parser.parse_args()
     figures: dict[str, dict] = {}
@@ -197,25 +226,22 @@ def main() -> None:
         with jsonl.open("w", encoding="utf-8") as handle:
             for entry in convert_file(root / "for_jsonl.ris", "ris", None, "benchmark"):
                 handle.write(f"{entry.line}\n")
-        for format_name, path in [("jsonl", jsonl), *files.items()]:
-            size = path.stat().st_size
-            started = time.perf_counter()
-            measured = import_cold(
-                root / f"home-{format_name}", path.name, path, import_only=args.import_only
-            )
-            wall = time.perf_counter() - started
-            figures[format_name] = {
-                "file_mb": round(size / 1e6, 1),
-                "import_wall_seconds": round(measured["wall_seconds"], 2),
-                "process_seconds": round(wall, 2),
-                "entries_per_second": round(args.works / measured["wall_seconds"]),
-                # The import itself (load to summary), without duplicate detection and checks.
-                "import_steps_seconds": round(_import_seconds(measured), 2),
-                "import_entries_per_second": round(args.works / _import_seconds(measured)),
-                "peak_rss_with_workers_mb": measured["peak_rss_with_workers_mb"],
-                "stage_seconds": {k: round(v, 2) for k, v in measured["step_seconds"].items()},
-                "counts": measured["counts"],
-            }
+        sources = [("jsonl", jsonl), *files.items()]
+        for round_number in range(args.rounds):
+            # Alternated: each format runs first in some round, so a machine that slows down
+            # or speeds up during the run weighs on every format alike.
+            ordered = sources if round_number % 2 == 0 else sources[::-1]
+            for format_name, path in ordered:
+                copy = root / f"round{round_number}" / path.name
+                copy.parent.mkdir(exist_ok=True)
+                os.link(path, copy)
+                home = root / f"home-{format_name}-{round_number}"
+                figure = _measured(home, copy, args.works, args.import_only)
+                figures.setdefault(format_name, {"rounds": []})["rounds"].append(figure)
+                shutil.rmtree(home)
+    for figure in figures.values():
+        rates = [r["import_entries_per_second"] for r in figure["rounds"]]
+        figure["import_entries_per_second"] = round(statistics.median(rates))
     base = figures["jsonl"]["import_entries_per_second"]
     for figure in figures.values():
         figure["share_of_jsonl_rate"] = round(figure["import_entries_per_second"] / base, 2)
