@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from import_pipeline import store
 from import_pipeline.cli import main
 from import_pipeline.landing.demo import DESTINY
 from import_pipeline.settings import Settings
@@ -166,6 +167,31 @@ def test_reference_shows_its_title_and_where_it_came_from(home, capsys) -> None:
     assert code == 0 and f"title: {title}" in out
     for name in EPPI_FILES:
         assert f"record rec  batch {name}  line 1  completed" in out
+
+
+# --- 4. duplicates name references by title, and so does the store's view --------------------
+
+
+def test_duplicates_name_both_references_by_title(home, capsys) -> None:
+    code, doc = run_json(capsys, "duplicates", "--decision", "duplicate")
+    assert code == 0
+    (pair,) = doc["results"]
+    titles = {TWIN_TITLE, TWIN_TITLE.upper() + "."}
+    assert {pair["title"], pair["duplicate_of_title"]} == titles
+    code, out, _ = run_text(capsys, "duplicates", "--decision", "duplicate")
+    header, _, row = out.splitlines()[2:5]
+    assert header.split() == ["reference_id", "title", "decision", "duplicate_of",
+                              "duplicate_of_title", "score", "decided_by", "evidence"]  # fmt: skip
+    assert pair["reference_id"] in row and pair["duplicate_of"] in row
+    assert pair["title"][:30] in row and pair["duplicate_of_title"][:30] in row
+    with store.connect(home.settings.store, read_only=True) as conn:
+        viewed = conn.execute(
+            "SELECT reference_id::VARCHAR, title, duplicate_of::VARCHAR, duplicate_of_title "
+            "FROM duplicate_decisions_with_titles WHERE decision = 'duplicate'"
+        ).fetchall()
+    assert viewed == [
+        (pair["reference_id"], pair["title"], pair["duplicate_of"], pair["duplicate_of_title"])
+    ]
 
 
 # --- 5. the summary's table shows the failing lines ------------------------------------------

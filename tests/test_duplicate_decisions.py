@@ -266,8 +266,9 @@ def test_duplicates_pages_and_filters(settings, landing, capsys) -> None:
     assert main(["duplicates", "--json", "--limit", "2"]) == 0
     page = json.loads(capsys.readouterr().out)
     assert (page["limit"], page["offset"], page["count"], page["total"]) == (2, 0, 2, 4)
-    assert set(page["results"][0]) == {"reference_id", "decision", "duplicate_of", "score",
-                                       "decided_by", "evidence"}  # fmt: skip
+    assert set(page["results"][0]) == {"reference_id", "title", "decision", "duplicate_of",
+                                       "duplicate_of_title", "score", "decided_by",
+                                       "evidence"}  # fmt: skip
     assert main(["duplicates", "--json", "--decision", "duplicate", "--record", "rec"]) == 0
     duplicates = json.loads(capsys.readouterr().out)
     assert duplicates["total"] == 2 and all("title" in r["evidence"] for r in duplicates["results"])

@@ -130,7 +130,7 @@ def test_the_previous_releases_store_is_upgraded_in_place_and_keeps_everything(
     with store.connect(old_store):
         pass
 
-    assert _version(old_store) == store.SCHEMA_VERSION == 2
+    assert _version(old_store) == store.SCHEMA_VERSION == 3
     assert _old_content(old_store) == before
     with store.connect(old_store, read_only=True) as conn:
         decisions = conn.execute(
@@ -173,7 +173,7 @@ def test_a_store_newer_than_the_code_is_refused_by_writers_and_readers(old_store
 
 def test_an_interrupted_upgrade_leaves_the_store_at_its_old_version(old_store, monkeypatch) -> None:
     before = _old_content(old_store)
-    (history,) = migrations.MIGRATIONS
+    history = migrations.MIGRATIONS[0]
     halfway = len(history.statements) // 2
     broken = migrations.Migration(
         history.version,
@@ -195,7 +195,44 @@ def test_an_interrupted_upgrade_leaves_the_store_at_its_old_version(old_store, m
         assert sorted(c for _, c in columns) == sorted(OLD_DECISION_COLUMNS.split(", "))
     with store.connect(old_store):
         pass
-    assert _version(old_store) == 2 and _old_content(old_store) == before
+    assert _version(old_store) == store.SCHEMA_VERSION and _old_content(old_store) == before
+
+
+def test_a_store_made_before_the_titles_view_is_upgraded_and_gets_it(old_store) -> None:
+    """A store at version 2 (the history kept, no view yet) upgraded to version 3: the view
+    `duplicate_decisions_with_titles` names both references of each decision by title, as
+    `duplicates` does (whose reader needs no view: it reads a version 2 store alike)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
+        with store.connect(old_store):
+            pass
+    assert _version(old_store) == migrations.HISTORY_VERSION == 2
+    before = _everything(old_store)
+    del before["store_meta"]  # the version, which changes
+    with store.connect(old_store, read_only=True) as conn:
+        listed = store.list_decisions(conn)["results"]
+    with store.connect(old_store):
+        pass
+    assert _version(old_store) == migrations.TITLES_VERSION == store.SCHEMA_VERSION == 3
+    assert {t: rows for t, rows in _everything(old_store).items() if t != "store_meta"} == before
+    with store.connect(old_store, read_only=True) as conn:
+        viewed = conn.execute(
+            "SELECT reference_id::VARCHAR, title, decision, duplicate_of::VARCHAR, "
+            "duplicate_of_title FROM duplicate_decisions_with_titles"
+        ).fetchall()
+        assert store.list_decisions(conn)["results"] == listed
+    assert sorted(viewed) == sorted(
+        (d["reference_id"], d["title"], d["decision"], d["duplicate_of"], d["duplicate_of_title"])
+        for d in listed
+    )
+    duplicate_titles = {
+        (title, of) for _, title, decision, _, of in viewed if decision == "duplicate"
+    }
+    assert duplicate_titles == {
+        (TITLE.upper() + ".", TITLE),
+        ("An unrelated trial of something else entirely",
+         "A cohort of another kind altogether in rural clinics"),
+    }  # fmt: skip
 
 
 def test_a_reader_reads_an_old_store_and_asks_a_writer_for_its_history(old_store, capsys) -> None:

@@ -115,9 +115,19 @@ def emit(doc: Any, as_json: bool, render: Callable[[Any], str]) -> None:
     print(json.dumps(doc, indent=2, ensure_ascii=False) if as_json else render(doc))
 
 
+#: The width of a title in the duplicates' table, so that both fit beside the ids.
+TITLE_WIDTH = 40
+
+
 def render_duplicates(doc: dict[str, Any]) -> str:
-    columns = ["reference_id", "decision", "duplicate_of", "score", "decided_by", "evidence"]
-    return _page(doc, "decisions", columns)
+    columns = ["reference_id", "title", "decision", "duplicate_of", "duplicate_of_title",
+               "score", "decided_by", "evidence"]  # fmt: skip
+    rows = [
+        {**r, "title": cut(r.get("title") or "", TITLE_WIDTH),
+         "duplicate_of_title": cut(r.get("duplicate_of_title") or "", TITLE_WIDTH)}
+        for r in doc["results"]
+    ]  # fmt: skip
+    return _page({**doc, "results": rows}, "decisions", columns)
 
 
 def render_decision(doc: dict[str, Any]) -> str:

@@ -18,7 +18,7 @@ from import_pipeline.domain.duplicates import DecidedBy, Decision
 from import_pipeline.errors import DecisionRefused, NotFound
 from import_pipeline.store.connection import transaction, values_table
 from import_pipeline.store.decision_history import MANUAL, Provenance, write_with_history
-from import_pipeline.store.readers import page
+from import_pipeline.store.readers import page, titles
 
 
 @dataclass(frozen=True)
@@ -276,7 +276,8 @@ def list_decisions(
     limit: int = 20,
     offset: int = 0,
 ) -> dict[str, Any]:
-    """The `import-pipeline duplicates` document: one page of decisions."""
+    """The `import-pipeline duplicates` document: one page of decisions, each reference named
+    by its title too (`title`, `duplicate_of_title`)."""
     where: list[str] = ["TRUE"]
     params: dict[str, object] = {"limit": limit, "offset": offset}
     if record_key is not None:
@@ -302,9 +303,11 @@ def list_decisions(
         """,
         params,
     ).fetchall()
+    named = titles(conn, sorted({ref for r in rows for ref in (r[0], r[2]) if ref}))
     results = [
-        {"reference_id": r[0], "decision": r[1], "duplicate_of": r[2], "score": r[3],
-         "decided_by": r[4], "evidence": json.loads(r[5])}
+        {"reference_id": r[0], "title": named.get(r[0]), "decision": r[1],
+         "duplicate_of": r[2], "duplicate_of_title": named.get(r[2]) if r[2] else None,
+         "score": r[3], "decided_by": r[4], "evidence": json.loads(r[5])}
         for r in rows
     ]  # fmt: skip
     return page(results, limit=limit, offset=offset, total=total_row[0] if total_row else 0)

@@ -81,8 +81,32 @@ _DECISION_HISTORY = Migration(
     ),
 )
 
+#: The version whose view `duplicate_decisions_with_titles` names the references by title.
+TITLES_VERSION = 3
+
+#: A reference's title in the view: its first bibliographic enhancement's with one, in the
+#: order `store.readers.titles` takes them (SQL that PostgreSQL runs as well as DuckDB).
+_TITLE_OF = """(SELECT e.content->>'title' FROM reference_enhancement e
+        WHERE e.reference_id = d.{column} AND e.enhancement_type = 'bibliographic'
+            AND (e.content->>'title') IS NOT NULL
+        ORDER BY e.source, e.created_at, e.content_hash LIMIT 1)"""
+
+_DECISION_TITLES = Migration(
+    TITLES_VERSION,
+    "the duplicate decisions with the titles of both references, as a view",
+    (
+        f"""CREATE VIEW duplicate_decisions_with_titles AS
+        SELECT d.reference_id, {_TITLE_OF.format(column="reference_id")} AS title,
+            d.decision, d.duplicate_of,
+            {_TITLE_OF.format(column="duplicate_of")} AS duplicate_of_title,
+            d.score, d.decided_by, d.evidence, d.decided_at, d.trigger, d.run_id,
+            d.rules_version
+        FROM duplicate_decisions d""",
+    ),
+)
+
 #: In order of version, each one more than the last.
-MIGRATIONS: tuple[Migration, ...] = (_DECISION_HISTORY,)
+MIGRATIONS: tuple[Migration, ...] = (_DECISION_HISTORY, _DECISION_TITLES)
 
 LATEST_VERSION = MIGRATIONS[-1].version if MIGRATIONS else BASE_VERSION
 
