@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from import_pipeline import store
-from import_pipeline.cli import main
+from import_pipeline.cli import CLOSED_PIPE, main
 from import_pipeline.landing.demo import DESTINY
 from import_pipeline.settings import Settings
 
@@ -213,3 +213,35 @@ def test_summary_table_shows_each_batchs_failing_lines(home, capsys) -> None:
     code, doc = run_json(capsys, "summary", "rec")
     faulty = doc["batches"][-1]["failing_lines"]
     assert faulty["count"] == FAILING and [f["line"] for f in faulty["lines"]] == [1, 2, 3]
+
+
+# --- 6. a closed pipe ends the command quietly -----------------------------------------------
+
+
+def test_a_pipe_closed_early_ends_quietly(ingested) -> None:
+    reader = subprocess.Popen(
+        [*CLI, "results", "rec", "--limit", "500", "--json"],
+        env=ingested.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert reader.stdout is not None and reader.stderr is not None
+    assert reader.stdout.readline().strip() == b"{"  # more is on its way than a pipe holds
+    reader.stdout.close()  # as `| head -1` does
+    err = reader.stderr.read().decode()
+    assert reader.wait(timeout=120) == CLOSED_PIPE == 141
+    assert "Traceback" not in err and "Exception ignored" not in err and not err.strip()
+
+
+# --- 7. ingest off a terminal prints its own progress lines, once ----------------------------
+
+
+def test_ingest_off_a_terminal_prints_only_its_own_lines_once(ingested) -> None:
+    lines = ingested.done.stderr.splitlines()
+    assert not [line for line in lines if " - dagster - " in line]  # no DEBUG, no INFO
+    assert not [line for line in lines if "progress:" in line]  # the run log's copy
+    stages = [line.split(" ")[0] for line in lines if line.split(" ")[0] in
+              ("load", "validate", "cluster", "store")]  # fmt: skip
+    assert set(stages) == {"load", "validate", "cluster", "store"}
+    assert f"validate {12 + 3 + FAILING}/{12 + 3 + FAILING} lines (100%)" in ingested.done.stderr
+    assert lines[0].startswith("copied 5 batch file(s)") and lines[-1].endswith("finished")

@@ -7,6 +7,7 @@ that stayed busy), with one clear line on stderr. Each module adds a group of co
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -47,13 +48,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The exit code when the reader of the output went away (`… | head -1`): what a shell
+#: reports for a command that SIGPIPE ended (128 + 13), as `cat` or `grep` would give, so a
+#: script with `set -o pipefail` can tell that the output was cut; nothing is printed.
+CLOSED_PIPE = 141
+
+
+def _output_closed() -> int:
+    """The reader of stdout is gone: what is still buffered for it goes nowhere (Python would
+    otherwise try again at exit, and print that it failed), and the command ends quietly."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # not a file descriptor (a test's captured output)
+        pass
+    return CLOSED_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
         for line in low_space_warnings(settings):
             print(f"import-pipeline: {line}", file=sys.stderr)
-        return int(args.handler(args, settings))
+        code = int(args.handler(args, settings))
+        sys.stdout.flush()  # a closed pipe is found here, not at exit
+        return code
+    except BrokenPipeError:
+        return _output_closed()
     except NotFound as exc:
         print(f"import-pipeline: {exc}", file=sys.stderr)
         return 1

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -61,6 +63,17 @@ def imported_checksums(settings: Settings, key: str) -> dict[str, str]:
         return {}
 
 
+#: Dagster's console logger off a terminal (CI, `| cat`): its warnings and errors only, so
+#: that the progress lines (`progress.to_terminal`) are all an import prints there, each once.
+#: (On a terminal it prints every event, as before; the run's log keeps them all anyway.)
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def _console_config() -> dict[str, Any]:
+    on_terminal = sys.stdout.isatty() and sys.stderr.isatty()
+    return {} if on_terminal else QUIET_CONSOLE
+
+
 def run_import(
     settings: Settings, key: str, versions: list[BatchVersion], *, again: bool = False
 ) -> str:
@@ -84,7 +97,7 @@ def run_import(
             .execute_in_process(
                 partition_key=key,
                 instance=instance,
-                run_config=run_config_for(versions, again=again),
+                run_config={**run_config_for(versions, again=again), **_console_config()},
                 tags=run_tags(key, versions, source="cli"),
                 raise_on_error=False,
             )
