@@ -5,6 +5,7 @@ output of `ingest` off a terminal, the sensor after an ingest, a refused folder'
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -13,14 +14,19 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from import_pipeline import store
 from import_pipeline.cli import CLOSED_PIPE, main
+from import_pipeline.defs.jobs import run_config_for
+from import_pipeline.defs.tags import run_tags
 from import_pipeline.landing.demo import DESTINY
+from import_pipeline.landing.records import BatchVersion
 from import_pipeline.settings import Settings
 
-from .conftest import EPPI_FILES
+from .conftest import EPPI_FILES, write_batch, write_record
+from .test_sensor import LINE, Ticker
 
 CLI = [sys.executable, "-m", "import_pipeline.cli"]
 DOI = "10.1016/j.eclinm.2024.102524"  # line 1 of each EPPI file
@@ -245,3 +251,70 @@ def test_ingest_off_a_terminal_prints_only_its_own_lines_once(ingested) -> None:
     assert set(stages) == {"load", "validate", "cluster", "store"}
     assert f"validate {12 + 3 + FAILING}/{12 + 3 + FAILING} lines (100%)" in ingested.done.stderr
     assert lines[0].startswith("copied 5 batch file(s)") and lines[-1].endswith("finished")
+
+
+# --- 8. the sensor leaves what ingest imported alone -----------------------------------------
+
+
+def test_the_sensor_requests_no_run_for_what_ingest_imported(ingested) -> None:
+    with dg.DagsterInstance.from_config(str(ingested.home / "dagster")) as instance:
+        ticker = Ticker(instance, ingested.settings)
+        first = ticker.tick()
+        second = ticker.tick()
+    assert [r.partition_key for r in first.run_requests + second.run_requests] == []
+    assert json.loads(ticker.cursor)["taken"]  # not read again on the next ticks
+
+
+def test_the_sensor_requests_no_run_for_a_version_a_run_is_importing(settings, landing) -> None:
+    write_record(landing, "rec")
+    path = write_batch(landing, "rec", "b.jsonl", LINE)
+    version = BatchVersion("b.jsonl", hashlib.sha256(LINE.encode()).hexdigest())
+    with dg.instance_for_test() as instance:
+        instance.add_run(
+            dg.DagsterRun(
+                job_name="import_record",
+                run_id="0f0f0f0f-0000-4000-8000-000000000001",
+                run_config=run_config_for([version]),
+                tags=run_tags("rec", [version], source="cli"),
+                status=dg.DagsterRunStatus.STARTED,
+            )
+        )
+        ticker = Ticker(instance, settings)
+        ticker.tick()
+        assert ticker.tick().run_requests == []
+        path.write_text(LINE + LINE)  # another version: the running import is not its own
+        ticker.tick()
+        (request,) = ticker.tick().run_requests
+    assert request.partition_key == "rec"
+
+
+# --- 9. a refused folder's summary says why --------------------------------------------------
+
+
+def test_summary_of_a_refused_folder_says_why_and_exits_2(home, capsys) -> None:
+    root = home.home / "landing"
+    refused = {
+        "broken": "record.json is not valid JSON",
+        "future": "searched_at",
+        "norecord": "has no record.json",
+        "bad key": "is not a valid record key",
+    }
+    (root / "broken").mkdir()
+    (root / "broken" / "record.json").write_text("{not json")
+    (root / "future").mkdir()
+    (root / "future" / "record.json").write_text(json.dumps({
+        "source_name": "s", "processor_name": "p", "processor_version": "1",
+        "expected_reference_count": -1, "searched_at": "2999-01-01T00:00:00"}))  # fmt: skip
+    (root / "norecord").mkdir()
+    (root / "norecord" / "b.jsonl").write_text(LINE)
+    (root / "bad key").mkdir()
+    try:
+        for key, why in refused.items():
+            code, _, err = run_text(capsys, "summary", key)
+            assert code == 2, (key, err)
+            assert f"no import record {key!r}" in err and why in err, (key, err)
+        code, _, err = run_text(capsys, "summary", "nowhere")
+        assert code == 1 and "no import record 'nowhere'" in err
+    finally:
+        for key in refused:
+            shutil.rmtree(root / key)

@@ -17,8 +17,9 @@ from import_pipeline.cli.common import (
     store_reader,
 )
 from import_pipeline.domain.statuses import ImportResultStatus
+from import_pipeline.errors import NotFound
 from import_pipeline.landing import LandingZone, uploads
-from import_pipeline.landing.records import BatchVersion, read_record
+from import_pipeline.landing.records import BatchVersion, folder_refusal, read_record
 from import_pipeline.landing.zone import escaped
 from import_pipeline.settings import Settings
 
@@ -75,8 +76,14 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
-    with store_reader(settings, args.wait) as conn:
-        doc = store.record_summary(conn, args.key)
+    try:
+        with store_reader(settings, args.wait) as conn:
+            doc = store.record_summary(conn, args.key)
+    except NotFound as exc:
+        # Not in the store: a folder the landing zone refuses says why (exit 2, not 1).
+        if problem := folder_refusal(LandingZone(settings.landing), args.key):
+            raise UsageProblem(f"{exc}: the landing zone refuses its folder: {problem}") from exc
+        raise
     rendering.emit(doc, args.json, rendering.render_summary)
     return 0
 

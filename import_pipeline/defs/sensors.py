@@ -11,16 +11,20 @@ the cursor with them.
 import json
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import dagster as dg
 
 from import_pipeline import store
 from import_pipeline.defs import dagster_fixes
+from import_pipeline.defs.assets import import_results
 from import_pipeline.defs.backoff import backing_off
 from import_pipeline.defs.jobs import import_record_job, run_request
+from import_pipeline.defs.ops import find_pending_batches
 from import_pipeline.defs.partitions import import_records
 from import_pipeline.defs.resources import ImportPipelineResource
-from import_pipeline.errors import StoreBusy
+from import_pipeline.defs.tags import RunTags
+from import_pipeline.errors import NotFound, StoreBusy
 from import_pipeline.landing import RecordFolder
 from import_pipeline.landing.records import BatchVersion, PlannedRecord, plan_record_runs
 
@@ -157,6 +161,67 @@ def _ready_batches(
     return list(ready.values())
 
 
+#: The statuses of a run that has not ended yet.
+_UNENDED = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def _versions_of(run: dg.DagsterRun) -> set[BatchVersion]:
+    """The batch versions a record run was asked to import (`jobs.run_config_for`'s config)."""
+    run_config: dict[str, Any] = dict(run.run_config)
+    ops = run_config.get("ops", {}).get(import_results.node_def.name, {}).get("ops", {})
+    config = ops.get(find_pending_batches.name, {}).get("config", {})
+    return {BatchVersion(b["name"], b.get("checksum") or "") for b in config.get("batches", [])}
+
+
+def _imported_or_under_way(
+    context: dg.SensorEvaluationContext, pipeline: ImportPipelineResource, keys: list[str]
+) -> set[tuple[str, BatchVersion]]:
+    """The batch versions of these records that the store has imported, or that a run not
+    ended yet imports, whoever launched it (`import-pipeline ingest` runs the job itself)."""
+    found: set[tuple[str, BatchVersion]] = set()
+    unended = dg.RunsFilter(statuses=_UNENDED, tags={RunTags.RECORD: keys})
+    for run in context.instance.get_runs(filters=unended):
+        found |= {(run.tags[RunTags.RECORD], version) for version in _versions_of(run)}
+    try:
+        with pipeline.store(read_only=True, wait_seconds=_STORE_WAIT_SECONDS) as conn:
+            for key in keys:
+                imported = store.imported_checksums(conn, key)
+                found |= {(key, BatchVersion(name, c)) for name, c in imported.items()}
+    except NotFound:
+        pass  # no store yet: nothing is imported
+    except StoreBusy:
+        context.log.info("the store is busy: a batch imported meanwhile may get a run of its own")
+    return found
+
+
+def _not_imported_elsewhere(
+    context: dg.SensorEvaluationContext,
+    pipeline: ImportPipelineResource,
+    chosen: dict[str, list[BatchVersion]],
+) -> dict[str, list[BatchVersion]]:
+    """`chosen` without the versions imported, or being imported, by a run this sensor did
+    not launch (`ingest`'s): the cursor knows only its own runs. They stay taken."""
+    keys = sorted(key for key, versions in chosen.items() if versions)
+    if not keys:
+        return chosen
+    elsewhere = _imported_or_under_way(context, pipeline, keys)
+    kept = {
+        key: [v for v in versions if (key, v) not in elsewhere] for key, versions in chosen.items()
+    }
+    for key in keys:
+        if skipped := len(chosen[key]) - len(kept[key]):
+            context.log.info(
+                f"record {key}: {skipped} batch(es) imported or being imported by another "
+                "run (an ingest?): not launched again"
+            )
+    return kept
+
+
 def _landing_zone_tick(
     context: dg.SensorEvaluationContext, pipeline: ImportPipelineResource, interval: float
 ) -> dg.SensorResult:
@@ -171,7 +236,8 @@ def _landing_zone_tick(
     def ready(folders: list[RecordFolder]) -> dict[str, list[BatchVersion]]:
         # The contents to hash are read together: on object storage each read is a round trip.
         checksums = landing.checksums([path for f in folders for path in _to_read(f, previous)])
-        return {f.key: _ready_batches(f, previous, tick, checksums) for f in folders}
+        chosen = {f.key: _ready_batches(f, previous, tick, checksums) for f in folders}
+        return _not_imported_elsewhere(context, pipeline, chosen)
 
     planned = plan_record_runs(landing, scan.records, ready)
     new_partitions = [

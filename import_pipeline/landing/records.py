@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from import_pipeline.domain.records import ImportRecordInput
-from import_pipeline.landing.zone import BatchFile, LandingZone, RecordFolder
+from import_pipeline.errors import LandingError
+from import_pipeline.landing.zone import BatchFile, LandingZone, RecordFolder, record_key_problem
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,22 @@ def read_record(landing: LandingZone, folder: RecordFolder) -> RecordReading:
             for e in exc.errors(include_url=False)
         )
         return RecordReading(None, f"record {folder.key!r}: record.json is invalid ({reasons})")
+
+
+def folder_refusal(landing: LandingZone, key: str) -> str | None:
+    """Why the landing zone refuses the folder named `key` as a record — its name, a link
+    out of the zone, its `record.json` (as `read_record` says) — or None when there is no
+    such folder, or when it is a valid record."""
+    if not key or "/" in key or key in (".", ".."):
+        return None
+    if not landing.fs.isdir(landing.path_of(key)):
+        return None
+    if problem := record_key_problem(key):
+        return problem
+    try:
+        return read_record(landing, landing.record_folder(key)).problem
+    except LandingError as exc:  # a link that leads out of the zone
+        return str(exc)
 
 
 def pending_batches(
