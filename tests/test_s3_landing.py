@@ -60,7 +60,7 @@ def test_the_zone_on_s3_lists_records_batches_and_refusals(endpoint, bucket, des
     put(endpoint, bucket, "landing/rec/a.jsonl", eppi)
     put(endpoint, bucket, "landing/rec/b.jsonl.gz", gzip.compress(eppi))
     put(endpoint, bucket, "landing/rec/c.jsonl.part", eppi)  # an upload in progress
-    put(endpoint, bucket, "landing/rec/README.txt", "notes")
+    put(endpoint, bucket, "landing/rec/README.md", "notes")
     put(endpoint, bucket, "landing/rec/_finalised", "")
     put(endpoint, bucket, "landing/bad name/record.json", json.dumps(RECORD))
     put(endpoint, bucket, "landing/../escape/record.json", json.dumps(RECORD))
@@ -73,7 +73,7 @@ def test_the_zone_on_s3_lists_records_batches_and_refusals(endpoint, bucket, des
     assert all(
         b.version and b.url.startswith(f"s3://{bucket}/landing/rec/") for b in folder.batches
     )
-    assert any("README.txt" in reason for reason in folder.ignored)
+    assert any("README.md" in reason for reason in folder.ignored)
     assert any("bad name" in reason for reason in scan.refused)
     assert any("'..'" in reason for reason in scan.refused)
     assert zone.checksum(folder.batches[0].path) == hashlib.sha256(eppi).hexdigest()
