@@ -97,6 +97,11 @@ def test_the_loop_from_failures_to_every_line_in(record: Path) -> None:
     home = record
     before = summary(home)
     assert before["results"]["failed"] + before["results"]["partially_failed"] == 5
+    shown = cli(home, "failures", "rec")  # for a terminal: each error whole, the text
+    assert shown.returncode == 0 and shown.stdout.startswith("5 failing line(s) in record rec")
+    assert "\na.jsonl line 4 (failed)\n  (the whole line): InvalidInput: " in shown.stdout
+    assert "caf\\xe9" in shown.stdout  # a refused byte, printable
+    assert "  text: TY  - JOUR\\nTI  - Cut off before its end" in shown.stdout
     fix = home / "fix.jsonl"
     listed = cli(home, "failures", "rec", "--out", str(fix))
     assert listed.returncode == 0, listed.stderr

@@ -24,12 +24,11 @@ from import_pipeline.errors import NotFound
 from import_pipeline.landing import LandingZone, uploads
 from import_pipeline.landing.records import BatchVersion
 from import_pipeline.landing.zone import escaped
+from import_pipeline.repair.offending import shown
 from import_pipeline.repair.text import printable
 from import_pipeline.settings import Settings
 from import_pipeline.store import failures as stored
 from import_pipeline.store.failures import FAILING, FailingLine
-
-_TABLE = ["batch", "line_number", "status", "errors", "text"]
 
 
 def failing_entries(
@@ -75,17 +74,22 @@ def cmd_failures(args: argparse.Namespace, settings: Settings) -> int:
     elif args.json:
         _stream_document(count, failures, sys.stdout)
     else:
-        print(f"{count} failing line(s) in record {args.key}\n")
-        rows = (_row(failure) for failure in failures)
-        print(rendering.table(list(rows), _TABLE))
+        print(f"{count} failing line(s) in record {args.key}")
+        for failure in failures:  # streamed: a block a line, whole messages, nothing held
+            print(_block(failure))
     return 0
 
 
-def _row(failure: dict[str, Any]) -> dict[str, Any]:
-    errors = "; ".join(
-        f"{e.get('field') or '(line)'}: {e['code']}: {e['message']}" for e in failure["errors"]
-    )
-    return {**failure, "errors": errors, "text": printable(failure["text"])}
+def _block(failure: dict[str, Any]) -> str:
+    """A failing line for a terminal: where, each error whole, then the text (cut)."""
+    lines = [f"\n{failure['batch']} line {failure['line_number']} ({failure['status']})"]
+    lines += [
+        f"  {e.get('field') or '(the whole line)'}: {e['code']}: {e['message']}"
+        for e in failure["errors"]
+    ]
+    text = printable(failure["text"]).replace("\r", "\\r").replace("\n", "\\n")
+    lines.append(f"  text: {shown(text, 400)}")
+    return "\n".join(lines)
 
 
 def _write_json_line(out: IO[str], failure: dict[str, Any]) -> int:
