@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -79,37 +80,60 @@ def run_import(
 ) -> str:
     """Imports `versions` of record `key` now, in this process, through the job the sensor
     launches; the run's id. Raises `UsageProblem` if the run failed."""
+    with prepared_import(settings, key) as run:
+        return run(versions, again)
+
+
+#: Runs the prepared import of some batch versions (`again`: even those imported); its id.
+RunImport = Callable[[list[BatchVersion], bool], str]
+
+
+@contextmanager
+def prepared_import(settings: Settings, key: str) -> Iterator[RunImport]:
+    """The job, its instance and the record's partition, ready before the caller copies files
+    into the landing zone: the run then exists within moments of the copy, before the sensor
+    could take the files for a run of its own (it skips versions a run is importing)."""
     prepare_dagster_home(settings)
     import dagster as dg
 
     from import_pipeline.defs import build_defs
-    from import_pipeline.defs.jobs import import_record_job, run_config_for
+    from import_pipeline.defs.jobs import import_record_job
     from import_pipeline.defs.partitions import IMPORT_RECORDS
+
+    with dg.DagsterInstance.get() as instance, progress.listening(progress.to_terminal()):
+        instance.add_dynamic_partitions(IMPORT_RECORDS, [key])
+        job = build_defs(settings).resolve_job_def(import_record_job.name)
+        yield functools.partial(_execute, settings, instance, job, key)
+
+
+def _execute(
+    settings: Settings,
+    instance: Any,
+    job: Any,
+    key: str,
+    versions: list[BatchVersion],
+    again: bool = False,
+) -> str:
+    from import_pipeline.defs.jobs import run_config_for
     from import_pipeline.defs.recovery import settle_ended_run
     from import_pipeline.defs.resources import ImportPipelineResource
     from import_pipeline.defs.tags import run_tags
 
-    with dg.DagsterInstance.get() as instance, progress.listening(progress.to_terminal()):
-        instance.add_dynamic_partitions(IMPORT_RECORDS, [key])
-        result = (
-            build_defs(settings)
-            .resolve_job_def(import_record_job.name)
-            .execute_in_process(
-                partition_key=key,
-                instance=instance,
-                run_config={**run_config_for(versions, again=again), **_console_config()},
-                tags=run_tags(key, versions, source="cli"),
-                raise_on_error=False,
-            )
-        )
-        if not result.success and (run := instance.get_run_by_id(result.run_id)) is not None:
-            # No batch left `started` by this run, with or without a daemon to settle it.
-            settle_ended_run(instance, run, ImportPipelineResource.from_settings(settings))
+    result = job.execute_in_process(
+        partition_key=key,
+        instance=instance,
+        run_config={**run_config_for(versions, again=again), **_console_config()},
+        tags=run_tags(key, versions, source="cli"),
+        raise_on_error=False,
+    )
+    if not result.success and (run := instance.get_run_by_id(result.run_id)) is not None:
+        # No batch left `started` by this run, with or without a daemon to settle it.
+        settle_ended_run(instance, run, ImportPipelineResource.from_settings(settings))
     if not result.success:
         failure = next((e for e in result.all_events if e.is_failure), None)
         message = failure.message if failure else "the import run failed"
         raise UsageProblem(f"import of record {key!r} failed (run {result.run_id}): {message}")
-    return result.run_id
+    return str(result.run_id)
 
 
 def parse_lookup(lookup: str) -> dict[str, str | None]:

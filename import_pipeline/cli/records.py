@@ -10,10 +10,11 @@ from import_pipeline import store
 from import_pipeline.cli import rendering
 from import_pipeline.cli.common import (
     Command,
+    RunImport,
     UsageProblem,
     bounded,
     imported_checksums,
-    run_import,
+    prepared_import,
     store_reader,
 )
 from import_pipeline.domain.statuses import ImportResultStatus
@@ -39,6 +40,23 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _import_copied(
+    landing: LandingZone,
+    key: str,
+    upload: uploads.Upload,
+    checksums: dict[str, str],
+    run_import: RunImport,
+) -> str:
+    reading = read_record(landing, landing.record_folder(key))
+    if reading.record is None:
+        raise UsageProblem(reading.problem or "invalid record.json")
+    print(
+        f"copied {len(upload.batches)} batch file(s) into {landing.url}/{key}; importing…",
+        file=sys.stderr,
+    )
+    return run_import([BatchVersion(n, c) for n, c in checksums.items()], False)
+
+
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     landing = LandingZone(settings.landing)
     upload = uploads.plan_upload(Path(args.path).resolve(), args.record, landing)
@@ -50,15 +68,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             upload, checksums, landing, imported_checksums(settings, key)
         ):
             raise UsageProblem("; ".join(lost))
-        uploads.put(upload, landing)
-        reading = read_record(landing, landing.record_folder(key))
-        if reading.record is None:
-            raise UsageProblem(reading.problem or "invalid record.json")
-        print(
-            f"copied {len(upload.batches)} batch file(s) into {landing.url}/{key}; importing…",
-            file=sys.stderr,
-        )
-        run_id = run_import(settings, key, [BatchVersion(n, c) for n, c in checksums.items()])
+        with prepared_import(settings, key) as run_import:
+            uploads.put(upload, landing)
+            run_id = _import_copied(landing, key, upload, checksums, run_import)
     print(f"run {run_id} finished", file=sys.stderr)
     with store_reader(settings, None) as conn:
         doc = store.record_summary(conn, key)

@@ -19,7 +19,13 @@ from typing import IO, Any
 
 from import_pipeline import repair
 from import_pipeline.cli import rendering
-from import_pipeline.cli.common import Command, UsageProblem, run_import, store_reader
+from import_pipeline.cli.common import (
+    Command,
+    UsageProblem,
+    prepared_import,
+    run_import,
+    store_reader,
+)
 from import_pipeline.errors import NotFound
 from import_pipeline.landing import LandingZone, uploads
 from import_pipeline.landing.records import BatchVersion
@@ -214,6 +220,7 @@ def cmd_patch(args: argparse.Namespace, settings: Settings) -> int:
         stack.enter_context(uploads.exclusive(upload, landing, settings.home / "locks"))
         for batch, lines in patches.items():  # nobody replaced it meanwhile
             repair.checked_version(landing, args.key, batch, next(iter(lines.values()))[0])
+        run_import = stack.enter_context(prepared_import(settings, args.key))
         uploads.put(upload, landing)
         versions = [BatchVersion(name, uploads.local_checksum(path)) for path, name in written]
         print(
@@ -221,7 +228,7 @@ def cmd_patch(args: argparse.Namespace, settings: Settings) -> int:
             f"record {args.key}; importing…",
             file=sys.stderr,
         )
-        run_id = run_import(settings, args.key, versions)
+        run_id = run_import(versions, False)
     print(f"run {run_id} finished", file=sys.stderr)
     return _summarise(settings, args)
 
