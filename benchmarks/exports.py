@@ -213,6 +213,12 @@ def main() -> None:
         help="import each file this many times, alternating "
         "the order; each format's rate is its median round",
     )
+    parser.add_argument(
+        "--exports-first",
+        action="store_true",
+        help="import the exports before the JSONL file in the first round (the machine "
+        "quieter at the end of the run, a measure against the exports)",
+    )
     args = parser.parse_args()
     figures: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="bench-exports-") as scratch:
@@ -230,7 +236,7 @@ def main() -> None:
         for round_number in range(args.rounds):
             # Alternated: each format runs first in some round, so a machine that slows down
             # or speeds up during the run weighs on every format alike.
-            ordered = sources if round_number % 2 == 0 else sources[::-1]
+            ordered = sources if (round_number + args.exports_first) % 2 == 0 else sources[::-1]
             for format_name, path in ordered:
                 copy = root / f"round{round_number}" / path.name
                 copy.parent.mkdir(exist_ok=True)
