@@ -4,6 +4,7 @@ errors as rows of the staged frames (`frames`), and how an accepted part becomes
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from collections.abc import Callable
@@ -21,7 +22,10 @@ KEY_END = '":'
 _KEY_END = KEY_END.encode()
 
 
-_OTHER = IdentifierType.OTHER.value
+OTHER = IdentifierType.OTHER.value
+#: The content type whose targets are association rows, and the target type of a reference id.
+ASSOCIATION = "reference_association"
+REFERENCE_ID = "reference_id"
 
 
 @dataclass
@@ -53,23 +57,23 @@ def add_accepted(parts: LineParts, line: int, name: str, items: list[Any]) -> bo
             add(parts, line, position, item)
         else:
             clean = False
-            parts.keys += _keys_in(item)
+            parts.keys += keys_in(item)
     return clean
 
 
-def _keys_in(value: Any) -> int:
+def keys_in(value: Any) -> int:
     """The keys of a part the model refused (it comes back as plain JSON values)."""
     if isinstance(value, dict):
-        return len(value) + sum(_keys_in(item) for item in value.values())
+        return len(value) + sum(keys_in(item) for item in value.values())
     if isinstance(value, list):
-        return sum(_keys_in(item) for item in value)
+        return sum(keys_in(item) for item in value)
     return 0
 
 
 def _add_identifier(parts: LineParts, line: int, position: int, identifier: BaseModel) -> None:
     parts.keys += len(identifier.__pydantic_fields_set__)
     kind = identifier.identifier_type  # type: ignore[attr-defined]
-    name = identifier.other_identifier_name if kind == _OTHER else None  # type: ignore[attr-defined]
+    name = identifier.other_identifier_name if kind == OTHER else None  # type: ignore[attr-defined]
     parts.identifiers.append((line, position, kind, identifier.identifier, name))  # type: ignore[attr-defined]
 
 
@@ -78,18 +82,16 @@ def _add_enhancement(
 ) -> None:
     content = enhancement.content
     kind = content.enhancement_type
-    fill = _FILL_DEFAULTS.get(kind)
-    defaults = fill(content) if fill else 0
+    defaults = fill_defaults(content, FILLED_DEFAULTS.get(kind))
     # `model_dump_json` is this call and a decode, behind a Python wrapper; the hash reads
     # the bytes.
     dumped: bytes = content.__pydantic_serializer__.to_json(content, exclude_unset=True)
-    content_json = dumped.decode()
     # The keys of the content and below it, as sent: the dump holds each key once, plus the
     # defaults just filled in.
     parts.keys += len(enhancement.__pydantic_fields_set__) + dumped.count(_KEY_END) - defaults
     visibility: str = enhancement.visibility  # its value: `use_enum_values`
     parts.enhancements.append(
-        (
+        enhancement_row(
             line,
             position,
             kind,
@@ -97,33 +99,51 @@ def _add_enhancement(
             visibility,
             enhancement.robot_version,
             enhancement.processor_version,
-            content_json,
-            _identity_hash(kind, enhancement, visibility, dumped),
+            dumped,
         )
     )
-    if kind == "reference_association":
+    if kind == ASSOCIATION:
         for target in content.associated_reference_ids:  # type: ignore[union-attr]
             row: tuple[str, str, str | None]
             if isinstance(target, uuid.UUID):
-                row = ("reference_id", str(target), None)
+                row = (REFERENCE_ID, str(target), None)
             else:
                 name = getattr(target, "other_identifier_name", None)
                 row = (target.identifier_type, str(target.identifier), name)
             parts.associations.append((position, (line, content.association_type, *row)))  # type: ignore[union-attr]
 
 
-def _identity_hash(
-    kind: str, enhancement: EnhancementFileInput, visibility: str, content_json: bytes
-) -> str:
-    """What makes two enhancements exact duplicates, hashed (SHA-256, hex): the fields below
-    and the stored content, joined by U+001F."""
+def enhancement_row(
+    line: int,
+    position: int,
+    kind: str,
+    source: str,
+    visibility: str,
+    robot_version: str | None,
+    processor_version: str | None,
+    content_json: bytes,
+) -> tuple[Any, ...]:
+    """A row of `frames.ENHANCEMENTS`: the enhancement, its stored content (the dump of what
+    was sent, `content_json`) and the hash that makes two enhancements exact duplicates
+    (SHA-256, hex, of the fields before the content and the content, joined by U+001F)."""
     head = (
-        f"{kind}\x1f{enhancement.source}\x1f{visibility}\x1f"
-        f"{enhancement.robot_version or ''}\x1f{enhancement.processor_version or ''}\x1f"
+        f"{kind}\x1f{source}\x1f{visibility}\x1f"
+        f"{robot_version or ''}\x1f{processor_version or ''}\x1f"
     )
     digest = hashlib.sha256(head.encode())
     digest.update(content_json)
-    return digest.hexdigest()
+    content = content_json.decode()
+    return (
+        line,
+        position,
+        kind,
+        source,
+        visibility,
+        robot_version,
+        processor_version,
+        content,
+        digest.hexdigest(),
+    )
 
 
 #: How an accepted item of each of the line's lists is added to its parts.
@@ -133,34 +153,48 @@ ADD_PART: dict[str, Callable[[LineParts, int, int, Any], None]] = {
 }
 
 
-def _fill_mime_type(content: Any) -> int:
-    if "mime_type" in content.__pydantic_fields_set__:
+#: The DESTINY SDK's non-null defaults, by content type: the path (fields, through lists) of
+#: the field set to its default where the line left it out, so that the stored content
+#: carries it (a dump of what was sent does not). Read by both ways a line is validated.
+FILLED_DEFAULTS: dict[str, tuple[str, ...]] = {
+    "full_text": ("mime_type",),
+    "raw": ("metadata",),
+    "annotation": ("annotations", "data"),
+}
+
+
+def fill_defaults(node: Any, path: tuple[str, ...] | None) -> int:
+    """Sets the field at `path` below the model `node` to its default wherever the line left
+    it out; returns how many it set."""
+    if not path:
         return 0
-    content.mime_type = content.mime_type
-    return 1
-
-
-def _fill_metadata(content: Any) -> int:
-    if "metadata" in content.__pydantic_fields_set__:
-        return 0
-    content.metadata = {}
-    return 1
-
-
-def _fill_annotation_data(content: Any) -> int:
-    filled = 0
-    for annotation in content.annotations:
-        if "data" not in annotation.__pydantic_fields_set__:
-            annotation.data = {}
+    nodes = [node]
+    for step in path[:-1]:
+        values = [getattr(parent, step) for parent in nodes]
+        nodes = [
+            item
+            for value in values
+            for item in (value if isinstance(value, list) else [value])
+            if item is not None  # a model: the path goes through fields that hold models
+        ]
+    name, filled = path[-1], 0
+    model: Any = None
+    default: Callable[[], Any] = dict
+    for parent in nodes:
+        if name not in parent.__pydantic_fields_set__:
+            if type(parent) is not model:  # a list's items are mostly of one model
+                model = type(parent)
+                default = default_of(model, name)
+            setattr(parent, name, default())
             filled += 1
     return filled
 
 
-#: The DESTINY SDK's non-null defaults, by content type: set where the line left them out, so
-#: that the stored content carries them (a dump of what was sent does not). Each returns how
-#: many it set.
-_FILL_DEFAULTS: dict[str, Callable[[Any], int]] = {
-    "full_text": _fill_mime_type,
-    "raw": _fill_metadata,
-    "annotation": _fill_annotation_data,
-}
+@functools.cache
+def default_of(model: type[BaseModel], name: str) -> Callable[[], Any]:
+    """What gives the default of a model's field, as pydantic's `get_default` does (which
+    looks at the factory's signature on every call: a tenth of the time of a long line)."""
+    info = model.model_fields[name]
+    if info.default_factory is not None and not info.default_factory_takes_validated_data:
+        return info.default_factory  # type: ignore[return-value]
+    return functools.partial(info.get_default, call_default_factory=True)
