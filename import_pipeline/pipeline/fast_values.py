@@ -140,7 +140,9 @@ def url_as_sent(constraints: Any) -> Check:
 
 def as_sent_checks() -> dict[Any, Check]:
     """The check of each type msgspec decodes as a string, by the model's type."""
-    constraints = HttpUrl._constraints
+    constraints = getattr(HttpUrl, "_constraints", None)  # pydantic's own, since 2.10
+    if constraints is None:
+        raise ValueError("HttpUrl has no constraints the URL check can read")
     if any(
         getattr(constraints, name) is not None
         for name in set(vars(constraints)) - {"max_length", "allowed_schemes"}
