@@ -73,7 +73,7 @@ def test_three_eppi_exports_end_as_four_references(settings, landing, instance, 
     }  # fmt: skip
     assert checks == dict.fromkeys(
         ["every_line_has_one_result", "results_point_at_references",
-         "identifiers_belong_to_one_reference", "expected_reference_count",
+         "identifiers_belong_to_one_reference", "expected_reference_count", "every_line_imported",
          "every_duplicate_points_to_a_canonical", "every_reference_has_one_active_decision"],
         True
     )  # fmt: skip
