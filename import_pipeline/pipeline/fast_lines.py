@@ -30,6 +30,7 @@ from import_pipeline.pipeline.line_parts import (
     OTHER,
     REFERENCE_ID,
     enhancement_row,
+    parents_at,
 )
 
 #: A fast line's rows: its visibility, its rows of `frames.IDENTIFIERS` and
@@ -122,19 +123,14 @@ class FastLines:
 
     def _fill(self, node: Any, path: tuple[str, ...]) -> None:
         """`line_parts.fill_defaults`, on Structs."""
-        nodes = [node]
-        for step in path[:-1]:
-            values = [getattr(parent, step) for parent in nodes]
-            nodes = [
-                item
-                for value in values
-                for item in (value if isinstance(value, list) else [value])
-                if isinstance(item, msgspec.Struct)
-            ]
         name = path[-1]
-        for parent in nodes:
+        for parent in parents_at(node, path, _is_struct):
             if getattr(parent, name) is UNSET:
                 setattr(parent, name, self._defaults[type(parent)][name]())
+
+
+def _is_struct(item: Any) -> bool:
+    return isinstance(item, msgspec.Struct)
 
 
 def derive(model: type[BaseModel]) -> FastLines | None:

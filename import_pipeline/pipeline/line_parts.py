@@ -163,11 +163,10 @@ FILLED_DEFAULTS: dict[str, tuple[str, ...]] = {
 }
 
 
-def fill_defaults(node: Any, path: tuple[str, ...] | None) -> int:
-    """Sets the field at `path` below the model `node` to its default wherever the line left
-    it out; returns how many it set."""
-    if not path:
-        return 0
+def parents_at(node: Any, path: tuple[str, ...], is_node: Callable[[Any], bool]) -> list[Any]:
+    """The nodes holding the last field of `path` below `node`: each step's value, or each
+    item of a list value, that `is_node` (a model, a Struct) — for pydantic models and the fast
+    way's Structs alike."""
     nodes = [node]
     for step in path[:-1]:
         values = [getattr(parent, step) for parent in nodes]
@@ -175,8 +174,17 @@ def fill_defaults(node: Any, path: tuple[str, ...] | None) -> int:
             item
             for value in values
             for item in (value if isinstance(value, list) else [value])
-            if item is not None  # a model: the path goes through fields that hold models
+            if is_node(item)
         ]
+    return nodes
+
+
+def fill_defaults(node: Any, path: tuple[str, ...] | None) -> int:
+    """Sets the field at `path` below the model `node` to its default wherever the line left
+    it out; returns how many it set."""
+    if not path:
+        return 0
+    nodes = parents_at(node, path, lambda item: item is not None)
     name, filled = path[-1], 0
     model: Any = None
     default: Callable[[], Any] = dict
