@@ -261,3 +261,17 @@ def iter_line_chunks(
         if frame.height:
             yield frame
     check_not_empty(stats)
+
+
+def bibliographic_line(ident: str, title: str, year: int = 2012) -> str:
+    """A line of a work with a bibliographic enhancement, named by an `other` identifier."""
+    content = {
+        "enhancement_type": "bibliographic", "title": title, "publication_year": year,
+        "authorship": [{"display_name": "Zekry, D.", "position": "first"}],
+        "pagination": {"volume": "38", "issue": "2", "first_page": "149", "last_page": "155"},
+        "publication_venue": {"display_name": "Diabetes & Metabolism"},
+    }  # fmt: skip
+    return json.dumps({
+        "identifiers": [{"identifier_type": "other", "identifier": ident, "other_identifier_name": "export"}],
+        "enhancements": [{"source": "export", "visibility": "public", "content": content}],
+    })  # fmt: skip

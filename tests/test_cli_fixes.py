@@ -25,7 +25,7 @@ from import_pipeline.landing.demo import DESTINY
 from import_pipeline.landing.records import BatchVersion
 from import_pipeline.settings import Settings
 
-from .conftest import EPPI_FILES, write_batch, write_record
+from .conftest import EPPI_FILES, bibliographic_line, write_batch, write_record
 from .test_sensor import LINE, Ticker
 
 CLI = [sys.executable, "-m", "import_pipeline.cli"]
@@ -34,20 +34,6 @@ OTHER_DOI = "10.1016/j.jvacx.2024.100459"  # line 2
 TWIN_TITLE = "Diabetes, comorbidities and increased long-term mortality in older patients"
 #: The failing lines of `zz_faulty.jsonl`: one too long to show whole, then many more.
 FAILING = 401
-
-
-def _twin(ident: str, title: str, year: int = 2012) -> str:
-    """A line of a work with a bibliographic enhancement, named by an `other` identifier."""
-    content = {
-        "enhancement_type": "bibliographic", "title": title, "publication_year": year,
-        "authorship": [{"display_name": "Zekry, D.", "position": "first"}],
-        "pagination": {"volume": "38", "issue": "2", "first_page": "149", "last_page": "155"},
-        "publication_venue": {"display_name": "Diabetes & Metabolism"},
-    }  # fmt: skip
-    return json.dumps({
-        "identifiers": [{"identifier_type": "other", "identifier": ident, "other_identifier_name": "export"}],
-        "enhancements": [{"source": "export", "visibility": "public", "content": content}],
-    })  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -71,8 +57,8 @@ def ingested(tmp_path_factory: pytest.TempPathFactory) -> Ingested:
         "expected_reference_count": -1}))  # fmt: skip
     for name in EPPI_FILES:
         shutil.copyfile(DESTINY / name, folder / name)
-    twins = [_twin("a", TWIN_TITLE), _twin("b", TWIN_TITLE.upper() + "."),
-             _twin("c", "An unrelated trial of something else entirely", 2001)]  # fmt: skip
+    twins = [bibliographic_line("a", TWIN_TITLE), bibliographic_line("b", TWIN_TITLE.upper() + "."),
+             bibliographic_line("c", "An unrelated trial of something else entirely", 2001)]  # fmt: skip
     (folder / "twins.jsonl").write_text("\n".join(twins) + "\n")
     too_long = json.dumps({"identifiers": [{"identifier_type": "doi", "identifier": "x" * 300}]})
     faulty = [too_long] + ['{"identifiers": []}'] * (FAILING - 1)

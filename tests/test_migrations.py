@@ -35,7 +35,7 @@ from import_pipeline.store.duplicates import (
     record_proposals,
 )
 
-from .conftest import import_directly, write_batch, write_record
+from .conftest import bibliographic_line, import_directly, write_batch, write_record
 from .postgres import BIN, _as_postgres
 
 pytestmark = pytest.mark.parametrize("store_kind", ["duckdb", "postgres"], indirect=True)
@@ -280,19 +280,6 @@ def test_the_first_detection_after_the_upgrade_decides_the_old_rules_decisions_a
 TITLE = "Diabetes, comorbidities and increased long-term mortality in older patients"
 
 
-def _line(ident: str, title: str, year: int = 2012) -> str:
-    content = {
-        "enhancement_type": "bibliographic", "title": title, "publication_year": year,
-        "authorship": [{"display_name": "Zekry, D.", "position": "first"}],
-        "pagination": {"volume": "38", "issue": "2", "first_page": "149", "last_page": "155"},
-        "publication_venue": {"display_name": "Diabetes & Metabolism"},
-    }  # fmt: skip
-    return json.dumps({
-        "identifiers": [{"identifier_type": "other", "identifier": ident, "other_identifier_name": "export"}],
-        "enhancements": [{"source": "export", "visibility": "public", "content": content}],
-    })  # fmt: skip
-
-
 def _ref(conn: duckdb.DuckDBPyConnection, ident: str) -> str:
     row = conn.execute(
         "SELECT reference_id::VARCHAR FROM reference_identifier WHERE identifier = ?", [ident]
@@ -312,8 +299,8 @@ def detected(settings, landing) -> dict[str, str]:
     and the copies as `canonical` and `duplicate` (which is which: the first created, and
     PostgreSQL's clock gives one transaction's references the same time)."""
     write_record(landing, "rec")
-    lines = [_line("a", TITLE), _line("b", TITLE.upper() + "."),
-             _line("c", "An unrelated trial of something else entirely", 2001)]  # fmt: skip
+    lines = [bibliographic_line("a", TITLE), bibliographic_line("b", TITLE.upper() + "."),
+             bibliographic_line("c", "An unrelated trial of something else entirely", 2001)]  # fmt: skip
     write_batch(landing, "rec", "works.jsonl", "\n".join(lines) + "\n")
     import_directly(settings, landing, "rec")
     with store.connect(settings.store) as conn, store.transaction(conn):
