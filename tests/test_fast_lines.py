@@ -38,7 +38,13 @@ from import_pipeline.pipeline import fast_schema, fast_values
 from import_pipeline.pipeline.fast_lines import FastLines, derive
 from import_pipeline.pipeline.fast_schema import Derived
 from import_pipeline.pipeline.frames import LOADED_LINES, VALIDATED_PARTS
-from import_pipeline.pipeline.validate import LineModel, ValidatedChunk, line_model, validate_chunk
+from import_pipeline.pipeline.validate import (
+    MAX_NESTING_DEPTH,
+    LineModel,
+    ValidatedChunk,
+    line_model,
+    validate_chunk,
+)
 
 REAL_LINES = [
     text
@@ -298,6 +304,91 @@ def test_what_the_fast_way_takes_and_what_it_leaves_to_pydantic() -> None:
     assert taken.fast_path_lines == len(_TAKEN) and taken.errors.is_empty()
     for name, text in _REFUSED.items():
         assert both_ways([text]).fast_path_lines == 0, name
+
+
+# -- depth: a line the fast way takes is never nested too deep ----------------------------------
+
+
+def _nested(levels: int) -> Any:
+    """Plain JSON of `levels` containers, one inside the other, the outermost an object."""
+    value: Any = 1
+    for level in range(levels):
+        value = {"n": value} if (levels - level) % 2 else [value]
+    return value
+
+
+def _line_depth(text: str) -> int:
+    depth = deepest = 0
+    for char in json.dumps(json.loads(text)).replace('"n"', ""):  # no brackets in strings
+        depth += (char in "[{") - (char in "]}")
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _free_json_depth(node: dict[str, Any], defs: dict[str, Any], seen: frozenset[str]) -> int:
+    """The containers of the line model's own (not free JSON) above its deepest free value."""
+    if "$ref" in node:
+        name = node["$ref"].rsplit("/", 1)[-1]
+        assert name not in seen, f"{name} is recursive: the fast way's depth rule needs a bound"
+        return _free_json_depth(defs[name], defs, seen | {name})
+    below = [
+        _free_json_depth(child, defs, seen)
+        for key in ("anyOf", "oneOf", "allOf")
+        for child in node.get(key, [])
+    ]
+    if "items" in node:
+        below.append(1 + _free_json_depth(node["items"], defs, seen))
+    if node.get("properties"):
+        below += [1 + _free_json_depth(p, defs, seen) for p in node["properties"].values()]
+    return max(below, default=0)
+
+
+def test_the_models_own_nesting_leaves_room_for_the_free_json_the_fast_way_takes() -> None:
+    """The fast way takes free JSON (an `Any` field) nested up to `DEEPEST_FREE_JSON` only,
+    and the texts it takes are not searched for depth: with the model's own containers above
+    it, such a line must never pass `MAX_NESTING_DEPTH`."""
+    schema = ReferenceFileInput.model_json_schema()
+    own = _free_json_depth(schema, schema.get("$defs", {}), frozenset())
+    assert 4 <= own and own + fast_values.DEEPEST_FREE_JSON <= MAX_NESTING_DEPTH
+
+
+@pytest.mark.parametrize("content", ["annotation", "raw"])
+def test_free_json_nested_deep_gets_the_same_verdict_both_ways(content) -> None:
+    """Free JSON past the fast way's bound goes the pydantic way, which refuses a line
+    nested more than 64 levels and takes one at 64."""
+
+    def line(levels: int) -> str:
+        if content == "raw":
+            data = {"enhancement_type": "raw", "source_export_date": "2024-01-01T00:00:00",
+                    "description": "d", "data": _nested(levels)}  # fmt: skip
+        else:
+            data = {"enhancement_type": "annotation", "annotations": [{"annotation_type": "boolean", "scheme": "s", "label": "l", "value": True, "data": _nested(levels)}]}  # fmt: skip
+        return _line(_enhancement(data))
+
+    shallow = line(fast_values.DEEPEST_FREE_JSON - 1)
+    at_limit = next(line(n) for n in range(30, 80) if _line_depth(line(n)) == MAX_NESTING_DEPTH)
+    too_deep = next(line(n) for n in range(30, 80) if _line_depth(line(n)) == MAX_NESTING_DEPTH + 1)
+    fast = both_ways([shallow, at_limit, too_deep])
+    assert fast.fast_path_lines == 1  # the shallow one
+    assert fast.lines["line_number"].to_list() == [1, 2, 3]
+    assert fast.enhancements["line_number"].to_list() == [1, 2]
+    assert fast.errors.select("line_number", "code").rows() == [(3, "InvalidJsonInput")]
+    assert "nested more than 64 levels" in fast.errors["message"].item()
+
+
+def test_rows_stay_in_line_order_when_the_two_ways_interleave() -> None:
+    """The fast way's lines are added before the others': each frame still comes out in line
+    order, a line's own rows in theirs."""
+    taken = list(_TAKEN.values())
+    refused = list(_REFUSED.values())
+    texts = [text for pair in zip(refused, taken * len(refused), strict=False) for text in pair]
+    fast = both_ways(texts)
+    assert 0 < fast.fast_path_lines < len(texts)
+    for name in ("lines", "identifiers", "enhancements", "errors"):
+        numbers = getattr(fast, name)["line_number"].to_list()
+        assert numbers == sorted(numbers), name
+    positions = fast.identifiers.group_by("line_number", maintain_order=True).agg("position")
+    assert all(p == sorted(p) for p in positions["position"].to_list())
 
 
 # -- the two differences a prototype met -------------------------------------------------------

@@ -11,7 +11,8 @@ keys decoded, each once, must add up to the keys the text writes as `validate.py
 them; a string holding `":` is not counted apart), or where no identifier is left. The rows
 are built as `line_parts.py` builds them: identifiers normalised by the model's validators
 (`domain/identifiers.py`), the dump of each content with the same defaults filled in, its
-hash (`line_parts.enhancement_row`), its associations, the line's visibility.
+hash (made for the whole chunk: `line_parts.enhancements_frame`), its associations, the
+line's visibility — each value appended to its column (`line_parts.ChunkColumns`).
 """
 
 from __future__ import annotations
@@ -29,22 +30,16 @@ from import_pipeline.pipeline.line_parts import (
     KEY_END,
     OTHER,
     REFERENCE_ID,
-    enhancement_row,
+    ChunkColumns,
     parents_at,
 )
-
-#: A fast line's rows: its visibility, its rows of `frames.IDENTIFIERS` and
-#: `frames.ENHANCEMENTS`, and its associations by enhancement position (as `LineParts`).
-FastRows = tuple[
-    Any, list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[int, tuple[Any, ...]]]
-]
 
 _KEY_END = KEY_END.encode()
 _ESCAPED_KEY_END = b"\\" + _KEY_END
 
 
 class FastLines:
-    """The fast way of one line model: `rows` of a line, or None for the pydantic way."""
+    """The fast way of one line model: `add` a line's rows, or leave it to the pydantic way."""
 
     def __init__(self, derived: Derived) -> None:
         self._tags = derived.tags
@@ -56,48 +51,49 @@ class FastLines:
         visibility = default() if default is not None else None  # None: it is required
         self._visibility = visibility.value if isinstance(visibility, Enum) else visibility
 
-    def rows(self, line_number: int, text: str, keys_sent: int) -> FastRows | None:
-        """The rows of the line `text`, which writes `keys_sent` keys (-1: unsure), or None:
-        the line goes the pydantic way."""
+    def add(self, line_number: int, text: str, keys_sent: int, into: ChunkColumns) -> bool:
+        """Adds the rows of the line `text`, which writes `keys_sent` keys (-1: unsure), to
+        the chunk's columns `into`; False (nothing added): the line goes the pydantic way."""
         if keys_sent < 0:
-            return None
+            return False
+        marks = into.marks()
         try:
-            return self._rows(line_number, text, keys_sent)
+            if self._add(line_number, text, keys_sent, into):
+                return True
         except Exception:  # whatever the fast way is not sure of goes the pydantic way
-            return None
+            pass
+        into.take_back(marks)
+        return False
 
-    def _rows(self, line_number: int, text: str, keys_sent: int) -> FastRows | None:
+    def _add(self, line_number: int, text: str, keys_sent: int, into: ChunkColumns) -> bool:
         line = self._decode(text)
         # The keys decoded are each in the dump of what was decoded once (a repeated key
         # once, its last value): the text writes more where a key is repeated, or where a
         # string holds `":` (`\":` in the dump, and then its count is not the keys').
         decoded = self._encode(line)
         if decoded.count(_KEY_END) != keys_sent or _ESCAPED_KEY_END in decoded:
-            return None
+            return False
         line = self._check(line)
-        identifiers = []
+        if not line.identifiers:
+            return False
+        # Each value straight into its column: no tuple per row.
+        numbers, positions, kinds, values, names = into.identifiers.columns
         for position, identifier in enumerate(line.identifiers):
             kind = self._tags[type(identifier)]
-            name = identifier.other_identifier_name if kind == OTHER else None
-            identifiers.append((line_number, position, kind, identifier.identifier, name))
-        if not identifiers:
-            return None
-        enhancements: list[tuple[Any, ...]] = []
-        associations: list[tuple[int, tuple[Any, ...]]] = []
+            numbers.append(line_number)
+            positions.append(position)
+            kinds.append(kind)
+            values.append(identifier.identifier)
+            names.append(identifier.other_identifier_name if kind == OTHER else None)
         if line.enhancements is not UNSET:
             for position, enhancement in enumerate(line.enhancements):
-                self._enhancement(line_number, position, enhancement, enhancements, associations)
-        visibility = self._visibility if line.visibility is UNSET else line.visibility
-        return visibility, identifiers, enhancements, associations
+                self._enhancement(line_number, position, enhancement, into)
+        numbers, visibilities = into.lines.columns
+        numbers.append(line_number)
+        visibilities.append(self._visibility if line.visibility is UNSET else line.visibility)
+        return True
 
-    def _enhancement(
-        self,
-        line: int,
-        position: int,
-        enhancement: Any,
-        rows: list[tuple[Any, ...]],
-        associations: list[tuple[int, tuple[Any, ...]]],
-    ) -> None:
+    def _enhancement(self, line: int, position: int, enhancement: Any, into: ChunkColumns) -> None:
         """Adds an enhancement's row and its associations (as `line_parts` adds them)."""
         content = enhancement.content
         kind = self._tags[type(content)]
@@ -105,21 +101,27 @@ class FastLines:
         if path:
             self._fill(content, path)
         robot, processor = enhancement.robot_version, enhancement.processor_version
-        rows.append(
-            enhancement_row(
-                line, position, kind, enhancement.source, enhancement.visibility,
-                None if robot is UNSET else robot, None if processor is UNSET else processor,
-                self._encode(content),
-            )
-        )  # fmt: skip
+        numbers, positions, kinds, sources, visibilities, robots, processors, contents = (
+            into.enhancements.columns
+        )
+        numbers.append(line)
+        positions.append(position)
+        kinds.append(kind)
+        sources.append(enhancement.source)
+        visibilities.append(enhancement.visibility)
+        robots.append(None if robot is UNSET else robot)
+        processors.append(None if processor is UNSET else processor)
+        contents.append(self._encode(content))
         if kind == ASSOCIATION:
+            rows = []
             for target in content.associated_reference_ids:
                 if type(target) is str:
                     row: tuple[Any, ...] = (REFERENCE_ID, target, None)
                 else:
                     name = getattr(target, "other_identifier_name", None)
                     row = (self._tags[type(target)], target.identifier, name)
-                associations.append((position, (line, content.association_type, *row)))
+                rows.append((line, content.association_type, *row))
+            into.associations.add_rows(rows)
 
     def _fill(self, node: Any, path: tuple[str, ...]) -> None:
         """`line_parts.fill_defaults`, on Structs."""

@@ -160,13 +160,25 @@ def as_sent_checks() -> dict[Any, Check]:
 LARGEST_FLOAT = 1e16
 
 
-def _has_large_float(value: Any) -> bool:
+#: Free JSON (an `Any` field) nested deeper than this goes the pydantic way, which alone
+#: refuses a line nested too deep (`validate.MAX_NESTING_DEPTH`, 64): the models' own
+#: nesting above a free value is a few levels (`tests/test_fast_lines.py` holds it below
+#: the difference), so a line the fast way takes is never too deep, and its text need not
+#: be searched for brackets.
+DEEPEST_FREE_JSON = 32
+
+
+def _refused(value: Any, depth: int) -> bool:
+    """Whether plain JSON holds a float pydantic writes otherwise, or nests deeper than
+    `DEEPEST_FREE_JSON` (`depth`: the containers it is inside of)."""
     if type(value) is float:
         return not abs(value) < LARGEST_FLOAT
     if type(value) is dict:
-        return any(_has_large_float(item) for item in value.values())
+        return depth >= DEEPEST_FREE_JSON or any(
+            _refused(item, depth + 1) for item in value.values()
+        )
     if type(value) is list:
-        return any(_has_large_float(item) for item in value)
+        return depth >= DEEPEST_FREE_JSON or any(_refused(item, depth + 1) for item in value)
     return False
 
 
@@ -178,7 +190,7 @@ def small_float(value: float) -> float:
 
 
 def small_floats(value: Any) -> Any:
-    """Plain JSON whose floats both write alike."""
-    if value and _has_large_float(value):
-        raise Refused("a float pydantic writes otherwise")
+    """Plain JSON whose floats both write alike, not nested too deep."""
+    if value and _refused(value, 0):
+        raise Refused("a float pydantic writes otherwise, or JSON nested deep")
     return value

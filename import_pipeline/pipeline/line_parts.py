@@ -7,15 +7,17 @@ from __future__ import annotations
 import functools
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import polars as pl
 from pydantic import BaseModel
 
 from import_pipeline.domain.error_codes import ErrorCode
 from import_pipeline.domain.identifiers import IdentifierType
 from import_pipeline.domain.lines import EnhancementFileInput
+from import_pipeline.pipeline.frames import ASSOCIATIONS, ENHANCEMENTS, ERRORS, IDENTIFIERS, LINES
 
 #: How a key ends in compact JSON; counted to prove that no key was repeated (see `_keys_seen`).
 KEY_END = '":'
@@ -31,7 +33,7 @@ REFERENCE_ID = "reference_id"
 @dataclass
 class LineParts:
     """What one line contributes, kept until its verdict is known: rows of `frames.IDENTIFIERS`
-    and `frames.ENHANCEMENTS` (position second), and associations by enhancement position."""
+    and `STAGED_ENHANCEMENTS` (position second), and associations by enhancement position."""
 
     identifiers: list[tuple[Any, ...]] = field(default_factory=list)
     enhancements: list[tuple[Any, ...]] = field(default_factory=list)
@@ -123,26 +125,98 @@ def enhancement_row(
     processor_version: str | None,
     content_json: bytes,
 ) -> tuple[Any, ...]:
-    """A row of `frames.ENHANCEMENTS`: the enhancement, its stored content (the dump of what
-    was sent, `content_json`) and the hash that makes two enhancements exact duplicates
-    (SHA-256, hex, of the fields before the content and the content, joined by U+001F)."""
-    head = (
-        f"{kind}\x1f{source}\x1f{visibility}\x1f"
-        f"{robot_version or ''}\x1f{processor_version or ''}\x1f"
-    )
-    digest = hashlib.sha256(head.encode())
-    digest.update(content_json)
-    content = content_json.decode()
+    """A row of `STAGED_ENHANCEMENTS`: the enhancement and its stored content (the dump of
+    what was sent, `content_json`); its hash is added to a chunk's rows at once
+    (`enhancements_frame`)."""
     return (
-        line,
-        position,
-        kind,
-        source,
-        visibility,
-        robot_version,
-        processor_version,
-        content,
-        digest.hexdigest(),
+        line, position, kind, source, visibility, robot_version, processor_version, content_json
+    )  # fmt: skip
+
+
+#: The enhancements of a chunk as they are gathered: `frames.ENHANCEMENTS` with the content
+#: as the bytes of its dump, and without its hash (both are made for the whole chunk).
+STAGED_ENHANCEMENTS: dict[str, Any] = {
+    **{name: kind for name, kind in ENHANCEMENTS.items() if name != "content_hash"},
+    "content": pl.Binary,
+}
+
+
+class Columns:
+    """The rows of one staged frame, gathered column by column (a list per column of
+    `schema`): the fast way appends each value to its column, with no tuple per row."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.schema = schema
+        self.columns: tuple[list[Any], ...] = tuple([] for _ in schema)
+
+    def __len__(self) -> int:
+        return len(self.columns[0])
+
+    def add_rows(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        for row in rows:
+            for column, value in zip(self.columns, row, strict=True):
+                column.append(value)
+
+    def truncate(self, length: int) -> None:
+        """Takes back every row after the first `length`."""
+        for column in self.columns:
+            del column[length:]
+
+    def frame(self) -> pl.DataFrame:
+        return pl.DataFrame(dict(zip(self.schema, self.columns, strict=True)), schema=self.schema)
+
+
+@dataclass
+class ChunkColumns:
+    """The staged frames of one chunk as they are gathered, column by column."""
+
+    lines: Columns = field(default_factory=lambda: Columns(LINES))
+    identifiers: Columns = field(default_factory=lambda: Columns(IDENTIFIERS))
+    enhancements: Columns = field(default_factory=lambda: Columns(STAGED_ENHANCEMENTS))
+    associations: Columns = field(default_factory=lambda: Columns(ASSOCIATIONS))
+    errors: Columns = field(default_factory=lambda: Columns(ERRORS))
+
+    def marks(self) -> tuple[int, int, int, int]:
+        """Where each frame a line adds to ends now (`take_back`)."""
+        return (len(self.lines), len(self.identifiers), len(self.enhancements),
+                len(self.associations))  # fmt: skip
+
+    def take_back(self, marks: tuple[int, int, int, int]) -> None:
+        """Takes back every row added since `marks`."""
+        for columns, length in zip(
+            (self.lines, self.identifiers, self.enhancements, self.associations), marks, strict=True
+        ):
+            columns.truncate(length)
+
+    def add_parts(self, parts: LineParts) -> None:
+        """Adds a line's identifiers, enhancements and associations."""
+        self.identifiers.add_rows(parts.identifiers)
+        self.enhancements.add_rows(parts.enhancements)
+        self.associations.add_rows(row for _, row in parts.associations)
+
+
+def enhancements_frame(staged: Columns) -> pl.DataFrame:
+    """The chunk's `frames.ENHANCEMENTS` from its `STAGED_ENHANCEMENTS`: each content as text
+    and the hash that makes two enhancements exact duplicates (SHA-256, hex, of the fields
+    before the content and the content, joined by U+001F). Python's `hashlib` here, not
+    DuckDB's `sha256` over the column, which was slower (3.2 against 2.0 µs an enhancement)."""
+    _, _, kinds, sources, visibilities, robots, processors, contents = staged.columns
+    sha256 = hashlib.sha256
+    hashes = [
+        sha256(
+            f"{kind}\x1f{source}\x1f{visibility}\x1f{robot or ''}\x1f{processor or ''}\x1f".encode()
+            + content
+        ).hexdigest()
+        for kind, source, visibility, robot, processor, content in zip(
+            kinds, sources, visibilities, robots, processors, contents, strict=True
+        )
+    ]
+    return (
+        staged.frame()
+        .with_columns(
+            pl.col("content").cast(pl.String), content_hash=pl.Series(hashes, dtype=pl.String)
+        )
+        .select(list(ENHANCEMENTS))
     )
 
 

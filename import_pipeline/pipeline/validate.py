@@ -32,19 +32,16 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 from import_pipeline.domain.error_codes import ErrorCode
 from import_pipeline.domain.lines import ReferenceFileInput
 from import_pipeline.pipeline.explain import explain_line_level, explain_parts
-from import_pipeline.pipeline.fast_lines import FastLines, FastRows, derive
-from import_pipeline.pipeline.frames import (
-    ASSOCIATIONS,
-    ENHANCEMENTS,
-    ENTRY_PROBLEM,
-    ENTRY_TOO_LONG,
-    ERRORS,
-    IDENTIFIERS,
-    LINES,
-    NOT_UTF8,
-    TOO_LONG,
+from import_pipeline.pipeline.fast_lines import FastLines, derive
+from import_pipeline.pipeline.frames import ENTRY_PROBLEM, ENTRY_TOO_LONG, NOT_UTF8, TOO_LONG
+from import_pipeline.pipeline.line_parts import (
+    KEY_END,
+    ChunkColumns,
+    LineParts,
+    add_accepted,
+    enhancements_frame,
+    error_row,
 )
-from import_pipeline.pipeline.line_parts import KEY_END, LineParts, add_accepted, error_row
 
 #: Deeper JSON is refused (InvalidJsonInput): pydantic's parser stops near 255 levels and
 #: Python's near 1,000; real records nest fewer than 10.
@@ -112,104 +109,63 @@ class ValidatedChunk:
 
 
 @dataclass
-class _Rows:
-    """Rows of one frame (tuples in `schema`'s order), turned into columns once."""
+class _ChunkRows(ChunkColumns):
+    """The staged frames a chunk produces, gathered column by column. The parts of a clean
+    line go straight into them; only a line with a refused part or a repeated key is held in
+    a `LineParts` of its own until its verdict is known."""
 
-    schema: dict[str, Any]
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
-
-    def frame(self) -> pl.DataFrame:
-        # Column by column: Polars builds a frame from rows at about twice the cost.
-        columns = list(zip(*self.rows, strict=True)) or [()] * len(self.schema)
-        return pl.DataFrame(
-            {name: list(column) for name, column in zip(self.schema, columns, strict=True)},
-            schema=self.schema,
-        )
-
-
-@dataclass
-class _ChunkRows:
-    """The rows of each staged frame a chunk produces. The parts of a clean line go straight
-    into `clean`, whose lists are the chunk's own (its associations, by enhancement position,
-    are the chunk's association rows, in line order); only a line with a refused part or a
-    repeated key is held in a `LineParts` of its own until its verdict is known."""
-
-    lines: _Rows = field(default_factory=lambda: _Rows(LINES))
-    identifiers: _Rows = field(default_factory=lambda: _Rows(IDENTIFIERS))
-    enhancements: _Rows = field(default_factory=lambda: _Rows(ENHANCEMENTS))
-    errors: _Rows = field(default_factory=lambda: _Rows(ERRORS))
     slow: list[int] = field(default_factory=list)
     fast: int = 0
-    clean: LineParts = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.clean = LineParts(
-            identifiers=self.identifiers.rows, enhancements=self.enhancements.rows
-        )
 
     def take_clean(self, line_number: int, line: Any, keys_sent: int) -> LineParts | None:
-        """Adds the parts the model accepted of a validated line straight to the chunk's rows.
-        A clean line (every part accepted, and the line's `keys_sent` all seen once: no key
-        repeated) stays added: None. Any other line's accepted parts are taken back out and
-        returned, with the keys the models saw, to be explained."""
-        clean = self.clean
-        marks = (len(clean.identifiers), len(clean.enhancements), len(clean.associations))
-        clean.keys = len(line.__pydantic_fields_set__)
-        identifiers_clean = add_accepted(clean, line_number, "identifiers", line.identifiers)
-        enhancements_clean = add_accepted(clean, line_number, "enhancements", line.enhancements)
+        """Adds the parts of a validated line that is clean (every part accepted, and the
+        line's `keys_sent` all seen once: no key repeated): None. Any other line's accepted
+        parts are returned, with the keys the models saw, to be explained."""
+        parts = LineParts(keys=len(line.__pydantic_fields_set__))
+        identifiers_clean = add_accepted(parts, line_number, "identifiers", line.identifiers)
+        enhancements_clean = add_accepted(parts, line_number, "enhancements", line.enhancements)
         # A line needs an identifier left (a derived model may allow none).
-        has_identifier = len(clean.identifiers) > marks[0]
-        if identifiers_clean and enhancements_clean and has_identifier and clean.keys == keys_sent:
-            self.lines.rows.append((line_number, line.visibility))
-            return None
-        accepted = LineParts(
-            identifiers=clean.identifiers[marks[0] :],
-            enhancements=clean.enhancements[marks[1] :],
-            associations=clean.associations[marks[2] :],
-            keys=clean.keys,
-        )
-        del clean.identifiers[marks[0] :], clean.enhancements[marks[1] :]
-        del clean.associations[marks[2] :]
-        return accepted
-
-    def take_fast(self, line_number: int, found: FastRows | None) -> bool:
-        """Adds the rows of a line the fast way took (False: it did not)."""
-        if found is None:
-            return False
-        visibility, identifiers, enhancements, associations = found
-        self.lines.rows.append((line_number, visibility))
-        self.identifiers.rows.extend(identifiers)
-        self.enhancements.rows.extend(enhancements)
-        self.clean.associations.extend(associations)
-        self.fast += 1
-        return True
+        if not (
+            identifiers_clean
+            and enhancements_clean
+            and parts.identifiers
+            and parts.keys == keys_sent
+        ):
+            return parts
+        self.lines.add_rows([(line_number, line.visibility)])
+        self.add_parts(parts)
+        return None
 
     def commit(self, line_number: int, visibility: str | None, parts: LineParts) -> None:
         """Adds a line and its parts, unless it failed; a line left with no identifier fails."""
-        self.lines.rows.append((line_number, visibility))
+        self.lines.add_rows([(line_number, visibility)])
         if parts.errors:
-            self.errors.rows.extend(parts.errors)
+            self.errors.add_rows(parts.errors)
             if any(error[-1] for error in parts.errors):  # fatal
                 return
         if not parts.identifiers:
             message = "no valid identifier is left: the line cannot be imported"
-            self.errors.rows.append(
-                error_row(line_number, ErrorCode.INVALID_FIELD, message, "identifiers", True)
+            self.errors.add_rows(
+                [error_row(line_number, ErrorCode.INVALID_FIELD, message, "identifiers", True)]
             )
             return
-        self.identifiers.rows.extend(parts.identifiers)
-        self.enhancements.rows.extend(parts.enhancements)
-        self.clean.associations.extend(parts.associations)
+        self.add_parts(parts)
 
     def chunk(self) -> ValidatedChunk:
-        associations = _Rows(ASSOCIATIONS, [row for _, row in self.clean.associations])
+        # In line order (the fast way's lines were added before the others'); a line's own
+        # rows keep theirs.
+        def in_line_order(frame: pl.DataFrame) -> pl.DataFrame:
+            return frame.sort("line_number", maintain_order=True)
+
         return ValidatedChunk(
-            lines=self.lines.frame().sort("line_number"),
-            identifiers=self.identifiers.frame(),
-            enhancements=self.enhancements.frame(),
-            associations=associations.frame().unique(maintain_order=True),
-            errors=self.errors.frame(),
-            slow_path=pl.DataFrame({"line_number": self.slow}, schema={"line_number": pl.Int64}),
+            lines=in_line_order(self.lines.frame()),
+            identifiers=in_line_order(self.identifiers.frame()),
+            enhancements=in_line_order(enhancements_frame(self.enhancements)),
+            associations=in_line_order(self.associations.frame()).unique(maintain_order=True),
+            errors=in_line_order(self.errors.frame()),
+            slow_path=pl.DataFrame(
+                {"line_number": sorted(self.slow)}, schema={"line_number": pl.Int64}
+            ),
             fast_path_lines=self.fast,
         )
 
@@ -237,22 +193,26 @@ def validate_chunk(
     rows = _ChunkRows()
     readable = chunk.filter(pl.col("problem").is_null())
     texts = readable["text"]
-    deep = set(readable.filter(nested_too_deep(texts))["line_number"].to_list())
-    deep_message = f"JSON nested more than {MAX_NESTING_DEPTH} levels deep"
     with _collector_paused():
-        for (line_number, text), keys_sent in zip(
-            readable.select("line_number", "text").iter_rows(), _keys_sent(texts), strict=True
+        # The fast way first: a line it takes is never nested too deep (`fast_values`), so
+        # only the others' texts are searched for depth, which costs more than validating.
+        left: list[tuple[int, int, str, int]] = []
+        for row, ((line_number, text), keys_sent) in enumerate(
+            zip(readable.select("line_number", "text").iter_rows(), _keys_sent(texts), strict=True)
         ):
-            if line_number in deep:
+            if fast_lines is not None and fast_lines.add(line_number, text, keys_sent, rows):
+                rows.fast += 1
+            else:
+                left.append((row, line_number, text, keys_sent))
+        deep = nested_too_deep(texts.gather([row for row, *_ in left])).to_list() if left else []
+        deep_message = f"JSON nested more than {MAX_NESTING_DEPTH} levels deep"
+        for (_, line_number, text, keys_sent), too_deep in zip(left, deep, strict=True):
+            if too_deep:
                 error = error_row(
                     line_number, ErrorCode.INVALID_JSON_INPUT, deep_message, None, True
                 )
                 rows.slow.append(line_number)
                 rows.commit(line_number, None, LineParts(errors=[error]))
-                continue
-            if fast_lines is not None and rows.take_fast(
-                line_number, fast_lines.rows(line_number, text, keys_sent)
-            ):
                 continue
             _validate_line(model, line_number, text, keys_sent, rows)
     unreadable = chunk.filter(pl.col("problem").is_not_null()).select("line_number", "problem")
