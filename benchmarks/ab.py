@@ -25,7 +25,7 @@ import tempfile
 from itertools import cycle, islice
 from pathlib import Path
 
-from benchmarks.generate import write_batch
+from benchmarks.generate import duckdb_floor_seconds, write_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 OPENALEX = ROOT / "import_pipeline" / "demo_data" / "destiny" / "openalex_references.jsonl"
@@ -92,8 +92,10 @@ def fresh_home(root: Path, batch: Path, store_file: Path | None) -> Path:
 def compare(root: Path, codes: dict[str, Path], batch: Path, store_file: Path | None,
             rounds: int, lines: int) -> dict:  # fmt: skip
     runs: dict[str, list[dict]] = {name: [] for name in codes}
+    floors = []
     order = list(codes)
     for round_index in range(rounds):
+        floors.append(duckdb_floor_seconds(batch))  # the load step's yardstick, this round
         for name in order if round_index % 2 == 0 else order[::-1]:
             measured = import_once(codes[name], fresh_home(root, batch, store_file))
             if not measured["success"]:
@@ -101,7 +103,7 @@ def compare(root: Path, codes: dict[str, Path], batch: Path, store_file: Path | 
             runs[name].append(measured)
             print(name, round(measured["wall_seconds"], 1), measured["step_seconds"],
                   file=sys.stderr, flush=True)  # fmt: skip
-    figures = {}
+    figures: dict[str, object] = {}
     for name, measured in runs.items():
         wall = statistics.median(m["wall_seconds"] for m in measured)
         figures[name] = {
@@ -115,6 +117,7 @@ def compare(root: Path, codes: dict[str, Path], batch: Path, store_file: Path | 
             "counts": measured[0]["counts"],
         }
     head, base = list(codes)
+    figures["duckdb_floor_seconds"] = [round(floor, 2) for floor in floors]
     figures["speedup"] = round(
         figures[base]["median_wall_seconds"] / figures[head]["median_wall_seconds"], 2
     )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import polars as pl
+import pytest
 
 from import_pipeline import store
+from import_pipeline.domain.strategies import CollisionStrategy
+from import_pipeline.landing.zone import LandingZone
 
 from .conftest import cluster_lines, import_directly, results_of, write_batch, write_record
 
@@ -201,3 +205,105 @@ def test_an_entry_key_links_lines_but_another_other_identifier_does_not() -> Non
     )
     clusters = cluster_lines(identifiers, pl.Series([1, 2, 3, 4]))
     assert dict(clusters.iter_rows()) == {1: 1, 2: 1, 3: 3, 4: 4}
+
+
+def _line(*pairs: tuple[str, object], enhancements: list | None = None) -> str:
+    identifiers = [{"identifier_type": t, "identifier": v} for t, v in pairs]
+    return json.dumps({"identifiers": identifiers, "enhancements": enhancements or []})
+
+
+def _abstract(text: str, **fields: object) -> dict:
+    return {"source": "s", "visibility": "public",
+            "content": {"enhancement_type": "abstract", "process": "other", "abstract": text},
+            **fields}  # fmt: skip
+
+
+_STORED_FIRST = [
+    _line(("doi", "10.1000/a1")),
+    _line(("doi", "10.1000/a2")),
+    _line(("doi", "10.1000/a3"), ("open_alex", "W3")),
+]
+_EVERY_KIND_OF_LINE = [
+    _line(("doi", "10.1000/b1"), enhancements=[_abstract("new")]),  # new
+    _line(("doi", "10.1000/a1"), enhancements=[_abstract("again")]),  # matches one stored
+    _line(("doi", "10.1000/a2"), ("open_alex", "W3")),  # matches two: a collision
+    _line(("doi", "10.1000/b2"), enhancements=[{"source": "s", "content": {}}]),  # part fails
+    _line(("doi", "10.1000/a1"), enhancements=[_abstract("x", robot_version=5)]),  # both
+    '{"identifiers": [',  # fails whole
+    _line(("doi", "not a doi")),  # no identifier left
+    _line(("doi", "10.1000/b3")),  # a cluster of two lines
+    _line(("doi", "10.1000/B3"), ("pm_id", 33)),
+    _line(("doi", "10.1000/b4"), enhancements=[{"source": "s", "visibility": "public", "content": {
+        "enhancement_type": "reference_association", "association_type": "cites",
+        "associated_reference_ids": [{"identifier_type": "doi", "identifier": "10.1000/b1"}]}}]),
+    _line(("doi", "10.1000/b5"), enhancements=[{"source": "s", "visibility": "public", "content": {
+        "enhancement_type": "reference_association", "association_type": "cites",
+        "associated_reference_ids": [{"identifier_type": "doi", "identifier": "10.1000/none"}]}}]),
+]  # fmt: skip
+
+
+def _results_by_rule(tmp_path, strategy, plain: bool, monkeypatch) -> tuple[list, list[int]]:
+    """The record's results, each reference named by its identifiers; and how many lines each
+    window decided in Polars."""
+    from import_pipeline.pipeline import results
+    from import_pipeline.settings import Settings
+
+    home = tmp_path / ("plain" if plain else "polars")
+    settings = Settings.from_env({"IMPORT_PIPELINE_HOME": str(home)})
+    landing = LandingZone(settings.landing)
+    write_record(landing, "rec", collision_strategy=strategy.value)
+    write_batch(landing, "rec", "a.jsonl", "\n".join(_STORED_FIRST) + "\n")
+    write_batch(landing, "rec", "b.jsonl", "\n".join(_EVERY_KIND_OF_LINE) + "\n")
+    decided: list[int] = []
+    line_results = results.line_results
+
+    def counted(inputs, rule):
+        decided.append(inputs.lines.height)
+        return line_results(inputs, rule)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(results, "line_results", counted)
+        if not plain:  # every line through Polars, as before plain lines were written in SQL
+            sql = results.plain_lines_sql
+            patch.setattr(results, "plain_lines_sql", lambda *a: f"{sql(*a)} AND FALSE")
+        import_directly(settings, landing, "rec", names=["a.jsonl"])
+        import_directly(settings, landing, "rec", names=["b.jsonl"])
+    with store.connect(settings.store, read_only=True) as conn:
+        names = dict(conn.execute(
+            "SELECT reference_id::VARCHAR, min(identifier) FROM reference_identifier GROUP BY 1"
+        ).fetchall())  # fmt: skip
+
+    def named(text: object) -> str:
+        """Each reference id by its smallest identifier (ids are random), the references a
+        collision lists in the order of those names (it lists them by id)."""
+        found = re.sub(_UUID, lambda m: names[m[0]], str(text))
+        return re.sub(
+            r"(?<=references: )[^\"]+", lambda m: ", ".join(sorted(m[0].split(", "))), found
+        )
+
+    rows = [
+        (result["batch"], result["line_number"], result["status"], named(result["reference_id"]),
+         named(result["errors"]), named(result["failure_details"]), result["unresolved_references"])
+        for result in results_of(settings, "rec")
+    ]  # fmt: skip
+    return rows, decided
+
+
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+@pytest.mark.parametrize("strategy", list(CollisionStrategy), ids=lambda s: s.value)
+def test_plain_lines_written_in_sql_get_the_results_the_rules_in_polars_give(
+    tmp_path, strategy, monkeypatch
+) -> None:
+    """The plain lines' results (one statement in the store) are exactly those the rules in
+    Polars give every line, under every strategy, beside lines that are not plain: new,
+    matched, colliding, partly or wholly failing, clustered, associated."""
+    plain, decided_plain = _results_by_rule(tmp_path, strategy, True, monkeypatch)
+    alone, decided_alone = _results_by_rule(tmp_path, strategy, False, monkeypatch)
+    assert plain == alone
+    assert len(plain) == len(_STORED_FIRST) + len(_EVERY_KIND_OF_LINE)
+    assert sum(decided_alone) == len(plain)
+    assert sum(decided_plain) < sum(decided_alone) - 3  # most lines were plain
+    assert {row[2] for row in plain} >= {"completed", "failed", "partially_failed"}
+    assert "retrying" in {row[2] for row in plain} or strategy is CollisionStrategy.DISCARD

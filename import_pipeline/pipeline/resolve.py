@@ -257,15 +257,19 @@ def _windows(batches: list[StagedBatch]) -> list[results.Window]:
 
 def _write_results(
     conn: duckdb.DuckDBPyConnection,
+    tables: TempTables,
     staged: BatchTables,
     batches: list[StagedBatch],
     rule: StrategyRule,
 ) -> None:
-    """One result per line read, replacing those of older versions of the batches."""
+    """One result per line read, replacing those of older versions of the batches: the plain
+    ones in one statement, the others decided in Polars a window of lines at a time."""
     batch_ids = [batch.batch_id for batch in batches]
     batch_writes.delete_results(conn, batch_ids)
+    plain = tables.create("plain", results.plain_lines_sql(staged, rule, len(batches)))
+    batch_writes.insert_plain_results(conn, plain, _batch_ids_sql(batch_ids))
     for window in _windows(batches):
-        written = results.line_results(results.read_window(conn, staged, window), rule)
+        written = results.line_results(results.read_window(conn, staged, window, plain), rule)
         batch_writes.insert_results(
             conn,
             written.with_columns(
@@ -367,7 +371,7 @@ def _store_wave(
         stored = wave[:applied]
         batch_writes.apply_writes(conn, plan, staged.targets, staged.enhancements, rule,
                                   applied=applied)  # fmt: skip
-        _write_results(conn, staged, stored, rule)
+        _write_results(conn, tables, staged, stored, rule)
         batch_ids = [b.batch_id for b in stored]
         batch_writes.finish_batches(
             conn,
