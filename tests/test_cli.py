@@ -13,6 +13,7 @@ import pytest
 
 from import_pipeline.cli import main
 from import_pipeline.domain.statuses import ImportResultStatus
+from import_pipeline.settings import Settings
 
 from .conftest import EPPI_FILES, import_directly, write_batch, write_record
 
@@ -25,15 +26,29 @@ def home(settings, monkeypatch):
     return settings
 
 
+@pytest.fixture(scope="module")
+def imports() -> dict[str, Settings]:
+    """The settings of `imported`'s store on each kind of store, once it is made."""
+    return {}
+
+
 @pytest.fixture
-def imported(home, landing, destiny):
-    """Record "eppi": three real EPPI exports plus a batch with two faulty lines."""
-    write_record(landing, "eppi", expected_reference_count=14)
-    for name in EPPI_FILES:
-        write_batch(landing, "eppi", name, (destiny / name).read_bytes())
-    write_batch(landing, "eppi", "zz_faulty.jsonl", '{"identifiers": []}\n\n{"oops"\n')
-    import_directly(home, landing, "eppi")
-    return home
+def imported(home, landing, destiny, store_kind, imports, monkeypatch):
+    """Record "eppi": three real EPPI exports plus a batch with two faulty lines. Imported by
+    the first test of the module that takes it, on each kind of store, in that test's home;
+    every test that takes it only reads it (the commands run here point at it)."""
+    if store_kind not in imports:
+        write_record(landing, "eppi", expected_reference_count=14)
+        for name in EPPI_FILES:
+            write_batch(landing, "eppi", name, (destiny / name).read_bytes())
+        write_batch(landing, "eppi", "zz_faulty.jsonl", '{"identifiers": []}\n\n{"oops"\n')
+        import_directly(home, landing, "eppi")
+        imports[store_kind] = home
+    shared = imports[store_kind]
+    monkeypatch.setenv("IMPORT_PIPELINE_HOME", str(shared.home))
+    if shared.store_url is not None:
+        monkeypatch.setenv("IMPORT_PIPELINE_STORE", shared.store_url)
+    return shared
 
 
 def run_json(capsys, *argv: str) -> tuple[int, object]:
