@@ -649,9 +649,9 @@ def test_entries_that_share_a_line_each_import_under_the_next_free_number() -> N
 def timed(text: str) -> tuple[float, list[tuple[int, str | None]]]:
     best = float("inf")
     for _ in range(3):
-        started = time.perf_counter()
+        started = time.process_time()
         found = outcomes(text)
-        best = min(best, time.perf_counter() - started)
+        best = min(best, time.process_time() - started)
     return best, found
 
 
@@ -678,9 +678,9 @@ def test_entries_on_one_line_cost_their_size() -> None:
         text = ("@a{k, t = {" + "x" * 500 + "}}") * count + "\n"
         best = float("inf")
         for _ in range(3):
-            started = time.perf_counter()
+            started = time.process_time()
             assert len(list(READER.entries(Piece(1, text), Header()))) == count
-            best = min(best, time.perf_counter() - started)
+            best = min(best, time.process_time() - started)
         return best
 
     small = entries_in(1_000)
@@ -700,9 +700,9 @@ def test_hostile_values_cost_their_size() -> None:
         "one line of broken entries": "@a{k, t = {x}" * 20_000 + "\n",
     }
     for name, text in cases.items():
-        started = time.perf_counter()
+        started = time.process_time()
         found = outcomes(text)
-        assert time.perf_counter() - started < 3, name
+        assert time.process_time() - started < 3, name
         assert found, name
 
 

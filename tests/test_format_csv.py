@@ -625,13 +625,12 @@ def test_100000_rows() -> None:
         for i in range(100_000)
     ]
     text = header + "\n" + "\n".join(rows) + "\n"
-    started = time.perf_counter()
+    # Its speed is the exports benchmark's (benchmarks/exports.py), not a timed assertion.
     found = [
         (entry, head)
         for head, piece in pieces("csv", [text], piece_chars=1 << 20)
         for entry in READER.entries(piece, head)
     ]
-    assert time.perf_counter() - started < 6  # about 0.5 s on an idle machine
     assert len(found) == 100_000
     assert [entry.line_number for entry, _ in found[::9_999]] == list(range(2, 200_001, 19_998))
     last, head = found[-1]
@@ -729,9 +728,9 @@ def test_a_carriage_return_in_an_unquoted_field_fails_alone() -> None:
 )
 def test_hostile_cells_cost_no_more_than_their_size(cell: str) -> None:
     text = "Title,Authors,Pages,Source,Citation,Year,ISSN\n" + ",".join([f'"{cell}"'] * 7) + "\n"
-    started = time.perf_counter()
+    started = time.process_time()
     (entry,) = convert(text)
-    assert time.perf_counter() - started < 2
+    assert time.process_time() - started < 2
     if entry.line is not None:
         ReferenceFileInput.model_validate_json(entry.line)
 

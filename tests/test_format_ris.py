@@ -496,17 +496,17 @@ def test_garbage_fails_alone_and_costs_its_size() -> None:
     assert convert("") == []
     (garbage,) = convert("not a reference file\n" * 10_000)
     assert garbage.line_number == 1 and garbage.problem is not None
-    started = time.perf_counter()
+    started = time.process_time()
     many = "TY  - JOUR\n" + "KW  - k\n" * 100_000 + "continued\n" * 100_000 + "ER  - \n"
     (entry,) = READER.entries(Piece(1, many), Header())
     assert len(entry.fields) == 100_001 and entry.fields[-1][1].count("\n") == 100_000
     counters = "1.\n" * 100_000 + "TY  - JOUR\nTI  - After furniture\nER  - \n"
     assert [e.line_number for e in READER.entries(Piece(1, counters), Header())] == [100_001]
-    assert time.perf_counter() - started < 60
+    assert time.process_time() - started < 60
 
 
 def test_hostile_values_cost_their_size() -> None:
-    started = time.perf_counter()
+    started = time.process_time()
     # Lines that look like loose tags but are none, each going on with the value above.
     loose = "TY  - JOUR\nAB  - x\n" + "HIV - positive\n" * 200_000 + "ER  - \n"
     (entry,) = READER.entries(Piece(1, loose), Header())
@@ -516,7 +516,7 @@ def test_hostile_values_cost_their_size() -> None:
     hostile = f"TY  - JOUR\nDO  - {dots}\nUR  - {'http://ovid.com/' * 100_000}\nER  - \n"
     (entry,) = READER.entries(Piece(1, hostile), Header())
     assert READER.work(entry, Header()).identifiers == [("doi", dots, None)]
-    assert time.perf_counter() - started < 60
+    assert time.process_time() - started < 60
 
 
 def test_too_long_entry_fails_alone() -> None:

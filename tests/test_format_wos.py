@@ -187,7 +187,7 @@ def test_many_records_in_small_pieces() -> None:
 
 
 def test_hostile_input_costs_its_size() -> None:
-    started = time.perf_counter()
+    started = time.process_time()
     abstract = "word " * 4_000_000  # a 20 MB abstract line
     references = "".join(f"   Author{n} A, 2000, J, V1, P{n}\n" for n in range(100_000))
     text = f"PT J\nTI Long\nAB {abstract}\nCR First A, 1999, J, V1, P1\n{references}DI {'10.1000/x' + '.' * 100_000}\nER\n"
@@ -198,4 +198,4 @@ def test_hostile_input_costs_its_size() -> None:
     assert work.identifiers[0][0] == "doi"  # too long to search: left whole to the line model
     (garbage,) = convert("\x00\x01 not tagged text\n" * 10_000)
     assert garbage.line_number == 1 and garbage.problem is not None
-    assert time.perf_counter() - started < 60  # only work growing faster than the input fails
+    assert time.process_time() - started < 60  # only work growing faster than the input fails
