@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import duckdb
@@ -268,8 +268,19 @@ def _write_results(
     batch_writes.delete_results(conn, batch_ids)
     plain = tables.create("plain", results.plain_lines_sql(staged, rule, len(batches)))
     batch_writes.insert_plain_results(conn, plain, _batch_ids_sql(batch_ids))
+    # The other lines, set apart once for every window (not once a window).
+    others = replace(
+        staged,
+        **{
+            name: tables.create(
+                f"not_plain_{name}",
+                f"SELECT * FROM {getattr(staged, name)} ANTI JOIN {plain} USING (batch, line_number)",
+            )
+            for name in ("all_lines", "lines")
+        },
+    )
     for window in _windows(batches):
-        written = results.line_results(results.read_window(conn, staged, window, plain), rule)
+        written = results.line_results(results.read_window(conn, others, window), rule)
         batch_writes.insert_results(
             conn,
             written.with_columns(

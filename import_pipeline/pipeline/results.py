@@ -95,28 +95,24 @@ def plain_lines_sql(tables: ResultTables, rule: StrategyRule, batches: int) -> s
 
 
 def read_window(
-    conn: duckdb.DuckDBPyConnection, tables: ResultTables, window: Window, plain: str
+    conn: duckdb.DuckDBPyConnection, tables: ResultTables, window: Window
 ) -> ResultInputs:
-    """The inputs of the results of the lines in `window` but the `plain` ones (a table of
-    `plain_lines_sql`), from the resolver's tables."""
+    """The inputs of the results of the lines in `window`, from the resolver's tables."""
     bounds = (
         "batch BETWEEN $first_batch AND $last_batch "
         "AND line_number >= $first_line AND line_number < $end_line"
     )
 
-    def unplain(table: str) -> str:
-        return f"(SELECT * FROM {table} ANTI JOIN {plain} USING (batch, line_number))"
-
     def read(sql: str) -> pl.DataFrame:
         return conn.sql(sql, params=asdict(window)).pl()
 
     return ResultInputs(
-        lines=read(f"SELECT batch, line_number FROM {unplain(tables.all_lines)} WHERE {bounds}"),
+        lines=read(f"SELECT batch, line_number FROM {tables.all_lines} WHERE {bounds}"),
         fates=read(
             f"""
             SELECT batch, line_number, l.cluster, l.has_errors, c.matched,
                 c.refs::VARCHAR[] AS refs, t.reference_id::VARCHAR AS reference_id
-            FROM {unplain(tables.lines)} l JOIN {tables.clusters} c USING (batch, cluster)
+            FROM {tables.lines} l JOIN {tables.clusters} c USING (batch, cluster)
             LEFT JOIN {tables.targets} t USING (batch, cluster)
             WHERE {bounds}
             """
