@@ -24,16 +24,14 @@ import duckdb
 import polars as pl
 
 from import_pipeline.domain.identifiers import TRUSTED_TYPES, matched_sql
-from import_pipeline.domain.statuses import ImportResultStatus, derive_batch_status
 from import_pipeline.domain.strategies import STRATEGIES, CollisionStrategy, OnMatch, StrategyRule
-from import_pipeline.pipeline import associations, results
+from import_pipeline.pipeline import associations, outcomes, results
 from import_pipeline.store import batch_writes
 from import_pipeline.store.connection import (
     TempTables,
     files_of_batches_params,
     files_of_batches_sql,
     transaction,
-    uuid_literal,
 )
 from import_pipeline.store.records import update_batch_statuses
 
@@ -51,19 +49,6 @@ class StagedBatch:
     parts: dict[str, list[str]]
     physical_lines: int
     blank_lines: int
-
-
-@dataclass
-class BatchOutcome:
-    """What one batch's import did."""
-
-    counts: dict[str, int]
-    references_created: int
-    references_merged: int
-    status: str
-    associations_linked: int = 0
-    associations_waiting: int = 0
-    seconds: float = 0.0  # the batch's share (by lines) of its wave's time
 
 
 @dataclass(frozen=True)
@@ -267,7 +252,7 @@ def _write_results(
     batch_ids = [batch.batch_id for batch in batches]
     batch_writes.delete_results(conn, batch_ids)
     plain = tables.create("plain", results.plain_lines_sql(staged, rule, len(batches)))
-    batch_writes.insert_plain_results(conn, plain, _batch_ids_sql(batch_ids))
+    batch_writes.insert_plain_results(conn, plain, outcomes.batch_ids_sql(batch_ids))
     # The other lines, set apart once for every window (not once a window).
     others = replace(
         staged,
@@ -291,74 +276,6 @@ def _write_results(
         )
 
 
-def _batch_ids_sql(batch_ids: list[str]) -> str:
-    """The wave's batches as a table (batch, batch_id) of constants."""
-    rows = ", ".join(f"({index}, {uuid_literal(b)})" for index, b in enumerate(batch_ids))
-    return f"(VALUES {rows}) AS ids(batch, batch_id)"
-
-
-def _references_written(
-    conn: duckdb.DuckDBPyConnection, staged: BatchTables, batch_ids: list[str]
-) -> dict[tuple[int, bool], int]:
-    """Per (batch, is_new): the references each stored batch created (True) or merged into
-    (False): those of clusters with a line that was written (a cluster whose lines all
-    failed wrote nothing)."""
-    rows = conn.execute(
-        f"""
-        SELECT t.batch, t.is_new, count(*) FROM {staged.targets} t
-        SEMI JOIN (
-            SELECT l.batch, l.cluster FROM {staged.lines} l
-            JOIN {_batch_ids_sql(batch_ids)} USING (batch)
-            JOIN import_results r
-                ON r.import_batch_id = ids.batch_id AND r.line_number = l.line_number
-            WHERE r.{batch_writes.batch_ids_in(batch_ids)} AND r.status <> $failed
-        ) w ON w.batch = t.batch AND w.cluster = t.cluster
-        GROUP BY ALL
-        """,
-        {"failed": ImportResultStatus.FAILED.value},
-    ).fetchall()
-    return {(int(batch), bool(is_new)): int(count) for batch, is_new, count in rows}
-
-
-def _result_counts(
-    conn: duckdb.DuckDBPyConnection, batch_ids: list[str]
-) -> dict[str, dict[str, int]]:
-    """Per batch id: its results' counts by status (every status named)."""
-    counts = {
-        batch_id: {status.value: 0 for status in ImportResultStatus} for batch_id in batch_ids
-    }
-    rows = conn.execute(
-        "SELECT import_batch_id::VARCHAR, status, count(*) FROM import_results "
-        f"WHERE {batch_writes.batch_ids_in(batch_ids)} GROUP BY ALL"
-    ).fetchall()
-    for batch_id, status, count in rows:
-        counts[batch_id][status] = int(count)
-    return counts
-
-
-def _outcomes(
-    conn: duckdb.DuckDBPyConnection,
-    staged: BatchTables,
-    batch_ids: list[str],
-    linked: associations.AssociationOutcome | None,
-) -> list[BatchOutcome]:
-    """What each stored batch did, read after its associations were linked (which may move
-    its results); `linked` is the links of a batch stored alone with its associations."""
-    written = _references_written(conn, staged, batch_ids)
-    counts = _result_counts(conn, batch_ids)
-    return [
-        BatchOutcome(
-            counts=counts[batch_id],
-            references_created=written.get((index, True), 0),
-            references_merged=written.get((index, False), 0),
-            status=derive_batch_status(counts[batch_id]).value,
-            associations_linked=linked.linked if linked else 0,
-            associations_waiting=linked.waiting if linked else 0,
-        )
-        for index, batch_id in enumerate(batch_ids)
-    ]
-
-
 # -- the sequence -----------------------------------------------------------------------------
 
 
@@ -369,7 +286,7 @@ def _store_wave(
     *,
     now: datetime,
     ttl: timedelta,
-) -> list[BatchOutcome]:
+) -> list[outcomes.BatchOutcome]:
     """Stores the first batches of `wave` that can be stored together, in one transaction;
     returns their outcomes (at least the first batch's)."""
     started = time.perf_counter()
@@ -405,12 +322,13 @@ def _store_wave(
             ttl=ttl,
         )
         update_batch_statuses(conn, batch_ids)
-        outcomes = _outcomes(conn, staged, batch_ids, linked if associated else None)
+        done = outcomes.read_outcomes(conn, staged.targets, staged.lines, batch_ids,
+                                     linked if associated else None)  # fmt: skip
     seconds = time.perf_counter() - started
     lines = sum(max(b.physical_lines, 1) for b in stored)
-    for batch, outcome in zip(stored, outcomes, strict=True):
+    for batch, outcome in zip(stored, done, strict=True):
         outcome.seconds = seconds * max(batch.physical_lines, 1) / lines
-    return outcomes
+    return done
 
 
 def resolve_batches(
@@ -420,7 +338,7 @@ def resolve_batches(
     *,
     now: datetime,
     ttl: timedelta,
-) -> Iterator[tuple[int, BatchOutcome | Exception]]:
+) -> Iterator[tuple[int, outcomes.BatchOutcome | Exception]]:
     """Matches each batch's clusters to the store and writes its references, one result per
     line and its associations, with the outcome that storing the batches one after another
     in this order gives (contract section 5: each batch sees the store its predecessors
@@ -435,7 +353,7 @@ def resolve_batches(
     while start < len(batches):
         wave = batches[start : start + (1 if start < alone_until else window)]
         try:
-            outcomes = _store_wave(conn, wave, rule, now=now, ttl=ttl)
+            done = _store_wave(conn, wave, rule, now=now, ttl=ttl)
         except Exception as exc:
             if len(wave) > 1:
                 alone_until = start + len(wave)  # which batch was it: these one at a time
@@ -443,9 +361,9 @@ def resolve_batches(
             yield start, exc
             start += 1
             continue
-        for offset, outcome in enumerate(outcomes):
+        for offset, outcome in enumerate(done):
             yield start + offset, outcome
-        start += len(outcomes)
+        start += len(done)
         # A wave cut short by a dependency is followed by a small one, which grows back to
         # the rest when every batch of it could be stored together.
-        window = len(batches) if len(outcomes) == len(wave) else max(2 * len(outcomes), 2)
+        window = len(batches) if len(done) == len(wave) else max(2 * len(done), 2)

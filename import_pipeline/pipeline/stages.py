@@ -36,8 +36,9 @@ from import_pipeline.pipeline.load import (
     check_not_empty,
     read_into_chunks,
 )
+from import_pipeline.pipeline.outcomes import BatchOutcome
 from import_pipeline.pipeline.passes import ValidatedBatch, validate_batches
-from import_pipeline.pipeline.resolve import BatchOutcome, StagedBatch, resolve_batches
+from import_pipeline.pipeline.resolve import StagedBatch, resolve_batches
 from import_pipeline.pipeline.workers import pack_consecutive
 
 __all__ = [  # the stages, in the order a batch goes through them
