@@ -4,6 +4,7 @@ through each commit's own job into a copy of the same store, the two alternated.
     python -m benchmarks.ab --base f43abd5                         # 1M lines into the 1M store
     python -m benchmarks.ab --base f43abd5 --lines 0 --openalex 100000
     python -m benchmarks.ab --base f43abd5 --lines 200000 --store 200000 --rounds 3
+    python -m benchmarks.ab --base f43abd5 --lines 200000 --store 200000 --defects 200000
 
 Each commit runs from a `git worktree` of it with this project's `.venv` (its own
 `benchmarks/import_once.py` and its own code first on `PYTHONPATH`); the store is preloaded by
@@ -131,6 +132,9 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=1_000_000, help="benchmark lines; 0 skips")
     parser.add_argument("--store", type=int, default=1_000_000, help="references preloaded")
     parser.add_argument("--openalex", type=int, default=0, help="OpenAlex-shaped lines; 0 skips")
+    parser.add_argument(
+        "--defects", type=int, default=0, help="benchmark lines each with one defect; 0 skips"
+    )
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", default="benchmarks/out/ab.json")
     args = parser.parse_args()
@@ -153,6 +157,15 @@ def main() -> None:
             figures["benchmark_lines"] = {
                 "lines": args.lines,
                 **compare(root, codes, batch, store_file, args.rounds, args.lines),
+            }
+            batch.unlink()
+        if args.defects:
+            # The defects of `benchmarks.generate.DEFECTS` in turn, one a line.
+            batch = root / "defects.jsonl"
+            write_batch(batch, args.defects, args.store, defects=1.0)
+            figures["defective_lines"] = {
+                "lines": args.defects,
+                **compare(root, codes, batch, store_file, args.rounds, args.defects),
             }
             batch.unlink()
         if args.openalex:

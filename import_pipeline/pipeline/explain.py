@@ -40,7 +40,9 @@ def _remember_duplicates(pairs: list[tuple[str, Any]]) -> _JsonObject:
 
 
 def _duplicates(value: Any) -> list[str]:
-    return list(getattr(value, "duplicates", []))
+    # Not `getattr(value, ...)`: on a model that is pydantic's `__getattr__` raising, which
+    # cost a tenth of explaining a line.
+    return list(value.duplicates) if isinstance(value, _JsonObject) else []
 
 
 def _parse(line: int, text: str, *, read_by_pydantic: bool) -> tuple[Any, list[tuple[Any, ...]]]:
