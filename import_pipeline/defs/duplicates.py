@@ -14,7 +14,7 @@ from import_pipeline.defs.resources import ImportPipelineResource
 from import_pipeline.defs.tags import retried_runs
 from import_pipeline.detection.stars import detect
 from import_pipeline.domain.duplicates import Decision
-from import_pipeline.store.connection import values_table
+from import_pipeline.store.connection import TempTables
 from import_pipeline.store.decision_history import references_without_one_active_decision
 
 warnings.filterwarnings("ignore", message=".*partitions_def on an AssetCheckSpec.*")
@@ -23,10 +23,13 @@ DUPLICATE_DECISIONS = dg.AssetKey("duplicate_decisions")
 #: The pairs each table of the materialization shows (with how many there are in all).
 SHOWN_PAIRS = 20
 
+#: The references a record's run (and the runs it retries) wrote: a table in the store's
+#: engine, never a Python list (3M references were ~0.5 GB of strings and their frame).
 _RUN_REFERENCES = """
-    SELECT DISTINCT r.reference_id::VARCHAR FROM import_results r
+    SELECT DISTINCT r.reference_id FROM import_results r
     JOIN import_batches b ON b.id = r.import_batch_id
-    WHERE b.record_key = ? AND list_contains(?, b.run_id) AND r.reference_id IS NOT NULL
+    WHERE b.record_key = $record AND list_contains($runs, b.run_id)
+        AND r.reference_id IS NOT NULL
 """
 
 
@@ -81,18 +84,15 @@ def pairs_markdown(decision: Decision, pairs: list[dict[str, Any]], total: int, 
 def duplicate_decisions(
     context: dg.AssetExecutionContext, pipeline: ImportPipelineResource
 ) -> dg.MaterializeResult:
-    with pipeline.store() as conn:
-        subjects = [
-            ref for (ref,) in conn.execute(
-                # A retry's, and those of the runs it retries (their stored batches are not
-                # imported again, but their references are decided only now).
-                _RUN_REFERENCES, [context.partition_key, [context.run_id, *retried_runs(context.run)]]
-            ).fetchall()
-        ]  # fmt: skip
-        with values_table(conn, "frame_subjects", subjects) as table, store.transaction(conn):
-            outcome = detect(
-                conn, f"(SELECT value::UUID AS reference_id FROM {table})", run_id=context.run_id
-            )
+    with pipeline.store() as conn, TempTables(conn, "run_references") as tables:
+        # A retry's, and those of the runs it retries (their stored batches are not imported
+        # again, but their references are decided only now).
+        runs = [context.run_id, *retried_runs(context.run)]
+        subjects = tables.create(
+            "subjects", _RUN_REFERENCES, {"record": context.partition_key, "runs": runs}
+        )
+        with store.transaction(conn):
+            outcome = detect(conn, subjects, run_id=context.run_id)
         shown = {
             d: store.decided_pairs(conn, subjects, d, SHOWN_PAIRS)
             for d in (Decision.DUPLICATE, Decision.MAYBE)

@@ -405,37 +405,37 @@ def apply_review(conn: duckdb.DuckDBPyConnection, rows: list[ReviewRow]) -> dict
 
 
 def decided_pairs(
-    conn: duckdb.DuckDBPyConnection, references: list[str], decision: Decision, limit: int = 20
+    conn: duckdb.DuckDBPyConnection, references: str, decision: Decision, limit: int = 20
 ) -> tuple[list[dict[str, Any]], int]:
-    """The first `limit` of these references' `decision`s that point to another reference
-    (duplicate: its canonical; maybe: the one to compare with), best score first, each as
-    `{"reference_id", "title", "other_id", "other_title", "score", "evidence"}` (titles from
-    the first bibliographic records); and how many there are in all."""
-    with values_table(conn, "frame_decided", references) as refs:
-        rows = conn.execute(
-            f"""
-            WITH shown AS (
-                SELECT reference_id, duplicate_of, score, evidence, count(*) OVER () AS total
-                FROM duplicate_decisions
-                WHERE decision = ? AND duplicate_of IS NOT NULL
-                    AND reference_id IN (SELECT value::UUID FROM {refs})
-                ORDER BY score DESC NULLS LAST, reference_id LIMIT ?
-            ), titles AS (
-                SELECT reference_id, arg_min(content ->> 'title', created_at) AS title
-                FROM reference_enhancement
-                WHERE enhancement_type = 'bibliographic' AND reference_id IN (
-                    SELECT reference_id FROM shown UNION SELECT duplicate_of FROM shown)
-                GROUP BY reference_id
-            )
-            SELECT s.reference_id::VARCHAR, a.title, s.duplicate_of::VARCHAR, b.title, s.score,
-                s.evidence::VARCHAR, s.total
-            FROM shown s
-            LEFT JOIN titles a ON a.reference_id = s.reference_id
-            LEFT JOIN titles b ON b.reference_id = s.duplicate_of
-            ORDER BY s.score DESC NULLS LAST, s.reference_id
-            """,
-            [decision.value, limit],
-        ).fetchall()
+    """The first `limit` of the `decision`s of `references` (a table or query of
+    `reference_id`) that point to another reference (duplicate: its canonical; maybe: the one
+    to compare with), best score first, each as `{"reference_id", "title", "other_id",
+    "other_title", "score", "evidence"}` (titles from the first bibliographic records); and how
+    many there are in all."""
+    rows = conn.execute(
+        f"""
+        WITH shown AS (
+            SELECT reference_id, duplicate_of, score, evidence, count(*) OVER () AS total
+            FROM duplicate_decisions
+            WHERE decision = ? AND duplicate_of IS NOT NULL
+                AND reference_id IN (SELECT reference_id FROM {references})
+            ORDER BY score DESC NULLS LAST, reference_id LIMIT ?
+        ), titles AS (
+            SELECT reference_id, arg_min(content ->> 'title', created_at) AS title
+            FROM reference_enhancement
+            WHERE enhancement_type = 'bibliographic' AND reference_id IN (
+                SELECT reference_id FROM shown UNION SELECT duplicate_of FROM shown)
+            GROUP BY reference_id
+        )
+        SELECT s.reference_id::VARCHAR, a.title, s.duplicate_of::VARCHAR, b.title, s.score,
+            s.evidence::VARCHAR, s.total
+        FROM shown s
+        LEFT JOIN titles a ON a.reference_id = s.reference_id
+        LEFT JOIN titles b ON b.reference_id = s.duplicate_of
+        ORDER BY s.score DESC NULLS LAST, s.reference_id
+        """,
+        [decision.value, limit],
+    ).fetchall()
     names = ("reference_id", "title", "other_id", "other_title", "score")
     pairs = [dict(zip(names, row[:5], strict=True)) | {"evidence": json.loads(row[5])}
              for row in rows]  # fmt: skip
