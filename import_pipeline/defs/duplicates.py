@@ -24,9 +24,10 @@ DUPLICATE_DECISIONS = dg.AssetKey("duplicate_decisions")
 SHOWN_PAIRS = 20
 
 #: The references a record's run (and the runs it retries) wrote: a table in the store's
-#: engine, never a Python list (3M references were ~0.5 GB of strings and their frame).
+#: engine, never a Python list (3M references were ~0.5 GB of strings and their frame);
+#: `detect` keeps each once.
 _RUN_REFERENCES = """
-    SELECT DISTINCT r.reference_id FROM import_results r
+    SELECT r.reference_id FROM import_results r
     JOIN import_batches b ON b.id = r.import_batch_id
     WHERE b.record_key = $record AND list_contains($runs, b.run_id)
         AND r.reference_id IS NOT NULL

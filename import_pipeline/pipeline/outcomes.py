@@ -10,7 +10,6 @@ import duckdb
 from import_pipeline.domain.statuses import ImportResultStatus, derive_batch_status
 from import_pipeline.pipeline import associations
 from import_pipeline.store import batch_writes
-from import_pipeline.store.connection import uuid_literal
 
 
 @dataclass
@@ -26,12 +25,6 @@ class BatchOutcome:
     seconds: float = 0.0  # the batch's share (by lines) of its wave's time
 
 
-def batch_ids_sql(batch_ids: list[str]) -> str:
-    """The wave's batches as a table (batch, batch_id) of constants."""
-    rows = ", ".join(f"({index}, {uuid_literal(b)})" for index, b in enumerate(batch_ids))
-    return f"(VALUES {rows}) AS ids(batch, batch_id)"
-
-
 def _references_written(
     conn: duckdb.DuckDBPyConnection, targets: str, lines: str, batch_ids: list[str]
 ) -> dict[tuple[int, bool], int]:
@@ -43,7 +36,7 @@ def _references_written(
         SELECT t.batch, t.is_new, count(*) FROM {targets} t
         SEMI JOIN (
             SELECT l.batch, l.cluster FROM {lines} l
-            JOIN {batch_ids_sql(batch_ids)} USING (batch)
+            JOIN {batch_writes.batch_ids_sql(batch_ids)} USING (batch)
             JOIN import_results r
                 ON r.import_batch_id = ids.batch_id AND r.line_number = l.line_number
             WHERE r.{batch_writes.batch_ids_in(batch_ids)} AND r.status <> $failed

@@ -252,7 +252,7 @@ def _write_results(
     batch_ids = [batch.batch_id for batch in batches]
     batch_writes.delete_results(conn, batch_ids)
     plain = tables.create("plain", results.plain_lines_sql(staged, rule, len(batches)))
-    batch_writes.insert_plain_results(conn, plain, outcomes.batch_ids_sql(batch_ids))
+    batch_writes.insert_plain_results(conn, plain, batch_writes.batch_ids_sql(batch_ids))
     # The other lines, set apart once for every window (not once a window).
     others = replace(
         staged,

@@ -359,6 +359,13 @@ def batch_ids_in(batch_ids: list[str], column: str = "import_batch_id") -> str:
     return "{} IN ({})".format(column, ", ".join(uuid_literal(batch_id) for batch_id in batch_ids))
 
 
+def batch_ids_sql(batch_ids: list[str]) -> str:
+    """A wave's batches as a table (batch, batch_id) of constants: `batch` is the place in the
+    wave that names every staged row."""
+    rows = ", ".join(f"({index}, {uuid_literal(b)})" for index, b in enumerate(batch_ids))
+    return f"(VALUES {rows}) AS ids(batch, batch_id)"
+
+
 def delete_results(conn: duckdb.DuckDBPyConnection, batch_ids: list[str]) -> None:
     """The results of older versions of the batches go: the new ones replace them."""
     conn.execute(f"DELETE FROM import_results WHERE {batch_ids_in(batch_ids)}")
