@@ -253,17 +253,15 @@ def _write_results(
     batch_writes.delete_results(conn, batch_ids)
     plain = tables.create("plain", results.plain_lines_sql(staged, rule, len(batches)))
     batch_writes.insert_plain_results(conn, plain, batch_writes.batch_ids_sql(batch_ids))
+
+    def not_plain(table: str) -> str:
+        return tables.create(
+            f"not_plain_{table}",
+            f"SELECT * FROM {table} ANTI JOIN {plain} USING (batch, line_number)",
+        )
+
     # The other lines, set apart once for every window (not once a window).
-    others = replace(
-        staged,
-        **{
-            name: tables.create(
-                f"not_plain_{name}",
-                f"SELECT * FROM {getattr(staged, name)} ANTI JOIN {plain} USING (batch, line_number)",
-            )
-            for name in ("all_lines", "lines")
-        },
-    )
+    others = replace(staged, all_lines=not_plain(staged.all_lines), lines=not_plain(staged.lines))
     for window in _windows(batches):
         written = results.line_results(results.read_window(conn, others, window), rule)
         batch_writes.insert_results(
